@@ -1,0 +1,123 @@
+// Package configs defines replaygw's TOML configuration: the schema both
+// roles read, its defaults, loading with strict validation (unknown keys,
+// bad addresses and overlapping pools are errors that name the key and its
+// line), and the annotated example file.
+package configs
+
+import (
+	"net/netip"
+	"time"
+)
+
+// DefaultPath is where the commands look for the config without --config.
+const DefaultPath = "/etc/replaygw/replaygw.toml"
+
+// Config is the whole file. Each command reads its own section; a section
+// that is absent is nil.
+type Config struct {
+	Gateway *Gateway `toml:"gateway"`
+	Copy    *Copy    `toml:"copy"`
+	Metrics Metrics  `toml:"metrics"`
+	Log     Log      `toml:"log"`
+
+	// Path is the file the config was read from ("" for built-in configs).
+	Path string `toml:"-"`
+}
+
+// Gateway is the [gateway] section: `replaygw up` on the assistant host.
+type Gateway struct {
+	TUN        string   `toml:"tun"`         // TUN device name; default "rgw0"
+	Pools      []string `toml:"pools"`       // client pools routed into the TUN (CIDRs)
+	Ingress    string   `toml:"ingress"`     // interface the responses arrive on; "" = from the routes
+	Listen     string   `toml:"listen"`      // control channel; default ":36524"
+	Token      string   `toml:"token"`       // shared secret
+	TokenFile  string   `toml:"token_file"`  // or: read the secret from this file
+	Queues     int      `toml:"queues"`      // TUN queues (IFF_MULTI_QUEUE); default = number of CPUs, max 16
+	MTU        int      `toml:"mtu"`         // TUN MTU; default 1500
+	TxQueueLen int      `toml:"txqueuelen"`  // TUN txqueuelen; default 10000
+	Redirect   string   `toml:"redirect"`    // "auto" (default), "tc" or "forwarding"
+	AnswerPing bool     `toml:"answer_ping"` // answer ICMP echo to pool addresses; default false
+	// PayloadCap is the largest number of payload bytes per record a copier
+	// may ask for; default 0 (headers only), at most 1024.
+	PayloadCap int `toml:"payload_cap"`
+	// HoldEarly is how long a SYN-ACK or RST that arrives before its route
+	// is kept; default 2s.
+	HoldEarly Duration `toml:"hold_early"`
+	// RouteTTL is how long a route lives without traffic when the copier
+	// gave none; default 5m.
+	RouteTTL Duration `toml:"route_ttl"`
+	// CopierQueue is the per-copier send queue in records; when full,
+	// records are dropped and counted. Default 65536.
+	CopierQueue int `toml:"copier_queue"`
+
+	// Parsed forms, filled by Load.
+	PoolPrefixes []netip.Prefix `toml:"-"`
+	Secret       string         `toml:"-"` // Token or the contents of TokenFile
+}
+
+// Route is one [[copy.route]]: an online service replayed to a target.
+type Route struct {
+	From string `toml:"from"` // online addr:port
+	To   string `toml:"to"`   // target addr:port
+
+	FromAddr netip.AddrPort `toml:"-"`
+	ToAddr   netip.AddrPort `toml:"-"`
+}
+
+// Copy is the [copy] section: `replaygw copy` on the online host, and the
+// copier half of appliance mode.
+type Copy struct {
+	Interface     string   `toml:"interface"`      // capture interface (or mirror port)
+	Gateways      []string `toml:"gateways"`       // gateway control addresses host:port
+	Token         string   `toml:"token"`          // shared secret
+	TokenFile     string   `toml:"token_file"`     // or: read it from this file
+	ClientPool    string   `toml:"client_pool"`    // rewrite client addresses into this pool; "" = keep
+	Copies        int      `toml:"copies"`         // N-fold multiplication; default 1
+	SamplePercent float64  `toml:"sample_percent"` // share of sessions replayed; default 100
+	Routes        []Route  `toml:"route"`          // one or more
+
+	// Source is where captured packets come from: "live" (default, the
+	// capture interface) or a pcap file path (appliance mode).
+	Source string `toml:"source"`
+	// Sender is how rewritten packets leave: "raw" (default, IP_HDRINCL),
+	// "tun" or "l2" (AF_PACKET on SendInterface).
+	Sender        string `toml:"sender"`
+	SendInterface string `toml:"send_interface"` // for sender = "l2" (or "tun": the TUN name)
+	NextHopMAC    string `toml:"next_hop_mac"`   // for sender = "l2"; "" = resolve via the neighbour table
+
+	Workers       int      `toml:"workers"`        // session engine workers; default = number of CPUs
+	MemoryLimit   Size     `toml:"memory_limit"`   // global buffered-packet cap; default "256MiB"
+	SessionBuffer Size     `toml:"session_buffer"` // per-session buffered-bytes cap; default "4MiB"
+	RequireSYN    bool     `toml:"require_syn"`    // refuse sessions whose SYN was not captured
+	NoPacing      bool     `toml:"no_pacing"`      // send requests without waiting for responses
+	RateLimit     int      `toml:"rate_limit"`     // new sessions per second; 0 = unlimited
+	IdleTimeout   Duration `toml:"idle_timeout"`   // idle session -> RST to target; default 60s
+	GapTimeout    Duration `toml:"gap_timeout"`    // capture-gap timeout; default 3s
+	SynTimeout    Duration `toml:"syn_timeout"`    // handshake (with retransmits) gives up; default 6s
+	TimeWait      Duration `toml:"time_wait"`      // do not reuse a 4-tuple this soon; default 60s
+	MSS           int      `toml:"mss"`            // MSS for synthesized SYNs; default 1460
+	PayloadBytes  int      `toml:"payload_bytes"`  // response payload bytes to ask the gateway for; default 0
+	Record        string   `toml:"record"`         // write captured packets to this pcapng file
+	Ledger        string   `toml:"ledger"`         // session ledger (JSON Lines); "" = off
+	LedgerMaxSize Size     `toml:"ledger_max_size"`
+
+	ClientPrefix netip.Prefix `toml:"-"` // parsed ClientPool
+	Secret       string       `toml:"-"`
+}
+
+// Metrics is the [metrics] section.
+type Metrics struct {
+	Listen string `toml:"listen"` // Prometheus /metrics and /status; "" = off
+}
+
+// Log is the [log] section.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info (default), warn, error
+	Format string `toml:"format"` // text (default) or json
+}
+
+// Duration is a time.Duration written as a Go duration string ("2s", "150ms").
+type Duration struct{ time.Duration }
+
+// Size is a byte count written as "64MiB", "512KiB", "1GiB" or a plain integer.
+type Size int64

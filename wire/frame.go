@@ -1,0 +1,220 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// Version is the protocol version this build speaks. Peers with another
+// version are refused during the handshake.
+const Version uint16 = 1
+
+// Type is a frame's message type.
+type Type uint8
+
+// Message types.
+const (
+	TypeHello    Type = 1 // both directions, first frame
+	TypeAuth     Type = 2 // both directions, second frame: the HMAC proof
+	TypeAuthOK   Type = 3 // gateway -> copier: the session is open
+	TypeError    Type = 4 // either direction, then the sender closes
+	TypeRouteAdd Type = 5 // copier -> gateway: batch of (tuple, ttl)
+	TypeRouteDel Type = 6 // copier -> gateway: batch of tuples
+	TypeRecords  Type = 7 // gateway -> copier: batch of records
+	TypePing     Type = 8 // either direction, keeps idle channels alive
+	TypePong     Type = 9
+)
+
+var typeNames = [...]string{"", "hello", "auth", "auth-ok", "error", "route-add", "route-del", "records", "ping", "pong"}
+
+func (t Type) String() string {
+	if int(t) < len(typeNames) && t != 0 {
+		return typeNames[t]
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// MaxFrame is the largest frame body either side accepts.
+const MaxFrame = 1 << 20
+
+// MaxBatch is the largest number of entries in one route or record frame.
+const MaxBatch = 4096
+
+// ErrFrameTooLarge is returned for a frame whose length exceeds MaxFrame.
+var ErrFrameTooLarge = errors.New("wire: frame too large")
+
+// Conn reads and writes frames on a stream. It is not safe for concurrent
+// readers or concurrent writers; one of each may run at a time.
+type Conn struct {
+	c   net.Conn
+	r   *bufio.Reader
+	w   *bufio.Writer
+	buf []byte // read buffer, reused by ReadFrame
+	hdr [5]byte
+}
+
+// NewConn wraps c.
+func NewConn(c net.Conn) *Conn {
+	return &Conn{c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10)}
+}
+
+// NetConn returns the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.c }
+
+// Close closes the underlying connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// ReadFrame reads the next frame. The body is valid until the next call.
+func (c *Conn) ReadFrame() (Type, []byte, error) {
+	if _, err := io.ReadFull(c.r, c.hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(c.hdr[:4])
+	if n == 0 {
+		return 0, nil, errors.New("wire: zero-length frame")
+	}
+	if n-1 > MaxFrame {
+		return 0, nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, n-1, MaxFrame)
+	}
+	t := Type(c.hdr[4])
+	if cap(c.buf) < int(n-1) {
+		c.buf = make([]byte, n-1)
+	}
+	body := c.buf[:n-1]
+	if _, err := io.ReadFull(c.r, body); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, fmt.Errorf("wire: %s frame body: %w", t, err)
+	}
+	return t, body, nil
+}
+
+// WriteFrame buffers one frame; Flush sends it.
+func (c *Conn) WriteFrame(t Type, body []byte) error {
+	if len(body) > MaxFrame {
+		return fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, len(body))
+	}
+	var h [5]byte
+	binary.BigEndian.PutUint32(h[:4], uint32(len(body)+1))
+	h[4] = byte(t)
+	if _, err := c.w.Write(h[:]); err != nil {
+		return err
+	}
+	_, err := c.w.Write(body)
+	return err
+}
+
+// Flush sends buffered frames.
+func (c *Conn) Flush() error { return c.w.Flush() }
+
+// Buffered returns the number of bytes waiting to be flushed.
+func (c *Conn) Buffered() int { return c.w.Buffered() }
+
+// SetDeadline sets the read and write deadline of the underlying connection.
+func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
+
+// AppendRouteAdd appends one route-add entry (tuple and time to live) to a
+// RouteAdd body that was started with BeginBatch.
+func AppendRouteAdd(b []byte, t Tuple, ttl time.Duration) []byte {
+	b = AppendTuple(b, t)
+	ms := ttl.Milliseconds()
+	if ms < 0 {
+		ms = 0
+	}
+	if ms > 1<<32-1 {
+		ms = 1<<32 - 1
+	}
+	return binary.BigEndian.AppendUint32(b, uint32(ms))
+}
+
+// BeginBatch starts a batch body (route-add, route-del, records) in b,
+// reserving room for the count that EndBatch fills in.
+func BeginBatch(b []byte) []byte { return append(b[:0], 0, 0) }
+
+// EndBatch writes the entry count into a batch body started by BeginBatch.
+func EndBatch(b []byte, n int) []byte {
+	binary.BigEndian.PutUint16(b[:2], uint16(n))
+	return b
+}
+
+// Batch iterates the entries of a batch body. Each entry is decoded by the
+// callback, which returns how many bytes it consumed.
+func Batch(body []byte, each func(i int, entry []byte) (int, error)) error {
+	if len(body) < 2 {
+		return errors.New("wire: batch: truncated count")
+	}
+	n := int(binary.BigEndian.Uint16(body))
+	if n > MaxBatch {
+		return fmt.Errorf("wire: batch: %d entries (limit %d)", n, MaxBatch)
+	}
+	p := body[2:]
+	for i := 0; i < n; i++ {
+		used, err := each(i, p)
+		if err != nil {
+			return fmt.Errorf("wire: batch entry %d of %d: %w", i+1, n, err)
+		}
+		p = p[used:]
+	}
+	if len(p) != 0 {
+		return fmt.Errorf("wire: batch: %d trailing bytes after %d entries", len(p), n)
+	}
+	return nil
+}
+
+// DecodeRouteAdd reads one route-add entry.
+func DecodeRouteAdd(b []byte) (Tuple, time.Duration, int, error) {
+	t, err := DecodeTuple(b)
+	if err != nil {
+		return Tuple{}, 0, 0, err
+	}
+	if len(b) < tupleSize+4 {
+		return Tuple{}, 0, 0, errShort
+	}
+	ms := binary.BigEndian.Uint32(b[tupleSize:])
+	return t, time.Duration(ms) * time.Millisecond, tupleSize + 4, nil
+}
+
+// DecodeRouteDel reads one route-del entry.
+func DecodeRouteDel(b []byte) (Tuple, int, error) {
+	t, err := DecodeTuple(b)
+	return t, tupleSize, err
+}
+
+// AppendError builds an error frame body.
+func AppendError(b []byte, code uint16, msg string) []byte {
+	b = binary.BigEndian.AppendUint16(b, code)
+	if len(msg) > 1024 {
+		msg = msg[:1024]
+	}
+	return append(b, msg...)
+}
+
+// PeerError is an error frame received from the peer.
+type PeerError struct {
+	Code uint16
+	Msg  string
+}
+
+func (e *PeerError) Error() string { return fmt.Sprintf("peer refused: %s (code %d)", e.Msg, e.Code) }
+
+// Error codes carried in error frames.
+const (
+	CodeVersion  uint16 = 1 // protocol version not supported
+	CodeAuth     uint16 = 2 // authentication failed
+	CodeProtocol uint16 = 3 // malformed or unexpected frame
+	CodeShutdown uint16 = 4 // the peer is stopping
+)
+
+// DecodeError parses an error frame body.
+func DecodeError(b []byte) *PeerError {
+	if len(b) < 2 {
+		return &PeerError{Code: CodeProtocol, Msg: "malformed error frame"}
+	}
+	return &PeerError{Code: binary.BigEndian.Uint16(b), Msg: string(b[2:])}
+}

@@ -1,0 +1,180 @@
+package wire
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Roles announced in a hello.
+const (
+	RoleCopier  byte = 'c'
+	RoleGateway byte = 'g'
+)
+
+// Capability bits announced in a hello.
+const (
+	CapPayload  uint32 = 1 << iota // records may carry payload bytes
+	CapRouteTTL                    // routes expire after their TTL
+	CapIPv6                        // IPv6 tuples
+)
+
+// Hello is the first frame each side sends.
+type Hello struct {
+	Version    uint16
+	Role       byte
+	Caps       uint32
+	PayloadCap uint16 // copier: payload bytes wanted per record; gateway: most it sends
+	Nonce      [32]byte
+	Name       string // free text for logs (host name, instance)
+}
+
+var helloMagic = [4]byte{'R', 'G', 'W', 'H'}
+
+// AppendHello encodes h.
+func AppendHello(b []byte, h *Hello) []byte {
+	b = append(b, helloMagic[:]...)
+	b = binary.BigEndian.AppendUint16(b, h.Version)
+	b = append(b, h.Role)
+	b = binary.BigEndian.AppendUint32(b, h.Caps)
+	b = binary.BigEndian.AppendUint16(b, h.PayloadCap)
+	b = append(b, h.Nonce[:]...)
+	name := h.Name
+	if len(name) > 255 {
+		name = name[:255]
+	}
+	b = append(b, byte(len(name)))
+	return append(b, name...)
+}
+
+// DecodeHello parses a hello body.
+func DecodeHello(b []byte) (Hello, error) {
+	var h Hello
+	const fixed = 4 + 2 + 1 + 4 + 2 + 32 + 1
+	if len(b) < 6 || [4]byte(b[:4]) != helloMagic {
+		return h, errors.New("wire: hello: not a replaygw peer (bad magic)")
+	}
+	h.Version = binary.BigEndian.Uint16(b[4:])
+	if len(b) < fixed {
+		return h, fmt.Errorf("wire: hello: %w", errShort)
+	}
+	h.Role = b[6]
+	h.Caps = binary.BigEndian.Uint32(b[7:])
+	h.PayloadCap = binary.BigEndian.Uint16(b[11:])
+	copy(h.Nonce[:], b[13:45])
+	n := int(b[45])
+	if len(b) != fixed+n {
+		return h, fmt.Errorf("wire: hello: name length %d does not match %d remaining bytes", n, len(b)-fixed)
+	}
+	h.Name = string(b[fixed:])
+	return h, nil
+}
+
+func proof(token []byte, role byte, peerNonce, ownNonce [32]byte) []byte {
+	m := hmac.New(sha256.New, token)
+	m.Write([]byte("replaygw-auth-v1"))
+	m.Write([]byte{role})
+	m.Write(peerNonce[:])
+	m.Write(ownNonce[:])
+	return m.Sum(nil)
+}
+
+// ErrAuth means the peer's proof did not match the shared token.
+var ErrAuth = errors.New("authentication failed: the peer's token differs from ours")
+
+// ErrVersion means the peer speaks another protocol version.
+var ErrVersion = errors.New("protocol version mismatch")
+
+// Handshake runs the mutual challenge-response on c and returns the peer's
+// hello. Both sides send a hello with a fresh nonce, then an HMAC-SHA256
+// proof over both nonces keyed with the shared token; the gateway answers
+// with auth-ok. A version mismatch or a wrong proof is reported to the peer
+// in an error frame before the connection is given up, so both sides can
+// say what went wrong.
+func Handshake(c *Conn, own Hello, token []byte, timeout time.Duration) (Hello, error) {
+	if len(token) == 0 {
+		return Hello{}, errors.New("wire: handshake: empty token")
+	}
+	if timeout > 0 {
+		c.SetDeadline(time.Now().Add(timeout))
+		defer c.SetDeadline(time.Time{})
+	}
+	own.Version = Version
+	if _, err := rand.Read(own.Nonce[:]); err != nil {
+		return Hello{}, err
+	}
+	refuse := func(code uint16, err error) (Hello, error) {
+		c.WriteFrame(TypeError, AppendError(nil, code, err.Error()))
+		c.Flush()
+		return Hello{}, err
+	}
+	if err := c.WriteFrame(TypeHello, AppendHello(nil, &own)); err != nil {
+		return Hello{}, err
+	}
+	if err := c.Flush(); err != nil {
+		return Hello{}, err
+	}
+	t, body, err := c.ReadFrame()
+	if err != nil {
+		return Hello{}, fmt.Errorf("wire: handshake: read hello: %w", err)
+	}
+	if t == TypeError {
+		return Hello{}, DecodeError(body)
+	}
+	if t != TypeHello {
+		return refuse(CodeProtocol, fmt.Errorf("wire: handshake: expected hello, got %s", t))
+	}
+	peer, err := DecodeHello(body)
+	if err != nil {
+		if peer.Version != 0 && peer.Version != Version {
+			return refuse(CodeVersion, fmt.Errorf("%w: peer speaks version %d, we speak %d", ErrVersion, peer.Version, Version))
+		}
+		return refuse(CodeProtocol, err)
+	}
+	if peer.Version != Version {
+		return refuse(CodeVersion, fmt.Errorf("%w: peer speaks version %d, we speak %d", ErrVersion, peer.Version, Version))
+	}
+	if peer.Role == own.Role {
+		return refuse(CodeProtocol, fmt.Errorf("wire: handshake: peer has our own role %q", own.Role))
+	}
+	if err := c.WriteFrame(TypeAuth, proof(token, own.Role, peer.Nonce, own.Nonce)); err != nil {
+		return Hello{}, err
+	}
+	if err := c.Flush(); err != nil {
+		return Hello{}, err
+	}
+	t, body, err = c.ReadFrame()
+	if err != nil {
+		return Hello{}, fmt.Errorf("wire: handshake: read auth: %w", err)
+	}
+	if t == TypeError {
+		return Hello{}, DecodeError(body)
+	}
+	if t != TypeAuth {
+		return refuse(CodeProtocol, fmt.Errorf("wire: handshake: expected auth, got %s", t))
+	}
+	if !hmac.Equal(body, proof(token, peer.Role, own.Nonce, peer.Nonce)) {
+		return refuse(CodeAuth, ErrAuth)
+	}
+	if own.Role == RoleGateway {
+		if err := c.WriteFrame(TypeAuthOK, nil); err != nil {
+			return Hello{}, err
+		}
+		return peer, c.Flush()
+	}
+	t, body, err = c.ReadFrame()
+	if err != nil {
+		return Hello{}, fmt.Errorf("wire: handshake: read auth-ok: %w", err)
+	}
+	switch t {
+	case TypeAuthOK:
+		return peer, nil
+	case TypeError:
+		return Hello{}, DecodeError(body)
+	}
+	return refuse(CodeProtocol, fmt.Errorf("wire: handshake: expected auth-ok, got %s", t))
+}
