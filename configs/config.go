@@ -22,6 +22,11 @@ type Config struct {
 
 	// Path is the file the config was read from ("" for built-in configs).
 	Path string `toml:"-"`
+
+	// Warnings are problems Load noticed that do not stop the role from
+	// running (e.g. a client pool smaller than copies), formatted like
+	// errors ("file:line: key: message"). The commands log them.
+	Warnings []string `toml:"-"`
 }
 
 // Gateway is the [gateway] section: `replaygw up` on the assistant host.
@@ -99,7 +104,8 @@ type Copy struct {
 	PayloadBytes  int      `toml:"payload_bytes"`  // response payload bytes to ask the gateway for; default 0
 	Record        string   `toml:"record"`         // write captured packets to this pcapng file
 	Ledger        string   `toml:"ledger"`         // session ledger (JSON Lines); "" = off
-	LedgerMaxSize Size     `toml:"ledger_max_size"`
+	// LedgerMaxSize rotates the ledger at this size; default "64MiB".
+	LedgerMaxSize Size `toml:"ledger_max_size"`
 
 	ClientPrefix netip.Prefix `toml:"-"` // parsed ClientPool
 	Secret       string       `toml:"-"`

@@ -1,0 +1,43 @@
+# replaygw — build, test, benchmark and demo targets.
+# Tests and the demo need root (network namespaces, TUN devices, raw sockets).
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+BIN      := bin/replaygw
+PKGS     := ./...
+
+.PHONY: all deps build test test-short bench demo fuzz vet clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/replaygw
+
+vet:
+	$(GO) vet $(PKGS)
+
+deps:
+	@bash .ci/deps
+
+# The whole suite: unit tests, fuzz seeds, and the namespace labs (as root).
+test: deps vet
+	CGO_ENABLED=0 $(GO) test -count=1 -timeout 14m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+# Benchmarks: per-packet costs (-benchmem) and the end-to-end lab runs.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./wire ./stack ./blackhole ./copier ./capture
+	sudo $(BIN) bench-lab 2>/dev/null || $(BIN) bench-lab
+
+demo: deps build
+	$(BIN) demo
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./wire
+	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./stack
+
+clean:
+	rm -rf bin

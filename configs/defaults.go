@@ -1,0 +1,105 @@
+package configs
+
+import (
+	"runtime"
+	"time"
+)
+
+// Defaults of the keys a file may leave out. Queues and Workers default to
+// the number of CPUs (queues at most MaxQueues).
+const (
+	DefaultTUN           = "rgw0"
+	DefaultListen        = ":36524"
+	DefaultMTU           = 1500
+	DefaultTxQueueLen    = 10000
+	DefaultRedirect      = "auto"
+	DefaultHoldEarly     = 2 * time.Second
+	DefaultRouteTTL      = 5 * time.Minute
+	DefaultCopierQueue   = 65536
+	DefaultCopies        = 1
+	DefaultSamplePercent = 100
+	DefaultMemoryLimit   = 256 * MiB
+	DefaultSessionBuffer = 4 * MiB
+	DefaultIdleTimeout   = 60 * time.Second
+	DefaultGapTimeout    = 3 * time.Second
+	DefaultSynTimeout    = 6 * time.Second
+	DefaultTimeWait      = 60 * time.Second
+	DefaultMSS           = 1460
+	DefaultSource        = "live"
+	DefaultSender        = "raw"
+	DefaultLedgerMaxSize = 64 * MiB
+	DefaultLogLevel      = "info"
+	DefaultLogFormat     = "text"
+
+	MaxQueues     = 16
+	MaxCopies     = 64
+	MaxPayloadCap = 1024
+)
+
+// SetDefaults fills every zero-valued key that has a default, for configs
+// built in code. Load fills only the keys the file leaves out, so that an
+// explicit zero is validated rather than replaced.
+func (c *Config) SetDefaults() { c.fillDefaults(nil) }
+
+// fillDefaults fills keys that are zero and not defined in the file;
+// defined == nil means every zero value is unset.
+func (c *Config) fillDefaults(defined func(key ...string) bool) {
+	unset := func(zero bool, key ...string) bool {
+		return zero && (defined == nil || !defined(key...))
+	}
+	str := func(v *string, def string, key ...string) {
+		if unset(*v == "", key...) {
+			*v = def
+		}
+	}
+	num := func(v *int, def int, key ...string) {
+		if unset(*v == 0, key...) {
+			*v = def
+		}
+	}
+	dur := func(v *Duration, def time.Duration, key ...string) {
+		if unset(v.Duration == 0, key...) {
+			v.Duration = def
+		}
+	}
+	size := func(v *Size, def Size, key ...string) {
+		if unset(*v == 0, key...) {
+			*v = def
+		}
+	}
+
+	if g := c.Gateway; g != nil {
+		str(&g.TUN, DefaultTUN, "gateway", "tun")
+		str(&g.Listen, DefaultListen, "gateway", "listen")
+		num(&g.Queues, min(runtime.NumCPU(), MaxQueues), "gateway", "queues")
+		num(&g.MTU, DefaultMTU, "gateway", "mtu")
+		num(&g.TxQueueLen, DefaultTxQueueLen, "gateway", "txqueuelen")
+		str(&g.Redirect, DefaultRedirect, "gateway", "redirect")
+		dur(&g.HoldEarly, DefaultHoldEarly, "gateway", "hold_early")
+		dur(&g.RouteTTL, DefaultRouteTTL, "gateway", "route_ttl")
+		num(&g.CopierQueue, DefaultCopierQueue, "gateway", "copier_queue")
+	}
+	if p := c.Copy; p != nil {
+		num(&p.Copies, DefaultCopies, "copy", "copies")
+		if unset(p.SamplePercent == 0, "copy", "sample_percent") {
+			p.SamplePercent = DefaultSamplePercent
+		}
+		str(&p.Source, DefaultSource, "copy", "source")
+		str(&p.Sender, DefaultSender, "copy", "sender")
+		if p.Sender == "tun" && c.Gateway != nil {
+			// Appliance: send into the gateway's own TUN.
+			str(&p.SendInterface, c.Gateway.TUN, "copy", "send_interface")
+		}
+		num(&p.Workers, runtime.NumCPU(), "copy", "workers")
+		size(&p.MemoryLimit, DefaultMemoryLimit, "copy", "memory_limit")
+		size(&p.SessionBuffer, DefaultSessionBuffer, "copy", "session_buffer")
+		dur(&p.IdleTimeout, DefaultIdleTimeout, "copy", "idle_timeout")
+		dur(&p.GapTimeout, DefaultGapTimeout, "copy", "gap_timeout")
+		dur(&p.SynTimeout, DefaultSynTimeout, "copy", "syn_timeout")
+		dur(&p.TimeWait, DefaultTimeWait, "copy", "time_wait")
+		num(&p.MSS, DefaultMSS, "copy", "mss")
+		size(&p.LedgerMaxSize, DefaultLedgerMaxSize, "copy", "ledger_max_size")
+	}
+	str(&c.Log.Level, DefaultLogLevel, "log", "level")
+	str(&c.Log.Format, DefaultLogFormat, "log", "format")
+}

@@ -1,0 +1,260 @@
+package configs
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// check validates every section, refreshing the parsed fields.
+func (c *Config) check(ch *checker) {
+	if c.Gateway == nil && c.Copy == nil {
+		ch.errf("", "no [gateway] or [copy] section: nothing to run")
+	}
+	dir := ""
+	if c.Path != "" {
+		dir = filepath.Dir(c.Path)
+	}
+	if c.Gateway != nil {
+		c.Gateway.check(ch, dir)
+	}
+	if c.Copy != nil {
+		c.Copy.check(ch, dir, c.Gateway)
+	}
+	if c.Metrics.Listen != "" {
+		ch.hostPort("metrics.listen", c.Metrics.Listen, true)
+	}
+	ch.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	ch.oneOf("log.format", c.Log.Format, "text", "json")
+}
+
+func (g *Gateway) check(ch *checker, dir string) {
+	ch.ifName("gateway.tun", g.TUN)
+	if g.Ingress != "" {
+		ch.ifName("gateway.ingress", g.Ingress)
+	}
+
+	g.PoolPrefixes = nil
+	if len(g.Pools) == 0 {
+		ch.errf("gateway.pools", "missing: at least one client pool CIDR is required, e.g. pools = [\"10.88.0.0/24\"]")
+	}
+	keys := make([]string, 0, len(g.Pools))
+	ipv6 := false
+	for i, s := range g.Pools {
+		key := fmt.Sprintf("gateway.pools[%d]", i)
+		p, ok := ch.prefix(key, s)
+		if !ok {
+			continue
+		}
+		if p.Bits() == 0 {
+			ch.errf(key, "%q would route every address into the TUN", s)
+			continue
+		}
+		for j, q := range g.PoolPrefixes {
+			if p.Overlaps(q) {
+				ch.errf(key, "%s overlaps %s (%s)", p, keys[j], q)
+			}
+		}
+		keys = append(keys, key)
+		g.PoolPrefixes = append(g.PoolPrefixes, p)
+		ipv6 = ipv6 || p.Addr().Is6()
+	}
+
+	if g.Listen == "" {
+		ch.errf("gateway.listen", "missing: the control channel needs an address, e.g. \":36524\"")
+	} else {
+		ch.hostPort("gateway.listen", g.Listen, true)
+	}
+	g.Secret = ch.secret("gateway", g.Token, g.TokenFile, dir, true)
+
+	ch.intRange("gateway.queues", g.Queues, 1, MaxQueues)
+	ch.intRange("gateway.mtu", g.MTU, 576, 65535)
+	if ipv6 && g.MTU >= 576 && g.MTU < 1280 {
+		ch.errf("gateway.mtu", "%d is below 1280, the IPv6 minimum, and a pool is IPv6", g.MTU)
+	}
+	if g.TxQueueLen < 0 {
+		ch.errf("gateway.txqueuelen", "%d is negative", g.TxQueueLen)
+	}
+	ch.oneOf("gateway.redirect", g.Redirect, "auto", "tc", "forwarding")
+	ch.intRange("gateway.payload_cap", g.PayloadCap, 0, MaxPayloadCap)
+	ch.positive("gateway.hold_early", g.HoldEarly)
+	ch.positive("gateway.route_ttl", g.RouteTTL)
+	if g.CopierQueue < 1 {
+		ch.errf("gateway.copier_queue", "%d must be at least 1", g.CopierQueue)
+	}
+}
+
+// FromFile reports whether packets come from a pcap file, not a live
+// interface.
+func (p *Copy) FromFile() bool { return p.Source != "" && p.Source != DefaultSource }
+
+func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
+	appliance := gw != nil
+
+	switch {
+	case p.Source == "":
+		ch.errf("copy.source", "empty: write \"live\" or a pcap file path")
+	case p.FromFile():
+		if _, err := os.Stat(p.Source); err != nil {
+			ch.warnf("copy.source", "pcap file: %v", err)
+		}
+		if p.Record != "" && filepath.Clean(p.Record) == filepath.Clean(p.Source) {
+			ch.errf("copy.record", "%q is the source file; recording would overwrite it", p.Record)
+		}
+	}
+	if !p.FromFile() || p.Interface != "" {
+		ch.ifName("copy.interface", p.Interface)
+	}
+
+	if len(p.Gateways) == 0 && !appliance && !p.FromFile() {
+		ch.errf("copy.gateways", "missing: at least one gateway address (host:port) is required")
+	}
+	seen := map[string]int{}
+	for i, s := range p.Gateways {
+		key := fmt.Sprintf("copy.gateways[%d]", i)
+		if !ch.hostPort(key, s, false) {
+			continue
+		}
+		if j, ok := seen[s]; ok {
+			ch.errf(key, "%q is listed twice (also copy.gateways[%d])", s, j)
+		}
+		seen[s] = i
+	}
+	p.Secret = ch.secret("copy", p.Token, p.TokenFile, dir, len(p.Gateways) > 0)
+	if p.Secret == "" && appliance && p.Token == "" && p.TokenFile == "" {
+		p.Secret = gw.Secret // responses are handed over in-process
+	}
+
+	ch.intRange("copy.copies", p.Copies, 1, MaxCopies)
+	if !(p.SamplePercent > 0 && p.SamplePercent <= 100) {
+		ch.errf("copy.sample_percent", "%v is outside (0, 100]", p.SamplePercent)
+	}
+
+	p.checkRoutes(ch)
+	p.checkClientPool(ch, gw)
+
+	ch.oneOf("copy.sender", p.Sender, "raw", "tun", "l2")
+	switch {
+	case p.Sender == "l2" && p.SendInterface == "":
+		ch.errf("copy.send_interface", "missing: sender = \"l2\" needs send_interface")
+	case p.Sender == "tun" && p.SendInterface == "":
+		ch.errf("copy.send_interface", "missing: sender = \"tun\" needs send_interface (the TUN name)")
+	case p.SendInterface != "":
+		ch.ifName("copy.send_interface", p.SendInterface)
+	}
+	if p.NextHopMAC != "" {
+		if hw, err := net.ParseMAC(p.NextHopMAC); err != nil || len(hw) != 6 {
+			ch.errf("copy.next_hop_mac", "%q is not a MAC address (e.g. \"02:42:ac:11:00:02\")", p.NextHopMAC)
+		} else if p.Sender != "l2" {
+			ch.warnf("copy.next_hop_mac", "ignored unless sender = \"l2\"")
+		}
+	}
+
+	ch.intRange("copy.workers", p.Workers, 1, 4096)
+	if p.MemoryLimit <= 0 {
+		ch.errf("copy.memory_limit", "%s must be greater than 0", p.MemoryLimit)
+	}
+	if p.SessionBuffer <= 0 {
+		ch.errf("copy.session_buffer", "%s must be greater than 0", p.SessionBuffer)
+	} else if p.MemoryLimit > 0 && p.SessionBuffer > p.MemoryLimit {
+		ch.errf("copy.session_buffer", "%s is larger than memory_limit (%s)", p.SessionBuffer, p.MemoryLimit)
+	}
+	if p.RateLimit < 0 {
+		ch.errf("copy.rate_limit", "%d is negative (0 means unlimited)", p.RateLimit)
+	}
+	ch.positive("copy.idle_timeout", p.IdleTimeout)
+	ch.positive("copy.gap_timeout", p.GapTimeout)
+	ch.positive("copy.syn_timeout", p.SynTimeout)
+	if p.TimeWait.Duration < 0 {
+		ch.errf("copy.time_wait", "%s is negative", p.TimeWait)
+	}
+	ch.intRange("copy.mss", p.MSS, 88, 65495)
+	ch.intRange("copy.payload_bytes", p.PayloadBytes, 0, MaxPayloadCap)
+	if appliance && gw.PayloadCap >= 0 && p.PayloadBytes > gw.PayloadCap && p.PayloadBytes <= MaxPayloadCap {
+		ch.errf("copy.payload_bytes", "%d is more than gateway.payload_cap (%d)", p.PayloadBytes, gw.PayloadCap)
+	}
+	if p.LedgerMaxSize <= 0 {
+		ch.errf("copy.ledger_max_size", "%s must be greater than 0", p.LedgerMaxSize)
+	}
+}
+
+// checkRoutes parses the routes: addr:port each, one family per route,
+// no online service listed twice.
+func (p *Copy) checkRoutes(ch *checker) {
+	if len(p.Routes) == 0 {
+		ch.errf("copy.route", "missing: at least one [[copy.route]] with from and to is required")
+	}
+	from := map[netip.AddrPort]int{}
+	for i := range p.Routes {
+		r := &p.Routes[i]
+		key := fmt.Sprintf("copy.route[%d]", i)
+		f, okF := ch.addrPort(key+".from", r.From)
+		t, okT := ch.addrPort(key+".to", r.To)
+		r.FromAddr, r.ToAddr = f, t
+		if okF {
+			if j, dup := from[f]; dup {
+				ch.errf(key+".from", "%s is already replayed by copy.route[%d]", f, j)
+			}
+			from[f] = i
+		}
+		if okF && okT && f.Addr().Is4() != t.Addr().Is4() {
+			ch.errf(key+".to", "%s is %s but from %s is %s; a route cannot change address family",
+				t, family(t.Addr()), f, family(f.Addr()))
+		}
+	}
+}
+
+// checkClientPool parses client_pool: the targets' family; big enough for
+// the copies; inside the gateway's pools in appliance mode.
+func (p *Copy) checkClientPool(ch *checker, gw *Gateway) {
+	p.ClientPrefix = netip.Prefix{}
+	if p.ClientPool == "" {
+		if gw != nil {
+			ch.warnf("copy.client_pool", "empty: client addresses are kept, so only clients inside gateway.pools get their responses absorbed")
+		}
+		return
+	}
+	cp, ok := ch.prefix("copy.client_pool", p.ClientPool)
+	if !ok {
+		return
+	}
+	p.ClientPrefix = cp
+	for i, r := range p.Routes {
+		if r.ToAddr.IsValid() && r.ToAddr.Addr().Is4() != cp.Addr().Is4() {
+			ch.errf("copy.client_pool", "%s is %s but copy.route[%d].to %s is %s",
+				cp, family(cp.Addr()), i, r.ToAddr, family(r.ToAddr.Addr()))
+		}
+	}
+	if n := prefixSize(cp, math.MaxUint64); p.Copies > 0 && n < uint64(p.Copies) {
+		ch.warnf("copy.client_pool", "%s has %d addresses, fewer than copies (%d): copies of one client will share addresses", cp, n, p.Copies)
+	}
+	if gw != nil && len(gw.PoolPrefixes) > 0 {
+		inside := false
+		for _, q := range gw.PoolPrefixes {
+			inside = inside || q.Bits() <= cp.Bits() && q.Contains(cp.Addr())
+		}
+		if !inside {
+			ch.errf("copy.client_pool", "%s is not inside gateway.pools (%s): the target's responses would not reach the TUN",
+				cp, joinPrefixes(gw.PoolPrefixes))
+		}
+	}
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+func joinPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
+}
