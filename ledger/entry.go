@@ -1,0 +1,79 @@
+// Package ledger writes the session ledger: one JSON line per finished
+// replayed session, written by a background goroutine so that the session
+// engine never waits for the disk, rotated by size.
+package ledger
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Entry is one finished session.
+type Entry struct {
+	Start, End time.Time
+	Client     string // the (rewritten) client address:port the target saw
+	Target     string // the target service address:port
+	Original   string // the captured client address:port -> online service
+	Copy       int    // copy index for N-fold multiplication
+	Fate       string // replayed, target_reset, capture_gap, ...
+	Requests   int    // requests released to the target
+	Responses  int    // responses seen from the target
+	BytesSent  uint64 // client payload bytes sent to the target
+	BytesAcked uint64 // of those, acknowledged by the target
+	OnlineRTT  time.Duration
+	TargetRTT  time.Duration
+	// RespTimeMax is the longest target response time of the session.
+	RespTimeMax time.Duration
+	Detail      string // free text for unusual fates
+}
+
+// jsonEntry is the line format: snake_case keys, durations in
+// milliseconds.
+type jsonEntry struct {
+	Start         time.Time `json:"start"`
+	End           time.Time `json:"end"`
+	Client        string    `json:"client"`
+	Target        string    `json:"target"`
+	Original      string    `json:"original,omitempty"`
+	Copy          int       `json:"copy,omitempty"`
+	Fate          string    `json:"fate"`
+	Requests      int       `json:"requests"`
+	Responses     int       `json:"responses"`
+	BytesSent     uint64    `json:"bytes_sent"`
+	BytesAcked    uint64    `json:"bytes_acked"`
+	OnlineRTTMs   float64   `json:"online_rtt_ms"`
+	TargetRTTMs   float64   `json:"target_rtt_ms"`
+	RespTimeMaxMs float64   `json:"resp_time_max_ms,omitempty"`
+	Detail        string    `json:"detail,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func fromMs(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+
+// MarshalJSON writes the line format.
+func (e *Entry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(jsonEntry{
+		Start: e.Start, End: e.End, Client: e.Client, Target: e.Target, Original: e.Original,
+		Copy: e.Copy, Fate: e.Fate, Requests: e.Requests, Responses: e.Responses,
+		BytesSent: e.BytesSent, BytesAcked: e.BytesAcked,
+		OnlineRTTMs: ms(e.OnlineRTT), TargetRTTMs: ms(e.TargetRTT), RespTimeMaxMs: ms(e.RespTimeMax),
+		Detail: e.Detail,
+	})
+}
+
+// UnmarshalJSON reads the line format.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var j jsonEntry
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Entry{
+		Start: j.Start, End: j.End, Client: j.Client, Target: j.Target, Original: j.Original,
+		Copy: j.Copy, Fate: j.Fate, Requests: j.Requests, Responses: j.Responses,
+		BytesSent: j.BytesSent, BytesAcked: j.BytesAcked,
+		OnlineRTT: fromMs(j.OnlineRTTMs), TargetRTT: fromMs(j.TargetRTTMs), RespTimeMax: fromMs(j.RespTimeMaxMs),
+		Detail: j.Detail,
+	}
+	return nil
+}
