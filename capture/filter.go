@@ -1,0 +1,214 @@
+package capture
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/bpf"
+)
+
+// Filter selects the client→service packets to capture.
+type Filter struct {
+	// Dst are the routes' "from" services: TCP packets whose destination
+	// address and port equal one of them are captured. Port 0 matches every
+	// port of the address.
+	Dst []netip.AddrPort
+}
+
+// Snaplen is what the kernel filter keeps of each accepted frame: enough for
+// GRO/TSO super-packets (64 KiB IP + link headers) with room to spare.
+const Snaplen = 256 << 10
+
+// packetOutgoing is skb->pkt_type for frames this host sends (PACKET_OUTGOING).
+const packetOutgoing = 4
+
+// BuildFilter assembles the classic BPF program that accepts IPv4/IPv6 TCP
+// packets (first fragments only for IPv4, no IPv6 extension headers) whose
+// destination is one of f.Dst, for Ethernet frames with or without one VLAN
+// tag (lt = layers.LinkTypeEthernet) or bare IP packets (lt =
+// layers.LinkTypeRaw). It returns Snaplen for an accepted packet and 0 for
+// everything else.
+func BuildFilter(f Filter, lt layers.LinkType) ([]bpf.RawInstruction, error) {
+	prog, err := filterProgram(f, lt)
+	if err != nil {
+		return nil, err
+	}
+	return bpf.Assemble(prog)
+}
+
+// liveFilter is BuildFilter preceded by a check that drops the frames this
+// host sends (skb->pkt_type, a kernel extension the x/net VM cannot run),
+// so the copier never captures its own packets.
+func liveFilter(f Filter, lt layers.LinkType) ([]bpf.RawInstruction, error) {
+	prog, err := filterProgram(f, lt)
+	if err != nil {
+		return nil, err
+	}
+	head := []bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: packetOutgoing, SkipTrue: 1},
+		bpf.RetConstant{Val: 0},
+	}
+	return bpf.Assemble(append(head, prog...))
+}
+
+// asm is a tiny assembler: unconditional jumps go to labels resolved at the
+// end (their 32-bit offsets reach anywhere); conditional jumps only skip a
+// few instructions inside a block, which keeps them under the 8-bit limit
+// whatever the number of routes.
+type asm struct {
+	ins    []bpf.Instruction
+	labels map[string]int
+	fixups map[int]string
+}
+
+func (a *asm) emit(ins ...bpf.Instruction) { a.ins = append(a.ins, ins...) }
+func (a *asm) label(name string)           { a.labels[name] = len(a.ins) }
+func (a *asm) jump(name string) {
+	a.fixups[len(a.ins)] = name
+	a.ins = append(a.ins, bpf.Jump{})
+}
+
+// dispatch jumps to label when A == val and falls through otherwise.
+func (a *asm) dispatch(val uint32, label string) {
+	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: val, SkipFalse: 1})
+	a.jump(label)
+}
+
+func (a *asm) resolve() ([]bpf.Instruction, error) {
+	for at, name := range a.fixups {
+		to, ok := a.labels[name]
+		if !ok || to <= at {
+			return nil, fmt.Errorf("capture: filter: bad label %q", name)
+		}
+		a.ins[at] = bpf.Jump{Skip: uint32(to - at - 1)}
+	}
+	return a.ins, nil
+}
+
+func filterProgram(f Filter, lt layers.LinkType) ([]bpf.Instruction, error) {
+	if len(f.Dst) == 0 {
+		return nil, errors.New("capture: filter: no destination services")
+	}
+	var v4, v6 []netip.AddrPort
+	for _, d := range f.Dst {
+		a := d.Addr().Unmap()
+		switch {
+		case a.Is4():
+			v4 = append(v4, netip.AddrPortFrom(a, d.Port()))
+		case a.Is6():
+			v6 = append(v6, d)
+		default:
+			return nil, fmt.Errorf("capture: filter: invalid destination %v", d)
+		}
+	}
+	a := &asm{labels: map[string]int{}, fixups: map[int]string{}}
+	reject := bpf.RetConstant{Val: 0}
+	switch lt {
+	case layers.LinkTypeEthernet:
+		a.emit(bpf.LoadAbsolute{Off: 12, Size: 2})
+		a.dispatch(0x0800, "v4@14")
+		a.dispatch(0x86dd, "v6@14")
+		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x8100, SkipTrue: 1}, reject)
+		a.emit(bpf.LoadAbsolute{Off: 16, Size: 2})
+		a.dispatch(0x0800, "v4@18")
+		a.dispatch(0x86dd, "v6@18")
+		a.emit(reject)
+		a.label("v4@14")
+		ipv4Block(a, 14, v4)
+		a.label("v6@14")
+		ipv6Block(a, 14, v6)
+		a.label("v4@18")
+		ipv4Block(a, 18, v4)
+		a.label("v6@18")
+		ipv6Block(a, 18, v6)
+	case layers.LinkTypeRaw, LinkTypeRawBSD, LinkTypeRawOpenBSD:
+		a.emit(bpf.LoadAbsolute{Off: 0, Size: 1},
+			bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 4})
+		a.dispatch(4, "v4@0")
+		a.dispatch(6, "v6@0")
+		a.emit(reject)
+		a.label("v4@0")
+		ipv4Block(a, 0, v4)
+		a.label("v6@0")
+		ipv6Block(a, 0, v6)
+	default:
+		return nil, fmt.Errorf("capture: filter: link type %v: %w", lt, errUnsupportedL)
+	}
+	return a.resolve()
+}
+
+// ipv4Block accepts TCP first fragments at IP offset base whose destination
+// is one of dst.
+func ipv4Block(a *asm, base uint32, dst []netip.AddrPort) {
+	reject := bpf.RetConstant{Val: 0}
+	if len(dst) == 0 {
+		a.emit(reject)
+		return
+	}
+	a.emit(
+		bpf.LoadAbsolute{Off: base + 9, Size: 1}, // protocol
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6, SkipTrue: 1},
+		reject,
+		bpf.LoadAbsolute{Off: base + 6, Size: 2}, // flags + fragment offset
+		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff, SkipFalse: 1},
+		reject,
+		bpf.LoadMemShift{Off: base}, // X = IP header length
+	)
+	for _, d := range dst {
+		ip := d.Addr().As4()
+		a.emit(bpf.LoadAbsolute{Off: base + 16, Size: 4})
+		if d.Port() == 0 {
+			a.emit(bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(ip[:]), SkipTrue: 1})
+		} else {
+			a.emit(
+				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(ip[:]), SkipTrue: 3},
+				bpf.LoadIndirect{Off: base + 2, Size: 2}, // TCP destination port
+				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(d.Port()), SkipTrue: 1},
+			)
+		}
+		a.emit(bpf.RetConstant{Val: Snaplen})
+	}
+	a.emit(reject)
+}
+
+// ipv6Block accepts TCP (next header 6) at IP offset base whose destination
+// is one of dst.
+func ipv6Block(a *asm, base uint32, dst []netip.AddrPort) {
+	reject := bpf.RetConstant{Val: 0}
+	if len(dst) == 0 {
+		a.emit(reject)
+		return
+	}
+	a.emit(
+		bpf.LoadAbsolute{Off: base + 6, Size: 1}, // next header
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6, SkipTrue: 1},
+		reject,
+	)
+	for _, d := range dst {
+		ip := d.Addr().As16()
+		// Instructions left in this route after each address word's test:
+		// the remaining words (2 each), the port test (2) and the return.
+		tail := uint8(3)
+		if d.Port() == 0 {
+			tail = 1
+		}
+		for w := 0; w < 4; w++ {
+			a.emit(
+				bpf.LoadAbsolute{Off: base + 24 + uint32(4*w), Size: 4},
+				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(ip[4*w:]), SkipTrue: tail + uint8(2*(3-w))},
+			)
+		}
+		if d.Port() != 0 {
+			a.emit(
+				bpf.LoadAbsolute{Off: base + 42, Size: 2},
+				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(d.Port()), SkipTrue: 1},
+			)
+		}
+		a.emit(bpf.RetConstant{Val: Snaplen})
+	}
+	a.emit(reject)
+}

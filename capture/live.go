@@ -1,0 +1,285 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/gopacket/gopacket/afpacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/vishvananda/netlink"
+)
+
+// LiveConfig configures a live capture.
+type LiveConfig struct {
+	Interface string // capture interface
+	Fanout    int    // sockets in one PACKET_FANOUT_HASH group; default 1
+	Filter    Filter
+	// BlockMB is the ring memory of all sockets together, in MiB (split
+	// evenly, at least 4 MiB per socket); default 64.
+	BlockMB int
+	// BlockTimeout bounds how long a captured packet may wait in a
+	// partially filled TPACKET_V3 block; default 1ms (latency matters:
+	// the engine replays with the client's timing).
+	BlockTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Handler receives one captured IP packet; pkt is valid only during the call.
+type Handler func(pkt []byte, ts time.Time)
+
+// Live captures from an interface with AF_PACKET TPACKET_V3 rings.
+type Live struct {
+	cfg   LiveConfig
+	log   *slog.Logger
+	lt    layers.LinkType
+	match matcher
+	socks []*afpacket.TPacket
+	stats Stats
+
+	mu      sync.Mutex
+	running bool
+	closed  bool
+	stop    chan struct{} // closed by Close
+	done    chan struct{} // closed when Run has returned
+	kstats  []kernelStats // per socket, what was already counted
+}
+
+type kernelStats struct{ packets, drops, freezes uint }
+
+const (
+	blockSize   = 128 << 10 // holds a 64 KiB GRO packet; many small blocks keep the ring deep even when the 1ms block timeout retires them half empty
+	pollTimeout = 100 * time.Millisecond
+)
+
+// OpenLive opens cfg.Fanout capture sockets on cfg.Interface, each with the
+// kernel filter for cfg.Filter and with the host's own outgoing packets
+// filtered out.
+func OpenLive(cfg LiveConfig) (*Live, error) {
+	if cfg.Fanout < 1 {
+		cfg.Fanout = 1
+	}
+	if cfg.BlockMB < 1 {
+		cfg.BlockMB = 64
+	}
+	perSocketMB := max(cfg.BlockMB/cfg.Fanout, 4)
+	if cfg.BlockTimeout < time.Millisecond {
+		cfg.BlockTimeout = time.Millisecond
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	lt, err := interfaceLinkType(cfg.Interface)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := liveFilter(cfg.Filter, lt)
+	if err != nil {
+		return nil, err
+	}
+	l := &Live{
+		cfg: cfg, log: log, lt: lt, match: newMatcher(cfg.Filter),
+		stop: make(chan struct{}), done: make(chan struct{}),
+		kstats: make([]kernelStats, cfg.Fanout),
+	}
+	group := uint16(rand.Uint32())
+	for i := 0; i < cfg.Fanout; i++ {
+		tp, err := afpacket.NewTPacket(
+			afpacket.OptInterface(cfg.Interface),
+			afpacket.TPacketVersion3,
+			afpacket.OptFrameSize(afpacket.DefaultFrameSize),
+			afpacket.OptBlockSize(blockSize),
+			afpacket.OptNumBlocks(perSocketMB<<20/blockSize),
+			afpacket.OptBlockTimeout(cfg.BlockTimeout),
+			afpacket.OptPollTimeout(pollTimeout),
+		)
+		if err != nil {
+			l.closeSockets()
+			return nil, fmt.Errorf("capture: open %s socket %d: %w", cfg.Interface, i, err)
+		}
+		l.socks = append(l.socks, tp)
+		if err := tp.SetBPF(prog); err != nil {
+			l.closeSockets()
+			return nil, fmt.Errorf("capture: attach filter on %s: %w", cfg.Interface, err)
+		}
+		if cfg.Fanout > 1 {
+			if err := l.joinFanout(tp, &group, i); err != nil {
+				l.closeSockets()
+				return nil, fmt.Errorf("capture: fanout on %s: %w", cfg.Interface, err)
+			}
+		}
+	}
+	log.Info("capture open", "interface", cfg.Interface, "link", lt.String(),
+		"sockets", cfg.Fanout, "ring_mb_per_socket", perSocketMB, "services", len(cfg.Filter.Dst))
+	return l, nil
+}
+
+// joinFanout puts tp in the fanout group; the first socket picks a free
+// group id (ids are per network namespace and may be taken by others).
+func (l *Live) joinFanout(tp *afpacket.TPacket, group *uint16, i int) error {
+	var err error
+	for try := 0; try < 8; try++ {
+		if err = tp.SetFanout(afpacket.FanoutHash, *group); err == nil || i > 0 {
+			return err
+		}
+		*group = uint16(rand.Uint32())
+	}
+	return err
+}
+
+// interfaceLinkType maps the interface's hardware type to the frames
+// AF_PACKET SOCK_RAW delivers: Ethernet (also loopback) or bare IP (TUN and
+// other devices without a link-layer header). It asks netlink, which answers
+// for the calling thread's network namespace (sysfs might not).
+func interfaceLinkType(name string) (layers.LinkType, error) {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return 0, fmt.Errorf("capture: interface %q: %w", name, err)
+	}
+	a := link.Attrs()
+	switch {
+	case a.EncapType == "ether" || a.EncapType == "loopback":
+		return layers.LinkTypeEthernet, nil
+	case len(a.HardwareAddr) == 0:
+		return layers.LinkTypeRaw, nil
+	}
+	return 0, fmt.Errorf("capture: interface %q: hardware type %q not supported (want Ethernet, loopback or TUN)", name, a.EncapType)
+}
+
+// LinkType is the frame type read from the interface.
+func (l *Live) LinkType() layers.LinkType { return l.lt }
+
+// Run reads every socket in its own goroutine and calls h for each captured
+// IP packet (h is called concurrently from those goroutines; packets of one
+// flow always come from the same one). It returns when ctx ends or Close is
+// called (nil), or when a socket fails.
+func (l *Live) Run(ctx context.Context, h Handler) error {
+	l.mu.Lock()
+	if l.closed || l.running {
+		l.mu.Unlock()
+		return errors.New("capture: Run on a closed or running capture")
+	}
+	l.running = true
+	l.mu.Unlock()
+	defer close(l.done)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-l.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	errs := make(chan error, len(l.socks))
+	var wg sync.WaitGroup
+	for i, tp := range l.socks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.read(ctx, tp, h); err != nil {
+				errs <- fmt.Errorf("capture: %s socket %d: %w", l.cfg.Interface, i, err)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	l.updateKernelStats()
+	close(errs)
+	return <-errs
+}
+
+func (l *Live) read(ctx context.Context, tp *afpacket.TPacket, h Handler) error {
+	for {
+		data, ci, err := tp.ZeroCopyReadPacketData()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, afpacket.ErrTimeout) {
+				continue
+			}
+			return err
+		}
+		if ci.CaptureLength < ci.Length { // larger than a ring block
+			l.stats.SnapCut.Add(1)
+			continue
+		}
+		ip, err := StripLinkLayer(l.lt, data)
+		if err != nil {
+			if errors.Is(err, ErrNotIP) {
+				l.stats.NonIP.Add(1)
+			} else {
+				l.stats.Malformed.Add(1)
+			}
+			continue
+		}
+		// The kernel filter is attached after the socket is bound, so a few
+		// packets may have entered the ring unfiltered.
+		if !l.match.ok(ip) {
+			l.stats.Filtered.Add(1)
+			continue
+		}
+		l.stats.Packets.Add(1)
+		l.stats.Bytes.Add(uint64(len(ip)))
+		h(ip, ci.Timestamp)
+	}
+}
+
+// updateKernelStats adds the sockets' PACKET_STATISTICS to the counters.
+func (l *Live) updateKernelStats() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, tp := range l.socks {
+		_, v3, err := tp.SocketStats()
+		if err != nil {
+			continue
+		}
+		k := &l.kstats[i]
+		l.stats.KernelPackets.Add(uint64(v3.Packets() - k.packets))
+		l.stats.KernelDrops.Add(uint64(v3.Drops() - k.drops))
+		l.stats.KernelFreezes.Add(uint64(v3.QueueFreezes() - k.freezes))
+		*k = kernelStats{v3.Packets(), v3.Drops(), v3.QueueFreezes()}
+	}
+}
+
+// Stats returns the capture counters, with the kernel's packet and drop
+// counts read now.
+func (l *Live) Stats() *Stats {
+	l.updateKernelStats()
+	return &l.stats
+}
+
+// Close stops Run (waiting for its goroutines) and closes the sockets.
+func (l *Live) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true // from now on Run refuses to start
+	running := l.running
+	close(l.stop)
+	l.mu.Unlock()
+	if running {
+		<-l.done
+	}
+	l.updateKernelStats()
+	l.mu.Lock()
+	l.closeSockets()
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *Live) closeSockets() {
+	for _, tp := range l.socks {
+		tp.Close()
+	}
+	l.socks = nil
+}
