@@ -83,8 +83,10 @@ func (r *Record) Has(f uint8) bool { return r.Flags&f == f }
 
 const (
 	tupleSize = 1 + 16 + 2 + 16 + 2
-	// RecordFixedSize is the encoded size of a record without payload bytes.
-	RecordFixedSize = tupleSize + 4 + 4 + 2 + 1 + 2 + 1 + 1 + 2 + 4 + 4 + 8 + 2
+	// RecordFixedSize is the encoded size of a record without payload bytes:
+	// tuple, seq, ack, window, flags, payload length, option bits, window
+	// scale, a reserved byte, MSS, TSval, TSecr, time, carried length.
+	RecordFixedSize = tupleSize + 4 + 4 + 2 + 1 + 2 + 1 + 1 + 1 + 2 + 4 + 4 + 8 + 2
 )
 
 var (
@@ -94,9 +96,11 @@ var (
 
 // AppendTuple appends the encoding of t to b.
 func AppendTuple(b []byte, t Tuple) []byte {
-	fam := byte(4)
-	if t.Client.Addr().Is6() && !t.Client.Addr().Is4In6() {
-		fam = 6
+	// Family 4 only when both ends are IPv4 (or IPv4-mapped): anything
+	// else must travel as family 6, or the peer could not decode it.
+	fam := byte(6)
+	if ca, sa := t.Client.Addr(), t.Target.Addr(); (ca.Is4() || ca.Is4In6()) && (sa.Is4() || sa.Is4In6()) {
+		fam = 4
 	}
 	b = append(b, fam)
 	c := t.Client.Addr().As16()

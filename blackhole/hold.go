@@ -1,0 +1,95 @@
+package blackhole
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/replaygw/replaygw/wire"
+)
+
+// maxHeldPerTuple bounds the early records kept for one session (the
+// target retransmits its SYN-ACK; a few copies are plenty).
+const maxHeldPerTuple = 4
+
+type heldRecord struct {
+	rec wire.Record // Payload is owned
+	at  int64
+}
+
+// earlyHold keeps SYN-ACK/RST records that arrived before their route, for
+// at most holdFor and at most max records in all. It is off the hot path
+// (only unrouted SYN-ACK/RST reach it), so one mutex is enough; count lets
+// route adds skip it while it is empty.
+type earlyHold struct {
+	mu         sync.Mutex
+	m          map[wire.Tuple][]heldRecord
+	count      atomic.Int64
+	holdFor    int64
+	max        int
+	maxPayload int
+}
+
+func (h *earlyHold) init(holdFor int64, max, maxPayload int) {
+	h.m = make(map[wire.Tuple][]heldRecord)
+	h.holdFor, h.max, h.maxPayload = holdFor, max, maxPayload
+}
+
+// put copies r into the hold; false when the hold is full or disabled.
+func (h *earlyHold) put(r *wire.Record, now int64) bool {
+	if h.holdFor <= 0 || h.max <= 0 {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	list := h.m[r.Tuple]
+	if int(h.count.Load()) >= h.max || len(list) >= maxHeldPerTuple {
+		return false
+	}
+	c := *r
+	c.Payload = nil
+	if n := min(len(r.Payload), h.maxPayload); n > 0 {
+		c.Payload = append([]byte(nil), r.Payload[:n]...)
+	}
+	h.m[r.Tuple] = append(list, heldRecord{rec: c, at: now})
+	h.count.Add(1)
+	return true
+}
+
+// take removes and returns the records held for tu.
+func (h *earlyHold) take(tu wire.Tuple) []heldRecord {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	list := h.m[tu]
+	if list != nil {
+		delete(h.m, tu)
+		h.count.Add(-int64(len(list)))
+	}
+	return list
+}
+
+// expire drops records held longer than holdFor.
+func (h *earlyHold) expire(now int64) int {
+	if h.count.Load() == 0 {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for tu, list := range h.m {
+		keep := list[:0]
+		for _, r := range list {
+			if now-r.at > h.holdFor {
+				n++
+			} else {
+				keep = append(keep, r)
+			}
+		}
+		if len(keep) == 0 {
+			delete(h.m, tu)
+		} else {
+			h.m[tu] = keep
+		}
+	}
+	h.count.Add(-int64(n))
+	return n
+}

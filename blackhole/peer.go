@@ -1,0 +1,231 @@
+package blackhole
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/replaygw/replaygw/wire"
+)
+
+// errStalled marks a copier that stopped reading its records.
+var errStalled = errors.New("copier stopped reading (write timed out)")
+
+// keptBuffers is how many emptied batch buffers a peer keeps for reuse.
+const keptBuffers = 8
+
+// peer is one authenticated copier connection. Deliver (on TUN reader
+// goroutines) appends encoded records to the batch being filled; the writer
+// goroutine takes whole batches and writes them as record frames. The
+// connection's reader goroutine (Server.serveConn) handles route frames.
+type peer struct {
+	srv        *Server
+	conn       *wire.Conn
+	log        *slog.Logger
+	payloadCap int
+	maxQueued  int
+
+	mu     sync.Mutex
+	cur    []byte   // batch body being filled (nil: none)
+	curN   int      // records in cur
+	full   [][]byte // sealed batch bodies, count filled in
+	spare  [][]byte // the writer's previous batch list, for reuse
+	free   [][]byte // emptied buffers
+	queued int      // records in cur and full
+	gone   bool
+
+	wake    chan struct{}        // cap 1: records are waiting
+	pong    chan struct{}        // cap 1: answer a ping
+	fail    chan *wire.PeerError // cap 1: send this error frame and close
+	done    chan struct{}        // closed when the reader has finished
+	wrDone  chan struct{}        // closed when the writer has returned
+	wrErr   error                // why the writer stopped; read after wrDone
+	stopped sync.Once
+}
+
+func newPeer(s *Server, c *wire.Conn, payloadCap int, log *slog.Logger) *peer {
+	return &peer{
+		srv: s, conn: c, log: log, payloadCap: payloadCap, maxQueued: s.cfg.CopierQueue,
+		wake: make(chan struct{}, 1), pong: make(chan struct{}, 1), fail: make(chan *wire.PeerError, 1),
+		done: make(chan struct{}), wrDone: make(chan struct{}),
+	}
+}
+
+// enqueue appends r to the copier's queue without blocking. It reports
+// whether the record was queued; drops are counted.
+func (p *peer) enqueue(r *wire.Record) bool {
+	st := &p.srv.st
+	size := wire.RecordFixedSize + min(len(r.Payload), p.payloadCap)
+	p.mu.Lock()
+	if p.gone {
+		p.mu.Unlock()
+		st.DroppedGone.Add(1)
+		return false
+	}
+	if p.queued >= p.maxQueued {
+		p.mu.Unlock()
+		st.DroppedQueue.Add(1)
+		return false
+	}
+	if p.cur != nil && (p.curN == wire.MaxBatch || len(p.cur)+size > wire.MaxFrame) {
+		p.seal()
+	}
+	if p.cur == nil {
+		p.cur = wire.BeginBatch(p.buffer())
+	}
+	p.cur = wire.AppendRecord(p.cur, r, p.payloadCap)
+	p.curN++
+	p.queued++
+	first := p.queued == 1
+	p.mu.Unlock()
+	st.RecordsRouted.Add(1)
+	if first {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// seal closes the batch being filled. Called with mu held.
+func (p *peer) seal() {
+	p.full = append(p.full, wire.EndBatch(p.cur, p.curN))
+	p.cur, p.curN = nil, 0
+}
+
+// buffer returns an emptied buffer. Called with mu held.
+func (p *peer) buffer() []byte {
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free = p.free[:n-1]
+		return b
+	}
+	// Room for a whole batch, so that a buffer never grows on the hot path.
+	return make([]byte, 0, min(2+wire.MaxBatch*(wire.RecordFixedSize+p.payloadCap), wire.MaxFrame))
+}
+
+// takeAll hands every queued batch to the writer.
+func (p *peer) takeAll() (batches [][]byte, records int) {
+	p.mu.Lock()
+	if p.cur != nil {
+		p.seal()
+	}
+	batches, records = p.full, p.queued
+	p.full, p.spare, p.queued = p.spare[:0], nil, 0
+	p.mu.Unlock()
+	return batches, records
+}
+
+// recycle returns written batches for reuse.
+func (p *peer) recycle(batches [][]byte) {
+	p.mu.Lock()
+	for _, b := range batches {
+		if len(p.free) < keptBuffers {
+			p.free = append(p.free, b[:0])
+		}
+	}
+	clear(batches)
+	p.spare = batches[:0]
+	p.mu.Unlock()
+}
+
+// writeLoop sends queued records, pongs and a final error frame. It owns
+// the write side of the connection.
+func (p *peer) writeLoop() {
+	defer close(p.wrDone)
+	st := &p.srv.st
+	wt := p.srv.cfg.WriteTimeout
+	for {
+		select {
+		case <-p.wake:
+		case <-p.pong:
+			p.conn.NetConn().SetWriteDeadline(time.Now().Add(wt))
+			if err := p.write(wire.TypePong, nil, true); err != nil {
+				return
+			}
+			continue
+		case e := <-p.fail:
+			p.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+			p.write(wire.TypeError, wire.AppendError(nil, e.Code, e.Msg), true)
+			p.conn.Close()
+			return
+		case <-p.done:
+			return
+		}
+		for {
+			if len(p.fail) > 0 || p.isDone() {
+				break // handled by the select above
+			}
+			batches, n := p.takeAll()
+			if len(batches) == 0 {
+				break
+			}
+			p.conn.NetConn().SetWriteDeadline(time.Now().Add(wt))
+			for _, b := range batches {
+				if err := p.write(wire.TypeRecords, b, false); err != nil {
+					return
+				}
+			}
+			st.FramesSent.Add(uint64(len(batches)))
+			st.RecordsSent.Add(uint64(n))
+			p.recycle(batches)
+		}
+		// The queue is empty: flush what the buffered writer holds.
+		if err := p.write(0, nil, true); err != nil {
+			return
+		}
+	}
+}
+
+// write writes one frame (type 0: none) and optionally flushes. A write
+// error closes the connection so that the reader ends too.
+func (p *peer) write(t wire.Type, body []byte, flush bool) error {
+	var err error
+	if t != 0 {
+		err = p.conn.WriteFrame(t, body)
+	}
+	if err == nil && flush {
+		err = p.conn.Flush()
+	}
+	if err != nil {
+		if isTimeout(err) {
+			err = errStalled
+		}
+		p.wrErr = fmt.Errorf("blackhole: write to copier: %w", err)
+		p.conn.Close()
+	}
+	return err
+}
+
+// refuse asks the writer to send an error frame and close.
+func (p *peer) refuse(code uint16, msg string) {
+	select {
+	case p.fail <- &wire.PeerError{Code: code, Msg: msg}:
+	default:
+	}
+}
+
+// stop marks the peer gone so Deliver drops its records, and releases the
+// queue.
+func (p *peer) stop() {
+	p.stopped.Do(func() {
+		p.mu.Lock()
+		p.gone = true
+		p.srv.st.DroppedGone.Add(uint64(p.queued))
+		p.cur, p.full, p.spare, p.free, p.queued = nil, nil, nil, nil, 0
+		p.mu.Unlock()
+		close(p.done)
+	})
+}
+
+func (p *peer) isDone() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}

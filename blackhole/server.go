@@ -1,0 +1,441 @@
+package blackhole
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/replaygw/replaygw/wire"
+)
+
+// ServerConfig configures the control-channel server.
+type ServerConfig struct {
+	Listen      string        // for ListenAndServe, e.g. ":36524"
+	Token       string        // shared secret; required
+	PayloadCap  int           // most payload bytes per record (0..1024); copiers may ask for less
+	HoldEarly   time.Duration // how long an early SYN-ACK/RST waits for its route; default 2s, <0 disables
+	RouteTTL    time.Duration // TTL of routes registered without one; default 5m
+	CopierQueue int           // per-copier queue in records; default 65536
+
+	HoldMax          int           // most early records held at once; default 16384
+	HandshakeTimeout time.Duration // default 5s
+	WriteTimeout     time.Duration // a copier that accepts nothing for this long is dropped; default 10s
+	IdleTimeout      time.Duration // a copier silent for this long is dropped; default 60s (copiers ping every 5s)
+	Name             string        // announced in the hello; default "gateway"
+
+	clock func() int64 // tests: monotonic nanoseconds
+}
+
+// Defaults for ServerConfig's zero fields.
+const (
+	DefaultHoldEarly   = 2 * time.Second
+	DefaultRouteTTL    = 5 * time.Minute
+	DefaultCopierQueue = 65536
+	DefaultHoldMax     = 16384
+	MaxPayloadCap      = 1024
+)
+
+func (c *ServerConfig) fill() error {
+	if c.Token == "" {
+		return errors.New("blackhole: server: empty token (set gateway.token or gateway.token_file)")
+	}
+	if c.PayloadCap < 0 || c.PayloadCap > MaxPayloadCap {
+		return fmt.Errorf("blackhole: server: payload cap %d outside 0..%d", c.PayloadCap, MaxPayloadCap)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.HoldEarly, DefaultHoldEarly)
+	def(&c.RouteTTL, DefaultRouteTTL)
+	def(&c.HandshakeTimeout, 5*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	if c.CopierQueue <= 0 {
+		c.CopierQueue = DefaultCopierQueue
+	}
+	if c.HoldMax == 0 {
+		c.HoldMax = DefaultHoldMax
+	}
+	if c.Name == "" {
+		c.Name = "gateway"
+	}
+	if c.clock == nil {
+		epoch := time.Now()
+		c.clock = func() int64 { return int64(time.Since(epoch)) }
+	}
+	return nil
+}
+
+// Server is the gateway's control-channel server: copiers authenticate,
+// register routes, and receive the response records of their sessions.
+type Server struct {
+	cfg    ServerConfig
+	log    *slog.Logger
+	st     Stats
+	routes *routeTable
+
+	mu    sync.Mutex
+	lns   map[net.Listener]struct{}
+	peers map[*peer]struct{}
+	// pending are connections still in the handshake.
+	pending map[net.Conn]struct{}
+	closed  bool
+	wg      sync.WaitGroup
+	stop    chan struct{}
+}
+
+// NewServer checks cfg and starts the route sweeper. Serve or
+// ListenAndServe accept copiers; Close stops everything.
+func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: log, lns: map[net.Listener]struct{}{}, peers: map[*peer]struct{}{}, pending: map[net.Conn]struct{}{}, stop: make(chan struct{})}
+	hold := cfg.HoldEarly
+	if hold < 0 {
+		hold = 0
+	}
+	s.routes = newRouteTable(cfg.RouteTTL, hold, cfg.HoldMax, cfg.PayloadCap, cfg.clock, &s.st)
+	s.wg.Add(1)
+	go s.sweep(hold, cfg.RouteTTL)
+	return s, nil
+}
+
+// sweep expires held records every quarter of the hold time and routes
+// every quarter of the default TTL (at most every second: walking a large
+// table costs).
+func (s *Server) sweep(hold, ttl time.Duration) {
+	defer s.wg.Done()
+	routeEvery := max(min(time.Second, ttl/4), 10*time.Millisecond)
+	every := routeEvery
+	if hold > 0 {
+		every = max(min(every, hold/4), 10*time.Millisecond)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			if now.Sub(last) >= routeEvery {
+				s.routes.expire(s.cfg.clock())
+				last = now
+			} else {
+				s.routes.expireHeld(s.cfg.clock())
+			}
+		}
+	}
+}
+
+// Stats returns the live counters.
+func (s *Server) Stats() *Stats { return &s.st }
+
+// Routes returns the number of routes held.
+func (s *Server) Routes() int { return s.routes.len() }
+
+// Deliver routes one response record to the copier that owns its session.
+// It is the netstack's handler and runs on the TUN reader goroutines: it
+// never blocks and does not keep r after returning.
+func (s *Server) Deliver(r *wire.Record) {
+	s.st.RecordsIn.Add(1)
+	now := s.cfg.clock()
+	if p := s.routes.lookup(r.Tuple, now); p != nil {
+		p.enqueue(r)
+		return
+	}
+	if isEarly(r) {
+		s.routes.holdEarly(r, now)
+		return
+	}
+	s.st.Unrouted.Add(1)
+}
+
+// ListenAndServe listens on cfg.Listen and serves until Close.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("blackhole: listen on %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ln)
+}
+
+// Serve accepts copiers on ln until Close (then it returns nil) or an
+// accept error. ln is closed on return.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	s.log.Info("control channel listening", "addr", ln.Addr().String())
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("blackhole: accept: %w", err)
+		}
+		delay = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.wg.Add(1)
+		s.pending[nc] = struct{}{}
+		s.mu.Unlock()
+		go s.serveConn(nc)
+	}
+}
+
+// Addr returns the address of the first listener being served, or nil.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ln := range s.lns {
+		return ln.Addr()
+	}
+	return nil
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close stops accepting, tells every copier the gateway is stopping,
+// disconnects them and waits for all goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for ln := range s.lns {
+		ln.Close()
+	}
+	for p := range s.peers {
+		p.refuse(wire.CodeShutdown, "gateway shutting down")
+	}
+	for c := range s.pending {
+		c.Close()
+	}
+	close(s.stop)
+	s.mu.Unlock()
+	all := make(chan struct{})
+	go func() { s.wg.Wait(); close(all) }()
+	select {
+	case <-all:
+	case <-time.After(time.Second):
+		// A writer blocked on a copier that does not read never got to the
+		// error frame: cut the connections.
+		s.mu.Lock()
+		for p := range s.peers {
+			p.conn.Close()
+		}
+		s.mu.Unlock()
+		<-all
+	}
+	return nil
+}
+
+// serveConn authenticates one connection and runs its reader.
+func (s *Server) serveConn(nc net.Conn) {
+	defer s.wg.Done()
+	remote := nc.RemoteAddr().String()
+	c := wire.NewConn(nc)
+	hello, err := wire.Handshake(c, wire.Hello{
+		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapRouteTTL | wire.CapIPv6,
+		PayloadCap: uint16(s.cfg.PayloadCap), Name: s.cfg.Name,
+	}, []byte(s.cfg.Token), s.cfg.HandshakeTimeout)
+	s.mu.Lock()
+	delete(s.pending, nc)
+	s.mu.Unlock()
+	if err == nil && hello.Role != wire.RoleCopier {
+		c.WriteFrame(wire.TypeError, wire.AppendError(nil, wire.CodeProtocol, "this is a gateway; only copiers may connect"))
+		c.Flush()
+		err = fmt.Errorf("peer role %q is not a copier", hello.Role)
+	}
+	if err != nil {
+		s.handshakeFailed(remote, err)
+		nc.Close()
+		return
+	}
+	payloadCap := min(s.cfg.PayloadCap, int(hello.PayloadCap))
+	log := s.log.With("copier", hello.Name, "remote", remote)
+	p := newPeer(s, c, payloadCap, log)
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.WriteFrame(wire.TypeError, wire.AppendError(nil, wire.CodeShutdown, "gateway shutting down"))
+		c.Flush()
+		nc.Close()
+		return
+	}
+	s.peers[p] = struct{}{}
+	s.mu.Unlock()
+	s.st.CopiersConn.Add(1)
+	s.st.CopiersTotal.Add(1)
+	log.Info("copier connected", "payload_cap", payloadCap)
+
+	go p.writeLoop()
+	rerr := s.readLoop(p)
+	var pe *wire.PeerError
+	if errors.As(rerr, &pe) {
+		s.st.FramesMalformed.Add(1)
+		p.refuse(pe.Code, pe.Msg)
+		select { // let the writer send the error frame
+		case <-p.wrDone:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	p.stop()
+	nc.Close()
+	<-p.wrDone
+	if errors.Is(p.wrErr, errStalled) {
+		s.st.CopiersStalled.Add(1)
+	}
+	orphaned := s.routes.removeOwner(p)
+
+	s.mu.Lock()
+	delete(s.peers, p)
+	s.mu.Unlock()
+	dec(&s.st.CopiersConn)
+
+	why := rerr
+	if p.wrErr != nil {
+		why = p.wrErr
+	}
+	switch {
+	case pe != nil:
+		log.Warn("copier disconnected: bad control frame", "err", pe.Msg, "routes_removed", orphaned)
+	case errors.Is(why, errStalled):
+		log.Warn("copier disconnected: it stopped reading", "routes_removed", orphaned)
+	case why == nil || errors.Is(why, io.EOF) || errors.Is(why, net.ErrClosed):
+		log.Info("copier disconnected", "routes_removed", orphaned)
+	default:
+		log.Info("copier disconnected", "err", why, "routes_removed", orphaned)
+	}
+}
+
+func (s *Server) handshakeFailed(remote string, err error) {
+	var pe *wire.PeerError
+	switch {
+	case errors.Is(err, wire.ErrAuth):
+		s.st.AuthFailures.Add(1)
+		s.log.Warn("copier refused: wrong token (gateway.token must equal copy.token)", "remote", remote)
+	case errors.Is(err, wire.ErrVersion):
+		s.st.VersionRefused.Add(1)
+		s.log.Warn("copier refused: protocol version mismatch (run the same replaygw release on both hosts)", "remote", remote, "err", err)
+	case errors.As(err, &pe) && pe.Code == wire.CodeAuth:
+		s.st.AuthFailures.Add(1)
+		s.log.Warn("copier refused our token (gateway.token must equal copy.token)", "remote", remote)
+	case errors.As(err, &pe) && pe.Code == wire.CodeVersion:
+		s.st.VersionRefused.Add(1)
+		s.log.Warn("copier refused our protocol version", "remote", remote, "err", pe.Msg)
+	default:
+		s.st.HandshakeFailures.Add(1)
+		s.log.Info("control connection failed before authentication", "remote", remote, "err", err)
+	}
+}
+
+// readLoop handles the copier's frames until an error. A malformed or
+// unexpected frame is returned as a *wire.PeerError to send back.
+func (s *Server) readLoop(p *peer) error {
+	nc := p.conn.NetConn()
+	for {
+		nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		t, body, err := p.conn.ReadFrame()
+		if err != nil {
+			if isProtocolError(err) {
+				return &wire.PeerError{Code: wire.CodeProtocol, Msg: err.Error()}
+			}
+			return err
+		}
+		switch t {
+		case wire.TypeRouteAdd:
+			err = wire.Batch(body, func(_ int, e []byte) (int, error) {
+				tu, ttl, n, err := wire.DecodeRouteAdd(e)
+				switch {
+				case err != nil:
+				case !routable(tu):
+					// Well-formed but can never match a response (mixed
+					// families, IPv4-mapped, unspecified address, port 0):
+					// a copier bug, not worth the channel. Skip and count.
+					s.st.RoutesInvalid.Add(1)
+					p.log.Debug("ignored a route that cannot match any response", "tuple", tu)
+				default:
+					s.routes.add(tu, ttl, p)
+				}
+				return n, err
+			})
+		case wire.TypeRouteDel:
+			err = wire.Batch(body, func(_ int, e []byte) (int, error) {
+				tu, n, err := wire.DecodeRouteDel(e)
+				if err == nil {
+					s.routes.del(tu, p)
+				}
+				return n, err
+			})
+		case wire.TypePing:
+			select {
+			case p.pong <- struct{}{}:
+			default:
+			}
+		case wire.TypePong:
+		case wire.TypeError:
+			pe := wire.DecodeError(body)
+			return fmt.Errorf("copier closed the channel: %s (code %d)", pe.Msg, pe.Code)
+		default:
+			err = fmt.Errorf("unexpected %s frame from a copier", t)
+		}
+		if err != nil {
+			return &wire.PeerError{Code: wire.CodeProtocol, Msg: fmt.Sprintf("%s frame: %v", t, err)}
+		}
+	}
+}
+
+// routable reports whether tu can match the tuple of a response the
+// netstack extracts: same family, IPv4 in its 4-byte form, real addresses
+// and ports.
+func routable(tu wire.Tuple) bool {
+	ok := func(ap netip.AddrPort) bool {
+		a := ap.Addr()
+		return ap.Port() != 0 && !a.IsUnspecified() && !a.Is4In6()
+	}
+	return tu.Valid() && ok(tu.Client) && ok(tu.Target)
+}
