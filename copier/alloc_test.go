@@ -1,0 +1,126 @@
+package copier
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/replaygw/replaygw/wire"
+)
+
+func TestAllocator(t *testing.T) {
+	tw := int64(60 * time.Second)
+	orig := wire.Tuple{Client: client4, Target: online4}
+	t.Run("no pool", func(t *testing.T) {
+		a := newAllocator(netip.Prefix{}, tw)
+		t0, ok := a.acquire(orig, target4, 0, 0, 0)
+		if !ok || t0.Client != client4 || t0.Target != target4 {
+			t.Fatalf("copy 0 = %v, want the client tuple", t0)
+		}
+		t1, _ := a.acquire(orig, target4, 1, 1, 0)
+		if t1.Client.Addr() != client4.Addr() || t1.Client.Port() == client4.Port() {
+			t.Fatalf("copy 1 = %v, want another port on the client address", t1)
+		}
+		if w, ok := a.owner(t1); !ok || w != 1 {
+			t.Fatalf("owner of copy 1 = %d %v", w, ok)
+		}
+		// The tuple is busy: a second connection's copy 0 moves.
+		t0b, _ := a.acquire(orig, target4, 0, 0, 0)
+		if t0b == t0 {
+			t.Fatal("tuple handed out twice")
+		}
+		// Released: held in TIME_WAIT, then free.
+		a.release(t0, 0)
+		if _, ok := a.owner(t0); ok {
+			t.Fatal("released tuple still owned")
+		}
+		if t2, _ := a.acquire(orig, target4, 0, 0, tw-1); t2 == t0 {
+			t.Fatal("tuple reused within TIME_WAIT")
+		}
+		if t3, _ := a.acquire(orig, target4, 0, 0, tw); t3 != t0 {
+			t.Fatalf("after TIME_WAIT got %v, want %v again", t3, t0)
+		}
+	})
+	t.Run("tiny pool exhausts", func(t *testing.T) {
+		a := newAllocator(netip.MustParsePrefix("10.88.0.1/32"), tw)
+		seen := map[wire.Tuple]bool{}
+		for i := range portSpan {
+			o := wire.Tuple{Client: netip.AddrPortFrom(client4.Addr(), uint16(firstPort+i)), Target: online4}
+			tu, ok := a.acquire(o, target4, 0, 0, 0)
+			if !ok || seen[tu] || tu.Client.Addr() != netip.MustParseAddr("10.88.0.1") {
+				t.Fatalf("acquire %d: %v %v", i, tu, ok)
+			}
+			seen[tu] = true
+		}
+		if _, ok := a.acquire(orig, target4, 0, 0, 0); ok {
+			t.Fatal("acquired beyond the port space")
+		}
+	})
+	t.Run("ipv6 pool", func(t *testing.T) {
+		a := newAllocator(netip.MustParsePrefix("2001:db8:88::/64"), tw)
+		o := wire.Tuple{Client: client6, Target: online6}
+		tu, ok := a.acquire(o, target6, 0, 0, 0)
+		if !ok || !netip.MustParsePrefix("2001:db8:88::/64").Contains(tu.Client.Addr()) {
+			t.Fatalf("got %v", tu)
+		}
+		if _, ok := a.acquire(wire.Tuple{Client: client4, Target: online4}, target4, 0, 0, 0); ok {
+			t.Fatal("v4 client mapped into a v6 pool")
+		}
+	})
+}
+
+func TestWheel(t *testing.T) {
+	w := newWheel(0)
+	ms := wheelTick
+	var fired []int64
+	s1, s2, s3 := &session{}, &session{}, &session{}
+	w.schedule(s1, 5*ms)
+	w.schedule(s2, 10*int64(time.Second)) // beyond one revolution
+	w.schedule(s3, 7*ms)
+	w.schedule(s3, 3*ms) // earlier: moves
+	w.schedule(s1, 9*ms) // later: ignored
+	fire := func(s *session, now int64) { fired = append(fired, now); _ = s }
+	w.advance(4*ms, fire)
+	if len(fired) != 1 {
+		t.Fatalf("fired %d by 4ms, want 1", len(fired))
+	}
+	w.advance(6*ms, fire)
+	if len(fired) != 2 {
+		t.Fatalf("fired %d by 6ms, want 2", len(fired))
+	}
+	w.advance(9*int64(time.Second), fire)
+	if len(fired) != 2 || w.n != 1 {
+		t.Fatalf("the 10s entry fired early (%d) or got lost (n=%d)", len(fired), w.n)
+	}
+	w.advance(10*int64(time.Second), fire)
+	if len(fired) != 3 || w.n != 0 {
+		t.Fatalf("fired %d, n %d", len(fired), w.n)
+	}
+	w.schedule(s1, 20*int64(time.Second))
+	w.remove(s1)
+	w.advance(30*int64(time.Second), fire)
+	if len(fired) != 3 {
+		t.Fatal("removed entry fired")
+	}
+}
+
+// An entry re-armed from its own firing for "now" fires on the next tick,
+// not a revolution later.
+func TestWheelRearmFromFire(t *testing.T) {
+	w := newWheel(0)
+	s := &session{}
+	w.schedule(s, 5*wheelTick)
+	var fired []int64
+	var fire func(*session, int64)
+	fire = func(s *session, now int64) {
+		fired = append(fired, now)
+		if len(fired) == 1 {
+			w.schedule(s, now)
+		}
+	}
+	w.advance(5*wheelTick, fire)
+	w.advance(6*wheelTick, fire)
+	if len(fired) != 2 || fired[1] != 6*wheelTick {
+		t.Fatalf("fired at %v, want [5ms 6ms]", fired)
+	}
+}

@@ -1,0 +1,321 @@
+package copier
+
+// The session engine. Captured client packets enter HandlePacket on the
+// capture goroutines, are parsed and matched to a route there, copied into
+// a pooled buffer and handed to the worker owning the connection (hash of
+// the captured tuple). Each connection becomes Copies sessions, each a
+// simulated client TCP towards the target with its own rewritten tuple
+// from the allocator, which also maps tuples to workers so that the
+// gateways' response records (HandleRecord) reach the owner. A worker owns
+// its sessions outright: maps, buffers, a timer wheel and an output buffer,
+// no locks on the per-packet path and no allocation in steady state.
+//
+// Per session (session.go, pacing.go, retransmit.go, segment.go): the
+// client's sequence numbers are kept, the target's ISN is adopted from its
+// SYN-ACK and the highest target byte reported is acked; the client's own
+// ACKs are never forwarded, the engine generates the ones the target needs
+// (after the SYN-ACK, delayed after response data, at once for FINs and
+// probes). Connections joined mid-stream get a synthesized SYN (first seq
+// - 1, MSS option). Requests are paced on the online ack numbers. Sends
+// respect the target's window and MSS (super-packets are cut), lost
+// segments are retransmitted with back-off, and every session ends with
+// exactly one Fate.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/replaygw/replaygw/wire"
+)
+
+// Sender transmits one complete IP packet (v4 or v6) to the target. It must
+// not keep pkt after returning and must be safe for concurrent use by the
+// engine's workers. Errors are counted by the engine, never fatal.
+type Sender interface{ Send(pkt []byte) error }
+
+// Router registers a session's route on the gateway(s) before its SYN
+// leaves. AddRoute reports false when no gateway is connected.
+type Router interface {
+	AddRoute(t wire.Tuple, ttl time.Duration) bool
+	DelRoute(t wire.Tuple)
+}
+
+// Route maps an online service to the target service it is replayed to.
+// A From address that is unspecified (0.0.0.0 or ::) matches any address
+// with that port.
+type Route struct{ From, To netip.AddrPort }
+
+// Config configures the session engine. Zero values take the defaults
+// noted.
+type Config struct {
+	Routes        []Route
+	ClientPool    netip.Prefix // zero: keep the client addresses; other-family sessions end "no_port"
+	Copies        int          // sessions per captured connection; default 1
+	SamplePercent float64      // share of connections replayed; 0 or >= 100: all
+	RateLimit     int          // new sessions per second; 0: unlimited
+	Workers       int          // default runtime.NumCPU()
+	MemoryLimit   int64        // global buffered payload bytes; default 256 MiB
+	SessionBuffer int64        // per-session buffered payload bytes; default 4 MiB
+	RequireSYN    bool         // refuse connections whose SYN was not captured
+	NoPacing      bool         // send requests without waiting for responses
+	IdleTimeout   time.Duration
+	GapTimeout    time.Duration
+	SynTimeout    time.Duration
+	TimeWait      time.Duration
+	MSS           int // MSS option of synthesized SYNs; default 1460
+
+	// Boundary decides whether a captured data segment starts a new
+	// request (which then waits for the previous response). prevAck and
+	// ack are the online ack numbers of the previous request and of the
+	// segment. nil: the ack-change heuristic (ack != prevAck).
+	Boundary BoundaryFunc
+
+	Now          func() time.Time     // clock; default time.Now
+	OnSessionEnd func(SessionSummary) // optional, called on the worker goroutine
+	Logger       *slog.Logger
+
+	// Synchronous runs no goroutines: HandlePacket and HandleRecord work in
+	// the caller (serialised per worker) and timers run only when RunTimers
+	// is called. For tests and deterministic offline replay.
+	Synchronous bool
+}
+
+// BoundaryFunc is a pluggable request-boundary detector (a protocol
+// parser, for instance). It runs on the worker goroutines and must not
+// keep payload.
+type BoundaryFunc func(prevAck, ack uint32, payload []byte) bool
+
+// Defaults of the zero Config fields.
+const (
+	DefaultIdleTimeout   = 60 * time.Second
+	DefaultGapTimeout    = 3 * time.Second
+	DefaultSynTimeout    = 6 * time.Second
+	DefaultTimeWait      = 60 * time.Second
+	DefaultMSS           = 1460
+	DefaultMemoryLimit   = 256 << 20
+	DefaultSessionBuffer = 4 << 20
+)
+
+const queueLen = 8192
+
+// Engine is the session engine: it turns captured client packets into
+// sessions against the target, one simulated client TCP per session.
+type Engine struct {
+	cfg    Config
+	snd    Sender
+	rt     Router
+	log    *slog.Logger
+	alloc  *allocator
+	rate   *tokenBucket
+	stats  Stats
+	mem    atomic.Int64 // buffered payload bytes, all workers
+	closed atomic.Bool
+
+	workers []*worker
+	wg      sync.WaitGroup
+
+	routeTTL time.Duration
+}
+
+// NewEngine validates cfg and starts the workers.
+func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
+	if s == nil || r == nil {
+		return nil, errors.New("engine: nil sender or router")
+	}
+	if len(cfg.Routes) == 0 {
+		return nil, errors.New("engine: no routes")
+	}
+	for i, rt := range cfg.Routes {
+		if !rt.From.IsValid() || !rt.To.IsValid() {
+			return nil, fmt.Errorf("engine: route %d: invalid address", i)
+		}
+	}
+	setDefault(&cfg.Copies, 1)
+	setDefault(&cfg.Workers, runtime.NumCPU())
+	setDefault(&cfg.MSS, DefaultMSS)
+	setDefault(&cfg.MemoryLimit, DefaultMemoryLimit)
+	setDefault(&cfg.SessionBuffer, DefaultSessionBuffer)
+	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&cfg.GapTimeout, DefaultGapTimeout)
+	setDefault(&cfg.SynTimeout, DefaultSynTimeout)
+	if cfg.TimeWait < 0 {
+		cfg.TimeWait = 0
+	} else if cfg.TimeWait == 0 {
+		cfg.TimeWait = DefaultTimeWait
+	}
+	if cfg.SamplePercent <= 0 {
+		cfg.SamplePercent = 100
+	}
+	if cfg.MSS < 64 || cfg.MSS > 65495 {
+		return nil, fmt.Errorf("engine: mss %d out of range", cfg.MSS)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	e := &Engine{
+		cfg:      cfg,
+		snd:      s,
+		rt:       r,
+		log:      cfg.Logger,
+		alloc:    newAllocator(cfg.ClientPool, int64(cfg.TimeWait)),
+		rate:     newTokenBucket(cfg.RateLimit),
+		routeTTL: 2*cfg.IdleTimeout + cfg.SynTimeout,
+	}
+	now := e.now()
+	e.workers = make([]*worker, cfg.Workers)
+	for i := range e.workers {
+		e.workers[i] = newWorker(e, i, now)
+	}
+	if !cfg.Synchronous {
+		for _, w := range e.workers {
+			e.wg.Add(1)
+			go w.run()
+		}
+	}
+	return e, nil
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+func (e *Engine) now() int64 { return e.cfg.Now().UnixNano() }
+
+// Stats returns the engine's live counters.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// BufferedBytes is the payload currently held in session buffers.
+func (e *Engine) BufferedBytes() int64 { return e.mem.Load() }
+
+// matchRoute returns the index of the route for the online service dst.
+func (e *Engine) matchRoute(dst netip.AddrPort) int {
+	for i := range e.cfg.Routes {
+		f := e.cfg.Routes[i].From
+		if f == dst || (f.Port() == dst.Port() && f.Addr().IsUnspecified() && f.Addr().Is4() == dst.Addr().Is4()) {
+			return i
+		}
+	}
+	return -1
+}
+
+// HandlePacket takes one captured client->online IP packet (v4 or v6,
+// possibly a GRO super-packet). Safe for concurrent use; pkt is copied.
+func (e *Engine) HandlePacket(pkt []byte, ts time.Time) {
+	if e.closed.Load() {
+		return
+	}
+	e.stats.PacketsIn.Add(1)
+	var m pktMsg
+	if !parseCaptured(pkt, &m.p) {
+		e.stats.PacketsMalformed.Add(1)
+		return
+	}
+	if m.p.route = e.matchRoute(m.p.orig.Target); m.p.route < 0 {
+		e.stats.PacketsUnmatched.Add(1)
+		return
+	}
+	if m.p.orig.Client.Addr().Is4() != e.cfg.Routes[m.p.route].To.Addr().Is4() {
+		e.stats.PacketsUnmatched.Add(1)
+		return
+	}
+	m.p.ts = ts.UnixNano()
+	if m.p.payLen > 0 || m.p.flags&(wire.FlagSYN|wire.FlagFIN|wire.FlagRST) != 0 {
+		m.buf = getPbuf(pkt)
+	}
+	w := e.workers[0]
+	if len(e.workers) > 1 {
+		w = e.workers[hashTuple(shardKey, m.p.orig)%uint64(len(e.workers))]
+	}
+	if e.cfg.Synchronous {
+		w.mu.Lock()
+		w.onPacket(&m, e.now())
+		w.mu.Unlock()
+		return
+	}
+	select {
+	case w.pin <- m:
+	default:
+		e.stats.PacketsQueueDrop.Add(1)
+		if m.buf != nil {
+			m.buf.unref()
+		}
+	}
+}
+
+// HandleRecord takes one target response fact from a gateway. r is only
+// read during the call.
+func (e *Engine) HandleRecord(r *wire.Record) {
+	if e.closed.Load() {
+		return
+	}
+	e.stats.RecordsIn.Add(1)
+	wi, ok := e.alloc.owner(r.Tuple)
+	if !ok || wi >= len(e.workers) {
+		e.stats.RecordsUnknown.Add(1)
+		return
+	}
+	w := e.workers[wi]
+	if e.cfg.Synchronous {
+		w.mu.Lock()
+		w.handleRecord(r, e.now())
+		w.mu.Unlock()
+		return
+	}
+	rec := *r
+	rec.Payload = nil
+	select {
+	case w.rin <- rec:
+	default:
+		e.stats.RecordsQueueDrop.Add(1)
+	}
+}
+
+// RunTimers fires every timer due at now. Only needed (and only allowed)
+// with Config.Synchronous; the workers run their own timers otherwise.
+func (e *Engine) RunTimers(now time.Time) {
+	if !e.cfg.Synchronous {
+		return
+	}
+	for _, w := range e.workers {
+		w.mu.Lock()
+		w.advance(now.UnixNano())
+		w.mu.Unlock()
+	}
+}
+
+// Close sends RST for every open session, records their fate "closed" and
+// stops the workers.
+func (e *Engine) Close() {
+	if e.closed.Swap(true) {
+		return
+	}
+	if e.cfg.Synchronous {
+		for _, w := range e.workers {
+			w.mu.Lock()
+			w.closeAll(e.now())
+			w.mu.Unlock()
+		}
+		return
+	}
+	for _, w := range e.workers {
+		close(w.quit)
+	}
+	e.wg.Wait()
+}
+
+// Sessions returns the number of live sessions (for status pages).
+func (e *Engine) Sessions() int {
+	st := &e.stats
+	return int(st.SessionsStarted.Load() - min(st.SessionsStarted.Load(), st.SessionsEnded.Load()))
+}

@@ -1,0 +1,148 @@
+package copier
+
+import (
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// Building the packets sent to the target: IPv4 or IPv6 plus TCP, with
+// gVisor's header package, into the worker's scratch buffer.
+
+const outBufSize = header.IPv6MinimumSize + header.TCPHeaderMaximumSize + 65535
+
+// emit builds and sends one segment of session s. opts are the TCP options
+// (already padded to a multiple of 4); payload may be empty.
+func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack uint32, win uint16, opts, payload []byte) {
+	b := w.out[:]
+	ipLen := header.IPv4MinimumSize
+	if s.v6 {
+		ipLen = header.IPv6MinimumSize
+	}
+	tcpLen := header.TCPMinimumSize + len(opts)
+	total := ipLen + tcpLen + len(payload)
+	if total > len(b) {
+		w.e.stats.SendErrors.Add(1)
+		return
+	}
+	t := header.TCP(b[ipLen:])
+	t.Encode(&header.TCPFields{
+		SrcPort:    s.tuple.Client.Port(),
+		DstPort:    s.tuple.Target.Port(),
+		SeqNum:     seq,
+		AckNum:     ack,
+		DataOffset: uint8(tcpLen),
+		Flags:      flags,
+		WindowSize: win,
+	})
+	copy(b[ipLen+header.TCPMinimumSize:], opts)
+	copy(b[ipLen+tcpLen:], payload)
+	segLen := uint16(tcpLen + len(payload))
+	if s.v6 {
+		header.IPv6(b).Encode(&header.IPv6Fields{
+			PayloadLength:     segLen,
+			TransportProtocol: header.TCPProtocolNumber,
+			HopLimit:          64,
+			SrcAddr:           s.src,
+			DstAddr:           s.dst,
+		})
+	} else {
+		s.ipID++
+		ip := header.IPv4(b)
+		ip.Encode(&header.IPv4Fields{
+			TotalLength: uint16(total),
+			ID:          s.ipID,
+			Flags:       header.IPv4FlagDontFragment,
+			TTL:         64,
+			Protocol:    uint8(header.TCPProtocolNumber),
+			SrcAddr:     s.src,
+			DstAddr:     s.dst,
+		})
+		ip.SetChecksum(^ip.CalculateChecksum())
+	}
+	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, s.src, s.dst, segLen)
+	xsum = checksum.Checksum(payload, xsum)
+	t.SetChecksum(^t.CalculateChecksum(xsum))
+
+	st := &w.e.stats
+	if err := w.e.snd.Send(b[:total]); err != nil {
+		st.SendErrors.Add(1)
+		return
+	}
+	st.PacketsSent.Add(1)
+	if len(payload) > 0 {
+		st.PayloadBytesSent.Add(uint64(len(payload)))
+	}
+	if flags&header.TCPFlagRst != 0 {
+		st.RSTsSent.Add(1)
+	}
+	if flags&header.TCPFlagFin != 0 {
+		st.FINsSent.Add(1)
+	}
+}
+
+// tsOpts fills w.opt with NOP,NOP,TS when the session uses timestamps.
+func (w *worker) tsOpts(s *session, now int64) []byte {
+	if !s.tsOn {
+		return nil
+	}
+	o := w.opt[:12]
+	o[0], o[1] = header.TCPOptionNOP, header.TCPOptionNOP
+	header.EncodeTSOption(s.tsVal(now), s.tsRecent, o[2:])
+	return o
+}
+
+// sendAck sends a pure ACK for everything the target sent so far.
+func (w *worker) sendAck(s *session, now int64) {
+	w.emit(s, header.TCPFlagAck, s.sndNxt, s.rcvNxt, s.advWin, w.tsOpts(s, now), nil)
+	s.ackAt = 0
+	s.ackPend = 0
+	w.e.stats.ACKsSent.Add(1)
+}
+
+// sendRST aborts the session at the target.
+func (w *worker) sendRST(s *session, now int64) {
+	if s.state < stSynSent {
+		return
+	}
+	fl := header.TCPFlagRst
+	ack := uint32(0)
+	if s.state >= stEstablished {
+		fl |= header.TCPFlagAck
+		ack = s.rcvNxt
+	}
+	w.emit(s, fl, s.sndNxt, ack, 0, nil, nil)
+}
+
+// sendSYN sends (or resends) the session's SYN: the client's own options
+// when the SYN was captured, else a synthesized one with an MSS option.
+func (w *worker) sendSYN(s *session) {
+	g := s.grp
+	if g.synSeen {
+		w.emit(s, header.TCPFlagSyn, s.iss, 0, g.synWin, g.synOpts[:g.synOptLen], nil)
+	} else {
+		o := w.opt[:4]
+		header.EncodeMSSOption(uint32(w.e.cfg.MSS), o)
+		w.emit(s, header.TCPFlagSyn, s.iss, 0, 65535, o, nil)
+	}
+	w.e.stats.SYNsSent.Add(1)
+}
+
+// tcpipAddr converts without allocating.
+func tcpipAddr(a [16]byte, v6 bool) tcpip.Address {
+	if v6 {
+		return tcpip.AddrFrom16(a)
+	}
+	return tcpip.AddrFrom4([4]byte(a[12:16]))
+}
+
+// synTSVal extracts the TSval of a captured SYN's options, if any.
+func synTSVal(opts []byte) (uint32, bool) {
+	so := header.ParseSynOptions(opts, false)
+	return so.TSVal, so.TS
+}
+
+// synHasWS reports whether captured SYN options carry a window scale.
+func synHasWS(opts []byte) bool {
+	return header.ParseSynOptions(opts, false).WS >= 0
+}

@@ -1,0 +1,168 @@
+package copier
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/replaygw/replaygw/wire"
+)
+
+// A worker owns a shard of the sessions (by hash of the captured tuple, so
+// every copy of a connection lives on one worker) and everything about
+// them: maps, buffers, timer wheel, output buffer. Only its goroutine
+// touches them (or, in synchronous mode, the caller holding mu).
+
+// pktMsg carries one captured packet to its worker.
+type pktMsg struct {
+	p   capPkt
+	buf *pbuf // nil for pure ACKs (only the header fields are needed)
+}
+
+const (
+	tombLinger    = 10 * int64(time.Second) // ended connections absorb stragglers this long
+	sweepEvery    = int64(time.Second)
+	drainBatch    = 128
+	workerTickDur = time.Millisecond
+)
+
+type worker struct {
+	e    *Engine
+	id   int
+	pin  chan pktMsg      // captured packets
+	rin  chan wire.Record // response records (Payload nil)
+	quit chan struct{}
+	mu   sync.Mutex // synchronous mode only
+
+	wheel     *wheel
+	fire      func(*session, int64)
+	groups    map[wire.Tuple]*group   // by captured tuple
+	sessions  map[wire.Tuple]*session // by rewritten tuple
+	tombs     []*group
+	nextSweep int64
+
+	out [outBufSize]byte
+	opt [40]byte
+}
+
+func newWorker(e *Engine, id int, now int64) *worker {
+	w := &worker{
+		e:        e,
+		id:       id,
+		quit:     make(chan struct{}),
+		wheel:    newWheel(now),
+		groups:   make(map[wire.Tuple]*group),
+		sessions: make(map[wire.Tuple]*session),
+	}
+	if !e.cfg.Synchronous {
+		w.pin = make(chan pktMsg, queueLen)
+		w.rin = make(chan wire.Record, queueLen)
+	}
+	w.fire = w.onTimer
+	return w
+}
+
+func (w *worker) run() {
+	defer w.e.wg.Done()
+	t := time.NewTicker(workerTickDur)
+	defer t.Stop()
+	for {
+		select {
+		case m := <-w.pin:
+			now := w.e.now()
+			w.onPacket(&m, now)
+			w.drain(now)
+		case r := <-w.rin:
+			now := w.e.now()
+			w.handleRecord(&r, now)
+			w.drain(now)
+		case <-t.C:
+			w.advance(w.e.now())
+		case <-w.quit:
+			w.closeAll(w.e.now())
+			return
+		}
+	}
+}
+
+// drain handles what is already queued, up to a batch, at one clock read.
+func (w *worker) drain(now int64) {
+	for range drainBatch {
+		select {
+		case m := <-w.pin:
+			w.onPacket(&m, now)
+		case r := <-w.rin:
+			w.handleRecord(&r, now)
+		default:
+			return
+		}
+	}
+}
+
+func (w *worker) onPacket(m *pktMsg, now int64) {
+	w.handlePacket(&m.p, m.buf, now)
+	if m.buf != nil {
+		m.buf.unref()
+	}
+}
+
+// advance runs due timers and, once a second, forgets ended connections.
+func (w *worker) advance(now int64) {
+	w.wheel.advance(now, w.fire)
+	if now < w.nextSweep {
+		return
+	}
+	w.nextSweep = now + sweepEvery
+	k := 0
+	for _, g := range w.tombs {
+		if g.dead && g.deadUntil > now {
+			w.tombs[k] = g
+			k++
+			continue
+		}
+		if w.groups[g.orig] == g {
+			delete(w.groups, g.orig)
+		}
+	}
+	clear(w.tombs[k:])
+	w.tombs = w.tombs[:k]
+}
+
+// closeAll aborts every live session (engine shutdown).
+func (w *worker) closeAll(now int64) {
+	for _, s := range w.sessions {
+		w.abort(s, FateClosed, now)
+	}
+	for len(w.pin) > 0 {
+		m := <-w.pin
+		if m.buf != nil {
+			m.buf.unref()
+		}
+	}
+}
+
+// tombstone keeps an ended connection's entry so that its late packets
+// do not start a new mid-stream session.
+func (w *worker) tombstone(g *group, now int64) {
+	g.dead = true
+	g.deadUntil = now + tombLinger
+	clear(g.copies)
+	g.copies = g.copies[:0]
+	w.groups[g.orig] = g
+	w.tombs = append(w.tombs, g)
+}
+
+// recordFate counts a session that never started (or just ended) and
+// reports it.
+func (w *worker) recordFate(sum *SessionSummary) {
+	w.e.stats.Fates[sum.Fate].Add(1)
+	if log := w.e.log; log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("session end", "fate", sum.Fate.String(), "tuple", sum.Tuple.String(),
+			"original", sum.Original.String(), "copy", sum.Copy, "requests", sum.Requests,
+			"bytes", sum.Bytes, "duration", sum.End.Sub(sum.Start))
+	}
+	if f := w.e.cfg.OnSessionEnd; f != nil {
+		f(*sum)
+	}
+}
