@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/stack"
 	"github.com/replaygw/replaygw/tunnel"
+	"github.com/replaygw/replaygw/wire"
 )
 
 // DefaultListen is the control channel's address when the config has none.
@@ -26,8 +28,30 @@ type Gateway struct {
 	tun *tunnel.Tunnel
 	stk *stack.Stack
 
+	// local, when set, takes every record instead of the control channel:
+	// appliance mode hands responses to its in-process copier.
+	local atomic.Pointer[stack.Handler]
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// SetLocal sends every record the netstack extracts to h instead of to the
+// connected copiers (appliance mode). A nil h restores the control channel.
+func (g *Gateway) SetLocal(h stack.Handler) {
+	if h == nil {
+		g.local.Store(nil)
+		return
+	}
+	g.local.Store(&h)
+}
+
+func (g *Gateway) deliver(r *wire.Record) {
+	if h := g.local.Load(); h != nil {
+		(*h)(r)
+		return
+	}
+	g.srv.Deliver(r)
 }
 
 // GatewayStats are the counters of the gateway's parts.
@@ -116,7 +140,7 @@ func newGateway(cfg *configs.Gateway, log *slog.Logger, ln net.Listener) (g *Gat
 		Pools:      cfg.PoolPrefixes,
 		PayloadCap: cfg.PayloadCap,
 		Logger:     log.With("part", "stack"),
-	}, g.srv.Deliver)
+	}, g.deliver)
 	if err != nil {
 		return nil, fmt.Errorf("blackhole: %w", err)
 	}

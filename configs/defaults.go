@@ -85,11 +85,15 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 			p.SamplePercent = DefaultSamplePercent
 		}
 		str(&p.Source, DefaultSource, "copy", "source")
-		str(&p.Sender, DefaultSender, "copy", "sender")
-		if p.Sender == "tun" && c.Gateway != nil {
-			// Appliance: send into the gateway's own TUN.
-			str(&p.SendInterface, c.Gateway.TUN, "copy", "send_interface")
+		if c.Gateway != nil {
+			// Appliance: packets enter the kernel through a TUN of their
+			// own and are routed to the target from there.
+			str(&p.Sender, "tun", "copy", "sender")
+			if p.Sender == "tun" {
+				str(&p.SendInterface, SenderTUN(c.Gateway.TUN), "copy", "send_interface")
+			}
 		}
+		str(&p.Sender, DefaultSender, "copy", "sender")
 		num(&p.Workers, runtime.NumCPU(), "copy", "workers")
 		size(&p.MemoryLimit, DefaultMemoryLimit, "copy", "memory_limit")
 		size(&p.SessionBuffer, DefaultSessionBuffer, "copy", "session_buffer")
@@ -102,4 +106,14 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 	}
 	str(&c.Log.Level, DefaultLogLevel, "log", "level")
 	str(&c.Log.Format, DefaultLogFormat, "log", "format")
+}
+
+// SenderTUN names the appliance's sending TUN after the gateway's TUN: the
+// gateway's own device must not get a second reader, which would take
+// responses away from the black hole.
+func SenderTUN(gatewayTUN string) string {
+	if len(gatewayTUN) >= 15 {
+		gatewayTUN = gatewayTUN[:14]
+	}
+	return gatewayTUN + "s"
 }

@@ -313,7 +313,8 @@ func TestDefaults(t *testing.T) {
 		{"time_wait", p.TimeWait.Duration, 60 * time.Second},
 		{"mss", p.MSS, 1460},
 		{"source", p.Source, "live"},
-		{"sender", p.Sender, "raw"},
+		{"sender (appliance)", p.Sender, "tun"},
+		{"send_interface (appliance)", p.SendInterface, "rgw0s"},
 		{"ledger_max_size", p.LedgerMaxSize, 64 * MiB},
 		{"copy secret", p.Secret, "t0ken"},
 		{"from", p.Routes[0].FromAddr.String(), "10.0.0.20:80"},
@@ -338,7 +339,7 @@ func TestDefaults(t *testing.T) {
 	if err := built.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if built.Gateway.Queues != g.Queues || built.Copy.MemoryLimit != p.MemoryLimit || built.Copy.SendInterface != "rgw0" {
+	if built.Gateway.Queues != g.Queues || built.Copy.MemoryLimit != p.MemoryLimit || built.Copy.SendInterface != "rgw0s" {
 		t.Errorf("SetDefaults: %+v %+v", built.Gateway, built.Copy)
 	}
 	if built.Copy.Secret != "t0ken" {

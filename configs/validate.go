@@ -143,6 +143,8 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 		ch.errf("copy.send_interface", "missing: sender = \"l2\" needs send_interface")
 	case p.Sender == "tun" && p.SendInterface == "":
 		ch.errf("copy.send_interface", "missing: sender = \"tun\" needs send_interface (the TUN name)")
+	case gw != nil && p.Sender == "tun" && p.SendInterface == gw.TUN:
+		ch.errf("copy.send_interface", "%q is the gateway's own TUN: the sender needs a device of its own (default %q)", p.SendInterface, SenderTUN(gw.TUN))
 	case p.SendInterface != "":
 		ch.ifName("copy.send_interface", p.SendInterface)
 	}

@@ -91,3 +91,10 @@ func (s *Stats) Counters() []Counter {
 	}
 	return c
 }
+
+// EachFate calls fn with every fate's name and session count.
+func (s *Stats) EachFate(fn func(fate string, sessions uint64)) {
+	for f := Fate(0); f < numFates; f++ {
+		fn(f.String(), s.Fates[f].Load())
+	}
+}
