@@ -31,7 +31,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	if os.Geteuid() == 0 {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "replaygw"), "../cmd/replaygw").CombinedOutput()
+		// Built as shipped (Makefile): static, no cgo. A cgo build cannot
+		// drop capabilities on every thread (privdrop).
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, "replaygw"), "../cmd/replaygw")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("%w: %s", err, bytes.TrimSpace(out))
 		} else {

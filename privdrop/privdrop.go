@@ -5,6 +5,7 @@
 package privdrop
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"syscall"
@@ -56,11 +57,9 @@ func Keep(keep ...int) error {
 	hdr.Pid = 0
 	_, _, errno := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&want[0])), 0)
 	if errno == syscall.ENOTSUP {
-		// cgo builds cannot change every thread; fall back to this thread.
-		if err := unix.Capset(&hdr, &want[0]); err != nil {
-			return fmt.Errorf("privdrop: capset: %w", err)
-		}
-		return nil
+		// A cgo build cannot change every thread at once, and dropping on
+		// one thread only would be a false sense of safety.
+		return errors.New("privdrop: this binary was built with cgo, so capabilities cannot be dropped on every thread; build with CGO_ENABLED=0")
 	}
 	if errno != 0 {
 		return fmt.Errorf("privdrop: capset: %w", errno)

@@ -109,3 +109,11 @@ func inNS(t *testing.T, ns string, fn func() error) {
 		t.Fatalf("in netns %s: %v", ns, err)
 	}
 }
+
+// nsStatePath is the state file a gateway in namespace ns uses.
+func nsStatePath(t *testing.T, ns, dir, name string) string {
+	t.Helper()
+	var p string
+	inNS(t, ns, func() error { p = statePath(dir, name); return nil })
+	return p
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -38,7 +39,29 @@ type sysctlChange struct {
 	New string `json:"new"`
 }
 
-func statePath(dir, name string) string { return filepath.Join(dir, name+".json") }
+// statePath names the state file of TUN name in the calling thread's network
+// namespace. Device names are per namespace, so the namespace's inode is
+// part of the name: gateways in two namespaces never share (or undo) each
+// other's state. The host's own namespace keeps the plain "<name>.json".
+func statePath(dir, name string) string {
+	if ns := netnsID(); ns != "" {
+		return filepath.Join(dir, name+"."+ns+".json")
+	}
+	return filepath.Join(dir, name+".json")
+}
+
+// netnsID is "net<inode>" for a network namespace other than init's, "" for
+// init's own (or when it cannot be told).
+func netnsID() string {
+	var self, init unix.Stat_t
+	if unix.Stat("/proc/thread-self/ns/net", &self) != nil {
+		return ""
+	}
+	if unix.Stat("/proc/1/ns/net", &init) == nil && init.Ino == self.Ino && init.Dev == self.Dev {
+		return ""
+	}
+	return fmt.Sprintf("net%d", self.Ino)
+}
 
 // save writes the state atomically (temp file + rename).
 func (s *state) save() error {

@@ -23,7 +23,7 @@ func TestSysctlRecordRestore(t *testing.T) {
 	}
 	// undo also deletes the TUN by name: use one that cannot exist here.
 	name := fmt.Sprintf("rgTnone%d", os.Getpid()%1000000)
-	st := &state{TUN: name, path: filepath.Join(t.TempDir(), name+".json")}
+	st := &state{TUN: name, path: statePath(t.TempDir(), name)}
 	if err := setSysctl(st, key, "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +75,13 @@ func TestLoadStateMissingAndMismatch(t *testing.T) {
 func TestOpenRefusesLiveOwner(t *testing.T) {
 	dir := t.TempDir()
 	name := fmt.Sprintf("rgTlive%d", os.Getpid()%1000000)
-	st := &state{TUN: name, PID: 1, path: statePath(dir, name)} // pid 1 is always alive
-	if err := st.save(); err != nil {
-		t.Fatal(err)
-	}
 	// In a throwaway namespace, so that a broken check cannot touch the
 	// host's network.
 	l := newLab(t)
+	st := &state{TUN: name, PID: 1, path: nsStatePath(t, l.gw, dir, name)} // pid 1 is always alive
+	if err := st.save(); err != nil {
+		t.Fatal(err)
+	}
 	inNS(t, l.gw, func() error {
 		_, err := Open(Config{Name: name, Pools: []netip.Prefix{netip.MustParsePrefix("10.88.0.0/24")}, StateDir: dir})
 		if err == nil || !strings.Contains(err.Error(), "held by running process 1") {

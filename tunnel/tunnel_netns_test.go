@@ -129,7 +129,7 @@ func TestOpenCloseNetns(t *testing.T) {
 			if v := nsSysctl(t, l.gw, "net/ipv4/ip_forward"); v != "0" {
 				t.Fatalf("gateway ip_forward = %s, want 0", v)
 			}
-			if _, err := os.Stat(statePath(dir, name)); err != nil {
+			if _, err := os.Stat(nsStatePath(t, l.gw, dir, name)); err != nil {
 				t.Errorf("state file: %v", err)
 			}
 
@@ -171,7 +171,7 @@ func assertClean(t *testing.T, l *lab, name, dir string) {
 			t.Errorf("%s = %s after close, want 0", key, v)
 		}
 	}
-	if _, err := os.Stat(statePath(dir, name)); !os.IsNotExist(err) {
+	if _, err := os.Stat(nsStatePath(t, l.gw, dir, name)); !os.IsNotExist(err) {
 		t.Errorf("state file left: %v", err)
 	}
 }
