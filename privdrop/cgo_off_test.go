@@ -1,5 +1,0 @@
-//go:build !cgo
-
-package privdrop
-
-const builtWithCgo = false
