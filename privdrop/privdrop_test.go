@@ -39,4 +39,3 @@ func TestKeepDropsRawSocketPermission(t *testing.T) {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 }
-
