@@ -27,10 +27,14 @@ test: deps vet
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-# Benchmarks: per-packet costs (-benchmem) and the end-to-end lab runs.
+# Benchmarks: per-packet costs (-benchmem), the gateway's absorb rate through
+# a real TUN (root), and the end-to-end lab runs (root). Figures and the
+# commands behind them are in docs/benchmarks.md.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./wire ./stack ./blackhole ./copier ./capture
-	sudo $(BIN) bench-lab 2>/dev/null || $(BIN) bench-lab
+	$(GO) test -run '^$$' -bench . -benchmem ./wire ./blackhole ./copier ./capture ./replay
+	$(GO) test -run '^$$' -bench Extract -benchmem ./stack
+	$(GO) test -run '^$$' -bench Absorb -benchtime 5x ./stack
+	RGW_BENCH=1 $(GO) test ./integration -run '^TestBenchLab$$' -count=1 -v -timeout 15m
 
 demo: deps build
 	$(BIN) demo

@@ -42,6 +42,8 @@ type Stats struct {
 	PaceHeld         atomic.Uint64 // requests held for a response
 	PaceWaitExpired  atomic.Uint64 // held requests released by the wait cap
 
+	TimerWakeups atomic.Uint64 // worker wake-ups to run timers
+
 	SessionsStarted atomic.Uint64
 	SessionsEnded   atomic.Uint64
 	Fates           [numFates]atomic.Uint64
@@ -83,6 +85,7 @@ func (s *Stats) Counters() []Counter {
 		{"engine_requests_released", "requests released to the target", s.RequestsReleased.Load()},
 		{"engine_pace_held", "requests held until the previous response was done", s.PaceHeld.Load()},
 		{"engine_pace_wait_expired", "held requests released by the response wait cap", s.PaceWaitExpired.Load()},
+		{"engine_timer_wakeups", "worker wake-ups to run session timers", s.TimerWakeups.Load()},
 		{"engine_sessions_started", "sessions started towards the target", s.SessionsStarted.Load()},
 		{"engine_sessions_ended", "sessions ended (all fates)", s.SessionsEnded.Load()},
 	}

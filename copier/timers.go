@@ -10,6 +10,11 @@ package copier
 const (
 	wheelTick  = int64(1e6) // 1 ms in nanoseconds
 	wheelSlots = 4096       // a little over 4 s per revolution
+	// wheelLook is how many ticks ahead advance looks for the next armed
+	// slot; with nothing nearer, the worker wakes after that long anyway.
+	wheelLook = 256
+	// noWake is a deadline that never comes.
+	noWake = int64(1<<63 - 1)
 )
 
 // wheelEntry is embedded in every session.
@@ -22,9 +27,13 @@ type wheel struct {
 	slots [wheelSlots]*session // heads of doubly linked lists
 	tick  int64                // next tick to process
 	n     int
+	// next is a lower bound of the earliest deadline on the wheel (noWake
+	// when empty): the worker sleeps until then instead of ticking every
+	// millisecond. Early is harmless: advance finds nothing due.
+	next int64
 }
 
-func newWheel(now int64) *wheel { return &wheel{tick: now / wheelTick} }
+func newWheel(now int64) *wheel { return &wheel{tick: now / wheelTick, next: noWake} }
 
 func slotOf(at int64) int { return int((at / wheelTick) & (wheelSlots - 1)) }
 
@@ -43,6 +52,9 @@ func (w *wheel) schedule(s *session, at int64) {
 		at = w.tick * wheelTick // already due: fire on the next advance
 	}
 	s.wAt = at
+	if at < w.next {
+		w.next = at
+	}
 	i := slotOf(at)
 	s.wPrev = nil
 	s.wNext = w.slots[i]
@@ -74,6 +86,7 @@ func (w *wheel) remove(s *session) {
 // the next one.
 func (w *wheel) advance(now int64, fire func(*session, int64)) {
 	end := now / wheelTick
+	defer w.findNext()
 	for w.tick <= end {
 		if w.n == 0 {
 			w.tick = end + 1
@@ -99,4 +112,21 @@ func (w *wheel) advance(now int64, fire func(*session, int64)) {
 			fire(s, now)
 		}
 	}
+}
+
+// findNext sets next to the start of the first armed slot within
+// wheelLook ticks (an entry there may belong to a later revolution: then
+// the wake is early, not late), or to wheelLook ticks ahead.
+func (w *wheel) findNext() {
+	if w.n == 0 {
+		w.next = noWake
+		return
+	}
+	for k := range int64(wheelLook) {
+		if w.slots[(w.tick+k)&(wheelSlots-1)] != nil {
+			w.next = (w.tick + k) * wheelTick
+			return
+		}
+	}
+	w.next = (w.tick + wheelLook) * wheelTick
 }

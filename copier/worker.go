@@ -21,10 +21,10 @@ type pktMsg struct {
 }
 
 const (
-	tombLinger    = 10 * int64(time.Second) // ended connections absorb stragglers this long
-	sweepEvery    = int64(time.Second)
-	drainBatch    = 128
-	workerTickDur = time.Millisecond
+	tombLinger  = 10 * int64(time.Second) // ended connections absorb stragglers this long
+	sweepEvery  = int64(time.Second)
+	drainBatch  = 128
+	maxIdleWake = time.Second // an idle worker still wakes this often
 )
 
 type worker struct {
@@ -65,25 +65,48 @@ func newWorker(e *Engine, id int, now int64) *worker {
 
 func (w *worker) run() {
 	defer w.e.wg.Done()
-	t := time.NewTicker(workerTickDur)
+	// One timer, armed for the next deadline on the wheel (or the next
+	// sweep of ended connections), not a fixed tick: an idle worker
+	// sleeps instead of waking a thousand times a second.
+	t := time.NewTimer(maxIdleWake)
 	defer t.Stop()
+	armed := w.e.now() + int64(maxIdleWake)
 	for {
+		var now int64
 		select {
 		case m := <-w.pin:
-			now := w.e.now()
+			now = w.e.now()
 			w.onPacket(&m, now)
 			w.drain(now)
 		case r := <-w.rin:
-			now := w.e.now()
+			now = w.e.now()
 			w.handleRecord(&r, now)
 			w.drain(now)
 		case <-t.C:
-			w.advance(w.e.now())
+			now = w.e.now()
+			w.e.stats.TimerWakeups.Add(1)
+			w.advance(now)
+			armed = noWake
 		case <-w.quit:
 			w.closeAll(w.e.now())
 			return
 		}
+		if at := w.wakeAt(now); at < armed {
+			t.Reset(time.Duration(max(at-now, 0)))
+			armed = at
+		}
 	}
+}
+
+// wakeAt is when the worker must next run its timers: the wheel's
+// earliest deadline, the next sweep while ended connections wait for it,
+// and at the latest maxIdleWake from now.
+func (w *worker) wakeAt(now int64) int64 {
+	at := min(w.wheel.next, now+int64(maxIdleWake))
+	if len(w.tombs) > 0 {
+		at = min(at, max(w.nextSweep, now+wheelTick))
+	}
+	return at
 }
 
 // drain handles what is already queued, up to a batch, at one clock read.

@@ -51,11 +51,12 @@ type IDServer struct {
 	ln   net.Listener
 	done chan struct{}
 
-	mu   sync.Mutex
-	ids  map[string]struct{}
-	srcs map[netip.Addr]int // requests per client address
-	lat  []time.Duration
-	work time.Duration
+	mu    sync.Mutex
+	ids   map[string]struct{}
+	srcs  map[netip.Addr]int // requests per client address
+	lat   []time.Duration
+	work  time.Duration
+	onReq func(id, remoteAddr string)
 }
 
 // IDServerOptions configures NewIDServer.
@@ -64,6 +65,9 @@ type IDServerOptions struct {
 	Work time.Duration
 	// Logger receives server errors; default discards.
 	Logger *slog.Logger
+	// OnRequest, when set, is called for every request with its id and
+	// the client's address:port as the server saw it.
+	OnRequest func(id, remoteAddr string)
 }
 
 // NewIDServer serves on ln (typically from Lab.Listen) until Close.
@@ -71,7 +75,7 @@ func NewIDServer(ln net.Listener, opts IDServerOptions) *IDServer {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &IDServer{ln: ln, ids: make(map[string]struct{}), srcs: make(map[netip.Addr]int), done: make(chan struct{}), work: opts.Work}
+	s := &IDServer{ln: ln, ids: make(map[string]struct{}), srcs: make(map[netip.Addr]int), done: make(chan struct{}), work: opts.Work, onReq: opts.OnRequest}
 	ln = &timedListener{Listener: ln, s: s}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -107,6 +111,9 @@ func RequestID(r *http.Request) string {
 func (s *IDServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.Stats.Requests.Add(1)
 	id := RequestID(r)
+	if s.onReq != nil {
+		s.onReq(id, r.RemoteAddr)
+	}
 	if s.work > 0 {
 		time.Sleep(s.work)
 	}

@@ -55,7 +55,17 @@ func openCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 	}
 	r.Copier = c
 	st := c.Engine().Stats()
-	exp.AddCounters("", metrics.FromCounters(st.Counters))
+	// Fates are exported once, as replaygw_engine_sessions_total{fate=...}.
+	fates := map[string]bool{}
+	st.EachFate(func(f string, _ uint64) { fates["engine_sessions_"+f] = true })
+	all := metrics.FromCounters(st.Counters)
+	exp.AddCounters("", func(emit func(name, help string, v uint64)) {
+		all(func(name, help string, v uint64) {
+			if !fates[name] {
+				emit(name, help, v)
+			}
+		})
+	})
 	exp.AddFates("engine", func(emit func(name, help string, v uint64)) {
 		st.EachFate(func(f string, n uint64) { emit(f, "", n) })
 	})

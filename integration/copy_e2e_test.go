@@ -1,0 +1,268 @@
+package integration
+
+// End-to-end tests of issue 3: the real `replaygw up` and `replaygw copy`
+// as children in a namespace lab, unique request ids from client to online,
+// assertions on what the target receives.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestCopyModerateRate: short and keep-alive connections at a moderate
+// rate; at least 99.9 % of the answered ids must reach the target.
+func TestCopyModerateRate(t *testing.T) {
+	r := newCopyRig(t, needBinary(t, "up", "copy"))
+	r.startCopier(copierConf{}, true)
+	// 1000 short connections at 500/s, interleaved with 8 keep-alive
+	// connections of 50 requests: 1400 requests at 700/s overall.
+	lo := LoadOptions{
+		Addr: r.lab.Addr(Online).String() + ":80", Short: 1000, KeepAlive: 8, PerConn: 50,
+		Rate: 700, Concurrency: 40, Duration: 15 * time.Second, IDPrefix: "mod",
+	}
+	res, err := r.lab.Load(context.Background(), Client, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned := lo.Short + lo.KeepAlive*lo.PerConn
+	if len(res.OK) < planned*99/100 {
+		t.Fatalf("online answered only %d of %d (failed %d, not sent %d): %v", len(res.OK), planned, res.Failed, res.NotSent, res.Errors)
+	}
+	got := waitSeen(r.target, res.OK, 5*time.Second)
+	success := percent(got, len(res.OK))
+	t.Logf("replay success: %d of %d answered ids reached the target = %.3f%% (planned %d, load %.1fs, %.0f req/s)",
+		got, len(res.OK), success, planned, res.Elapsed.Seconds(), float64(len(res.OK))/res.Elapsed.Seconds())
+	m := r.copierMetrics()
+	t.Logf("copier fates: %v", fates(m))
+	if success < 99.9 {
+		t.Errorf("replay success %.3f%% < 99.9%%", success)
+	}
+	if n := r.target.Stats.Duplicates.Load(); n != 0 {
+		t.Errorf("target saw %d duplicate requests", n)
+	}
+	r.copierAlive()
+}
+
+// waitSeen waits until srv saw all ids, or nothing moved for a second, or
+// limit passed; it returns how many it saw.
+func waitSeen(srv *IDServer, ids []string, limit time.Duration) int {
+	end := time.Now().Add(limit)
+	last, moved := srv.CountSeen(ids), time.Now()
+	for last < len(ids) && time.Now().Before(end) && time.Since(moved) < time.Second {
+		time.Sleep(50 * time.Millisecond)
+		if n := srv.CountSeen(ids); n != last {
+			last, moved = n, time.Now()
+		}
+	}
+	return last
+}
+
+// TestCopyMidStreamJoin: keep-alive connections opened (and used) before
+// the copier starts are joined mid-stream with synthesized handshakes; the
+// requests sent on them after the copier is ready reach the target.
+func TestCopyMidStreamJoin(t *testing.T) {
+	r := newCopyRig(t, needBinary(t, "up", "copy"))
+	addr := r.lab.Addr(Online).String() + ":80"
+	dial, err := r.lab.Dialer(Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const conns, pre, post = 4, 3, 5
+	type kaConn struct {
+		c  net.Conn
+		br *bufio.Reader
+	}
+	cs := make([]kaConn, conns)
+	w := &loadWorker{o: &LoadOptions{Addr: addr}}
+	for i := range cs {
+		c, err := dial.DialContext(context.Background(), "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cs[i] = kaConn{c, bufio.NewReader(c)}
+	}
+	send := func(phase string, n int) []string {
+		var ids []string
+		for i, kc := range cs {
+			for j := range n {
+				id := fmt.Sprintf("%s-%d-%d", phase, i, j)
+				_ = kc.c.SetDeadline(time.Now().Add(5 * time.Second))
+				if err := w.roundTrip(kc.c, kc.br, id, false); err != nil {
+					t.Fatalf("request %s on connection %d: %v", id, i, err)
+				}
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	preIDs := send("pre", pre)
+	r.startCopier(copierConf{}, true) // ready: a fresh probe connection was replayed
+	postIDs := send("post", post)
+	got := waitSeen(r.target, postIDs, 5*time.Second)
+	m := r.copierMetrics()
+	syn, ok := metric(m, "replaygw_engine_synthesized_syns")
+	t.Logf("target saw %d of %d requests sent after the copier was ready; %d of %d sent before; synthesized SYNs %v (exported %v); fates %v",
+		got, len(postIDs), r.target.CountSeen(preIDs), len(preIDs), syn, ok, fates(m))
+	if got != len(postIDs) {
+		t.Errorf("target saw %d of %d post-start requests", got, len(postIDs))
+	}
+	if n := r.target.CountSeen(preIDs); n != 0 {
+		t.Errorf("target saw %d requests sent before the copier ran", n)
+	}
+	if !ok {
+		t.Fatalf("copier exports no replaygw_engine_synthesized_syns")
+	}
+	if syn < conns {
+		t.Errorf("synthesized SYNs = %v, want >= %d (one per joined connection)", syn, conns)
+	}
+	r.copierAlive()
+}
+
+// TestCopyMultiplication: copies = 3 makes the target see every id three
+// times, from three distinct client (address, port) tuples.
+func TestCopyMultiplication(t *testing.T) {
+	r := newCopyRig(t, needBinary(t, "up", "copy"))
+	var mu sync.Mutex
+	seen := make(map[string][]string) // id -> remote addr:port per arrival
+	r.replaceTarget(IDServerOptions{OnRequest: func(id, remote string) {
+		mu.Lock()
+		seen[id] = append(seen[id], remote)
+		mu.Unlock()
+	}})
+	const copies = 3
+	r.startCopier(copierConf{Extra: []string{fmt.Sprintf("copies = %d", copies)}}, true)
+	lo := LoadOptions{
+		Addr: r.lab.Addr(Online).String() + ":80", Short: 100, KeepAlive: 4, PerConn: 25,
+		Rate: 300, Concurrency: 16, Duration: 15 * time.Second, IDPrefix: "mul",
+	}
+	res, err := r.lab.Load(context.Background(), Client, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := lo.Short + lo.KeepAlive*lo.PerConn; len(res.OK) != want {
+		t.Fatalf("online answered %d of %d: %v", len(res.OK), want, res.Errors)
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, id := range res.OK {
+			n += min(len(seen[id]), copies)
+		}
+		return n
+	}
+	waitFor(t, 8*time.Second, func() bool { return count() == copies*len(res.OK) })
+	mu.Lock()
+	defer mu.Unlock()
+	bad, tuples := 0, make(map[string]bool)
+	for _, id := range res.OK {
+		rs := seen[id]
+		distinct := make(map[string]bool)
+		for _, a := range rs {
+			distinct[a] = true
+			tuples[a] = true
+		}
+		if len(rs) != copies || len(distinct) != copies {
+			if bad < 5 {
+				t.Errorf("id %s arrived %d times from %d distinct tuples %v, want %d and %d", id, len(rs), len(distinct), rs, copies, copies)
+			}
+			bad++
+		}
+	}
+	t.Logf("%d ids, %d arrivals expected, %d ids wrong; %d distinct client tuples on the target", len(res.OK), copies*len(res.OK), bad, len(tuples))
+	if bad > 0 {
+		t.Errorf("%d of %d ids not seen exactly %d times from distinct tuples", bad, len(res.OK), copies)
+	}
+	r.copierAlive()
+}
+
+// TestCopyPoolRewrite: with a /28 client pool every request the target
+// sees comes from an address inside the pool.
+func TestCopyPoolRewrite(t *testing.T) {
+	r := newCopyRig(t, needBinary(t, "up", "copy"))
+	pool := netip.MustParsePrefix("10.88.0.16/28") // inside the lab pool the target routes to the assistant
+	r.startCopier(copierConf{Pool: pool}, true)
+	lo := LoadOptions{
+		Addr: r.lab.Addr(Online).String() + ":80", Short: 200, KeepAlive: 4, PerConn: 25,
+		Rate: 400, Concurrency: 16, Duration: 15 * time.Second, IDPrefix: "pool",
+	}
+	res, err := r.lab.Load(context.Background(), Client, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := lo.Short + lo.KeepAlive*lo.PerConn; len(res.OK) != want {
+		t.Fatalf("online answered %d of %d: %v", len(res.OK), want, res.Errors)
+	}
+	got := waitSeen(r.target, res.OK, 5*time.Second)
+	if got != len(res.OK) {
+		t.Errorf("target saw %d of %d", got, len(res.OK))
+	}
+	var inside, outside int
+	var addrs []string
+	for a, n := range r.target.Sources() {
+		if pool.Contains(a) {
+			inside += n
+			addrs = append(addrs, a.String())
+		} else {
+			outside += n
+			t.Errorf("target saw %d requests from %s, outside the pool %s", n, a, pool)
+		}
+	}
+	sort.Strings(addrs)
+	t.Logf("target: %d requests from %d pool addresses %v, %d from outside %s", inside, len(addrs), addrs, outside, pool)
+	if inside < got {
+		t.Errorf("only %d requests from inside the pool, %d load requests arrived", inside, got)
+	}
+	r.copierAlive()
+}
+
+// TestCopySampling: sample_percent = 50 replays about half of 600 short
+// connections. Sampling hashes each connection's tuple (the client's
+// ephemeral port varies), so the replayed count is Binomial(600, 0.5):
+// mean 300, sigma = sqrt(600*0.25) = 12.25. The bound of 4.5 sigma (+-55)
+// fails a correct implementation with probability < 1e-5; a broken one
+// (0 %, 100 %, or a fixed bucket) falls far outside.
+func TestCopySampling(t *testing.T) {
+	r := newCopyRig(t, needBinary(t, "up", "copy"))
+	r.startCopier(copierConf{Extra: []string{"sample_percent = 50"}}, true)
+	before := fates(r.copierMetrics())
+	const n = 600
+	lo := LoadOptions{
+		Addr: r.lab.Addr(Online).String() + ":80", Short: n,
+		Rate: 400, Concurrency: 16, Duration: 15 * time.Second, IDPrefix: "smp",
+	}
+	res, err := r.lab.Load(context.Background(), Client, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.OK) != n {
+		t.Fatalf("online answered %d of %d: %v", len(res.OK), n, res.Errors)
+	}
+	got := waitSeen(r.target, res.OK, 5*time.Second)
+	after := fates(r.copierMetrics())
+	sampledOut := after["sampled_out"] - before["sampled_out"]
+	sigma := math.Sqrt(n * 0.25)
+	bound := 4.5 * sigma
+	t.Logf("target saw %d of %d connections (expected %d +- %.0f = 4.5 sigma); sampled_out fate +%v; fates %v",
+		got, n, n/2, bound, sampledOut, after)
+	if math.Abs(float64(got)-n/2) > bound {
+		t.Errorf("replayed %d of %d sessions, outside %d +- %.0f", got, n, n/2, bound)
+	}
+	if sampledOut <= 0 {
+		t.Errorf("sampled_out fate did not grow (+%v)", sampledOut)
+	}
+	// Every connection is either sampled out or replayed.
+	if d := math.Abs(float64(got) + sampledOut - n); d > 1 {
+		t.Errorf("replayed %d + sampled out %v != %d connections", got, sampledOut, n)
+	}
+	r.copierAlive()
+}

@@ -1,0 +1,246 @@
+package integration
+
+// copyRig: a lab with the real gateway running and the real copier started
+// on demand with a tuned config, for the end-to-end tests of issue 3 and
+// the lab benchmark.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rgEPrefix names every namespace these tests create.
+const rgEPrefix = "rgE"
+
+// copierConf tunes the copier's config beyond the demo's.
+type copierConf struct {
+	Pool   netip.Prefix // client_pool; zero: the lab's pool
+	Extra  []string     // more [copy] lines, e.g. "copies = 3"
+	Routes [][2]netip.AddrPort
+}
+
+// copyRig is one lab with its two real roles.
+type copyRig struct {
+	*demo
+	t   *testing.T
+	log bytes.Buffer
+	tun string // the gateway's TUN device
+}
+
+// newCopyRig builds the lab (with in-process ID servers on online:80 and
+// target:80) and starts `replaygw up` in the assistant. Everything is
+// removed in t.Cleanup.
+func newCopyRig(t *testing.T, bin string) *copyRig {
+	t.Helper()
+	r := &copyRig{t: t}
+	r.demo = &demo{
+		opts: DemoOptions{Binary: bin, Prefix: rgEPrefix, ReadyTimeout: 20 * time.Second, Logger: testLogger(t)},
+		out:  &r.log, dir: t.TempDir(), res: &DemoResult{},
+	}
+	if err := r.opts.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.close()
+		if t.Failed() {
+			t.Logf("rig output:\n%s", r.log.String())
+			for _, f := range []*os.File{r.gwLog, r.cpLog} {
+				if f != nil {
+					t.Logf("%s", logTail(f.Name(), 30))
+				}
+			}
+		}
+		assertDemoCleaned(t, rgEPrefix, nil)
+	})
+	if err := r.setup(); err != nil {
+		t.Fatal(err)
+	}
+	// A TUN name of our own: the gateway keeps its state file under
+	// /run/replaygw/<tun>.json, shared by every namespace on the machine.
+	r.tun = r.lab.Name + "t"
+	gwc, err := os.ReadFile(r.gwConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwc = bytes.Replace(gwc, []byte(`tun = "rgw0"`), []byte(fmt.Sprintf("tun = %q", r.tun)), 1)
+	if err := os.WriteFile(r.gwConfig, gwc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.gw, err = r.lab.Start(Assistant, r.gwLog, bin, "up", "--config", r.gwConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	never := func() bool { return false }
+	if err := r.waitReady(context.Background(), Assistant, r.gw, r.gwLog, time.Now().Add(r.opts.ReadyTimeout), never, ""); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// replaceTarget swaps the target's ID server for one built with opts.
+func (r *copyRig) replaceTarget(opts IDServerOptions) {
+	r.t.Helper()
+	r.target.Close()
+	ln, err := r.lab.Listen(Target, "tcp", ":80")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = r.opts.Logger
+	}
+	r.target = NewIDServer(ln, opts)
+}
+
+var tokenRE = regexp.MustCompile(`(?m)^token = "([^"]+)"`)
+
+// copierTOML renders the copier's config with the gateway's token.
+func (r *copyRig) copierTOML(c copierConf) (string, error) {
+	gw, err := os.ReadFile(r.gwConfig)
+	if err != nil {
+		return "", fmt.Errorf("read gateway config: %w", err)
+	}
+	m := tokenRE.FindSubmatch(gw)
+	if m == nil {
+		return "", fmt.Errorf("no token in %s", r.gwConfig)
+	}
+	dc := NewDemoConfig(r.lab)
+	if !c.Pool.IsValid() {
+		c.Pool = r.lab.Pool
+	}
+	if len(c.Routes) == 0 {
+		c.Routes = [][2]netip.AddrPort{{dc.From, dc.To}}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "[copy]\ninterface = %q\ngateways = [%q]\ntoken = %q\nclient_pool = %q\n",
+		dc.Interface, dc.Gateway, string(m[1]), c.Pool.String())
+	for _, l := range c.Extra {
+		b.WriteString(l + "\n")
+	}
+	for _, rt := range c.Routes {
+		fmt.Fprintf(&b, "\n[[copy.route]]\nfrom = %q\nto = %q\n", rt[0].String(), rt[1].String())
+	}
+	fmt.Fprintf(&b, "\n[metrics]\nlisten = %q\n", dc.MetricsAddr)
+	return b.String(), nil
+}
+
+// startCopier writes the copier's config, starts `replaygw copy` in the
+// online namespace and waits for its /metrics. With probe set it also
+// waits until an HTTP probe to online:80 is replayed to target:80.
+func (r *copyRig) startCopier(c copierConf, probe bool) {
+	r.t.Helper()
+	text, err := r.copierTOML(c)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(r.cpConfig, []byte(text), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	r.cp, err = r.lab.Start(Online, r.cpLog, r.opts.Binary, "copy", "--config", r.cpConfig)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(r.opts.ReadyTimeout)
+	if err := r.waitReady(ctx, Online, r.cp, r.cpLog, deadline, func() bool { return false }, ""); err != nil {
+		r.t.Fatalf("%v\nconfig:\n%s", err, text)
+	}
+	if probe {
+		if err := r.waitReplay(ctx, deadline); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+// copierMetrics scrapes the copier's /metrics inside the online namespace:
+// sample name with labels (as printed) -> value.
+func (r *copyRig) copierMetrics() map[string]float64 {
+	r.t.Helper()
+	dial, err := r.lab.Dialer(Online)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp, err := dial.HTTPClient(3 * time.Second).Get("http://" + DemoMetricsListen + "/metrics")
+	if err != nil {
+		r.t.Fatalf("copier metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	m := make(map[string]float64)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		m[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		r.t.Fatalf("copier metrics: %v", err)
+	}
+	return m
+}
+
+// metric returns the value of the first sample whose name (labels
+// included) contains every part, and whether one exists.
+func metric(m map[string]float64, parts ...string) (float64, bool) {
+	for k, v := range m {
+		ok := true
+		for _, p := range parts {
+			if !strings.Contains(k, p) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// fates returns every engine fate counter of a scrape, by fate name: the
+// labeled vector replaygw_engine_sessions_total{fate="..."}, or the flat
+// replaygw_engine_sessions_<fate> counters when there is no vector.
+func fates(m map[string]float64) map[string]float64 {
+	labeled, flat := make(map[string]float64), make(map[string]float64)
+	for k, v := range m {
+		if rest, ok := strings.CutPrefix(k, `replaygw_engine_sessions_total{fate="`); ok {
+			if j := strings.IndexByte(rest, '"'); j > 0 {
+				labeled[rest[:j]] += v
+			}
+			continue
+		}
+		if name, ok := strings.CutPrefix(k, "replaygw_engine_sessions_"); ok && !strings.ContainsAny(name, "{ ") {
+			flat[name] = v
+		}
+	}
+	if len(labeled) > 0 {
+		return labeled
+	}
+	return flat
+}
+
+// copierAlive fails the test when the copier has exited.
+func (r *copyRig) copierAlive() {
+	r.t.Helper()
+	if err := r.childrenAlive(); err != nil {
+		r.t.Fatal(err)
+	}
+}
