@@ -148,6 +148,7 @@ type demo struct {
 	cpConfig       string
 	gw, cp         *Proc
 	gwLog, cpLog   *os.File
+	cpArgs         []string // extra arguments of `replaygw copy` (e.g. --record F)
 }
 
 func (d *demo) setup() error {
@@ -210,7 +211,7 @@ func (d *demo) startChildren(ctx context.Context) error {
 	if err := d.waitReady(ctx, Assistant, d.gw, d.gwLog, deadline, tunUp, "its TUN rgw0 exists"); err != nil {
 		return err
 	}
-	d.cp, err = d.lab.Start(Online, d.cpLog, d.opts.Binary, "copy", "--config", d.cpConfig)
+	d.cp, err = d.lab.Start(Online, d.cpLog, append([]string{d.opts.Binary, "copy", "--config", d.cpConfig}, d.cpArgs...)...)
 	if err != nil {
 		return fmt.Errorf("integration: demo: %w", err)
 	}

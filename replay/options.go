@@ -51,6 +51,10 @@ type Options struct {
 	// "replayed 1234 (99.9%)". It is called at most 10 times a second, from
 	// Play's goroutine.
 	Live func() string
+	// OnLoop, when set, is called from Play's goroutine before the first
+	// packet of every loop with the loop's number (0 for the first pass), so
+	// that the caller can make each loop's sessions distinct.
+	OnLoop func(loop int)
 	// Now and Sleep replace the clock (tests). Sleep is called with at most
 	// 100 ms at a time and Play checks the context between calls.
 	Now   func() time.Time

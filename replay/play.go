@@ -77,6 +77,9 @@ func Play(ctx context.Context, path string, opts Options, h func(pkt []byte, ts 
 	}
 	for loop := 0; loop < loops; loop++ {
 		ps := newPass(&opts)
+		if opts.OnLoop != nil {
+			opts.OnLoop(loop)
+		}
 		err := ps.run(ctx, path, visit)
 		sum.add(&ps)
 		if err != nil {

@@ -268,3 +268,25 @@ func TestPlayGzipSame(t *testing.T) {
 		}
 	}
 }
+
+// TestPlayOnLoop checks that OnLoop announces every loop before its
+// packets.
+func TestPlayOnLoop(t *testing.T) {
+	path := writeTemp(t, "c.pcap", pcapRaw(t, capOffsets{0, time.Millisecond, 2 * time.Millisecond}))
+	for _, loops := range []int{1, 3} {
+		var got []int
+		loop := -1
+		opts := Options{Loops: loops, OnLoop: func(l int) { loop = l; got = append(got, l) }}
+		_, err := Play(context.Background(), path, opts, func([]byte, time.Time) { got = append(got, 100+loop) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []int
+		for l := range loops {
+			want = append(want, l, 100+l, 100+l, 100+l)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%d loops: events %v, want %v", loops, got, want)
+		}
+	}
+}

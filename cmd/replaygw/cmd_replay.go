@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -150,9 +151,17 @@ func replayFile(ctx context.Context, cfg *configs.Config, log *slog.Logger, file
 		opts.Progress = os.Stderr
 	}
 	start := time.Now()
-	sum, playErr := replay.Play(ctx, file, opts, eng.HandlePacket)
+	servers := make([]netip.AddrPort, 0, len(cfg.Copy.Routes))
+	for _, r := range cfg.Copy.Routes {
+		servers = append(servers, r.FromAddr)
+	}
+	shift := newLoopShift(servers)
+	opts.OnLoop = shift.setLoop
+	sum, playErr := replay.Play(ctx, file, opts, backpressure(ctx, shift.wrap(eng.HandlePacket), &st.PacketsQueueDrop))
 	// What was captured before a damaged record still completes.
-	drainSessions(ctx, eng, rf.drain)
+	drainSessions(ctx, eng.Sessions, func() uint64 {
+		return st.SessionsStarted.Load() + st.SessionsEnded.Load() + st.PacketsSent.Load()
+	}, rf.drain, drainQuiet)
 	closeErr := close()
 	fates := map[string]uint64{}
 	st.EachFate(func(f string, n uint64) {
@@ -181,12 +190,46 @@ func replayFile(ctx context.Context, cfg *configs.Config, log *slog.Logger, file
 	return closeErr
 }
 
-// drainSessions waits until the engine has no open session, ctx ends or max
-// passes.
-func drainSessions(ctx context.Context, eng *copier.Engine, max time.Duration) {
+// drainQuiet is how long the engine must show no activity (sessions
+// started or ended, packets sent) before an engine without open sessions
+// counts as drained.
+const drainQuiet = 250 * time.Millisecond
+
+// drainSessions waits until the engine has no open session and has been
+// quiet for quiet, ctx ends or max passes. The quiet period matters: the
+// engine's workers take packets from queues, so right after a fast replay
+// the sessions of the last packets may not have started yet and open()
+// still says 0; closing the engine then would end them unplayed.
+func drainSessions(ctx context.Context, open func() int, activity func() uint64, max, quiet time.Duration) {
 	deadline := time.Now().Add(max)
-	for eng.Sessions() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
+	last, lastMove := activity(), time.Now()
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if a := activity(); a != last {
+			last, lastMove = a, time.Now()
+		}
+		if open() == 0 && time.Since(lastMove) >= quiet {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// backpressure wraps the engine's packet handler for file replay: a file
+// is read faster than the engine's workers can take packets, and a full
+// worker queue drops the packet (counted in drops). A capture file has
+// no reason to lose packets, so the packet is offered again until a queue
+// takes it or ctx ends. Each retry counts once more in drops; handle is
+// only called from the one goroutine of the player.
+func backpressure(ctx context.Context, handle func([]byte, time.Time), drops interface{ Load() uint64 }) func([]byte, time.Time) {
+	return func(pkt []byte, ts time.Time) {
+		for wait := 20 * time.Microsecond; ; wait = min(2*wait, 5*time.Millisecond) {
+			before := drops.Load()
+			handle(pkt, ts)
+			if drops.Load() == before || ctx.Err() != nil {
+				return
+			}
+			time.Sleep(wait)
+		}
 	}
 }
 
