@@ -1,6 +1,7 @@
 package copier
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"net/netip"
 	"sync"
@@ -43,11 +44,16 @@ type allocator struct {
 	poolSize uint64
 	poolBase uint64 // first usable host index
 	timeWait int64
-	shards   [allocShards]allocShard
+	// salt varies the pool address each client maps to from one copier
+	// process to the next: the allocator only knows the TIME_WAIT tuples of
+	// its own lifetime, and a rerun that reused the last run's tuples would
+	// collide with the target's TIME_WAIT (consistent within a run).
+	salt   uint64
+	shards [allocShards]allocShard
 }
 
 func newAllocator(pool netip.Prefix, timeWait int64) *allocator {
-	a := &allocator{pool: pool.Masked(), timeWait: timeWait}
+	a := &allocator{pool: pool.Masked(), timeWait: timeWait, salt: randomSalt()}
 	if pool.IsValid() {
 		hostBits := pool.Addr().BitLen() - pool.Bits()
 		if hostBits > 32 {
@@ -113,14 +119,14 @@ func (a *allocator) acquire(orig wire.Tuple, target netip.AddrPort, c, w int, no
 		if addr.Is4() != a.pool.Addr().Is4() {
 			return wire.Tuple{}, false
 		}
-		h := mix64(hashAddrPort(sampleKey+uint64(c), netip.AddrPortFrom(addr, 0)))
+		h := mix64(hashAddrPort(sampleKey+a.salt+uint64(c), netip.AddrPortFrom(addr, 0)))
 		addr = a.poolAddr(h)
 	}
 	t := wire.Tuple{Client: netip.AddrPortFrom(addr, orig.Client.Port()), Target: target}
 	if (a.pool.IsValid() || c == 0) && a.tryTake(t, w, now) {
 		return t, true
 	}
-	start := hashTuple(shardKey+uint64(c), orig)
+	start := hashTuple(shardKey+a.salt+uint64(c), orig)
 	for k := uint64(0); k < maxProbe; k++ {
 		port := uint16(firstPort + (start+k)%portSpan)
 		ad := addr
@@ -157,4 +163,10 @@ func (a *allocator) owner(t wire.Tuple) (int, bool) {
 		return 0, false
 	}
 	return int(e.worker), true
+}
+
+func randomSalt() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
 }

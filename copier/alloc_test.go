@@ -124,3 +124,32 @@ func TestWheelRearmFromFire(t *testing.T) {
 		t.Fatalf("fired at %v, want [5ms 6ms]", fired)
 	}
 }
+
+// A rerun of the copier must not map clients onto the tuples the previous
+// run left in the target's TIME_WAIT: each allocator salts the pool hash.
+func TestAllocatorRunsDiffer(t *testing.T) {
+	pool := netip.MustParsePrefix("10.88.0.0/24")
+	target := netip.MustParseAddrPort("10.77.0.30:80")
+	a, b := newAllocator(pool, int64(time.Minute)), newAllocator(pool, int64(time.Minute))
+	same := 0
+	for i := 1; i <= 16; i++ {
+		orig := wire.Tuple{
+			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 77, 0, byte(i)}), uint16(40000+i)),
+			Target: netip.MustParseAddrPort("10.77.0.20:80"),
+		}
+		ta, ok1 := a.acquire(orig, target, 0, 0, 0)
+		tb, ok2 := b.acquire(orig, target, 0, 0, 0)
+		if !ok1 || !ok2 {
+			t.Fatal("acquire failed")
+		}
+		if !pool.Contains(ta.Client.Addr()) || ta.Client.Port() != uint16(40000+i) {
+			t.Fatalf("tuple %v: want a pool address and the client's port", ta)
+		}
+		if ta == tb {
+			same++
+		}
+	}
+	if same == 16 {
+		t.Errorf("two allocators mapped all 16 clients to the same tuples: runs would collide in TIME_WAIT")
+	}
+}
