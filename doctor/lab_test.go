@@ -1,22 +1,14 @@
 package doctor
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/vishvananda/netns"
+	"github.com/replaygw/replaygw/internal/netnstest"
 )
 
 // The test lab: three hosts (online, target, gateway) on one bridge, each
-// in its own namespace named rgD<pid>-<seq>-<host>; nothing touches the
-// root namespace.
+// in its own namespace named netnstest.Unique("rgD")-<host>; nothing
+// touches the root namespace.
 const (
 	labPrefix = "rgD"
 	labPool   = "10.88.0.0/24"
@@ -36,32 +28,18 @@ type lab struct {
 	name string
 }
 
-var labSeq atomic.Uint64
-
 func (l *lab) ns(h string) string { return l.name + "-" + h }
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2")
-	}
-}
 
 // newLab builds the topology and registers its removal.
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	needRoot(t)
-	cleanStale()
-	l := &lab{name: fmt.Sprintf("%s%d-%d", labPrefix, os.Getpid(), labSeq.Add(1))}
+	netnstest.RequireRoot(t)
+	netnstest.RemoveStale(labPrefix)
+	l := &lab{name: netnstest.Unique(labPrefix)}
 	hosts := map[string]string{"on": onlineIP, "tg": targetIP, "gw": gwIP}
 	hosts6 := map[string]string{"on": online6, "tg": target6, "gw": gw6}
 	for _, h := range []string{"sw", "on", "tg", "gw"} {
-		l.run(t, "", "ip", "netns", "add", l.ns(h))
-		ns := l.ns(h)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		netnstest.Add(t, l.ns(h))
 		// No duplicate address detection: addresses (link-local ones too)
 		// are usable at once, so neighbour discovery works immediately.
 		l.sysctl(t, h, "net.ipv6.conf.default.accept_dad", "0")
@@ -87,52 +65,22 @@ func newLab(t *testing.T) *lab {
 	return l
 }
 
-// run runs a command in host's namespace ("" = as is).
+// run runs a command in host's namespace.
 func (l *lab) run(t *testing.T, host string, args ...string) string {
 	t.Helper()
-	out, err := l.try(host, args...)
-	if err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return out
+	return netnstest.Exec(t, l.ns(host), args...)
 }
 
-func (l *lab) try(host string, args ...string) (string, error) {
-	if host != "" {
-		args = append([]string{"ip", "netns", "exec", l.ns(host)}, args...)
-	}
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	return string(out), err
-}
-
+// sysctl sets key (sysctl(8) form) in host's namespace.
 func (l *lab) sysctl(t *testing.T, host, key, val string) {
 	t.Helper()
-	l.run(t, host, "sysctl", "-qw", key+"="+val)
+	netnstest.SetSysctl(t, l.ns(host), key, val)
 }
 
-// in runs fn on a fresh OS thread inside host's namespace; the thread is
-// never unlocked, so it dies with its goroutine.
+// in runs fn inside host's namespace (see netnstest.InNS).
 func (l *lab) in(t *testing.T, host string, fn func()) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(l.ns(host))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		fn()
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
-		t.Fatalf("enter %s: %v", l.ns(host), err)
-	}
+	netnstest.InNS(t, l.ns(host), func() error { fn(); return nil })
 }
 
 // installRedirect adds the tc ingress redirect on the gateway by hand.
@@ -140,19 +88,4 @@ func (l *lab) installRedirect(t *testing.T) {
 	l.run(t, "gw", "tc", "qdisc", "add", "dev", "eth0", "clsact")
 	l.run(t, "gw", "tc", "filter", "add", "dev", "eth0", "ingress", "protocol", "ip", "u32",
 		"match", "ip", "dst", labPool, "action", "mirred", "egress", "redirect", "dev", tunName)
-}
-
-// cleanStale removes namespaces of earlier runs whose process is gone.
-func cleanStale() {
-	names, _ := filepath.Glob("/run/netns/" + labPrefix + "*")
-	for _, p := range names {
-		n := filepath.Base(p)
-		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, labPrefix), "-", 2)[0])
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
-			exec.Command("ip", "netns", "del", n).Run()
-		}
-	}
 }

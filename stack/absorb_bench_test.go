@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/replaygw/replaygw/internal/netnstest"
 	"github.com/replaygw/replaygw/tunnel"
 	"github.com/replaygw/replaygw/wire"
 	"golang.org/x/sys/unix"
@@ -36,17 +36,17 @@ func benchAbsorb(b *testing.B, queues int) {
 		b.Skip("needs root (network namespaces)")
 	}
 	pool := netip.MustParsePrefix("10.88.4.0/24")
-	l := newLab(b, pool.String())
-	tunName := strings.TrimSuffix(l.vethG, "g") + "u"
+	l := netnstest.NewPair(b, nsPrefix, pool.String())
+	tunName := l.Link("u")
 	var tun *tunnel.Tunnel
-	inNS(b, l.gw, func() (err error) {
+	netnstest.InNS(b, l.GW, func() (err error) {
 		tun, err = tunnel.Open(tunnel.Config{Name: tunName, Queues: queues, TxQueueLen: 500000,
-			Pools: []netip.Prefix{pool}, Ingress: l.vethG, Redirect: tunnel.RedirectTC, StateDir: b.TempDir()})
+			Pools: []netip.Prefix{pool}, Ingress: l.VethG, Redirect: tunnel.RedirectTC, StateDir: b.TempDir()})
 		return err
 	})
-	defer inNS(b, l.gw, tun.Close)
+	defer netnstest.InNS(b, l.GW, tun.Close)
 
-	tgt := netip.MustParseAddr(l.tgtIP4)
+	tgt := netip.MustParseAddr(l.TgtIP4)
 	pkts := make([][]byte, 4096)
 	for i := range pkts {
 		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 88, 4, byte(1 + i%250)}), uint16(10000+i))
@@ -60,7 +60,7 @@ func benchAbsorb(b *testing.B, queues int) {
 	b.ResetTimer()
 	b.StopTimer()
 	for range b.N {
-		inNS(b, l.tgt, func() error { return generate(pkts, absorbFill) })
+		netnstest.InNS(b, l.Tgt, func() error { return generate(pkts, absorbFill) })
 		time.Sleep(300 * time.Millisecond) // let softirqs finish queueing
 
 		var ru0, ru1 syscall.Rusage

@@ -11,16 +11,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replaygw/replaygw/internal/netnstest"
 	"github.com/replaygw/replaygw/tunnel"
 	"github.com/replaygw/replaygw/wire"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
+// nsPrefix starts the name of every namespace and link the stack tests
+// create (see netnstest.NewPair).
+const nsPrefix = "rgT"
+
 // rawSend sends complete IP packets (header included) from namespace ns.
 func rawSend(t *testing.T, ns string, pkts ...[]byte) {
 	t.Helper()
-	inNS(t, ns, func() error {
+	netnstest.InNS(t, ns, func() error {
 		for _, p := range pkts {
 			var err error
 			if p[0]>>4 == 4 {
@@ -58,7 +63,7 @@ type leakWatch struct {
 func watchLeaks(t *testing.T, ns, ifname string, pools []netip.Prefix) *leakWatch {
 	t.Helper()
 	w := &leakWatch{done: make(chan struct{}), pools: pools}
-	inNS(t, ns, func() error {
+	netnstest.InNS(t, ns, func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
@@ -108,11 +113,6 @@ func (w *leakWatch) stop() uint64 {
 	return w.n.Load()
 }
 
-func nsSysctl(t *testing.T, ns, key, value string) {
-	t.Helper()
-	sh(t, "ip", "netns", "exec", ns, "sh", "-c", "echo "+value+" > /proc/sys/"+key)
-}
-
 func TestGatewayNetns(t *testing.T) {
 	for _, tc := range []struct{ fwd, redirect string }{
 		{"0", tunnel.RedirectAuto}, {"1", tunnel.RedirectAuto}, {"0", tunnel.RedirectForwarding},
@@ -122,18 +122,18 @@ func TestGatewayNetns(t *testing.T) {
 			v4 := netip.MustParsePrefix("10.88.3.0/24")
 			v6 := netip.MustParsePrefix("fd88::/120")
 			pools := []netip.Prefix{v4, v6}
-			l := newLab(t, v4.String(), v6.String())
-			nsSysctl(t, l.gw, "net/ipv4/ip_forward", fwd)
-			nsSysctl(t, l.gw, "net/ipv6/conf/all/forwarding", fwd)
-			tunName := strings.TrimSuffix(l.vethG, "g") + "u"
+			l := netnstest.NewPair(t, nsPrefix, v4.String(), v6.String())
+			netnstest.SetSysctl(t, l.GW, "net/ipv4/ip_forward", fwd)
+			netnstest.SetSysctl(t, l.GW, "net/ipv6/conf/all/forwarding", fwd)
+			tunName := l.Link("u")
 			stateDir := t.TempDir()
 
 			var tun *tunnel.Tunnel
-			inNS(t, l.gw, func() (err error) {
-				tun, err = tunnel.Open(tunnel.Config{Name: tunName, Queues: 2, Pools: pools, Ingress: l.vethG, Redirect: tc.redirect, StateDir: stateDir})
+			netnstest.InNS(t, l.GW, func() (err error) {
+				tun, err = tunnel.Open(tunnel.Config{Name: tunName, Queues: 2, Pools: pools, Ingress: l.VethG, Redirect: tc.redirect, StateDir: stateDir})
 				return err
 			})
-			t.Cleanup(func() { inNS(t, l.gw, tun.Close) })
+			t.Cleanup(func() { netnstest.InNS(t, l.GW, tun.Close) })
 			wantMode := tunnel.RedirectTC // auto prefers tc
 			if tc.redirect == tunnel.RedirectForwarding {
 				wantMode = tunnel.RedirectForwarding
@@ -147,25 +147,25 @@ func TestGatewayNetns(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s.Close() })
-			leaks := watchLeaks(t, l.gw, l.vethG, pools)
+			leaks := watchLeaks(t, l.GW, l.VethG, pools)
 
 			// A real TCP server in the target namespace answers SYNs that a
 			// raw socket sends from pool addresses: its SYN-ACKs go to the
 			// pool, through the gateway.
 			var ln net.Listener
-			inNS(t, l.tgt, func() (err error) {
+			netnstest.InNS(t, l.Tgt, func() (err error) {
 				ln, err = net.Listen("tcp", ":8080")
 				return err
 			})
 			t.Cleanup(func() { ln.Close() })
-			tgtIP4 := netip.MustParseAddr(l.tgtIP4)
+			tgtIP4 := netip.MustParseAddr(l.TgtIP4)
 			synOpts := []byte{2, 4, 0x05, 0x78, 4, 2, 8, 10, 0, 0, 0x30, 0x39, 0, 0, 0, 0, 1, 3, 3, 6}
 			syn4 := tcpPacket(tcpSpec{src: netip.AddrPortFrom(netip.MustParseAddr("10.88.3.5"), 40001),
 				dst: netip.AddrPortFrom(tgtIP4, 8080), seq: 1000, flags: header.TCPFlagSyn, window: 64240, opts: synOpts})
 			syn6 := tcpPacket(tcpSpec{src: netip.MustParseAddrPort("[fd88::5]:40002"),
 				dst: netip.MustParseAddrPort("[fd7a::2]:8080"), seq: 5000, flags: header.TCPFlagSyn, window: 64240, opts: synOpts})
 			tgt6 := netip.MustParseAddrPort("[fd7a::2]:9999")
-			rawSend(t, l.tgt, syn4, syn6,
+			rawSend(t, l.Tgt, syn4, syn6,
 				udpPacket(netip.AddrPortFrom(tgtIP4, 9999), netip.MustParseAddrPort("10.88.3.6:53"), []byte("u4")),
 				udpPacket(tgt6, netip.MustParseAddrPort("[fd88::6]:53"), []byte("u6")),
 				echoRequest(tgtIP4, netip.MustParseAddr("10.88.3.7"), 1, 1, []byte("p4")),
@@ -215,35 +215,35 @@ func TestGatewayNetns(t *testing.T) {
 			// Control: the watcher does see a pool-bound packet that really
 			// leaves (a /32 routed back to the target, sent from the gateway).
 			leakDst := "10.88.3.200"
-			sh(t, "ip", "-n", l.gw, "route", "add", leakDst+"/32", "via", l.tgtIP4)
-			rawSend(t, l.gw, udpPacket(netip.MustParseAddrPort(l.gwIP4+":9"), netip.MustParseAddrPort(leakDst+":9"), []byte("leak")))
+			netnstest.Sh(t, "ip", "-n", l.GW, "route", "add", leakDst+"/32", "via", l.TgtIP4)
+			rawSend(t, l.GW, udpPacket(netip.MustParseAddrPort(l.GWIP4+":9"), netip.MustParseAddrPort(leakDst+":9"), []byte("leak")))
 			waitFor(t, "the control leak to be seen", func() bool { return leaks.n.Load() == 1 })
 			leaks.stop()
-			sh(t, "ip", "-n", l.gw, "route", "del", leakDst+"/32")
+			netnstest.Sh(t, "ip", "-n", l.GW, "route", "del", leakDst+"/32")
 			t.Logf("stats: %v", st.Counters())
 
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			inNS(t, l.gw, tun.Close)
-			if exec.Command("ip", "-n", l.gw, "link", "show", tunName).Run() == nil {
+			netnstest.InNS(t, l.GW, tun.Close)
+			if exec.Command("ip", "-n", l.GW, "link", "show", tunName).Run() == nil {
 				t.Error("TUN left after Close")
 			}
-			if r := sh(t, "ip", "-n", l.gw, "route", "show", v4.String()); strings.TrimSpace(r) != "" {
+			if r := netnstest.Sh(t, "ip", "-n", l.GW, "route", "show", v4.String()); strings.TrimSpace(r) != "" {
 				t.Errorf("route left: %q", r)
 			}
-			if q := sh(t, "tc", "-n", l.gw, "qdisc", "show", "dev", l.vethG); strings.Contains(q, "clsact") {
+			if q := netnstest.Sh(t, "tc", "-n", l.GW, "qdisc", "show", "dev", l.VethG); strings.Contains(q, "clsact") {
 				t.Errorf("qdisc left: %q", q)
 			}
-			if f := sh(t, "tc", "-n", l.gw, "filter", "show", "dev", l.vethG, "ingress"); strings.TrimSpace(f) != "" {
+			if f := netnstest.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress"); strings.TrimSpace(f) != "" {
 				t.Errorf("filter left: %q", f)
 			}
-			for _, key := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/" + l.vethG + "/forwarding", "net/ipv6/conf/" + l.vethG + "/force_forwarding"} {
+			for _, key := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/" + l.VethG + "/forwarding", "net/ipv6/conf/" + l.VethG + "/force_forwarding"} {
 				want := fwd
 				if strings.HasSuffix(key, "force_forwarding") {
 					want = "0"
 				}
-				if v := strings.TrimSpace(sh(t, "ip", "netns", "exec", l.gw, "cat", "/proc/sys/"+key)); v != want {
+				if v := netnstest.Sysctl(t, l.GW, key); v != want {
 					t.Errorf("%s = %s after Close, want %s", key, v, want)
 				}
 			}

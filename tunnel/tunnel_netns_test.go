@@ -5,17 +5,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-func nsSysctl(t *testing.T, ns, key string) string {
-	t.Helper()
-	return strings.TrimSpace(sh(t, "ip", "netns", "exec", ns, "cat", filepath.Join("/proc/sys", key)))
-}
+	"github.com/replaygw/replaygw/internal/netnstest"
+)
 
 // drain reads every queue until the deadline and returns the destination
 // addresses of the packets seen.
@@ -54,7 +50,7 @@ func drain(queues []*os.File, d time.Duration) map[netip.Addr]int {
 // sendUDP sends one datagram from the target namespace to each address.
 func sendUDP(t *testing.T, ns string, addrs ...netip.Addr) {
 	t.Helper()
-	inNS(t, ns, func() error {
+	netnstest.InNS(t, ns, func() error {
 		for _, a := range addrs {
 			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 9)))
 			if err != nil {
@@ -75,45 +71,45 @@ func TestOpenCloseNetns(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			v4 := netip.MustParsePrefix("10.88.7.0/24")
 			v6 := netip.MustParsePrefix("fd88::/120")
-			l := newLab(t, v4.String(), v6.String())
-			name := strings.TrimSuffix(l.vethG, "g") + "u"
+			l := netnstest.NewPair(t, nsPrefix, v4.String(), v6.String())
+			name := l.Link("u")
 			dir := t.TempDir()
 			cfg := Config{
 				Name: name, Queues: 2, MTU: 1400, TxQueueLen: 4000,
-				Pools: []netip.Prefix{v4, v6}, Ingress: l.vethG, Redirect: mode, StateDir: dir,
+				Pools: []netip.Prefix{v4, v6}, Ingress: l.VethG, Redirect: mode, StateDir: dir,
 			}
 			if mode == RedirectTC {
 				cfg.Ingress = "" // found: every up interface but lo and the TUN
 			}
 			var tun *Tunnel
-			inNS(t, l.gw, func() (err error) {
+			netnstest.InNS(t, l.GW, func() (err error) {
 				tun, err = Open(cfg)
 				return err
 			})
-			t.Cleanup(func() { inNS(t, l.gw, tun.Close) })
+			t.Cleanup(func() { netnstest.InNS(t, l.GW, tun.Close) })
 
 			if got := tun.RedirectMode(); got != mode {
 				t.Fatalf("RedirectMode() = %s, want %s", got, mode)
 			}
-			if got := tun.Ingress(); len(got) != 1 || got[0] != l.vethG {
-				t.Fatalf("Ingress() = %v, want [%s]", got, l.vethG)
+			if got := tun.Ingress(); len(got) != 1 || got[0] != l.VethG {
+				t.Fatalf("Ingress() = %v, want [%s]", got, l.VethG)
 			}
 			if len(tun.Queues()) != 2 {
 				t.Fatalf("%d queues, want 2", len(tun.Queues()))
 			}
-			link := sh(t, "ip", "-n", l.gw, "-d", "link", "show", name)
+			link := netnstest.Sh(t, "ip", "-n", l.GW, "-d", "link", "show", name)
 			for _, want := range []string{"mtu 1400", "qlen 4000", "multi_queue", ",UP"} {
 				if !strings.Contains(link, want) {
 					t.Errorf("link %s lacks %q:\n%s", name, want, link)
 				}
 			}
-			if r := sh(t, "ip", "-n", l.gw, "route", "show", "dev", name); !strings.Contains(r, v4.String()) {
+			if r := netnstest.Sh(t, "ip", "-n", l.GW, "route", "show", "dev", name); !strings.Contains(r, v4.String()) {
 				t.Errorf("no IPv4 pool route: %q", r)
 			}
-			if r := sh(t, "ip", "-n", l.gw, "-6", "route", "show", "dev", name); !strings.Contains(r, v6.String()) {
+			if r := netnstest.Sh(t, "ip", "-n", l.GW, "-6", "route", "show", "dev", name); !strings.Contains(r, v6.String()) {
 				t.Errorf("no IPv6 pool route: %q", r)
 			}
-			filters := sh(t, "tc", "-n", l.gw, "filter", "show", "dev", l.vethG, "ingress")
+			filters := netnstest.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress")
 			if mode == RedirectTC {
 				if n := strings.Count(filters, "mirred"); n != 2 {
 					t.Errorf("%d mirred filters, want 2:\n%s", n, filters)
@@ -122,14 +118,14 @@ func TestOpenCloseNetns(t *testing.T) {
 				if strings.Contains(filters, "mirred") {
 					t.Errorf("forwarding mode installed filters:\n%s", filters)
 				}
-				if v := nsSysctl(t, l.gw, "net/ipv4/conf/"+l.vethG+"/forwarding"); v != "1" {
+				if v := netnstest.Sysctl(t, l.GW, "net/ipv4/conf/"+l.VethG+"/forwarding"); v != "1" {
 					t.Errorf("ingress ipv4 forwarding = %s, want 1", v)
 				}
 			}
-			if v := nsSysctl(t, l.gw, "net/ipv4/ip_forward"); v != "0" {
+			if v := netnstest.Sysctl(t, l.GW, "net/ipv4/ip_forward"); v != "0" {
 				t.Fatalf("gateway ip_forward = %s, want 0", v)
 			}
-			if _, err := os.Stat(nsStatePath(t, l.gw, dir, name)); err != nil {
+			if _, err := os.Stat(nsStatePath(t, l.GW, dir, name)); err != nil {
 				t.Errorf("state file: %v", err)
 			}
 
@@ -138,13 +134,13 @@ func TestOpenCloseNetns(t *testing.T) {
 			done := make(chan map[netip.Addr]int)
 			go func() { done <- drain(tun.Queues(), 1500*time.Millisecond) }()
 			time.Sleep(100 * time.Millisecond)
-			sendUDP(t, l.tgt, a4, a6, a4, a6)
+			sendUDP(t, l.Tgt, a4, a6, a4, a6)
 			seen := <-done
 			if seen[a4] != 2 || seen[a6] != 2 {
 				t.Errorf("TUN saw %v, want 2 packets to each of %s and %s", seen, a4, a6)
 			}
 
-			inNS(t, l.gw, tun.Close)
+			netnstest.InNS(t, l.GW, tun.Close)
 			assertClean(t, l, name, dir)
 		})
 	}
@@ -152,26 +148,26 @@ func TestOpenCloseNetns(t *testing.T) {
 
 // assertClean checks that nothing of the tunnel is left in the gateway
 // namespace.
-func assertClean(t *testing.T, l *lab, name, dir string) {
+func assertClean(t *testing.T, l *netnstest.Pair, name, dir string) {
 	t.Helper()
-	if err := exec.Command("ip", "-n", l.gw, "link", "show", name).Run(); err == nil {
+	if err := exec.Command("ip", "-n", l.GW, "link", "show", name).Run(); err == nil {
 		t.Errorf("TUN %s still exists", name)
 	}
-	if r := sh(t, "ip", "-n", l.gw, "route", "show", "10.88.0.0/16"); strings.TrimSpace(r) != "" {
+	if r := netnstest.Sh(t, "ip", "-n", l.GW, "route", "show", "10.88.0.0/16"); strings.TrimSpace(r) != "" {
 		t.Errorf("routes left: %q", r)
 	}
-	if q := sh(t, "tc", "-n", l.gw, "qdisc", "show", "dev", l.vethG); strings.Contains(q, "clsact") {
+	if q := netnstest.Sh(t, "tc", "-n", l.GW, "qdisc", "show", "dev", l.VethG); strings.Contains(q, "clsact") {
 		t.Errorf("clsact left: %q", q)
 	}
-	if f := sh(t, "tc", "-n", l.gw, "filter", "show", "dev", l.vethG, "ingress"); strings.TrimSpace(f) != "" {
+	if f := netnstest.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress"); strings.TrimSpace(f) != "" {
 		t.Errorf("filters left: %q", f)
 	}
-	for _, key := range []string{"net/ipv4/conf/" + l.vethG + "/forwarding", "net/ipv6/conf/" + l.vethG + "/force_forwarding", "net/ipv4/ip_forward"} {
-		if v := nsSysctl(t, l.gw, key); v != "0" {
+	for _, key := range []string{"net/ipv4/conf/" + l.VethG + "/forwarding", "net/ipv6/conf/" + l.VethG + "/force_forwarding", "net/ipv4/ip_forward"} {
+		if v := netnstest.Sysctl(t, l.GW, key); v != "0" {
 			t.Errorf("%s = %s after close, want 0", key, v)
 		}
 	}
-	if _, err := os.Stat(nsStatePath(t, l.gw, dir, name)); !os.IsNotExist(err) {
+	if _, err := os.Stat(nsStatePath(t, l.GW, dir, name)); !os.IsNotExist(err) {
 		t.Errorf("state file left: %v", err)
 	}
 }
@@ -181,17 +177,17 @@ func assertClean(t *testing.T, l *lab, name, dir string) {
 // from "another process" removes everything, even with the TUN still open.
 func TestCrashRecoveryNetns(t *testing.T) {
 	v4 := netip.MustParsePrefix("10.88.9.0/24")
-	l := newLab(t, v4.String())
-	name := strings.TrimSuffix(l.vethG, "g") + "u"
+	l := netnstest.NewPair(t, nsPrefix, v4.String())
+	name := l.Link("u")
 	dir := t.TempDir()
-	cfg := Config{Name: name, Pools: []netip.Prefix{v4}, Ingress: l.vethG, Redirect: RedirectForwarding, AnswerPing: true, StateDir: dir}
+	cfg := Config{Name: name, Pools: []netip.Prefix{v4}, Ingress: l.VethG, Redirect: RedirectForwarding, AnswerPing: true, StateDir: dir}
 
 	var crashed *Tunnel
-	inNS(t, l.gw, func() (err error) {
+	netnstest.InNS(t, l.GW, func() (err error) {
 		crashed, err = Open(cfg)
 		return err
 	})
-	if v := nsSysctl(t, l.gw, "net/ipv4/conf/"+l.vethG+"/forwarding"); v != "1" {
+	if v := netnstest.Sysctl(t, l.GW, "net/ipv4/conf/"+l.VethG+"/forwarding"); v != "1" {
 		t.Fatalf("forwarding = %s, want 1", v)
 	}
 	closeFiles(crashed.Queues()) // the process "dies": the TUN goes, the rest stays
@@ -199,31 +195,31 @@ func TestCrashRecoveryNetns(t *testing.T) {
 	// Second run in tc mode: the stale forwarding sysctl must be restored.
 	cfg.Redirect = RedirectTC
 	var tun *Tunnel
-	inNS(t, l.gw, func() (err error) {
+	netnstest.InNS(t, l.GW, func() (err error) {
 		tun, err = Open(cfg)
 		return err
 	})
-	t.Cleanup(func() { inNS(t, l.gw, tun.Close) })
-	if v := nsSysctl(t, l.gw, "net/ipv4/conf/"+l.vethG+"/forwarding"); v != "0" {
+	t.Cleanup(func() { netnstest.InNS(t, l.GW, tun.Close) })
+	if v := netnstest.Sysctl(t, l.GW, "net/ipv4/conf/"+l.VethG+"/forwarding"); v != "0" {
 		t.Errorf("stale forwarding = %s after reopen, want 0", v)
 	}
-	if v := nsSysctl(t, l.gw, "net/ipv4/conf/"+name+"/forwarding"); v != "1" {
+	if v := netnstest.Sysctl(t, l.GW, "net/ipv4/conf/"+name+"/forwarding"); v != "1" {
 		t.Errorf("AnswerPing: TUN forwarding = %s, want 1", v)
 	}
-	filters := sh(t, "tc", "-n", l.gw, "filter", "show", "dev", l.vethG, "ingress")
+	filters := netnstest.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress")
 	if n := strings.Count(filters, "mirred"); n != 1 {
 		t.Fatalf("%d filters after reopen, want 1:\n%s", n, filters)
 	}
 
 	// Reinstall keeps exactly one filter bound to the TUN.
-	inNS(t, l.gw, tun.Reinstall)
-	filters = sh(t, "tc", "-n", l.gw, "filter", "show", "dev", l.vethG, "ingress")
+	netnstest.InNS(t, l.GW, tun.Reinstall)
+	filters = netnstest.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress")
 	if n := strings.Count(filters, "mirred"); n != 1 || !strings.Contains(filters, "to device "+name) {
 		t.Fatalf("after Reinstall:\n%s", filters)
 	}
 
-	inNS(t, l.gw, func() error { return Down(dir, name) })
+	netnstest.InNS(t, l.GW, func() error { return Down(dir, name) })
 	assertClean(t, l, name, dir)
-	inNS(t, l.gw, tun.Close) // after Down, Close finds nothing left to undo
+	netnstest.InNS(t, l.GW, tun.Close) // after Down, Close finds nothing left to undo
 	assertClean(t, l, name, dir)
 }
