@@ -147,9 +147,13 @@ func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 		g = nil
 	}
 	if g != nil && isSyn && (!g.synSeen || g.synSeq != p.seq) {
-		// The client reused the tuple for a new connection.
+		// The client reused the tuple for a new connection. A copy whose
+		// captured stream is complete (its FIN or RST is in) needs no more
+		// captured packets: it finishes on its own tuple, which the new
+		// connection's copies cannot take. Only copies still waiting for
+		// captured data are lost.
 		for _, s := range g.copies {
-			if s != nil && !s.ended {
+			if s != nil && !s.ended && !s.ctlSeen {
 				w.abort(s, FatePortReused, now)
 			}
 		}
