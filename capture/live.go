@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
@@ -96,7 +97,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 			afpacket.OptBlockSize(blockSize),
 			afpacket.OptNumBlocks(perSocketMB<<20/blockSize),
 			afpacket.OptBlockTimeout(cfg.BlockTimeout),
-			afpacket.OptPollTimeout(pollTimeout),
+			afpacket.OptPollTimeout(readPollTimeout()),
 		)
 		if err != nil {
 			l.closeSockets()
@@ -158,7 +159,13 @@ func (l *Live) LinkType() layers.LinkType { return l.lt }
 // IP packet (h is called concurrently from those goroutines; packets of one
 // flow always come from the same one). It returns when ctx ends or Close is
 // called (nil), or when a socket fails.
-func (l *Live) Run(ctx context.Context, h Handler) error {
+func (l *Live) Run(ctx context.Context, h Handler) error { return l.RunFlush(ctx, h, nil) }
+
+// RunFlush is Run for a batching handler: after the last packet of each
+// ring block (before the socket's goroutine would wait for the kernel
+// again) it calls flush on that goroutine, so the handler may hold on to
+// work (wake no one) until then. flush may be nil.
+func (l *Live) RunFlush(ctx context.Context, h Handler, flush func()) error {
 	l.mu.Lock()
 	if l.closed || l.running {
 		l.mu.Unlock()
@@ -183,7 +190,7 @@ func (l *Live) Run(ctx context.Context, h Handler) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.read(ctx, tp, h); err != nil {
+			if err := l.readSocket(ctx, tp, h, flush); err != nil {
 				errs <- fmt.Errorf("capture: %s socket %d: %w", l.cfg.Interface, i, err)
 				cancel()
 			}
@@ -195,41 +202,75 @@ func (l *Live) Run(ctx context.Context, h Handler) error {
 	return <-errs
 }
 
-func (l *Live) read(ctx context.Context, tp *afpacket.TPacket, h Handler) error {
+// readPollTimeout is gopacket's poll timeout: zero (never block) when the
+// reader waits in the netpoller (live_wait.go).
+func readPollTimeout() time.Duration {
+	if fdFound {
+		return 0
+	}
+	return pollTimeout
+}
+
+// readSocket reads tp until ctx ends. When no ring block is ready it calls
+// flush (the handler's batch is complete) and waits for the next block.
+func (l *Live) readSocket(ctx context.Context, tp *afpacket.TPacket, h Handler, flush func()) error {
+	w, err := newRingWaiter(tp)
+	if err != nil {
+		return err
+	}
+	if w != nil {
+		defer w.close()
+	}
 	for {
 		data, ci, err := tp.ZeroCopyReadPacketData()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if errors.Is(err, afpacket.ErrTimeout) {
-				continue
+			if !errors.Is(err, afpacket.ErrTimeout) {
+				return err
 			}
-			return err
-		}
-		if ci.CaptureLength < ci.Length { // larger than a ring block
-			l.stats.SnapCut.Add(1)
-			continue
-		}
-		ip, err := StripLinkLayer(l.lt, data)
-		if err != nil {
-			if errors.Is(err, ErrNotIP) {
-				l.stats.NonIP.Add(1)
-			} else {
-				l.stats.Malformed.Add(1)
+			if flush != nil {
+				flush()
+			}
+			if w != nil {
+				if err := w.wait(pollTimeout); err != nil {
+					return err
+				}
 			}
 			continue
 		}
-		// The kernel filter is attached after the socket is bound, so a few
-		// packets may have entered the ring unfiltered.
-		if !l.match.ok(ip) {
-			l.stats.Filtered.Add(1)
-			continue
+		l.handle(data, &ci, h)
+		if flush != nil && w == nil {
+			flush() // blocking reads: no way to know whether more follow
 		}
-		l.stats.Packets.Add(1)
-		l.stats.Bytes.Add(uint64(len(ip)))
-		h(ip, ci.Timestamp)
 	}
+}
+
+// handle checks one captured frame and passes its IP packet to h.
+func (l *Live) handle(data []byte, ci *gopacket.CaptureInfo, h Handler) {
+	if ci.CaptureLength < ci.Length { // larger than a ring block
+		l.stats.SnapCut.Add(1)
+		return
+	}
+	ip, err := StripLinkLayer(l.lt, data)
+	if err != nil {
+		if errors.Is(err, ErrNotIP) {
+			l.stats.NonIP.Add(1)
+		} else {
+			l.stats.Malformed.Add(1)
+		}
+		return
+	}
+	// The kernel filter is attached after the socket is bound, so a few
+	// packets may have entered the ring unfiltered.
+	if !l.match.ok(ip) {
+		l.stats.Filtered.Add(1)
+		return
+	}
+	l.stats.Packets.Add(1)
+	l.stats.Bytes.Add(uint64(len(ip)))
+	h(ip, ci.Timestamp)
 }
 
 // updateKernelStats adds the sockets' PACKET_STATISTICS to the counters.

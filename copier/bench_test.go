@@ -96,7 +96,7 @@ func BenchmarkEngineDataSegmentAsync(b *testing.B) {
 			rec.Ack = 1001 + uint32(st.PayloadBytesNew.Load()) // only what the worker sent
 			r.e.HandleRecord(&rec)
 		}
-		for len(r.e.workers[0].pin) > queueLen/2 {
+		for r.e.workers[0].in.queued() > queueLen/2 {
 			runtime.Gosched() // stay within the queue: measure throughput, not drops
 		}
 	}

@@ -160,13 +160,22 @@ func (c *Copier) Input(pkt []byte, ts time.Time) {
 	c.eng.HandlePacket(pkt, ts)
 }
 
+// inputHeld is Input for the live capture, which calls Engine.Flush at
+// the end of each ring block: the workers are woken once per block.
+func (c *Copier) inputHeld(pkt []byte, ts time.Time) {
+	if c.rec != nil {
+		c.rec.Write(pkt, ts)
+	}
+	c.eng.HandlePacketHeld(pkt, ts)
+}
+
 // Run captures until ctx ends, then closes the sessions.
 func (c *Copier) Run(ctx context.Context) error {
 	if c.live == nil {
 		<-ctx.Done()
 		return nil
 	}
-	err := c.live.Run(ctx, c.Input)
+	err := c.live.RunFlush(ctx, c.inputHeld, c.eng.Flush)
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -211,7 +211,25 @@ func (e *Engine) matchRoute(dst netip.AddrPort) int {
 
 // HandlePacket takes one captured client->online IP packet (v4 or v6,
 // possibly a GRO super-packet). Safe for concurrent use; pkt is copied.
-func (e *Engine) HandlePacket(pkt []byte, ts time.Time) {
+func (e *Engine) HandlePacket(pkt []byte, ts time.Time) { e.handlePacket(pkt, ts, false) }
+
+// HandlePacketHeld is HandlePacket for a caller that will call Flush once
+// the packets it has at hand are in (a capture goroutine at the end of a
+// ring block): a sleeping worker is woken by Flush, once per burst, not by
+// every packet.
+func (e *Engine) HandlePacketHeld(pkt []byte, ts time.Time) { e.handlePacket(pkt, ts, true) }
+
+// Flush wakes the workers that HandlePacketHeld left sleeping with work.
+func (e *Engine) Flush() {
+	if e.cfg.Synchronous {
+		return
+	}
+	for _, w := range e.workers {
+		w.in.flush()
+	}
+}
+
+func (e *Engine) handlePacket(pkt []byte, ts time.Time, hold bool) {
 	if e.closed.Load() {
 		return
 	}
@@ -243,9 +261,7 @@ func (e *Engine) HandlePacket(pkt []byte, ts time.Time) {
 		w.mu.Unlock()
 		return
 	}
-	select {
-	case w.pin <- m:
-	default:
+	if !w.in.pushPacket(&m, hold) {
 		e.stats.PacketsQueueDrop.Add(1)
 		if m.buf != nil {
 			m.buf.unref()
@@ -272,11 +288,7 @@ func (e *Engine) HandleRecord(r *wire.Record) {
 		w.mu.Unlock()
 		return
 	}
-	rec := *r
-	rec.Payload = nil
-	select {
-	case w.rin <- rec:
-	default:
+	if !w.in.pushRecord(r) {
 		e.stats.RecordsQueueDrop.Add(1)
 	}
 }

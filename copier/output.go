@@ -14,13 +14,16 @@ const outBufSize = header.IPv6MinimumSize + header.TCPHeaderMaximumSize + 65535
 // emit builds and sends one segment of session s. opts are the TCP options
 // (already padded to a multiple of 4); payload may be empty.
 func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack uint32, win uint16, opts, payload []byte) {
-	b := w.out[:]
 	ipLen := header.IPv4MinimumSize
 	if s.v6 {
 		ipLen = header.IPv6MinimumSize
 	}
 	tcpLen := header.TCPMinimumSize + len(opts)
 	total := ipLen + tcpLen + len(payload)
+	b := w.out[:]
+	if w.ob != nil {
+		b = w.ob.buf(&w.e.stats, total)
+	}
 	if total > len(b) {
 		w.e.stats.SendErrors.Add(1)
 		return
@@ -64,12 +67,17 @@ func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack uint32, win ui
 	xsum = checksum.Checksum(payload, xsum)
 	t.SetChecksum(^t.CalculateChecksum(xsum))
 
+	w.emitted++
 	st := &w.e.stats
-	if err := w.e.snd.Send(b[:total]); err != nil {
-		st.SendErrors.Add(1)
-		return
+	if w.ob != nil {
+		w.ob.add(b[:total]) // sent (and counted) at the end of the round
+	} else {
+		if err := w.e.snd.Send(b[:total]); err != nil {
+			st.SendErrors.Add(1)
+			return
+		}
+		st.PacketsSent.Add(1)
 	}
-	st.PacketsSent.Add(1)
 	if len(payload) > 0 {
 		st.PayloadBytesSent.Add(uint64(len(payload)))
 	}

@@ -455,10 +455,15 @@ func (w *worker) recordSynSent(s *session, r *wire.Record, now int64) {
 	s.mss = max(s.mss, 64)
 	s.state = stEstablished
 	s.rto, s.rtoAt, s.retries = baseRTO, 0, 0
-	w.sendAck(s, now)
 	s.respBase = s.rcvNxt
 	s.reqAt = now
+	// A request already buffered carries the handshake's ACK: one packet
+	// (and one delivery at the target) less per connection.
+	sent := w.emitted
 	w.pump(s, now)
+	if w.emitted == sent && !s.ended {
+		w.sendAck(s, now)
+	}
 	if !s.ended {
 		w.reschedule(s, now)
 	}

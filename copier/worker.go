@@ -23,15 +23,15 @@ type pktMsg struct {
 const (
 	tombLinger  = 10 * int64(time.Second) // ended connections absorb stragglers this long
 	sweepEvery  = int64(time.Second)
-	drainBatch  = 128
 	maxIdleWake = time.Second // an idle worker still wakes this often
+	clockEvery  = 128         // items handled per clock read in a round
 )
 
 type worker struct {
 	e    *Engine
 	id   int
-	pin  chan pktMsg      // captured packets
-	rin  chan wire.Record // response records (Payload nil)
+	in   *inbox    // captured packets and response records
+	ob   *outBatch // nil: send each packet at once (synchronous mode, plain Senders)
 	quit chan struct{}
 	mu   sync.Mutex // synchronous mode only
 
@@ -42,8 +42,13 @@ type worker struct {
 	tombs     []*group
 	nextSweep int64
 
+	emitted uint64 // packets built by emit (to tell whether a call sent any)
+
 	out [outBufSize]byte
 	opt [40]byte
+
+	pkts []pktMsg      // the round being handled (swapped with the inbox's)
+	recs []wire.Record // idem
 }
 
 func newWorker(e *Engine, id int, now int64) *worker {
@@ -56,8 +61,10 @@ func newWorker(e *Engine, id int, now int64) *worker {
 		sessions: make(map[wire.Tuple]*session),
 	}
 	if !e.cfg.Synchronous {
-		w.pin = make(chan pktMsg, queueLen)
-		w.rin = make(chan wire.Record, queueLen)
+		w.in = newInbox()
+		if bs, ok := e.snd.(BatchSender); ok {
+			w.ob = newOutBatch(bs)
+		}
 	}
 	w.fire = w.onTimer
 	return w
@@ -67,29 +74,35 @@ func (w *worker) run() {
 	defer w.e.wg.Done()
 	// One timer, armed for the next deadline on the wheel (or the next
 	// sweep of ended connections), not a fixed tick: an idle worker
-	// sleeps instead of waking a thousand times a second.
+	// sleeps instead of waking a thousand times a second. A busy worker
+	// handles everything queued in rounds, sends each round's packets in
+	// one batch, and only parks when its inbox is empty.
 	t := time.NewTimer(maxIdleWake)
 	defer t.Stop()
 	armed := w.e.now() + int64(maxIdleWake)
 	for {
 		var now int64
-		select {
-		case m := <-w.pin:
-			now = w.e.now()
-			w.onPacket(&m, now)
-			w.drain(now)
-		case r := <-w.rin:
-			now = w.e.now()
-			w.handleRecord(&r, now)
-			w.drain(now)
-		case <-t.C:
-			now = w.e.now()
-			w.e.stats.TimerWakeups.Add(1)
-			w.advance(now)
-			armed = noWake
-		case <-w.quit:
-			w.closeAll(w.e.now())
-			return
+		if w.in.take(&w.pkts, &w.recs) {
+			now = w.round()
+			if w.wakeAt(now) <= now {
+				w.advance(now)
+				armed = noWake
+			}
+			w.flushOut()
+		} else {
+			select {
+			case <-w.in.wake:
+				continue
+			case <-t.C:
+				now = w.e.now()
+				w.e.stats.TimerWakeups.Add(1)
+				w.advance(now)
+				w.flushOut()
+				armed = noWake
+			case <-w.quit:
+				w.closeAll(w.e.now())
+				return
+			}
 		}
 		if at := w.wakeAt(now); at < armed {
 			t.Reset(time.Duration(max(at-now, 0)))
@@ -109,17 +122,32 @@ func (w *worker) wakeAt(now int64) int64 {
 	return at
 }
 
-// drain handles what is already queued, up to a batch, at one clock read.
-func (w *worker) drain(now int64) {
-	for range drainBatch {
-		select {
-		case m := <-w.pin:
-			w.onPacket(&m, now)
-		case r := <-w.rin:
-			w.handleRecord(&r, now)
-		default:
-			return
+// round handles one swap of the inbox, reading the clock once per
+// clockEvery items, and returns the last reading.
+func (w *worker) round() int64 {
+	now := w.e.now()
+	for i := range w.pkts {
+		if i > 0 && i%clockEvery == 0 {
+			now = w.e.now()
 		}
+		w.onPacket(&w.pkts[i], now)
+	}
+	for i := range w.recs {
+		if i > 0 && i%clockEvery == 0 {
+			now = w.e.now()
+		}
+		w.handleRecord(&w.recs[i], now)
+	}
+	clear(w.pkts)
+	w.pkts = w.pkts[:0]
+	w.recs = w.recs[:0]
+	return now
+}
+
+// flushOut sends the packets built in this round.
+func (w *worker) flushOut() {
+	if w.ob != nil {
+		w.ob.flush(&w.e.stats)
 	}
 }
 
@@ -157,11 +185,16 @@ func (w *worker) closeAll(now int64) {
 	for _, s := range w.sessions {
 		w.abort(s, FateClosed, now)
 	}
-	for len(w.pin) > 0 {
-		m := <-w.pin
-		if m.buf != nil {
-			m.buf.unref()
+	w.flushOut()
+	if w.in != nil && w.in.take(&w.pkts, &w.recs) {
+		for i := range w.pkts {
+			if b := w.pkts[i].buf; b != nil {
+				b.unref()
+			}
 		}
+		clear(w.pkts)
+		w.pkts = w.pkts[:0]
+		w.recs = w.recs[:0]
 	}
 }
 

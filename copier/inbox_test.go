@@ -1,0 +1,97 @@
+package copier
+
+import (
+	"testing"
+
+	"github.com/replaygw/replaygw/wire"
+)
+
+func signalled(b *inbox) bool {
+	select {
+	case <-b.wake:
+		return true
+	default:
+		return false
+	}
+}
+
+// A push wakes the worker only when it is parked; a held push leaves the
+// wake to flush, which wakes it once.
+func TestInboxWakes(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		parked     bool
+		hold       bool
+		wakePush   bool // woken by the push itself
+		wakeFlush  bool // woken by the flush after it
+		takeBefore bool
+	}{
+		{name: "awake worker", parked: false, wakePush: false, wakeFlush: false},
+		{name: "parked worker", parked: true, wakePush: true, wakeFlush: false},
+		{name: "parked, held", parked: true, hold: true, wakePush: false, wakeFlush: true},
+		{name: "awake, held", parked: false, hold: true, wakePush: false, wakeFlush: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newInbox()
+			var pkts []pktMsg
+			var recs []wire.Record
+			if tc.parked && b.take(&pkts, &recs) {
+				t.Fatal("take on an empty inbox reported work")
+			}
+			if !b.pushPacket(&pktMsg{p: capPkt{seq: 7}}, tc.hold) {
+				t.Fatal("push refused")
+			}
+			if got := signalled(b); got != tc.wakePush {
+				t.Fatalf("woken by the push: %v, want %v", got, tc.wakePush)
+			}
+			b.flush()
+			if got := signalled(b); got != tc.wakeFlush {
+				t.Fatalf("woken by the flush: %v, want %v", got, tc.wakeFlush)
+			}
+			b.flush()
+			if signalled(b) {
+				t.Fatal("a second flush woke the worker again")
+			}
+			if !b.take(&pkts, &recs) || len(pkts) != 1 || pkts[0].p.seq != 7 {
+				t.Fatalf("take: %+v", pkts)
+			}
+		})
+	}
+}
+
+// take hands over everything in order and leaves the inbox empty; records
+// lose their payload; a full inbox refuses.
+func TestInboxTakeAndLimit(t *testing.T) {
+	b := newInbox()
+	for i := range queueLen {
+		if !b.pushPacket(&pktMsg{p: capPkt{seq: uint32(i)}}, false) {
+			t.Fatalf("push %d refused", i)
+		}
+	}
+	if b.pushPacket(&pktMsg{}, false) {
+		t.Fatal("push beyond queueLen accepted")
+	}
+	r := wire.Record{Seq: 5, Payload: []byte("x")}
+	if !b.pushRecord(&r) {
+		t.Fatal("record refused")
+	}
+	var pkts []pktMsg
+	var recs []wire.Record
+	if !b.take(&pkts, &recs) || len(pkts) != queueLen || len(recs) != 1 {
+		t.Fatalf("took %d packets %d records", len(pkts), len(recs))
+	}
+	for i := range pkts {
+		if pkts[i].p.seq != uint32(i) {
+			t.Fatalf("packet %d out of order: seq %d", i, pkts[i].p.seq)
+		}
+	}
+	if recs[0].Seq != 5 || recs[0].Payload != nil {
+		t.Fatalf("record %+v, want seq 5 without payload", recs[0])
+	}
+	if r.Payload == nil {
+		t.Fatal("the caller's record was modified")
+	}
+	if b.queued() != 0 || b.take(&pkts, &recs) {
+		t.Fatal("inbox not empty after take")
+	}
+}
