@@ -100,7 +100,7 @@ type Copy struct {
 	GapTimeout    Duration `toml:"gap_timeout"`    // capture-gap timeout; default 3s
 	SynTimeout    Duration `toml:"syn_timeout"`    // handshake (with retransmits) gives up; default 6s
 	TimeWait      Duration `toml:"time_wait"`      // do not reuse a 4-tuple this soon; default 60s
-	MSS           int      `toml:"mss"`            // MSS for synthesized SYNs; default 1460
+	MSS           int      `toml:"mss"`            // MSS for synthesized SYNs (IPv4 figure; IPv6 uses mss-20); default 1460
 	PayloadBytes  int      `toml:"payload_bytes"`  // response payload bytes to ask the gateway for; default 0
 	Record        string   `toml:"record"`         // write captured packets to this pcapng file
 	Ledger        string   `toml:"ledger"`         // session ledger (JSON Lines); "" = off

@@ -68,7 +68,11 @@ type Config struct {
 	GapTimeout    time.Duration
 	SynTimeout    time.Duration
 	TimeWait      time.Duration
-	MSS           int // MSS option of synthesized SYNs; default 1460
+	// MSS is the MSS option of synthesized SYNs (mid-stream joins), an
+	// IPv4 figure: default 1460 (1500-byte MTU - 20 IPv4 - 20 TCP). IPv6
+	// sessions announce MSS - 20 (their IP header is 40 bytes), 1440 by
+	// default. A captured SYN's own options are replayed unchanged.
+	MSS int
 
 	// Boundary decides whether a captured data segment starts a new
 	// request (which then waits for the previous response). prevAck and

@@ -123,17 +123,29 @@ func (w *worker) sendRST(s *session, now int64) {
 }
 
 // sendSYN sends (or resends) the session's SYN: the client's own options
-// when the SYN was captured, else a synthesized one with an MSS option.
+// when the SYN was captured, else a synthesized one with an MSS option
+// (cfg.MSS on IPv4, 20 bytes less on IPv6, whose header is that much
+// longer: see Config.MSS).
 func (w *worker) sendSYN(s *session) {
 	g := s.grp
 	if g.synSeen {
 		w.emit(s, header.TCPFlagSyn, s.iss, 0, g.synWin, g.synOpts[:g.synOptLen], nil)
 	} else {
 		o := w.opt[:4]
-		header.EncodeMSSOption(uint32(w.e.cfg.MSS), o)
+		header.EncodeMSSOption(uint32(synMSS(w.e.cfg.MSS, s.v6)), o)
 		w.emit(s, header.TCPFlagSyn, s.iss, 0, 65535, o, nil)
 	}
 	w.e.stats.SYNsSent.Add(1)
+}
+
+// synMSS is the MSS option of a synthesized SYN: mss is an IPv4 figure
+// (1460 = a 1500-byte MTU minus 20 bytes of IPv4 and 20 of TCP header);
+// IPv6's fixed header is 40 bytes, so the same MTU fits 20 bytes less.
+func synMSS(mss int, v6 bool) int {
+	if v6 {
+		return mss - (header.IPv6MinimumSize - header.IPv4MinimumSize)
+	}
+	return mss
 }
 
 // tcpipAddr converts without allocating.

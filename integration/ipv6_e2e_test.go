@@ -1,0 +1,277 @@
+package integration
+
+// End-to-end IPv6 replay: the real `replaygw up` with an IPv4 and an IPv6
+// pool, the real `replaygw copy` replaying [fd77::20]:80 to [fd77::30]:80
+// with client addresses rewritten into fd88::/64, unique request ids from
+// the client namespace, assertions on what the target receives.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+)
+
+// rgVPrefix names every namespace these tests create.
+const rgVPrefix = "rgV"
+
+// rgVRig is a copyRig whose gateway serves both lab pools and whose ID
+// servers listen on the IPv6 addresses of online and target only.
+type rgVRig struct {
+	*copyRig
+	online6, target6 netip.AddrPort
+}
+
+// newRGVRig builds the lab, replaces the demo's dual-stack ID servers by
+// IPv6-only ones and starts `replaygw up` in the assistant with pools
+// [lab.Pool, lab.Pool6]. Everything is removed in t.Cleanup.
+func newRGVRig(t *testing.T, bin string) *rgVRig {
+	t.Helper()
+	cr := &copyRig{t: t}
+	cr.demo = &demo{
+		opts: DemoOptions{Binary: bin, Prefix: rgVPrefix, ReadyTimeout: 20 * time.Second, Logger: testLogger(t)},
+		out:  &cr.log, dir: t.TempDir(), res: &DemoResult{},
+	}
+	if err := cr.opts.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	r := &rgVRig{copyRig: cr}
+	t.Cleanup(func() {
+		r.close()
+		if t.Failed() {
+			t.Logf("rig output:\n%s", r.log.String())
+			for _, f := range []*os.File{r.gwLog, r.cpLog} {
+				if f != nil {
+					t.Logf("%s", logTail(f.Name(), 30))
+				}
+			}
+		}
+		assertDemoCleaned(t, rgVPrefix, nil)
+	})
+	if err := r.setup(); err != nil {
+		t.Fatal(err)
+	}
+	r.online6 = netip.AddrPortFrom(r.lab.Addr6(Online), 80)
+	r.target6 = netip.AddrPortFrom(r.lab.Addr6(Target), 80)
+	for _, s := range []struct {
+		h    Host
+		addr netip.AddrPort
+		dst  **IDServer
+	}{{Online, r.online6, &r.online}, {Target, r.target6, &r.target}} {
+		(*s.dst).Close()
+		ln, err := r.lab.Listen(s.h, "tcp6", s.addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		*s.dst = NewIDServer(ln, IDServerOptions{Logger: r.opts.Logger})
+	}
+	r.tun = r.lab.Name + "t" // the gateway's state file is /run/replaygw/<tun>.json
+	gwc, err := os.ReadFile(r.gwConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools := fmt.Sprintf("pools = [%q, %q]", r.lab.Pool.String(), r.lab.Pool6.String())
+	for _, rep := range [][2]string{
+		{`tun = "rgw0"`, fmt.Sprintf("tun = %q", r.tun)},
+		{fmt.Sprintf("pools = [%q]", r.lab.Pool.String()), pools},
+	} {
+		if !bytes.Contains(gwc, []byte(rep[0])) {
+			t.Fatalf("gateway config has no %s:\n%s", rep[0], gwc)
+		}
+		gwc = bytes.Replace(gwc, []byte(rep[0]), []byte(rep[1]), 1)
+	}
+	if err := os.WriteFile(r.gwConfig, gwc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.gw, err = r.lab.Start(Assistant, r.gwLog, bin, "up", "--config", r.gwConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	never := func() bool { return false }
+	if err := r.waitReady(context.Background(), Assistant, r.gw, r.gwLog, time.Now().Add(r.opts.ReadyTimeout), never, ""); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// startCopier6 starts the copier with client_pool = lab.Pool6 and the one
+// route [fd77::20]:80 -> [fd77::30]:80, then waits until an IPv6 probe
+// request is replayed to the target.
+func (r *rgVRig) startCopier6() {
+	r.t.Helper()
+	r.startCopier(copierConf{Pool: r.lab.Pool6, Routes: [][2]netip.AddrPort{{r.online6, r.target6}}}, false)
+	deadline := time.Now().Add(r.opts.ReadyTimeout)
+	for i := 0; ; i++ {
+		r.copierAlive()
+		if _, err := r.lab.Load(context.Background(), Client, LoadOptions{
+			Addr: r.online6.String(), Short: 1, Duration: time.Second, IDPrefix: fmt.Sprintf("v6probe%d", i),
+		}); err != nil {
+			r.t.Fatalf("probe: %v", err)
+		}
+		wait := time.Now().Add(200 * time.Millisecond)
+		for time.Now().Before(wait) {
+			if r.target.CountPrefix("v6probe") > 0 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("no IPv6 probe reached the target within %v (online saw %d)", r.opts.ReadyTimeout, r.online.CountPrefix("v6probe"))
+		}
+	}
+}
+
+// assertPoolSources fails unless every request the target saw came from
+// inside pool; it returns the number of distinct pool addresses.
+func (r *rgVRig) assertPoolSources(pool netip.Prefix, atLeast int) int {
+	r.t.Helper()
+	inside, addrs := 0, 0
+	for a, n := range r.target.Sources() {
+		if !pool.Contains(a) {
+			r.t.Errorf("target saw %d requests from %s, outside %s", n, a, pool)
+			continue
+		}
+		inside += n
+		addrs++
+	}
+	if inside < atLeast {
+		r.t.Errorf("only %d requests from inside %s, want >= %d", inside, pool, atLeast)
+	}
+	return addrs
+}
+
+// assertNoLeaks fails when a pool-bound packet appeared on the client's
+// or online host's LAN interface or was sent out again by the assistant,
+// and when the gateway tried to write into its TUN.
+func (r *rgVRig) assertNoLeaks() {
+	r.t.Helper()
+	var leaked uint64
+	for _, pc := range r.leaks {
+		leaked += pc.Matched()
+	}
+	leaked += r.forwarded.Stats.Out.Load()
+	if leaked != 0 {
+		r.t.Errorf("%d pool-bound packets leaked", leaked)
+	}
+	if r.forwarded.Stats.In.Load() == 0 {
+		r.t.Errorf("the assistant received no pool-bound packet: the counters see nothing")
+	}
+	gw, err := scrapeMetrics(r.lab, Assistant)
+	if err != nil {
+		r.t.Fatalf("gateway metrics: %v", err)
+	}
+	v, ok := gw["replaygw_tun_writes_attempted"]
+	r.t.Logf("assistant: %d pool-bound packets in, %d out; gateway tun_writes_attempted %v (exported %v), records sent %v",
+		r.forwarded.Stats.In.Load(), r.forwarded.Stats.Out.Load(), v, ok, gw["replaygw_gateway_records_sent"])
+	if !ok {
+		r.t.Errorf("gateway exports no replaygw_tun_writes_attempted")
+	} else if v != 0 {
+		r.t.Errorf("gateway attempted %v writes into the TUN", v)
+	}
+}
+
+// TestIPv6Replay: short and keep-alive connections to [fd77::20]:80 are
+// replayed to [fd77::30]:80 from fd88::/64; at least 99.9 % of the answered
+// ids arrive, none twice, nothing pool-bound leaks.
+func TestIPv6Replay(t *testing.T) {
+	r := newRGVRig(t, needBinary(t, "up", "copy"))
+	r.startCopier6()
+	// 600 short connections and 8 keep-alive connections of 50 requests:
+	// 1000 requests at 500/s.
+	lo := LoadOptions{
+		Addr: r.online6.String(), Short: 600, KeepAlive: 8, PerConn: 50,
+		Rate: 500, Concurrency: 32, Duration: 15 * time.Second, IDPrefix: "v6load",
+	}
+	res, err := r.lab.Load(context.Background(), Client, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned := lo.Short + lo.KeepAlive*lo.PerConn
+	if len(res.OK) < planned*99/100 {
+		t.Fatalf("online answered only %d of %d (failed %d, not sent %d): %v", len(res.OK), planned, res.Failed, res.NotSent, res.Errors)
+	}
+	got := waitSeen(r.target, res.OK, 5*time.Second)
+	success := percent(got, len(res.OK))
+	m := r.copierMetrics()
+	t.Logf("IPv6 replay: %d of %d answered ids reached the target = %.3f%% (planned %d, load %.1fs); duplicates %d; fates %v",
+		got, len(res.OK), success, planned, res.Elapsed.Seconds(), r.target.Stats.Duplicates.Load(), fates(m))
+	if success < 99.9 {
+		t.Errorf("replay success %.3f%% < 99.9%%", success)
+	}
+	if n := r.target.Stats.Duplicates.Load(); n != 0 {
+		t.Errorf("target saw %d duplicate requests", n)
+	}
+	addrs := r.assertPoolSources(r.lab.Pool6, got)
+	t.Logf("target clients: %d distinct addresses in %s", addrs, r.lab.Pool6)
+	r.assertNoLeaks()
+	r.copierAlive()
+}
+
+// TestIPv6MidStreamJoin: keep-alive IPv6 connections opened before the
+// copier starts are joined with synthesized SYNs; the requests sent on
+// them afterwards reach the target from fd88::/64.
+func TestIPv6MidStreamJoin(t *testing.T) {
+	r := newRGVRig(t, needBinary(t, "up", "copy"))
+	addr := r.online6.String()
+	dial, err := r.lab.Dialer(Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const conns, pre, post = 4, 2, 5
+	type kaConn struct {
+		c  net.Conn
+		br *bufio.Reader
+	}
+	cs := make([]kaConn, conns)
+	w := &loadWorker{o: &LoadOptions{Addr: addr}}
+	for i := range cs {
+		c, err := dial.DialContext(context.Background(), "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cs[i] = kaConn{c, bufio.NewReader(c)}
+	}
+	send := func(phase string, n int) []string {
+		var ids []string
+		for i, kc := range cs {
+			for j := range n {
+				id := fmt.Sprintf("%s-%d-%d", phase, i, j)
+				_ = kc.c.SetDeadline(time.Now().Add(5 * time.Second))
+				if err := w.roundTrip(kc.c, kc.br, id, false); err != nil {
+					t.Fatalf("request %s on connection %d: %v", id, i, err)
+				}
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	preIDs := send("v6pre", pre)
+	r.startCopier6()
+	postIDs := send("v6post", post)
+	got := waitSeen(r.target, postIDs, 5*time.Second)
+	m := r.copierMetrics()
+	syn, ok := metric(m, "replaygw_engine_synthesized_syns")
+	t.Logf("target saw %d of %d requests sent after the copier was ready, %d of %d sent before; synthesized SYNs %v; fates %v",
+		got, len(postIDs), r.target.CountSeen(preIDs), len(preIDs), syn, fates(m))
+	if got != len(postIDs) {
+		t.Errorf("target saw %d of %d post-start requests", got, len(postIDs))
+	}
+	if n := r.target.CountSeen(preIDs); n != 0 {
+		t.Errorf("target saw %d requests sent before the copier ran", n)
+	}
+	if !ok || syn < conns {
+		t.Errorf("synthesized SYNs = %v (exported %v), want >= %d", syn, ok, conns)
+	}
+	if n := r.target.Stats.Duplicates.Load(); n != 0 {
+		t.Errorf("target saw %d duplicate requests", n)
+	}
+	r.assertPoolSources(r.lab.Pool6, got)
+	r.assertNoLeaks()
+	r.copierAlive()
+}
