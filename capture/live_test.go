@@ -13,6 +13,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/songgao/water"
+
+	"github.com/replaygw/replaygw/internal/netnstest"
 )
 
 type sink struct {
@@ -49,11 +51,9 @@ func (s *sink) waitFor(n int, d time.Duration) [][]byte {
 func openLiveIn(t *testing.T, ns string, cfg LiveConfig) *Live {
 	t.Helper()
 	var l *Live
-	inNS(t, ns, func() {
-		var err error
-		if l, err = OpenLive(cfg); err != nil {
-			t.Fatal(err)
-		}
+	netnstest.InNS(t, ns, func() (err error) {
+		l, err = OpenLive(cfg)
+		return err
 	})
 	t.Cleanup(func() { l.Close() })
 	return l
@@ -198,13 +198,14 @@ func TestLiveCloseStopsRun(t *testing.T) {
 
 func TestOpenLiveErrors(t *testing.T) {
 	lab := newVethLab(t)
-	inNS(t, lab.nsB, func() {
+	netnstest.InNS(t, lab.nsB, func() error {
 		if _, err := OpenLive(LiveConfig{Interface: "rgCnosuchdev", Filter: Filter{Dst: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:80")}}}); err == nil {
 			t.Error("missing interface accepted")
 		}
 		if _, err := OpenLive(LiveConfig{Interface: lab.vB}); err == nil {
 			t.Error("empty filter accepted")
 		}
+		return nil
 	})
 }
 
@@ -213,11 +214,9 @@ func TestOpenLiveErrors(t *testing.T) {
 func TestLiveLoopbackOnce(t *testing.T) {
 	lab := newVethLab(t)
 	var ln net.Listener
-	inNS(t, lab.nsB, func() {
-		var err error
-		if ln, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
+	netnstest.InNS(t, lab.nsB, func() (err error) {
+		ln, err = net.Listen("tcp4", "127.0.0.1:0")
+		return err
 	})
 	defer ln.Close()
 	svc := netip.MustParseAddrPort(ln.Addr().String())
@@ -232,11 +231,9 @@ func TestLiveLoopbackOnce(t *testing.T) {
 		}
 	}()
 	var c net.Conn
-	inNS(t, lab.nsB, func() {
-		var err error
-		if c, err = net.Dial("tcp4", svc.String()); err != nil {
-			t.Fatal(err)
-		}
+	netnstest.InNS(t, lab.nsB, func() (err error) {
+		c, err = net.Dial("tcp4", svc.String())
+		return err
 	})
 	msg := "hello-capture-once"
 	if _, err := c.Write([]byte(msg)); err != nil {
@@ -310,16 +307,14 @@ func TestLiveDrainRate(t *testing.T) {
 // written into the device arrives as received packets.
 func TestLiveTUN(t *testing.T) {
 	lab := newVethLab(t)
-	name := "rgC" + lab.nsB[3:] + "u"
+	name := lab.id + "u"
 	var dev *water.Interface
-	inNS(t, lab.nsB, func() {
-		var err error
-		if dev, err = water.New(water.Config{DeviceType: water.TUN, PlatformSpecificParams: water.PlatformSpecificParams{Name: name}}); err != nil {
-			t.Fatal(err)
-		}
+	netnstest.InNS(t, lab.nsB, func() (err error) {
+		dev, err = water.New(water.Config{DeviceType: water.TUN, PlatformSpecificParams: water.PlatformSpecificParams{Name: name}})
+		return err
 	})
 	defer dev.Close()
-	sh(t, "ip", "-n", lab.nsB, "link", "set", name, "up")
+	netnstest.Sh(t, "ip", "-n", lab.nsB, "link", "set", name, "up")
 	svc4, svc6 := netip.MustParseAddrPort("10.77.0.20:80"), netip.MustParseAddrPort("[fd00:77::20]:80")
 	l := openLiveIn(t, lab.nsB, LiveConfig{Interface: name, Filter: Filter{Dst: []netip.AddrPort{svc4, svc6}}})
 	if l.LinkType() != layers.LinkTypeRaw {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+
+	"github.com/replaygw/replaygw/internal/netnstest"
 )
 
 // sndSinkPacket is a TCP packet of size bytes to the benchmark sink.
@@ -75,11 +77,9 @@ func BenchmarkRawSender(b *testing.B) {
 func BenchmarkTUNSender(b *testing.B) {
 	lab := newSndLab(b)
 	var s *TUNSender
-	sndInNS(b, lab.nsC, func() {
-		var err error
-		if s, err = NewTUNSender("rgC"+lab.nsC[3:]+"u", SenderOptions{}); err != nil {
-			b.Fatal(err)
-		}
+	netnstest.InNS(b, lab.nsC, func() (err error) {
+		s, err = NewTUNSender(lab.id+"u", SenderOptions{})
+		return err
 	})
 	b.Cleanup(func() { s.Close() })
 	benchSender(b, s.Send, sndSinkPacket(sndSink4, 64))
@@ -88,14 +88,14 @@ func BenchmarkTUNSender(b *testing.B) {
 func BenchmarkL2Sender(b *testing.B) {
 	lab := newSndLab(b)
 	var fixed, resolving *L2Sender
-	sndInNS(b, lab.nsC, func() {
-		var err error
+	netnstest.InNS(b, lab.nsC, func() (err error) {
 		if fixed, err = NewL2Sender(lab.vC, sndSinkMAC, SenderOptions{}); err != nil {
-			b.Fatal(err)
+			return err
 		}
 		if resolving, err = NewL2Sender(lab.vC, nil, SenderOptions{}); err != nil {
-			b.Fatal(err)
+			fixed.Close()
 		}
+		return err
 	})
 	b.Cleanup(func() { fixed.Close(); resolving.Close() })
 	pkt := sndSinkPacket(sndSink4, 64)

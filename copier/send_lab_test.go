@@ -1,24 +1,18 @@
 package copier
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"runtime"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/replaygw/replaygw/capture"
+	"github.com/replaygw/replaygw/internal/netnstest"
 )
 
 // sndLab is the senders' test network: namespace C (the copier,
@@ -29,6 +23,7 @@ import (
 // neighbour entry in C with a MAC nobody owns: T drops their frames at once
 // (not for its MAC), a cheap discard for benchmarks.
 type sndLab struct {
+	id         string // netnstest.Unique(sndPrefix); every name starts with it
 	nsC, nsT   string
 	vC, vT     string
 	macT       net.HardwareAddr
@@ -36,8 +31,11 @@ type sndLab struct {
 	listenerT6 net.Listener
 }
 
+// sndPrefix starts the name of every namespace and link the sender tests
+// create (see netnstest.Unique).
+const sndPrefix = "rgC"
+
 var (
-	sndLabSeq  = atomic.Int32{}
 	sndTarget4 = netip.MustParseAddrPort("10.252.0.2:8080")
 	sndTarget6 = netip.MustParseAddrPort("[fd00:252::2]:8080")
 	sndPool4   = netip.MustParseAddr("10.88.0.7")
@@ -49,83 +47,39 @@ var (
 
 func newSndLab(t testing.TB) *sndLab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	n := sndLabSeq.Add(1)
-	pid := os.Getpid()
+	netnstest.RequireRoot(t)
+	netnstest.RemoveStale(sndPrefix)
+	id := netnstest.Unique(sndPrefix)
 	l := &sndLab{
-		nsC: fmt.Sprintf("rgC%dc%d", pid, n), nsT: fmt.Sprintf("rgC%dt%d", pid, n),
-		vC: fmt.Sprintf("rgC%dC%d", pid, n), vT: fmt.Sprintf("rgC%dT%d", pid, n),
+		id: id, nsC: id + "-c", nsT: id + "-t", vC: id + "C", vT: id + "T",
 		macT: net.HardwareAddr{2, 0, 0, 0, 1, 0x0b},
 	}
 	for _, ns := range []string{l.nsC, l.nsT} {
-		sndSh(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		sndSh(t, "ip", "-n", ns, "link", "set", "lo", "up")
+		netnstest.Add(t, ns)
 		// No duplicate address detection: link-local addresses usable at
 		// once, so neighbour discovery answers immediately.
-		sndSh(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
+		netnstest.SetSysctl(t, ns, "net.ipv6.conf.default.accept_dad", "0")
+		netnstest.SetSysctl(t, ns, "net.ipv6.conf.all.accept_dad", "0")
 	}
-	sndSh(t, "ip", "link", "add", l.vC, "netns", l.nsC, "type", "veth", "peer", "name", l.vT, "netns", l.nsT)
-	for _, c := range []struct{ ns, dev, mac, v4, v6 string }{
-		{l.nsC, l.vC, "02:00:00:00:01:0a", "10.252.0.1/24", "fd00:252::1/64"},
-		{l.nsT, l.vT, l.macT.String(), "10.252.0.2/24", "fd00:252::2/64"},
-	} {
-		sndSh(t, "ip", "-n", c.ns, "link", "set", c.dev, "address", c.mac)
-		sndSh(t, "ip", "-n", c.ns, "addr", "add", c.v4, "dev", c.dev)
-		sndSh(t, "ip", "-n", c.ns, "addr", "add", c.v6, "dev", c.dev, "nodad")
-		sndSh(t, "ip", "-n", c.ns, "link", "set", c.dev, "up")
-	}
-	sndSh(t, "ip", "-n", l.nsT, "route", "add", "10.88.0.0/24", "via", "10.252.0.1")
-	sndSh(t, "ip", "-n", l.nsT, "route", "add", "fd00:88::/64", "via", "fd00:252::1")
+	netnstest.Veth(t,
+		netnstest.End{NS: l.nsC, Dev: l.vC, MAC: "02:00:00:00:01:0a", Addrs: []string{"10.252.0.1/24", "fd00:252::1/64"}},
+		netnstest.End{NS: l.nsT, Dev: l.vT, MAC: l.macT.String(), Addrs: []string{"10.252.0.2/24", "fd00:252::2/64"}})
+	netnstest.Sh(t, "ip", "-n", l.nsT, "route", "add", "10.88.0.0/24", "via", "10.252.0.1")
+	netnstest.Sh(t, "ip", "-n", l.nsT, "route", "add", "fd00:88::/64", "via", "fd00:252::1")
 	for _, a := range []string{sndSink4.Addr().String(), sndSink6.Addr().String()} {
-		sndSh(t, "ip", "-n", l.nsC, "neigh", "replace", a, "lladdr", sndSinkMAC.String(), "dev", l.vC, "nud", "permanent")
+		netnstest.Sh(t, "ip", "-n", l.nsC, "neigh", "replace", a, "lladdr", sndSinkMAC.String(), "dev", l.vC, "nud", "permanent")
 	}
-	sndInNS(t, l.nsT, func() {
-		var err error
+	netnstest.InNS(t, l.nsT, func() (err error) {
 		if l.listenerT4, err = net.Listen("tcp4", sndTarget4.String()); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if l.listenerT6, err = net.Listen("tcp6", sndTarget6.String()); err != nil {
-			t.Fatal(err)
+			l.listenerT4.Close()
 		}
+		return err
 	})
 	t.Cleanup(func() { l.listenerT4.Close(); l.listenerT6.Close() })
 	return l
-}
-
-func sndSh(t testing.TB, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// sndInNS runs fn on a thread switched into namespace ns; sockets and
-// devices opened by fn stay there.
-func sndInNS(t testing.TB, ns string, fn func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	fn()
 }
 
 // sndSYN builds a TCP SYN with valid checksums (and IPv4 ID 1).
@@ -166,12 +120,9 @@ type sndCapture struct {
 func newSndCapture(t testing.TB, ns, dev string, dst ...netip.AddrPort) *sndCapture {
 	t.Helper()
 	var live *capture.Live
-	sndInNS(t, ns, func() {
-		var err error
+	netnstest.InNS(t, ns, func() (err error) {
 		live, err = capture.OpenLive(capture.LiveConfig{Interface: dev, Filter: capture.Filter{Dst: dst}, BlockMB: 16})
-		if err != nil {
-			t.Fatal(err)
-		}
+		return err
 	})
 	c := &sndCapture{live: live}
 	done := make(chan struct{})

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/replaygw/replaygw/internal/netnstest"
 )
 
 // sndPoolClient returns the pool client address of the family of target.
@@ -22,11 +24,9 @@ func sndPoolClient(target netip.AddrPort, port uint16) netip.AddrPort {
 func openRawIn(t testing.TB, ns string) *RawSender {
 	t.Helper()
 	var s *RawSender
-	sndInNS(t, ns, func() {
-		var err error
-		if s, err = NewRawSender(SenderOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	netnstest.InNS(t, ns, func() (err error) {
+		s, err = NewRawSender(SenderOptions{})
+		return err
 	})
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -195,12 +195,10 @@ func TestRawSenderConcurrentAndBatch(t *testing.T) {
 func TestTUNSender(t *testing.T) {
 	lab := newSndLab(t)
 	var s *TUNSender
-	name := "rgC" + lab.nsC[3:] + "u"
-	sndInNS(t, lab.nsC, func() {
-		var err error
-		if s, err = NewTUNSender(name, SenderOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	name := lab.id + "u"
+	netnstest.InNS(t, lab.nsC, func() (err error) {
+		s, err = NewTUNSender(name, SenderOptions{})
+		return err
 	})
 	t.Cleanup(func() { s.Close() })
 	if s.Name() != name {
@@ -240,14 +238,14 @@ func TestTUNSender(t *testing.T) {
 func TestL2Sender(t *testing.T) {
 	lab := newSndLab(t)
 	var resolving, fixed *L2Sender
-	sndInNS(t, lab.nsC, func() {
-		var err error
+	netnstest.InNS(t, lab.nsC, func() (err error) {
 		if resolving, err = NewL2Sender(lab.vC, nil, SenderOptions{}); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if fixed, err = NewL2Sender(lab.vC, lab.macT, SenderOptions{}); err != nil {
-			t.Fatal(err)
+			resolving.Close()
 		}
+		return err
 	})
 	t.Cleanup(func() { resolving.Close(); fixed.Close() })
 	atT := newSndCapture(t, lab.nsT, lab.vT, sndTarget4, sndTarget6)

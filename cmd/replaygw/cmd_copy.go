@@ -35,6 +35,9 @@ func init() {
 		if *iface != "" {
 			cfg.Copy.Interface = *iface
 		}
+		if cfg.Appliance() {
+			return fmt.Errorf("%s has both [gateway] and [copy]: that is the one-host appliance, run `replaygw up` (the online host's file needs only [copy])", *path)
+		}
 		if cfg.Copy.FromFile() {
 			return fmt.Errorf("%s: copy.source is a file (%s): use `replaygw replay` for files", *path, cfg.Copy.Source)
 		}

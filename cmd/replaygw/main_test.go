@@ -24,6 +24,11 @@ func TestExitStatus(t *testing.T) {
 	os.WriteFile(bad, []byte("[gateway]\npools = [\"10.0.0.0/33\"]\ntoken = \"x\"\n"), 0o600)
 	good := filepath.Join(dir, "good.toml")
 	os.WriteFile(good, []byte("[gateway]\npools = [\"10.88.0.0/24\"]\ntoken = \"x\"\n"), 0o600)
+	// Should the appliance check ever break, this config keeps the copier
+	// on loopback: capture on lo, raw sender, no gateways.
+	appliance := filepath.Join(dir, "appliance.toml")
+	os.WriteFile(appliance, []byte("[gateway]\npools = [\"10.88.0.0/24\"]\ntoken = \"x\"\n"+
+		"[copy]\ninterface = \"lo\"\nsender = \"raw\"\n[[copy.route]]\nfrom = \"127.0.0.1:1\"\nto = \"127.0.0.2:1\"\n"), 0o600)
 	tests := []struct {
 		name string
 		args []string
@@ -46,6 +51,7 @@ func TestExitStatus(t *testing.T) {
 		{"replay bad loops", []string{"replay", "--loops", "0", "x.pcap"}, 1},
 		{"replay gateway-only config", []string{"replay", "--config", good, "x.pcap"}, 1},
 		{"copy gateway-only config", []string{"copy", "--config", good}, 1},
+		{"copy appliance config", []string{"copy", "--config", appliance}, 1},
 		{"status without metrics", []string{"status", "--config", good, "--once"}, 1},
 		{"down without state", []string{"down", "--tun", "rgnotthere0", "--state-dir", dir}, 0},
 	}

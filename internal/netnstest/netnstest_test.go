@@ -48,30 +48,7 @@ func TestPair(t *testing.T) {
 		if r := Sh(t, "ip", "-n", p.Tgt, "-6", "route", "show", "fd77::/64"); !strings.Contains(r, "via fd7a::1") {
 			t.Fatalf("v6 pool route in %s: %q", p.Tgt, r)
 		}
-		var ln net.Listener
-		InNS(t, p.GW, func() (err error) {
-			ln, err = net.Listen("tcp", p.GWIP4+":0")
-			return err
-		})
-		defer ln.Close()
-		accepted := make(chan error, 1)
-		go func() {
-			c, err := ln.Accept()
-			if err == nil {
-				c.Close()
-			}
-			accepted <- err
-		}()
-		InNS(t, p.Tgt, func() error {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			return c.Close()
-		})
-		if err := <-accepted; err != nil {
-			t.Fatal(err)
-		}
+		connect(t, p.Tgt, p.GW, p.GWIP4+":0")
 
 		root, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 		if err != nil {
@@ -159,5 +136,69 @@ func TestRemoveStale(t *testing.T) {
 	}
 	if _, err := os.Stat("/run/netns/" + live); err != nil {
 		t.Errorf("live namespace %s removed: %v", live, err)
+	}
+}
+
+// TestVeth checks both ends get their MAC, addresses and link state, the
+// loopbacks are up, and TCP crosses the veth in both families.
+func TestVeth(t *testing.T) {
+	RequireRoot(t)
+	id := Unique("rgN")
+	a := End{NS: id + "-a", Dev: id + "A", MAC: "02:00:00:00:4e:0a", Addrs: []string{"10.78.0.1/24", "fd78::1/64"}}
+	b := End{NS: id + "-b", Dev: id + "B", MAC: "02:00:00:00:4e:0b", Addrs: []string{"10.78.0.2/24", "fd78::2/64"}}
+	Add(t, a.NS)
+	Add(t, b.NS)
+	Veth(t, a, b)
+	for _, e := range []End{a, b} {
+		link := Sh(t, "ip", "-n", e.NS, "-o", "link", "show", "dev", e.Dev)
+		if !strings.Contains(link, "link/ether "+e.MAC) || !strings.Contains(link, ",UP") {
+			t.Errorf("%s in %s: %q", e.Dev, e.NS, link)
+		}
+		if lo := Sh(t, "ip", "-n", e.NS, "-o", "link", "show", "dev", "lo"); !strings.Contains(lo, ",UP") {
+			t.Errorf("lo in %s: %q", e.NS, lo)
+		}
+		addrs := Sh(t, "ip", "-n", e.NS, "-o", "addr", "show", "dev", e.Dev)
+		for _, want := range e.Addrs {
+			found := false
+			for _, line := range strings.Split(addrs, "\n") {
+				// Usable at once: no duplicate address detection pending.
+				found = found || strings.Contains(line, " "+want+" ") && !strings.Contains(line, "tentative")
+			}
+			if !found {
+				t.Errorf("%s in %s lacks a usable %s: %q", e.Dev, e.NS, want, addrs)
+			}
+		}
+	}
+	connect(t, b.NS, a.NS, "10.78.0.1:0")
+	connect(t, b.NS, a.NS, "[fd78::1]:0")
+}
+
+// connect opens a TCP connection from namespace client to a listener on
+// addr in namespace server and fails the test unless it is accepted.
+func connect(t *testing.T, client, server, addr string) {
+	t.Helper()
+	var ln net.Listener
+	InNS(t, server, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	defer ln.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+		accepted <- err
+	}()
+	InNS(t, client, func() error {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -34,15 +34,9 @@ func NewPair(t testing.TB, prefix string, pools ...string) *Pair {
 	sub := 4 * (int(pairSeq.Add(1)) % 60)
 	p.GWIP4 = fmt.Sprintf("172.31.%d.1", sub)
 	p.TgtIP4 = fmt.Sprintf("172.31.%d.2", sub)
-	Sh(t, "ip", "-n", p.GW, "link", "add", p.VethG, "type", "veth", "peer", "name", p.VethT, "netns", p.Tgt)
-	Sh(t, "ip", "-n", p.GW, "link", "set", "lo", "up")
-	Sh(t, "ip", "-n", p.Tgt, "link", "set", "lo", "up")
-	Sh(t, "ip", "-n", p.GW, "addr", "add", p.GWIP4+"/30", "dev", p.VethG)
-	Sh(t, "ip", "-n", p.Tgt, "addr", "add", p.TgtIP4+"/30", "dev", p.VethT)
-	Sh(t, "ip", "-n", p.GW, "addr", "add", "fd7a::1/64", "dev", p.VethG, "nodad")
-	Sh(t, "ip", "-n", p.Tgt, "addr", "add", "fd7a::2/64", "dev", p.VethT, "nodad")
-	Sh(t, "ip", "-n", p.GW, "link", "set", p.VethG, "up")
-	Sh(t, "ip", "-n", p.Tgt, "link", "set", p.VethT, "up")
+	Veth(t,
+		End{NS: p.GW, Dev: p.VethG, Addrs: []string{p.GWIP4 + "/30", "fd7a::1/64"}},
+		End{NS: p.Tgt, Dev: p.VethT, Addrs: []string{p.TgtIP4 + "/30", "fd7a::2/64"}})
 	for _, pool := range pools {
 		via := p.GWIP4
 		if strings.Contains(pool, ":") {
