@@ -5,11 +5,9 @@ package integration
 // assertions on what the target receives.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"sort"
 	"sync"
@@ -71,42 +69,11 @@ func waitSeen(srv *IDServer, ids []string, limit time.Duration) int {
 func TestCopyMidStreamJoin(t *testing.T) {
 	r := newCopyRig(t, needBinary(t, "up", "copy"))
 	addr := r.lab.Addr(Online).String() + ":80"
-	dial, err := r.lab.Dialer(Client)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const conns, pre, post = 4, 3, 5
-	type kaConn struct {
-		c  net.Conn
-		br *bufio.Reader
-	}
-	cs := make([]kaConn, conns)
-	w := &loadWorker{o: &LoadOptions{Addr: addr}}
-	for i := range cs {
-		c, err := dial.DialContext(context.Background(), "tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		cs[i] = kaConn{c, bufio.NewReader(c)}
-	}
-	send := func(phase string, n int) []string {
-		var ids []string
-		for i, kc := range cs {
-			for j := range n {
-				id := fmt.Sprintf("%s-%d-%d", phase, i, j)
-				_ = kc.c.SetDeadline(time.Now().Add(5 * time.Second))
-				if err := w.roundTrip(kc.c, kc.br, id, false); err != nil {
-					t.Fatalf("request %s on connection %d: %v", id, i, err)
-				}
-				ids = append(ids, id)
-			}
-		}
-		return ids
-	}
-	preIDs := send("pre", pre)
+	ka := openKeepAlive(t, r.lab, addr, conns)
+	preIDs := ka.send("pre", pre)
 	r.startCopier(copierConf{}, true) // ready: a fresh probe connection was replayed
-	postIDs := send("post", post)
+	postIDs := ka.send("post", post)
 	got := waitSeen(r.target, postIDs, 5*time.Second)
 	m := r.copierMetrics()
 	syn, ok := metric(m, "replaygw_engine_synthesized_syns")

@@ -6,11 +6,9 @@ package integration
 // the client namespace, assertions on what the target receives.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"testing"
@@ -218,42 +216,11 @@ func TestIPv6Replay(t *testing.T) {
 func TestIPv6MidStreamJoin(t *testing.T) {
 	r := newRGVRig(t, needBinary(t, "up", "copy"))
 	addr := r.online6.String()
-	dial, err := r.lab.Dialer(Client)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const conns, pre, post = 4, 2, 5
-	type kaConn struct {
-		c  net.Conn
-		br *bufio.Reader
-	}
-	cs := make([]kaConn, conns)
-	w := &loadWorker{o: &LoadOptions{Addr: addr}}
-	for i := range cs {
-		c, err := dial.DialContext(context.Background(), "tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		cs[i] = kaConn{c, bufio.NewReader(c)}
-	}
-	send := func(phase string, n int) []string {
-		var ids []string
-		for i, kc := range cs {
-			for j := range n {
-				id := fmt.Sprintf("%s-%d-%d", phase, i, j)
-				_ = kc.c.SetDeadline(time.Now().Add(5 * time.Second))
-				if err := w.roundTrip(kc.c, kc.br, id, false); err != nil {
-					t.Fatalf("request %s on connection %d: %v", id, i, err)
-				}
-				ids = append(ids, id)
-			}
-		}
-		return ids
-	}
-	preIDs := send("v6pre", pre)
+	ka := openKeepAlive(t, r.lab, addr, conns)
+	preIDs := ka.send("v6pre", pre)
 	r.startCopier6()
-	postIDs := send("v6post", post)
+	postIDs := ka.send("v6post", post)
 	got := waitSeen(r.target, postIDs, 5*time.Second)
 	m := r.copierMetrics()
 	syn, ok := metric(m, "replaygw_engine_synthesized_syns")
