@@ -49,18 +49,7 @@ func newCopyRig(t *testing.T, bin string) *copyRig {
 	if err := r.opts.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		r.close()
-		if t.Failed() {
-			t.Logf("rig output:\n%s", r.log.String())
-			for _, f := range []*os.File{r.gwLog, r.cpLog} {
-				if f != nil {
-					t.Logf("%s", logTail(f.Name(), 30))
-				}
-			}
-		}
-		assertDemoCleaned(t, rgEPrefix, nil)
-	})
+	closeRigAtEnd(t, r.demo, &r.log, rgEPrefix)
 	if err := r.setup(); err != nil {
 		t.Fatal(err)
 	}

@@ -322,18 +322,7 @@ func replayCases(t *testing.T, bin string, wantPool bool) {
 	if err := d.opts.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		d.close()
-		if t.Failed() {
-			t.Logf("rig output:\n%s", out.String())
-			for _, f := range []*os.File{d.gwLog, d.cpLog} {
-				if f != nil {
-					t.Logf("%s", logTail(f.Name(), 30))
-				}
-			}
-		}
-		assertDemoCleaned(t, "rgLe2e", nil)
-	})
+	closeRigAtEnd(t, d, &out, "rgLe2e")
 	if err := d.setup(); err != nil {
 		t.Fatal(err)
 	}

@@ -39,18 +39,7 @@ func newRGVRig(t *testing.T, bin string) *rgVRig {
 		t.Fatal(err)
 	}
 	r := &rgVRig{copyRig: cr}
-	t.Cleanup(func() {
-		r.close()
-		if t.Failed() {
-			t.Logf("rig output:\n%s", r.log.String())
-			for _, f := range []*os.File{r.gwLog, r.cpLog} {
-				if f != nil {
-					t.Logf("%s", logTail(f.Name(), 30))
-				}
-			}
-		}
-		assertDemoCleaned(t, rgVPrefix, nil)
-	})
+	closeRigAtEnd(t, r.demo, &r.log, rgVPrefix)
 	if err := r.setup(); err != nil {
 		t.Fatal(err)
 	}

@@ -78,18 +78,7 @@ func newOfflineRig(t *testing.T, bin string) *offlineRig {
 	}
 	r := &offlineRig{d: d, bin: bin, rec: filepath.Join(d.dir, "rec.pcapng")}
 	d.cpArgs = []string{"--record", r.rec}
-	t.Cleanup(func() {
-		d.close()
-		if t.Failed() {
-			t.Logf("rig output:\n%s", out.String())
-			for _, f := range []*os.File{d.gwLog, d.cpLog} {
-				if f != nil {
-					t.Logf("%s", logTail(f.Name(), 30))
-				}
-			}
-		}
-		assertDemoCleaned(t, "rgO", nil)
-	})
+	closeRigAtEnd(t, d, &out, "rgO")
 	if err := d.setup(); err != nil {
 		t.Fatal(err)
 	}

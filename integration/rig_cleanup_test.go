@@ -1,0 +1,25 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// closeRigAtEnd closes the rig d when the test ends; on failure it logs the
+// rig's output and the tails of both roles' logs. Then it checks that no
+// namespace with prefix is left.
+func closeRigAtEnd(t *testing.T, d *demo, out fmt.Stringer, prefix string) {
+	t.Cleanup(func() {
+		d.close()
+		if t.Failed() {
+			t.Logf("rig output:\n%s", out.String())
+			for _, f := range []*os.File{d.gwLog, d.cpLog} {
+				if f != nil {
+					t.Logf("%s", logTail(f.Name(), 30))
+				}
+			}
+		}
+		assertDemoCleaned(t, prefix, nil)
+	})
+}
