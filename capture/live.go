@@ -13,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // LiveConfig configures a live capture.
@@ -28,6 +29,8 @@ type LiveConfig struct {
 	// the engine replays with the client's timing).
 	BlockTimeout time.Duration
 	Logger       *slog.Logger
+
+	filterOnlyOutgoing bool // tests: leave outgoing frames to the filter alone
 }
 
 // Handler receives one captured IP packet; pkt is valid only during the call.
@@ -48,6 +51,8 @@ type Live struct {
 	stop    chan struct{} // closed by Close
 	done    chan struct{} // closed when Run has returned
 	kstats  []kernelStats // per socket, what was already counted
+
+	kernelSkipsOutgoing bool // the kernel skips frames this host sends (else only the filter drops them)
 }
 
 type kernelStats struct{ packets, drops, freezes uint }
@@ -113,19 +118,41 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 				l.closeSockets()
 				return nil, fmt.Errorf("capture: fanout on %s: %w", cfg.Interface, err)
 			}
+		} else if !cfg.filterOnlyOutgoing {
+			l.kernelSkipsOutgoing = ignoreOutgoing(tp) == nil
 		}
 	}
 	log.Info("capture open", "interface", cfg.Interface, "link", lt.String(),
-		"sockets", cfg.Fanout, "ring_mb_per_socket", perSocketMB, "services", len(cfg.Filter.Dst))
+		"sockets", cfg.Fanout, "ring_mb_per_socket", perSocketMB, "services", len(cfg.Filter.Dst),
+		"kernel_skips_outgoing", l.kernelSkipsOutgoing)
 	return l, nil
 }
 
 // joinFanout puts tp in the fanout group; the first socket picks a free
-// group id (ids are per network namespace and may be taken by others).
+// group id (ids are per network namespace and may be taken by others) and
+// whether the kernel can skip outgoing frames for the group (every member
+// must join with the same flags).
 func (l *Live) joinFanout(tp *afpacket.TPacket, group *uint16, i int) error {
+	if i == 0 {
+		l.kernelSkipsOutgoing = !l.cfg.filterOnlyOutgoing
+	}
 	var err error
 	for try := 0; try < 8; try++ {
-		if err = tp.SetFanout(afpacket.FanoutHash, *group); err == nil || i > 0 {
+		typ := afpacket.FanoutHash
+		if l.kernelSkipsOutgoing {
+			// PACKET_FANOUT_FLAG_IGNORE_OUTGOING (Linux 6.9): the group's
+			// hook is skipped for frames this host sends, before the
+			// kernel clones them, hashes them and runs the filter.
+			typ |= unix.PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+		}
+		err = tp.SetFanout(typ, *group)
+		if i == 0 && l.kernelSkipsOutgoing && errors.Is(err, unix.EINVAL) {
+			// An older kernel: the filter's first test drops them instead.
+			l.kernelSkipsOutgoing = false
+			try--
+			continue
+		}
+		if err == nil || i > 0 {
 			return err
 		}
 		*group = uint16(rand.Uint32())

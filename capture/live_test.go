@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/songgao/water"
+	"golang.org/x/sys/unix"
 
 	"github.com/replaygw/replaygw/internal/netnstest"
 )
@@ -76,14 +78,34 @@ func runLive(t *testing.T, l *Live, s *sink) (stop func() error) {
 }
 
 func TestLiveCapture(t *testing.T) {
+	// The host's own frames are skipped by the kernel where it can
+	// (Linux 6.9 for fanout groups) and else dropped by the filter's first
+	// test: both paths must keep them out.
+	for _, filterOnly := range []bool{false, true} {
+		name := "kernel-skips-outgoing"
+		if filterOnly {
+			name = "filter-drops-outgoing"
+		}
+		t.Run(name, func(t *testing.T) { testLiveCapture(t, filterOnly) })
+	}
+}
+
+func testLiveCapture(t *testing.T, filterOnly bool) {
 	lab := newVethLab(t)
 	ap := netip.MustParseAddrPort
 	svc4, svc6 := ap("10.251.0.2:8080"), ap("[fd00:251::2]:8080")
 	cli4, cli6 := ap("10.251.0.1:40000"), ap("[fd00:251::1]:40000")
 	filter := Filter{Dst: []netip.AddrPort{svc4, svc6}}
 
-	onB := openLiveIn(t, lab.nsB, LiveConfig{Interface: lab.vB, Fanout: 2, Filter: filter})
-	onA := openLiveIn(t, lab.nsA, LiveConfig{Interface: lab.vA, Fanout: 1, Filter: filter})
+	onB := openLiveIn(t, lab.nsB, LiveConfig{Interface: lab.vB, Fanout: 2, Filter: filter, filterOnlyOutgoing: filterOnly})
+	onA := openLiveIn(t, lab.nsA, LiveConfig{Interface: lab.vA, Fanout: 1, Filter: filter, filterOnlyOutgoing: filterOnly})
+	if filterOnly && (onB.kernelSkipsOutgoing || onA.kernelSkipsOutgoing) {
+		t.Fatal("kernel skip of outgoing frames set although the test asked for the filter alone")
+	}
+	if !filterOnly && kernelAtLeast(t, 6, 9) && (!onB.kernelSkipsOutgoing || !onA.kernelSkipsOutgoing) {
+		t.Fatalf("kernel skip of outgoing frames not in effect (fanout %v, single %v) on a kernel that has it",
+			onB.kernelSkipsOutgoing, onA.kernelSkipsOutgoing)
+	}
 	sinkB, sinkA := &sink{}, &sink{}
 	stopB := runLive(t, onB, sinkB)
 	stopA := runLive(t, onA, sinkA)
@@ -336,4 +358,18 @@ func TestLiveTUN(t *testing.T) {
 	if len(got) != 2 || !bytes.Equal(got[0], in4) && !bytes.Equal(got[1], in4) || !bytes.Equal(got[0], in6) && !bytes.Equal(got[1], in6) {
 		t.Fatalf("captured %q", got)
 	}
+}
+
+// kernelAtLeast reports whether the running kernel is at least major.minor.
+func kernelAtLeast(t *testing.T, major, minor int) bool {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		t.Fatalf("kernel release %q: %v", unix.ByteSliceToString(u.Release[:]), err)
+	}
+	return ma > major || (ma == major && mi >= minor)
 }

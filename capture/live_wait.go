@@ -92,3 +92,16 @@ func (w *ringWaiter) wait(max time.Duration) error {
 }
 
 func (w *ringWaiter) close() { w.f.Close() }
+
+// ignoreOutgoing asks the kernel to skip tp for frames this host sends
+// (PACKET_IGNORE_OUTGOING, Linux 4.20): they are never cloned for the
+// socket nor run through its filter, which would only drop them. The
+// online server's responses and the copier's own packets then cost
+// nothing here.
+func ignoreOutgoing(tp *afpacket.TPacket) error {
+	if !fdFound {
+		return errors.New("capture: ring socket descriptor unknown")
+	}
+	fd := *(*int)(unsafe.Add(unsafe.Pointer(tp), fdOffset))
+	return unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+}
