@@ -421,12 +421,12 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestSYNBackoff(t *testing.T) {
-	r := newEngRig(t, func(c *Config) { c.SynTimeout = 3 * time.Second })
+	r := newEngRig(t, func(c *Config) { c.SynTimeout = 8 * time.Second })
 	c := r.capConn(client4, online4, 1000)
 	c.handshake(time.Millisecond)
 	r.snd.take()
 	var at []time.Duration
-	for i := 1; i <= 3100; i++ {
+	for i := 1; i <= 8100; i++ {
 		r.advance(time.Millisecond)
 		for _, p := range r.snd.take() {
 			if p.flags == header.TCPFlagSyn {
@@ -436,7 +436,8 @@ func TestSYNBackoff(t *testing.T) {
 			}
 		}
 	}
-	want := []time.Duration{200 * time.Millisecond, 600 * time.Millisecond, 1400 * time.Millisecond}
+	// RFC 6298: 1 s before any round trip is measured, then doubling.
+	want := []time.Duration{time.Second, 3 * time.Second, 7 * time.Second}
 	if len(at) != len(want) {
 		t.Fatalf("SYN retransmitted at %v, want %v", at, want)
 	}
@@ -446,6 +447,57 @@ func TestSYNBackoff(t *testing.T) {
 		}
 	}
 	r.wantFates(FateSynTimeout)
+}
+
+// The retransmission timeout follows the measured round trip: the
+// handshake's sample gives srtt + 4·rttvar; a handshake whose SYN was
+// retransmitted gives no sample (Karn) and keeps the initial timeout.
+func TestRTOFromMeasuredRTT(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		synAfter time.Duration // SYN-ACK this long after the first SYN
+		synRetx  bool
+		want     time.Duration // first data retransmission after the send
+	}{
+		{"fast target: floor", 2 * time.Millisecond, false, time.Duration(baseRTO)},
+		{"300ms round trip", 300 * time.Millisecond, false, 900 * time.Millisecond}, // 300 + 4·150
+		{"SYN retransmitted", 1200 * time.Millisecond, true, time.Duration(initialRTO)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newEngRig(t, nil)
+			c := r.capConn(client4, online4, 1000)
+			c.handshake(time.Millisecond)
+			r.advance(tc.synAfter - time.Millisecond)
+			sent := r.snd.take()
+			syns := 0
+			for _, p := range sent {
+				if p.has(header.TCPFlagSyn) {
+					syns++
+				}
+			}
+			if syns < 1 || (syns > 1) != tc.synRetx {
+				t.Fatalf("%d SYNs sent before the SYN-ACK, want retransmission %v", syns, tc.synRetx)
+			}
+			tu := tupleOf(sent[0])
+			r.rec(tu, wire.FlagSYN|wire.FlagACK, targetISN, sent[0].seq+1, 65535, 0, wire.Options{Has: wire.OptMSS, MSS: 1400})
+			r.snd.take()
+			c.data("lost")
+			if got := r.snd.take(); len(got) != 1 || string(got[0].payload) != "lost" {
+				t.Fatalf("sent %+v, want the request", got)
+			}
+			for i := 1; i <= 3000; i++ {
+				r.advance(time.Millisecond)
+				if got := r.snd.take(); len(got) > 0 {
+					at := time.Duration(i) * time.Millisecond
+					if d := at - tc.want; d < -2*time.Millisecond || d > 2*time.Millisecond {
+						t.Fatalf("retransmitted after %v, want %v", at, tc.want)
+					}
+					return
+				}
+			}
+			t.Fatal("no retransmission within 3s")
+		})
+	}
 }
 
 func TestDataBackoff(t *testing.T) {

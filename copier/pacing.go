@@ -121,6 +121,9 @@ func (w *worker) pump(s *session, now int64) {
 			fl |= header.TCPFlagPsh
 		}
 		w.emit(s, fl, s.sndNxt, s.rcvNxt, s.advWin, w.tsOpts(s, now), g.data[off:off+n])
+		if s.rttAt == 0 {
+			s.rttAt, s.rttSeq = now, s.sndNxt+n
+		}
 		s.sndNxt += n
 		s.bytes += uint64(n)
 		w.e.stats.PayloadBytesNew.Add(uint64(n))

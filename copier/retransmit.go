@@ -28,6 +28,7 @@ func (w *worker) onTimer(s *session, now int64) {
 		}
 		if s.rtoAt != 0 && now >= s.rtoAt {
 			w.sendSYN(s)
+			s.synRetx = true
 			e.stats.Retransmits.Add(1)
 			s.rto = min(2*s.rto, maxRTO)
 			s.rtoAt = min(now+s.rto, s.synDeadline)
@@ -94,6 +95,7 @@ func (w *worker) probeWindow(s *session, now int64) {
 // resend sends the oldest unacked segment (or FIN) again.
 func (w *worker) resend(s *session, now int64) {
 	w.e.stats.Retransmits.Add(1)
+	s.rttAt = 0 // Karn: an ACK after a retransmission is no sample
 	if s.finSent && s.sndUna == s.sndNxt-1 {
 		w.emit(s, header.TCPFlagFin|header.TCPFlagAck, s.sndUna, s.rcvNxt, s.advWin, w.tsOpts(s, now), nil)
 	} else if i := s.findSeg(s.sndUna); i >= 0 {
@@ -107,4 +109,30 @@ func (w *worker) resend(s *session, now int64) {
 		w.emit(s, fl, s.sndUna, s.rcvNxt, s.advWin, w.tsOpts(s, now), g.data[off:off+n])
 		s.ackAt, s.ackPend = 0, 0
 	}
+}
+
+// sampleRTT folds one round-trip measurement into the smoothed estimate
+// and sets the retransmission timeout from it (RFC 6298 2.2, 2.3).
+func (s *session) sampleRTT(r int64) {
+	r = max(r, 0)
+	if !s.rttValid {
+		s.srtt, s.rttvar, s.rttValid = r, r/2, true
+	} else {
+		d := s.srtt - r
+		if d < 0 {
+			d = -d
+		}
+		s.rttvar = (3*s.rttvar + d) / 4
+		s.srtt = (7*s.srtt + r) / 8
+	}
+	s.rto = s.estimatedRTO()
+}
+
+// estimatedRTO is srtt + 4·rttvar within [baseRTO, maxRTO], or the
+// initial timeout while nothing was measured.
+func (s *session) estimatedRTO() int64 {
+	if !s.rttValid {
+		return initialRTO
+	}
+	return min(max(s.srtt+4*s.rttvar, baseRTO), maxRTO)
 }

@@ -37,7 +37,8 @@ const (
 )
 
 const (
-	baseRTO         = int64(200 * time.Millisecond)
+	baseRTO         = int64(200 * time.Millisecond) // floor of the retransmission timeout
+	initialRTO      = int64(time.Second)            // before any round trip was measured (RFC 6298 2.1)
 	maxRTO          = int64(60 * time.Second)
 	maxDataRetries  = 6 // gives up 25.4 s after the first send
 	minRTT          = int64(time.Millisecond)
@@ -94,6 +95,13 @@ type session struct {
 	reqAt       int64
 	lastRespAt  int64
 	respFirst   bool
+
+	// Round-trip estimate (RFC 6298): one segment timed at a time.
+	srtt, rttvar int64
+	rttValid     bool
+	rttSeq       uint32 // the timed segment ends here ...
+	rttAt        int64  // ... and was sent then (0: none timed)
+	synRetx      bool   // the SYN was sent more than once (no sample from it)
 
 	// Timers (unix ns; 0 = off).
 	rto         int64
@@ -276,7 +284,7 @@ func (w *worker) newSession(g *group, c int, t wire.Tuple, p *capPkt, now int64)
 	s.mss = defaultMSS
 	s.start, s.lastActive, s.routeAt, s.tsStart = now, now, now, now
 	s.state = stSynSent
-	s.rto = baseRTO
+	s.rto = initialRTO
 	s.rtoAt = now + s.rto
 	s.synDeadline = now + int64(cfg.SynTimeout)
 	w.sessions[t] = s
@@ -454,7 +462,10 @@ func (w *worker) recordSynSent(s *session, r *wire.Record, now int64) {
 	}
 	s.mss = max(s.mss, 64)
 	s.state = stEstablished
-	s.rto, s.rtoAt, s.retries = baseRTO, 0, 0
+	if !s.synRetx {
+		s.sampleRTT(now - s.start)
+	}
+	s.rto, s.rtoAt, s.retries = s.estimatedRTO(), 0, 0
 	s.respBase = s.rcvNxt
 	s.reqAt = now
 	// A request already buffered carries the handshake's ACK: one packet
@@ -478,7 +489,11 @@ func (w *worker) onAck(s *session, r *wire.Record, now int64) {
 		}
 		s.retries = 0
 		s.dupAcks = 0
-		s.rto = baseRTO
+		if s.rttAt != 0 && seqGEQ(r.Ack, s.rttSeq) {
+			s.sampleRTT(now - s.rttAt)
+			s.rttAt = 0
+		}
+		s.rto = s.estimatedRTO()
 		if s.sndUna == s.sndNxt {
 			s.rtoAt = 0
 		} else {

@@ -22,7 +22,7 @@ func TestIdleWorkersSleep(t *testing.T) {
 }
 
 // Timers still fire on time without the fixed tick: an unanswered SYN is
-// retransmitted after the base RTO, and the worker wakes only for it.
+// retransmitted after the initial RTO, and the worker wakes only for it.
 func TestAsyncTimersFire(t *testing.T) {
 	snd := &engSender{t: t, keep: true}
 	e, err := NewEngine(Config{Routes: []Route{{From: online4, To: target4}}, Workers: 1}, snd, &engRouter{})
@@ -41,8 +41,8 @@ func TestAsyncTimersFire(t *testing.T) {
 	if n := e.Stats().SYNsSent.Load(); n < 2 {
 		t.Fatalf("SYN not retransmitted within 3s (%d sent)", n)
 	}
-	if took < time.Duration(baseRTO)*3/4 || took > time.Duration(baseRTO)+500*time.Millisecond {
-		t.Errorf("SYN retransmitted after %v, want about %v", took, time.Duration(baseRTO))
+	if took < time.Duration(initialRTO)*3/4 || took > time.Duration(initialRTO)+500*time.Millisecond {
+		t.Errorf("SYN retransmitted after %v, want about %v", took, time.Duration(initialRTO))
 	}
 	if n := e.Stats().TimerWakeups.Load(); n > 20 {
 		t.Errorf("worker woke %d times for one pending retransmission", n)
