@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/replaygw
 PKGS     := ./...
 
-.PHONY: all deps build test test-short bench demo fuzz vet clean
+.PHONY: all deps bench-deps build test test-short bench demo fuzz vet clean
 
 all: build
 
@@ -20,6 +20,9 @@ vet:
 deps:
 	@bash .ci/deps
 
+bench-deps:
+	@bash .ci/deps bench
+
 # The whole suite: unit tests, fuzz seeds, and the namespace labs (as root).
 test: deps vet
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 14m $(PKGS)
@@ -30,7 +33,7 @@ test-short:
 # Benchmarks: per-packet costs (-benchmem), the gateway's absorb rate through
 # a real TUN (root), and the end-to-end lab runs (root). Figures and the
 # commands behind them are in docs/benchmarks.md.
-bench: build
+bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./wire ./blackhole ./copier ./capture ./replay
 	$(GO) test -run '^$$' -bench Extract -benchmem ./stack
 	$(GO) test -run '^$$' -bench Absorb -benchtime 5x ./stack

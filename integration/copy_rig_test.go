@@ -153,13 +153,24 @@ func (r *copyRig) startCopier(c copierConf, probe bool) {
 // sample name with labels (as printed) -> value.
 func (r *copyRig) copierMetrics() map[string]float64 {
 	r.t.Helper()
-	dial, err := r.lab.Dialer(Online)
+	return r.scrape(Online, "copier")
+}
+
+// gatewayMetrics scrapes the gateway's /metrics inside the assistant.
+func (r *copyRig) gatewayMetrics() map[string]float64 {
+	r.t.Helper()
+	return r.scrape(Assistant, "gateway")
+}
+
+func (r *copyRig) scrape(h Host, role string) map[string]float64 {
+	r.t.Helper()
+	dial, err := r.lab.Dialer(h)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	resp, err := dial.HTTPClient(3 * time.Second).Get("http://" + DemoMetricsListen + "/metrics")
 	if err != nil {
-		r.t.Fatalf("copier metrics: %v", err)
+		r.t.Fatalf("%s metrics: %v", role, err)
 	}
 	defer resp.Body.Close()
 	m := make(map[string]float64)
@@ -181,7 +192,7 @@ func (r *copyRig) copierMetrics() map[string]float64 {
 		m[line[:i]] = v
 	}
 	if err := sc.Err(); err != nil {
-		r.t.Fatalf("copier metrics: %v", err)
+		r.t.Fatalf("%s metrics: %v", role, err)
 	}
 	return m
 }

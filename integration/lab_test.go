@@ -375,3 +375,58 @@ func TestNewLabCleansUpAfterPartialFailure(t *testing.T) {
 		t.Errorf("left behind after a failed NewLab: %v %v", names, lerr)
 	}
 }
+
+// TestLabThreadedNAPI: every veth end receives in a kernel thread of its
+// own (GRO on, TSO off, threaded) and traffic still crosses the bridge.
+func TestLabThreadedNAPI(t *testing.T) {
+	l := newTestLab(t)
+	if err := l.ThreadedNAPI(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range append(l.namespaces(), l.switchNS()) {
+		out, err := exec.Command("ip", "netns", "exec", ns, "sh", "-c",
+			"for d in /sys/class/net/*/threaded; do case $d in */lo/*|*/br0/*) ;; *) cat $d;; esac; done; tc qdisc show").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", ns, err, out)
+		}
+		flags, qdiscs, _ := strings.Cut(string(out), "qdisc")
+		if f := strings.Fields(flags); len(f) == 0 || strings.Count(flags, "1") != len(f) {
+			t.Errorf("%s: threaded = %q, want 1 on every veth", ns, flags)
+		}
+		if strings.Count(qdiscs, "pfifo") != len(strings.Fields(flags)) {
+			t.Errorf("%s: qdiscs %q, want a pfifo on every veth", ns, "qdisc"+qdiscs)
+		}
+	}
+	for _, h := range Hosts {
+		var gro, tso uint32
+		err := l.Do(h, func() error {
+			var err error
+			if gro, err = ethtoolGet(Iface, ethtoolGGRO); err != nil {
+				return err
+			}
+			tso, err = ethtoolGet(Iface, ethtoolGTSO)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gro != 1 || tso != 0 {
+			t.Errorf("%s: gro %d tso %d, want 1 and 0", h, gro, tso)
+		}
+	}
+	ln, err := l.Listen(Online, "tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewIDServer(ln, IDServerOptions{})
+	defer srv.Close()
+	res, err := l.Load(context.Background(), Client, LoadOptions{
+		Addr: "10.77.0.20:80", Short: 50, KeepAlive: 2, PerConn: 25, Duration: 10 * time.Second, Concurrency: 4,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.OK) != 100 || srv.CountSeen(res.OK) != 100 {
+		t.Fatalf("ok=%d seen=%d failed=%d errors=%v", len(res.OK), srv.CountSeen(res.OK), res.Failed, res.Errors)
+	}
+}

@@ -116,3 +116,17 @@ func (p *Proc) Stop(timeout time.Duration) error {
 	<-p.done
 	return fmt.Errorf("integration: %s in %s killed after %v: %w", p.cmd.Args[len(p.cmd.Args)-1], p.Host, timeout, p.err)
 }
+
+// CPU is the user and system time of the exited child (zero before it
+// has exited).
+func (p *Proc) CPU() (user, sys time.Duration) {
+	select {
+	case <-p.done:
+	default:
+		return 0, 0
+	}
+	if st := p.cmd.ProcessState; st != nil {
+		return st.UserTime(), st.SystemTime()
+	}
+	return 0, 0
+}
