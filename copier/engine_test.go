@@ -307,6 +307,17 @@ func TestResets(t *testing.T) {
 	})
 }
 
+// askedOnce is an established session whose one-byte request "q" was sent.
+func askedOnce(t *testing.T) (*engRig, *capConn, wire.Tuple) {
+	t.Helper()
+	r := newEngRig(t, nil)
+	c := r.capConn(client4, online4, 1000)
+	tu := r.established(c, false)
+	c.data("q")
+	r.snd.take()
+	return r, c, tu
+}
+
 func TestFIN(t *testing.T) {
 	t.Run("client closes first", func(t *testing.T) {
 		r := newEngRig(t, nil)
@@ -333,21 +344,50 @@ func TestFIN(t *testing.T) {
 		}
 	})
 	t.Run("target closes first", func(t *testing.T) {
-		r := newEngRig(t, nil)
-		c := r.capConn(client4, online4, 1000)
-		tu := r.established(c, false)
-		c.data("q")
-		r.snd.take()
+		// The ACK of the target's data+FIN waits for the client's FIN,
+		// which carries it: one packet instead of two.
+		r, c, tu := askedOnce(t)
 		r.rec(tu, wire.FlagACK|wire.FlagFIN, targetISN+1, 1002, 1000, 10, wire.Options{})
-		sent := r.snd.take()
-		if len(sent) != 1 || sent[0].ack != targetISN+1+10+1 {
-			t.Fatalf("sent %+v, want an immediate ACK of data+FIN", sent)
+		if sent := r.snd.take(); len(sent) != 0 {
+			t.Fatalf("sent %+v, want nothing yet (delayed ACK)", sent)
 		}
+		r.advance(10 * time.Millisecond)
 		c.response(11)
 		c.send(header.TCPFlagFin|header.TCPFlagAck, nil, nil)
-		sent = r.snd.take()
-		if len(sent) != 1 || !sent[0].has(header.TCPFlagFin) {
-			t.Fatalf("sent %+v, want our FIN", sent)
+		sent := r.snd.take()
+		if len(sent) != 1 || !sent[0].has(header.TCPFlagFin) || sent[0].ack != targetISN+1+10+1 {
+			t.Fatalf("sent %+v, want our FIN acking data+FIN", sent)
+		}
+		r.rec(tu, wire.FlagACK, targetISN+12, 1003, 1000, 0, wire.Options{})
+		r.wantFates(FateReplayed)
+	})
+	t.Run("target closes first, client stays", func(t *testing.T) {
+		r, _, tu := askedOnce(t)
+		r.rec(tu, wire.FlagACK|wire.FlagFIN, targetISN+1, 1002, 1000, 10, wire.Options{})
+		r.advance(time.Duration(maxDelAck) - time.Millisecond)
+		if sent := r.snd.take(); len(sent) != 0 {
+			t.Fatalf("sent %+v before the delayed-ACK interval", sent)
+		}
+		r.advance(2 * time.Millisecond)
+		sent := r.snd.take()
+		if len(sent) != 1 || sent[0].flags != header.TCPFlagAck || sent[0].ack != targetISN+1+10+1 {
+			t.Fatalf("sent %+v, want the delayed ACK of data+FIN", sent)
+		}
+	})
+	t.Run("client FIN waits for the target's FIN", func(t *testing.T) {
+		// The client's FIN acks the online server's response and FIN: it is
+		// held until the target's arrive, then one FIN carries the ACK.
+		r, c, tu := askedOnce(t)
+		r.rec(tu, wire.FlagACK, targetISN+1, 1002, 1000, 0, wire.Options{})
+		c.response(11)
+		c.send(header.TCPFlagFin|header.TCPFlagAck, nil, nil)
+		if sent := r.snd.take(); len(sent) != 0 {
+			t.Fatalf("sent %+v, want the FIN held until the response", sent)
+		}
+		r.rec(tu, wire.FlagACK|wire.FlagFIN, targetISN+1, 1002, 1000, 10, wire.Options{})
+		sent := r.snd.take()
+		if len(sent) != 1 || !sent[0].has(header.TCPFlagFin) || sent[0].ack != targetISN+12 {
+			t.Fatalf("sent %+v, want one FIN acking data+FIN", sent)
 		}
 		r.rec(tu, wire.FlagACK, targetISN+12, 1003, 1000, 0, wire.Options{})
 		r.wantFates(FateReplayed)

@@ -408,9 +408,23 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 		}
 		s.ackPend += end - s.rcvNxt
 		s.rcvNxt = end
-		if fin {
+		if fin && s.finSent {
 			s.targetFin = true
-			w.sendAck(s, now)
+			w.sendAck(s, now) // the last packet of the session
+		} else if fin {
+			// The client usually closes right after the server: our FIN
+			// (sent now if its gate opened, else when captured) carries
+			// this ACK, one packet instead of two. Otherwise the ACK goes
+			// out after a delayed-ACK interval.
+			s.targetFin = true
+			sent := w.emitted
+			w.pump(s, now)
+			if s.ended {
+				return
+			}
+			if w.emitted == sent && (s.ackAt == 0 || s.ackAt > now+maxDelAck) {
+				s.ackAt = now + maxDelAck
+			}
 		} else if s.ackPend >= uint32(2*s.mss) {
 			w.sendAck(s, now)
 		} else if s.ackAt == 0 {
