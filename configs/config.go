@@ -90,7 +90,7 @@ type Copy struct {
 	SendInterface string `toml:"send_interface"` // for sender = "l2" (or "tun": the TUN name)
 	NextHopMAC    string `toml:"next_hop_mac"`   // for sender = "l2"; "" = resolve via the neighbour table
 
-	Workers       int      `toml:"workers"`        // session engine workers; default = number of CPUs
+	Workers       int      `toml:"workers"`        // session engine workers; 0 (absent): DefaultCopyWorkers for live copy, the number of CPUs for replay and the appliance
 	MemoryLimit   Size     `toml:"memory_limit"`   // global buffered-packet cap; default "256MiB"
 	SessionBuffer Size     `toml:"session_buffer"` // per-session buffered-bytes cap; default "4MiB"
 	RequireSYN    bool     `toml:"require_syn"`    // refuse sessions whose SYN was not captured

@@ -29,7 +29,12 @@ const (
 	DefaultSender        = "raw"
 	DefaultLedgerMaxSize = 64 * MiB
 	DefaultLogLevel      = "info"
-	DefaultLogFormat     = "text"
+	// DefaultCopyWorkers is the live copier's engine workers, and the CPUs
+	// it runs on, when copy.workers is absent: one worker replays the
+	// lab's highest connection rate (docs/benchmarks.md) and keeps the
+	// copier's footprint on the online host small.
+	DefaultCopyWorkers = 1
+	DefaultLogFormat   = "text"
 
 	MaxQueues     = 16
 	MaxCopies     = 64
@@ -94,7 +99,6 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 			}
 		}
 		str(&p.Sender, DefaultSender, "copy", "sender")
-		num(&p.Workers, runtime.NumCPU(), "copy", "workers")
 		size(&p.MemoryLimit, DefaultMemoryLimit, "copy", "memory_limit")
 		size(&p.SessionBuffer, DefaultSessionBuffer, "copy", "session_buffer")
 		dur(&p.IdleTimeout, DefaultIdleTimeout, "copy", "idle_timeout")

@@ -304,7 +304,7 @@ func TestDefaults(t *testing.T) {
 		{"gateway secret", g.Secret, "t0ken"},
 		{"copies", p.Copies, 1},
 		{"sample_percent", p.SamplePercent, 100.0},
-		{"workers", p.Workers, cpus},
+		{"workers", p.Workers, 0},
 		{"memory_limit", p.MemoryLimit, 256 * MiB},
 		{"session_buffer", p.SessionBuffer, 4 * MiB},
 		{"idle_timeout", p.IdleTimeout.Duration, 60 * time.Second},

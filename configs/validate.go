@@ -156,7 +156,9 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 		}
 	}
 
-	ch.intRange("copy.workers", p.Workers, 1, 4096)
+	if p.Workers != 0 || (ch.defined != nil && ch.defined("copy", "workers")) {
+		ch.intRange("copy.workers", p.Workers, 1, 4096) // absent: automatic
+	}
 	if p.MemoryLimit <= 0 {
 		ch.errf("copy.memory_limit", "%s must be greater than 0", p.MemoryLimit)
 	}

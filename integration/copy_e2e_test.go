@@ -5,10 +5,12 @@ package integration
 // assertions on what the target receives.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -20,6 +22,10 @@ import (
 func TestCopyModerateRate(t *testing.T) {
 	r := newCopyRig(t, needBinary(t, "up", "copy"))
 	r.startCopier(copierConf{}, true)
+	// By default the live copier runs one worker on one CPU.
+	if b, err := os.ReadFile(r.cpLog.Name()); err != nil || !bytes.Contains(b, []byte("workers=1 cpus=1")) {
+		t.Errorf("copier log does not show the default footprint (workers=1 cpus=1): %v\n%s", err, b)
+	}
 	// 1000 short connections at 500/s, interleaved with 8 keep-alive
 	// connections of 50 requests: 1400 requests at 700/s overall.
 	lo := LoadOptions{

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime"
 
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/copier"
@@ -41,6 +43,12 @@ func init() {
 		if cfg.Copy.FromFile() {
 			return fmt.Errorf("%s: copy.source is a file (%s): use `replaygw replay` for files", *path, cfg.Copy.Source)
 		}
+		if cfg.Copy.Workers == 0 {
+			cfg.Copy.Workers = configs.DefaultCopyWorkers
+		}
+		if os.Getenv("GOMAXPROCS") == "" {
+			runtime.GOMAXPROCS(cfg.Copy.Workers)
+		}
 		log := newLogger(cfg.Log, *level)
 		warn(log, cfg)
 		exp := metrics.New("copier")
@@ -58,7 +66,8 @@ func init() {
 		stop := serveMetrics(ctx, exp, cfg.Metrics.Listen, log)
 		defer stop()
 		log.Info("copier running", "interface", cfg.Copy.Interface, "routes", len(cfg.Copy.Routes),
-			"gateways", cfg.Copy.Gateways, "copies", cfg.Copy.Copies, "capabilities", privdrop.Effective())
+			"gateways", cfg.Copy.Gateways, "copies", cfg.Copy.Copies, "workers", cfg.Copy.Workers,
+			"cpus", runtime.GOMAXPROCS(0), "capabilities", privdrop.Effective())
 		return cp.Run(ctx)
 	}
 	register(c)
