@@ -13,6 +13,7 @@ package integration
 //	RGW_BENCH_KA      wrk connections of the keep-alive steps [4,16,64]
 //	RGW_BENCH_SECONDS length of a step [2]
 //	RGW_BENCH_NAPI=0  keep the veth links' default receive (see napi.go)
+//	RGW_BENCH_PERF=DIR record each step's copier profile (perf record -g) in DIR
 //	RGW_BENCH_STRICT=1 fail unless the last short step reaches 99.9 % and
 //	                  the copier used less CPU than the online server
 //
@@ -126,7 +127,14 @@ func TestBenchLab(t *testing.T) {
 	t.Logf("without the copier: wrk (64 connections, short) reaches %.0f connections/s against the online server (wrk CPU %v) [%s]",
 		float64(len(baseIDs))/float64(seconds), base.cpu, base.socketErrors())
 
-	r.startCopier(copierConf{}, false)
+	var extra []string
+	if w := envInts("RGW_BENCH_WORKERS", nil); len(w) > 0 {
+		extra = append(extra, fmt.Sprintf("workers = %d", w[0]))
+	}
+	if g := os.Getenv("RGW_BENCH_GOMAXPROCS"); g != "" {
+		t.Setenv("GOMAXPROCS", g) // inherited by the copier only: this process is running
+	}
+	r.startCopier(copierConf{Extra: extra}, false)
 	// Ready when a request answered online reaches the target.
 	waitFor(t, 20*time.Second, func() bool {
 		res, err := r.lab.Load(context.Background(), Client, LoadOptions{Addr: addr, Short: 1, IDPrefix: "probe", Duration: time.Second})
@@ -173,8 +181,21 @@ func TestBenchLab(t *testing.T) {
 		cpu0, m0 := snap()
 		// Bounds: the duration, and per thread 25,000 requests (more than
 		// this machine answers in a step).
+		var perf *exec.Cmd
+		if pd := os.Getenv("RGW_BENCH_PERF"); pd != "" {
+			perf = exec.Command("perf", "record", "-F", "999", "-g", "-p", strconv.Itoa(r.cp.Pid()),
+				"-o", filepath.Join(pd, fmt.Sprintf("step%d-%s-%d.data", i, st.shape, st.conns)), "--", "sleep", strconv.Itoa(seconds))
+			if err := perf.Start(); err != nil {
+				t.Fatalf("perf: %v", err)
+			}
+		}
 		res := runWrk(t, r.lab, wrk, dir, wrkRun{addr: addr, prefix: prefix, conns: st.conns,
 			short: st.shape == "short", duration: time.Duration(seconds) * time.Second, max: 25000})
+		if perf != nil {
+			if err := perf.Wait(); err != nil {
+				t.Logf("perf: %v", err)
+			}
+		}
 		online, err := answeredIDs(r.lab, Online, prefix)
 		if err != nil {
 			t.Fatal(err)
@@ -200,6 +221,11 @@ func TestBenchLab(t *testing.T) {
 			}
 		}
 		t.Logf("step %d %s, %d connections: %s", i, st.shape, st.conns, row.line())
+		if d := after["replaygw_engine_sessions_started"] - before["replaygw_engine_sessions_started"]; d > 0 {
+			per := func(k string) float64 { return (after["replaygw_engine_"+k] - before["replaygw_engine_"+k]) / d }
+			t.Logf("step %d per session: %.2f packets sent (%.2f SYN, %.2f pure ACK, %.2f FIN), %.2f records in",
+				i, per("packets_sent"), per("syns_sent"), per("acks_sent"), per("fins_sent"), per("records_in"))
+		}
 		if os.Getenv("RGW_BENCH_NSTAT") != "" {
 			for _, h := range []Host{Online, Target, Assistant, Client} {
 				out, _ := r.lab.Exec(h, "sh", "-c", "nstat -a; ip -s link show eth0").CombinedOutput()
@@ -219,8 +245,12 @@ func TestBenchLab(t *testing.T) {
 		rows = append(rows, row)
 		r.copierAlive()
 	}
-	t.Logf("lab benchmark (wrk, one client address, %d s per step, threaded NAPI %v, copier workers = CPUs = %d):\n%s",
-		seconds, napi, runtime.NumCPU(), benchTable(rows))
+	workers := "default"
+	if len(extra) > 0 {
+		workers = extra[0]
+	}
+	t.Logf("lab benchmark (wrk, one client address, %d s per step, threaded NAPI %v, copier %s, GOMAXPROCS %q, %d CPUs):\n%s",
+		seconds, napi, workers, os.Getenv("GOMAXPROCS"), runtime.NumCPU(), benchTable(rows))
 	for _, row := range rows {
 		if row.step.shape == "short" && percent(row.replayed, row.answered) < 99.9 {
 			t.Logf("goal not met: short connections, %d wrk connections (%.0f/s): %.3f%% replayed; fates %v; drops %v",
