@@ -215,13 +215,21 @@ func (e *Engine) matchRoute(dst netip.AddrPort) int {
 
 // HandlePacket takes one captured client->online IP packet (v4 or v6,
 // possibly a GRO super-packet). Safe for concurrent use; pkt is copied.
-func (e *Engine) HandlePacket(pkt []byte, ts time.Time) { e.handlePacket(pkt, ts, false) }
+func (e *Engine) HandlePacket(pkt []byte, ts time.Time) { e.handlePacket(pkt, ts, false, false) }
 
 // HandlePacketHeld is HandlePacket for a caller that will call Flush once
 // the packets it has at hand are in (a capture goroutine at the end of a
 // ring block): a sleeping worker is woken by Flush, once per burst, not by
 // every packet.
-func (e *Engine) HandlePacketHeld(pkt []byte, ts time.Time) { e.handlePacket(pkt, ts, true) }
+//
+// When a worker's queue is full it blocks until the worker makes room (the
+// capture's kernel ring buffers meanwhile; its drops are counted there),
+// counted in CaptureWaits.
+func (e *Engine) HandlePacketHeld(pkt []byte, ts time.Time) { e.handlePacket(pkt, ts, true, true) }
+
+// HandlePacketWait is HandlePacket that blocks while the worker's queue is
+// full instead of dropping: for sources that can wait, such as a file.
+func (e *Engine) HandlePacketWait(pkt []byte, ts time.Time) { e.handlePacket(pkt, ts, false, true) }
 
 // Flush wakes the workers that HandlePacketHeld left sleeping with work.
 func (e *Engine) Flush() {
@@ -233,7 +241,7 @@ func (e *Engine) Flush() {
 	}
 }
 
-func (e *Engine) handlePacket(pkt []byte, ts time.Time, hold bool) {
+func (e *Engine) handlePacket(pkt []byte, ts time.Time, hold, wait bool) {
 	if e.closed.Load() {
 		return
 	}
@@ -265,7 +273,11 @@ func (e *Engine) handlePacket(pkt []byte, ts time.Time, hold bool) {
 		w.mu.Unlock()
 		return
 	}
-	if !w.in.pushPacket(&m, hold) {
+	ok, waited := w.in.pushPacket(&m, hold, wait)
+	if waited {
+		e.stats.CaptureWaits.Add(1)
+	}
+	if !ok {
 		e.stats.PacketsQueueDrop.Add(1)
 		if m.buf != nil {
 			m.buf.unref()
@@ -325,6 +337,7 @@ func (e *Engine) Close() {
 		return
 	}
 	for _, w := range e.workers {
+		w.in.close()
 		close(w.quit)
 	}
 	e.wg.Wait()

@@ -14,29 +14,48 @@ import (
 // block) leaves the wake for its Flush: one scheduler wake-up per burst
 // instead of one channel hand-off per packet.
 type inbox struct {
-	mu     sync.Mutex
-	pkts   []pktMsg
-	recs   []wire.Record
-	parked bool          // the worker found the inbox empty and sleeps
-	owed   bool          // a held push found the worker parked: Flush wakes it
-	wake   chan struct{} // cap 1
+	mu      sync.Mutex
+	pkts    []pktMsg
+	recs    []wire.Record
+	parked  bool          // the worker found the inbox empty and sleeps
+	owed    bool          // a held push found the worker parked: Flush wakes it
+	wake    chan struct{} // cap 1
+	room    sync.Cond     // on mu: a take made room for waiting producers
+	waiters int
+	closed  bool
 }
 
 func newInbox() *inbox {
-	return &inbox{
+	b := &inbox{
 		pkts: make([]pktMsg, 0, 256),
 		recs: make([]wire.Record, 0, 256),
 		wake: make(chan struct{}, 1),
 	}
+	b.room.L = &b.mu
+	return b
 }
 
-// pushPacket queues m; false when the inbox is full. With hold the wake of
-// a parked worker is left to flush.
-func (b *inbox) pushPacket(m *pktMsg, hold bool) bool {
+// pushPacket queues m. A full inbox refuses it (false), or with wait
+// blocks the producer until the worker makes room: a capture goroutine
+// then leaves packets in the kernel's ring, which holds far more, instead
+// of dropping them. waited reports a wait. With hold the wake of a parked
+// worker is left to flush.
+func (b *inbox) pushPacket(m *pktMsg, hold, wait bool) (ok, waited bool) {
 	b.mu.Lock()
-	if len(b.pkts) >= queueLen {
+	for len(b.pkts) >= queueLen && wait && !b.closed {
+		waited = true
+		if b.parked {
+			// Held pushes filled the inbox without waking the worker.
+			b.parked, b.owed = false, false
+			b.signal()
+		}
+		b.waiters++
+		b.room.Wait()
+		b.waiters--
+	}
+	if len(b.pkts) >= queueLen || b.closed {
 		b.mu.Unlock()
-		return false
+		return false, waited
 	}
 	b.pkts = append(b.pkts, *m)
 	wake := b.claimWake(hold)
@@ -44,7 +63,7 @@ func (b *inbox) pushPacket(m *pktMsg, hold bool) bool {
 	if wake {
 		b.signal()
 	}
-	return true
+	return true, waited
 }
 
 // pushRecord queues a copy of r (without payload); false when full.
@@ -110,7 +129,18 @@ func (b *inbox) take(pkts *[]pktMsg, recs *[]wire.Record) bool {
 	b.parked, b.owed = false, false
 	*pkts, b.pkts = b.pkts, (*pkts)[:0]
 	*recs, b.recs = b.recs, (*recs)[:0]
+	if b.waiters > 0 {
+		b.room.Broadcast()
+	}
 	return true
+}
+
+// close refuses every later push and releases waiting producers.
+func (b *inbox) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.room.Broadcast()
+	b.mu.Unlock()
 }
 
 // queued returns how many packets wait (benchmarks).

@@ -2,6 +2,7 @@ package copier
 
 import (
 	"testing"
+	"time"
 
 	"github.com/replaygw/replaygw/wire"
 )
@@ -38,7 +39,7 @@ func TestInboxWakes(t *testing.T) {
 			if tc.parked && b.take(&pkts, &recs) {
 				t.Fatal("take on an empty inbox reported work")
 			}
-			if !b.pushPacket(&pktMsg{p: capPkt{seq: 7}}, tc.hold) {
+			if ok, _ := b.pushPacket(&pktMsg{p: capPkt{seq: 7}}, tc.hold, false); !ok {
 				t.Fatal("push refused")
 			}
 			if got := signalled(b); got != tc.wakePush {
@@ -64,11 +65,11 @@ func TestInboxWakes(t *testing.T) {
 func TestInboxTakeAndLimit(t *testing.T) {
 	b := newInbox()
 	for i := range queueLen {
-		if !b.pushPacket(&pktMsg{p: capPkt{seq: uint32(i)}}, false) {
+		if ok, _ := b.pushPacket(&pktMsg{p: capPkt{seq: uint32(i)}}, false, false); !ok {
 			t.Fatalf("push %d refused", i)
 		}
 	}
-	if b.pushPacket(&pktMsg{}, false) {
+	if ok, _ := b.pushPacket(&pktMsg{}, false, false); ok {
 		t.Fatal("push beyond queueLen accepted")
 	}
 	r := wire.Record{Seq: 5, Payload: []byte("x")}
@@ -93,5 +94,70 @@ func TestInboxTakeAndLimit(t *testing.T) {
 	}
 	if b.queued() != 0 || b.take(&pkts, &recs) {
 		t.Fatal("inbox not empty after take")
+	}
+}
+
+// A waiting push blocks on a full inbox until the worker takes, wakes a
+// worker that held pushes left parked, and is released by close.
+func TestInboxWaitForRoom(t *testing.T) {
+	b := newInbox()
+	var pkts []pktMsg
+	var recs []wire.Record
+	b.take(&pkts, &recs) // the worker parks
+	for i := range queueLen {
+		if ok, waited := b.pushPacket(&pktMsg{p: capPkt{seq: uint32(i)}}, true, true); !ok || waited {
+			t.Fatalf("push %d: ok %v waited %v", i, ok, waited)
+		}
+	}
+	if signalled(b) {
+		t.Fatal("held pushes woke the worker")
+	}
+	type result struct{ ok, waited bool }
+	done := make(chan result, 1)
+	go func() {
+		ok, waited := b.pushPacket(&pktMsg{p: capPkt{seq: 99999}}, true, true)
+		done <- result{ok, waited}
+	}()
+	select {
+	case <-b.wake: // the waiting producer must wake the parked worker
+	case <-time.After(5 * time.Second):
+		t.Fatal("a producer waiting on a full inbox did not wake the parked worker")
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("push returned %+v on a full inbox", r)
+	case <-time.After(20 * time.Millisecond):
+	}
+	if !b.take(&pkts, &recs) || len(pkts) != queueLen {
+		t.Fatalf("take got %d packets", len(pkts))
+	}
+	select {
+	case r := <-done:
+		if !r.ok || !r.waited {
+			t.Fatalf("push after the take: %+v, want ok after a wait", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the take did not release the waiting producer")
+	}
+	if !b.take(&pkts, &recs) || len(pkts) != 1 || pkts[0].p.seq != 99999 {
+		t.Fatalf("the waited packet was not queued: %+v", pkts)
+	}
+
+	for i := range queueLen {
+		b.pushPacket(&pktMsg{p: capPkt{seq: uint32(i)}}, false, false)
+	}
+	go func() {
+		ok, waited := b.pushPacket(&pktMsg{}, false, true)
+		done <- result{ok, waited}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	b.close()
+	select {
+	case r := <-done:
+		if r.ok {
+			t.Fatal("push accepted after close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("close did not release the waiting producer")
 	}
 }

@@ -14,6 +14,7 @@ type Stats struct {
 	PacketsMalformed  atomic.Uint64 // not a parsable TCP segment
 	PacketsUnmatched  atomic.Uint64 // no route for the destination
 	PacketsQueueDrop  atomic.Uint64 // worker queue full
+	CaptureWaits      atomic.Uint64 // packets that waited for room in a full worker queue
 	PacketsNoSession  atomic.Uint64 // no session and cannot start one
 	PacketsAfterEnd   atomic.Uint64 // for a session that already ended
 	PureACKsDropped   atomic.Uint64 // client pure ACKs (never forwarded)
@@ -59,6 +60,7 @@ func (s *Stats) Counters() []Counter {
 		{"engine_packets_malformed", "captured packets that are not parsable TCP", s.PacketsMalformed.Load()},
 		{"engine_packets_unmatched", "captured packets matching no route", s.PacketsUnmatched.Load()},
 		{"engine_packets_queue_dropped", "captured packets dropped: worker queue full", s.PacketsQueueDrop.Load()},
+		{"engine_capture_waits", "captured packets that waited for room in a full worker queue (the capture ring buffered meanwhile)", s.CaptureWaits.Load()},
 		{"engine_packets_no_session", "captured packets with no session that cannot start one", s.PacketsNoSession.Load()},
 		{"engine_packets_after_end", "captured packets for sessions that already ended", s.PacketsAfterEnd.Load()},
 		{"engine_pure_acks_dropped", "client pure ACKs, never forwarded", s.PureACKsDropped.Load()},

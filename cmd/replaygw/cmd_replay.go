@@ -157,7 +157,7 @@ func replayFile(ctx context.Context, cfg *configs.Config, log *slog.Logger, file
 	}
 	shift := newLoopShift(servers)
 	opts.OnLoop = shift.setLoop
-	sum, playErr := replay.Play(ctx, file, opts, backpressure(ctx, shift.wrap(eng.HandlePacket), &st.PacketsQueueDrop))
+	sum, playErr := replay.Play(ctx, file, opts, shift.wrap(eng.HandlePacketWait))
 	// What was captured before a damaged record still completes.
 	drainSessions(ctx, eng.Sessions, func() uint64 {
 		return st.SessionsStarted.Load() + st.SessionsEnded.Load() + st.PacketsSent.Load()
@@ -211,25 +211,6 @@ func drainSessions(ctx context.Context, open func() int, activity func() uint64,
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// backpressure wraps the engine's packet handler for file replay: a file
-// is read faster than the engine's workers can take packets, and a full
-// worker queue drops the packet (counted in drops). A capture file has
-// no reason to lose packets, so the packet is offered again until a queue
-// takes it or ctx ends. Each retry counts once more in drops; handle is
-// only called from the one goroutine of the player.
-func backpressure(ctx context.Context, handle func([]byte, time.Time), drops interface{ Load() uint64 }) func([]byte, time.Time) {
-	return func(pkt []byte, ts time.Time) {
-		for wait := 20 * time.Microsecond; ; wait = min(2*wait, 5*time.Millisecond) {
-			before := drops.Load()
-			handle(pkt, ts)
-			if drops.Load() == before || ctx.Err() != nil {
-				return
-			}
-			time.Sleep(wait)
-		}
 	}
 }
 
