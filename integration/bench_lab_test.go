@@ -11,7 +11,7 @@ package integration
 //
 //	RGW_BENCH_CONNS   wrk connections of the short-connection steps [1,4,16,64]
 //	RGW_BENCH_KA      wrk connections of the keep-alive steps [4,16,64]
-//	RGW_BENCH_SECONDS length of a step [2]
+//	RGW_BENCH_SECONDS length of a step [4]
 //	RGW_BENCH_NAPI=0  keep the veth links' default receive (see napi.go)
 //	RGW_BENCH_PERF=DIR record each step's copier profile (perf record -g) in DIR
 //	RGW_BENCH_STRICT=1 fail unless the last short step reaches 99.9 % and
@@ -77,7 +77,7 @@ func TestBenchLab(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", srvBin, "./testdata/idsrv").CombinedOutput(); err != nil {
 		t.Fatalf("build idsrv: %v\n%s", err, out)
 	}
-	seconds := 2
+	seconds := 4
 	if v := envInts("RGW_BENCH_SECONDS", nil); len(v) > 0 {
 		seconds = min(v[0], 30)
 	}
@@ -119,7 +119,7 @@ func TestBenchLab(t *testing.T) {
 	// The generator's ceiling: wrk against the online server alone, with
 	// no copier, gateway work or replayed traffic on the machine.
 	base := runWrk(t, r.lab, wrk, dir, wrkRun{addr: addr, prefix: "base.", conns: 64, short: true,
-		duration: time.Duration(seconds) * time.Second, max: 25000})
+		duration: time.Duration(seconds) * time.Second, max: 60000})
 	baseIDs, err := answeredIDs(r.lab, Online, "base.")
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func TestBenchLab(t *testing.T) {
 		prefix := fmt.Sprintf("b%d.", i)
 		before := r.copierMetrics()
 		cpu0, m0 := snap()
-		// Bounds: the duration, and per thread 25,000 requests (more than
+		// Bounds: the duration, and per thread 60,000 requests (more than
 		// this machine answers in a step).
 		var perf *exec.Cmd
 		if pd := os.Getenv("RGW_BENCH_PERF"); pd != "" {
@@ -190,7 +190,7 @@ func TestBenchLab(t *testing.T) {
 			}
 		}
 		res := runWrk(t, r.lab, wrk, dir, wrkRun{addr: addr, prefix: prefix, conns: st.conns,
-			short: st.shape == "short", duration: time.Duration(seconds) * time.Second, max: 25000})
+			short: st.shape == "short", duration: time.Duration(seconds) * time.Second, max: 60000})
 		if perf != nil {
 			if err := perf.Wait(); err != nil {
 				t.Logf("perf: %v", err)
