@@ -24,7 +24,9 @@ const (
 	allocShards   = 64
 	firstPort     = 1024
 	portSpan      = 65536 - firstPort
-	maxProbe      = 1 << 17
+	maxSpill      = 256  // pool addresses tried with the client's own port
+	maxProbe      = 4096 // tuples tried in all before a session gets FateNoPort
+	probeStride   = 7919 // a prime: consecutive probes land far apart in the port space
 	sweepInterval = 1024
 )
 
@@ -115,25 +117,42 @@ func (a *allocator) tryTake(t wire.Tuple, w int, now int64) bool {
 // orig, sent to target, owned by worker w.
 func (a *allocator) acquire(orig wire.Tuple, target netip.AddrPort, c, w int, now int64) (wire.Tuple, bool) {
 	addr := orig.Client.Addr()
+	var h uint64 // the client address's place in the pool
 	if a.pool.IsValid() {
 		if addr.Is4() != a.pool.Addr().Is4() {
 			return wire.Tuple{}, false
 		}
-		h := mix64(hashAddrPort(sampleKey+a.salt+uint64(c), netip.AddrPortFrom(addr, 0)))
+		h = mix64(hashAddrPort(sampleKey+a.salt+uint64(c), netip.AddrPortFrom(addr, 0)))
 		addr = a.poolAddr(h)
 	}
-	t := wire.Tuple{Client: netip.AddrPortFrom(addr, orig.Client.Port()), Target: target}
+	port := orig.Client.Port()
+	t := wire.Tuple{Client: netip.AddrPortFrom(addr, port), Target: target}
 	if (a.pool.IsValid() || c == 0) && a.tryTake(t, w, now) {
 		return t, true
 	}
-	start := hashTuple(shardKey+a.salt+uint64(c), orig)
-	for k := uint64(0); k < maxProbe; k++ {
-		port := uint16(firstPort + (start+k)%portSpan)
-		ad := addr
-		if a.pool.IsValid() && k >= portSpan {
-			ad = a.poolAddr(start/portSpan + k/portSpan)
+	var k uint64
+	if a.pool.IsValid() {
+		// A client that reuses its port while the target still holds the
+		// last connection on it in TIME_WAIT (short connections at a high
+		// rate): the same port on the next pool addresses is almost
+		// always free.
+		for ; k < min(a.poolSize, maxSpill)-1; k++ {
+			t.Client = netip.AddrPortFrom(a.poolAddr(h+1+k), port)
+			if a.tryTake(t, w, now) {
+				return t, true
+			}
 		}
-		t = wire.Tuple{Client: netip.AddrPortFrom(ad, port), Target: target}
+	}
+	// Then other ports (and, with a pool, addresses): a bounded number of
+	// probes, so that a nearly exhausted space costs a counted fate, not
+	// a worker stalled in the search.
+	start := hashTuple(shardKey+a.salt+uint64(c), orig)
+	for ; k < maxProbe; k++ {
+		ad := addr
+		if a.pool.IsValid() {
+			ad = a.poolAddr(h + start + k)
+		}
+		t.Client = netip.AddrPortFrom(ad, uint16(firstPort+(start+k*probeStride)%portSpan))
 		if a.tryTake(t, w, now) {
 			return t, true
 		}

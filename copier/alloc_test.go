@@ -56,6 +56,35 @@ func TestAllocator(t *testing.T) {
 			t.Fatal("acquired beyond the port space")
 		}
 	})
+	t.Run("reused client port spills over the pool", func(t *testing.T) {
+		// Short connections at a high rate: the client reuses its port
+		// while the target still holds the last connection in TIME_WAIT.
+		a := newAllocator(netip.MustParsePrefix("10.88.0.0/24"), tw)
+		t0, _ := a.acquire(orig, target4, 0, 0, 0)
+		a.release(t0, 0)
+		t1, ok := a.acquire(orig, target4, 0, 0, 1)
+		if !ok || t1 == t0 || t1.Client.Port() != orig.Client.Port() {
+			t.Fatalf("reuse got %v (%v), want the client's port on another pool address than %v", t1, ok, t0)
+		}
+		if calls := a.calls(); calls != 3 {
+			t.Fatalf("%d tuples tried for two sessions, want 3", calls)
+		}
+	})
+	t.Run("exhausted space fails fast", func(t *testing.T) {
+		a := newAllocator(netip.MustParsePrefix("10.88.0.1/32"), tw)
+		for i := range portSpan {
+			o := wire.Tuple{Client: netip.AddrPortFrom(client4.Addr(), uint16(firstPort+i)), Target: online4}
+			tu, _ := a.acquire(o, target4, 0, 0, 0)
+			a.release(tu, 0)
+		}
+		before := a.calls()
+		if tu, ok := a.acquire(orig, target4, 0, 0, 1); ok {
+			t.Fatalf("acquired %v with every tuple in TIME_WAIT", tu)
+		}
+		if n := a.calls() - before; n > maxProbe+1 {
+			t.Fatalf("%d tuples tried before giving up, want at most %d", n, maxProbe+1)
+		}
+	})
 	t.Run("ipv6 pool", func(t *testing.T) {
 		a := newAllocator(netip.MustParsePrefix("2001:db8:88::/64"), tw)
 		o := wire.Tuple{Client: client6, Target: online6}
@@ -152,4 +181,13 @@ func TestAllocatorRunsDiffer(t *testing.T) {
 	if same == 16 {
 		t.Errorf("two allocators mapped all 16 clients to the same tuples: runs would collide in TIME_WAIT")
 	}
+}
+
+// calls is how many tuples the allocator has tried.
+func (a *allocator) calls() int {
+	n := 0
+	for i := range a.shards {
+		n += a.shards[i].calls
+	}
+	return n
 }
