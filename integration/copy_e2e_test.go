@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -238,4 +239,61 @@ func TestCopySampling(t *testing.T) {
 		t.Errorf("replayed %d + sampled out %v != %d connections", got, sampledOut, n)
 	}
 	r.copierAlive()
+}
+
+// TestCopyClientPortReuse: a client that reuses its few ports for short
+// connections while the target still holds the replayed tuples in
+// TIME_WAIT (the target closes first). Every request must still reach the
+// target, each replay keeping the client's port on another pool address.
+func TestCopyClientPortReuse(t *testing.T) {
+	r := newCopyRig(t, needBinary(t, "up", "copy"))
+	var mu sync.Mutex
+	ports := map[uint16]int{}
+	addrs := map[netip.Addr]int{}
+	r.replaceTarget(IDServerOptions{OnRequest: func(id, remote string) {
+		if ap, err := netip.ParseAddrPort(remote); err == nil && strings.HasPrefix(id, "reuse") {
+			mu.Lock()
+			ports[ap.Port()]++
+			addrs[ap.Addr().Unmap()]++
+			mu.Unlock()
+		}
+	}})
+	r.startCopier(copierConf{}, true)
+	const lo, hi = 40000, 40063 // 64 client ports for 256 connections
+	if err := r.lab.Sysctl(Client, "net.ipv4.ip_local_port_range", fmt.Sprintf("%d %d", lo, hi)); err != nil {
+		t.Fatal(err)
+	}
+	// The client may close first: let it reuse its TIME_WAIT ports (after
+	// a second; hence 64 ports at 50 connections/s).
+	if err := r.lab.Sysctl(Client, "net.ipv4.tcp_tw_reuse", "1"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.lab.Load(context.Background(), Client, LoadOptions{
+		Addr: r.lab.Addr(Online).String() + ":80", Short: 256, Rate: 50, Concurrency: 4,
+		Duration: 15 * time.Second, IDPrefix: "reuse",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.OK) < 240 {
+		t.Fatalf("online answered only %d of 256: %v", len(res.OK), res.Errors)
+	}
+	if got := waitSeen(r.target, res.OK, 5*time.Second); got != len(res.OK) {
+		t.Fatalf("%d of %d answered ids reached the target; fates %v", got, len(res.OK), fates(r.copierMetrics()))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for p, n := range ports {
+		if p < lo || p > hi {
+			t.Errorf("target saw client port %d (%d requests) outside the client's %d-%d", p, n, lo, hi)
+		}
+	}
+	// 256 connections over 64 ports: each port carried ~4 connections,
+	// all within the copier's TIME_WAIT, so they spread over the pool.
+	if len(addrs) < 3 {
+		t.Errorf("replays came from %d pool addresses, want the reused ports spread over at least 3: %v", len(addrs), addrs)
+	}
+	if n, _ := metric(r.copierMetrics(), "sessions_total", `fate="no_port"`); n != 0 {
+		t.Errorf("%v sessions found no port", n)
+	}
 }
