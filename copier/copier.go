@@ -171,6 +171,16 @@ func (c *Copier) inputHeld(pkt []byte, ts time.Time) {
 
 // Run captures until ctx ends, then closes the sessions.
 func (c *Copier) Run(ctx context.Context) error {
+	wctx, stop := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		c.watchBehind(wctx, behindInterval)
+	}()
+	defer func() {
+		stop()
+		<-watched
+	}()
 	if c.live == nil {
 		<-ctx.Done()
 		return nil
