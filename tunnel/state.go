@@ -16,10 +16,11 @@ type state struct {
 	TUN      string         `json:"tun"`
 	PID      int            `json:"pid"`
 	Redirect string         `json:"redirect,omitempty"`
-	Routes   []string       `json:"routes,omitempty"`  // pools routed into the TUN
-	Qdiscs   []string       `json:"qdiscs,omitempty"`  // interfaces where we created clsact
-	Filters  []filterRef    `json:"filters,omitempty"` // our u32 filters
-	Sysctls  []sysctlChange `json:"sysctls,omitempty"` // in the order they were changed
+	Routes   []string       `json:"routes,omitempty"`    // pools routed into the TUN
+	Displace []savedRoute   `json:"displaced,omitempty"` // other routes to a pool that ours replaced
+	Qdiscs   []string       `json:"qdiscs,omitempty"`    // interfaces where we created clsact
+	Filters  []filterRef    `json:"filters,omitempty"`   // our u32 filters
+	Sysctls  []sysctlChange `json:"sysctls,omitempty"`   // in the order they were changed
 	path     string
 }
 

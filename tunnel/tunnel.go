@@ -77,7 +77,12 @@ func (t *Tunnel) setup() error {
 		return err
 	}
 	t.index = link.Attrs().Index
-	if err := addRoutes(t.st, t.index, t.cfg.Pools); err != nil {
+	displaced, err := addRoutes(t.st, t.index, t.cfg.Pools)
+	for _, r := range displaced {
+		t.log.Warn("tunnel: a route of this host to a client pool is replaced while the gateway runs; it is restored at shutdown",
+			"route", r.String(), "fix", "choose a client_pool this host does not use")
+	}
+	if err != nil {
 		return err
 	}
 	if t.cfg.AnswerPing {
@@ -225,6 +230,7 @@ func (s *state) undo() error {
 		removeFilters(s.Filters, s.Qdiscs),
 		delRoutes(s.TUN, s.Routes),
 		deleteLink(s.TUN),
+		restoreRoutes(s.Displace),
 	}
 	for i := len(s.Sysctls) - 1; i >= 0; i-- {
 		errs = append(errs, restoreSysctl(s.Sysctls[i]))

@@ -223,3 +223,47 @@ func TestCrashRecoveryNetns(t *testing.T) {
 	netnstest.InNS(t, l.GW, tun.Close) // after Down, Close finds nothing left to undo
 	assertClean(t, l, name, dir)
 }
+
+// A route of the host's to exactly a pool is replaced while the tunnel is
+// open and restored by Close, and by Down after a crash.
+func TestDisplacedRouteRestored(t *testing.T) {
+	v4 := netip.MustParsePrefix("10.88.11.0/24")
+	v6 := netip.MustParsePrefix("fd88:11::/120")
+	for _, crash := range []bool{false, true} {
+		name := "close"
+		if crash {
+			name = "crash-then-down"
+		}
+		t.Run(name, func(t *testing.T) {
+			l := netnstest.NewPair(t, nsPrefix)
+			tunName := l.Link("d")
+			netnstest.Sh(t, "ip", "-n", l.GW, "route", "add", v4.String(), "via", l.TgtIP4, "dev", l.VethG)
+			netnstest.Sh(t, "ip", "-n", l.GW, "-6", "route", "add", v6.String(), "via", "fd7a::2", "dev", l.VethG)
+			show := func() string {
+				return netnstest.Sh(t, "ip", "-n", l.GW, "route", "show", v4.String()) +
+					netnstest.Sh(t, "ip", "-n", l.GW, "-6", "route", "show", v6.String())
+			}
+			before := show()
+			dir := t.TempDir()
+			cfg := Config{Name: tunName, Pools: []netip.Prefix{v4, v6}, Ingress: l.VethG, Redirect: RedirectTC, StateDir: dir}
+			var tun *Tunnel
+			netnstest.InNS(t, l.GW, func() (err error) {
+				tun, err = Open(cfg)
+				return err
+			})
+			during := show()
+			if strings.Contains(during, "via") || strings.Count(during, "dev "+tunName) != 2 {
+				t.Fatalf("while open, the pool routes are\n%s\nwant both into %s", during, tunName)
+			}
+			if crash {
+				closeFiles(tun.Queues()) // the process "dies": the TUN goes, the rest stays
+				netnstest.InNS(t, l.GW, func() error { return Down(dir, tunName) })
+			} else {
+				netnstest.InNS(t, l.GW, tun.Close)
+			}
+			if after := show(); after != before {
+				t.Fatalf("routes after teardown\n%s\nwant as before\n%s", after, before)
+			}
+		})
+	}
+}
