@@ -772,3 +772,34 @@ func TestCustomBoundary(t *testing.T) {
 		t.Fatalf("after the response sent %q, want GET /b", got)
 	}
 }
+
+// The online server's response time is estimated from the captured client
+// stream: request to the client's own ACK of the response, less the
+// client's handshake round trip. An ACK riding on the next request is not
+// a sample (it carries the client's think time).
+func TestOnlineResponseEstimate(t *testing.T) {
+	r := newEngRig(t, nil)
+	c := r.capConn(client4, online4, 1000)
+	r.established(c, false) // client round trip 2 ms
+	c.data("GET /1")
+	r.clk.add(12 * time.Millisecond) // response after 10 ms + the 2 ms round trip
+	c.response(100)
+	c.send(header.TCPFlagAck, nil, nil)
+	r.clk.add(50 * time.Millisecond)
+	c.data("GET /2") // acks nothing new
+	r.clk.add(7 * time.Millisecond)
+	c.response(100)
+	r.clk.add(300 * time.Millisecond) // think time, then the ACK rides on request 3
+	c.data("GET /3")
+	c.send(header.TCPFlagFin|header.TCPFlagAck, nil, nil)
+	r.e.Close() // ends the session; its summary carries the estimate
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.fates) != 1 {
+		t.Fatalf("%d sessions ended, want 1", len(r.fates))
+	}
+	s := r.fates[0]
+	if s.OnlineResponses != 1 || s.OnlineRespTotal != 10*time.Millisecond || s.OnlineRespMax != 10*time.Millisecond {
+		t.Fatalf("online responses %d, total %v, max %v; want 1 of 10ms", s.OnlineResponses, s.OnlineRespTotal, s.OnlineRespMax)
+	}
+}

@@ -54,5 +54,11 @@ type SessionSummary struct {
 	// byte reported for it.
 	Responses                  int
 	RespTimeTotal, RespTimeMax time.Duration
-	Start, End                 time.Time
+	// Online server response time, estimated from the captured client
+	// stream: from a request's capture to the client's acknowledgement of
+	// the response, less the client's round trip. Shared by the copies of
+	// one captured connection.
+	OnlineResponses                int
+	OnlineRespTotal, OnlineRespMax time.Duration
+	Start, End                     time.Time
 }

@@ -25,9 +25,17 @@ type group struct {
 	rtt       int64
 	rttDone   bool
 	copies    []*session
-	alive     int
-	dead      bool
-	deadUntil int64
+
+	// The online server's response time, estimated from the captured
+	// client stream (see observeOnline).
+	reqOut                 bool   // a request is waiting for its response
+	reqTs                  int64  // its capture time
+	reqAck                 uint32 // the client's ack when it was sent
+	onResponses            int
+	onRespTotal, onRespMax int64
+	alive                  int
+	dead                   bool
+	deadUntil              int64
 }
 
 const (
@@ -194,6 +202,7 @@ func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 			}
 		}
 	}
+	g.observeOnline(p)
 	if p.payLen == 0 && p.flags&(wire.FlagFIN|wire.FlagRST) == 0 {
 		w.e.stats.PureACKsDropped.Add(1)
 		return
@@ -202,6 +211,31 @@ func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 		if s := g.copies[i]; !s.ended {
 			w.capture(s, p, buf, now)
 		}
+	}
+}
+
+// observeOnline estimates the online server's response time from the
+// captured client stream alone (the copier never sees the server's
+// packets): from a request's capture to the client's first acknowledgement
+// of new server bytes, less the client's round trip measured on the
+// handshake (SYN to ACK; 0 for a connection joined mid-stream, which makes
+// the figure an upper bound). An acknowledgement riding on the client's
+// next request is not used: it would add the client's think time.
+func (g *group) observeOnline(p *capPkt) {
+	if p.flags&wire.FlagACK == 0 {
+		return
+	}
+	if g.reqOut && seqGT(p.ack, g.reqAck) {
+		g.reqOut = false
+		if p.payLen == 0 {
+			d := max(p.ts-g.reqTs-g.rtt, 0)
+			g.onResponses++
+			g.onRespTotal += d
+			g.onRespMax = max(g.onRespMax, d)
+		}
+	}
+	if p.payLen > 0 && !g.reqOut {
+		g.reqOut, g.reqTs, g.reqAck = true, p.ts, p.ack
 	}
 }
 
@@ -570,13 +604,14 @@ func (w *worker) end(s *session, f Fate, now int64) {
 	e.rt.DelRoute(s.tuple)
 	e.alloc.release(s.tuple, now)
 	e.stats.SessionsEnded.Add(1)
+	g := s.grp
 	w.recordFate(&SessionSummary{
-		Tuple: s.tuple, Original: s.grp.orig, Copy: s.copy, Fate: f,
+		Tuple: s.tuple, Original: g.orig, Copy: s.copy, Fate: f,
 		Requests: s.requests, Bytes: s.bytes, Responses: s.responses,
 		RespTimeTotal: time.Duration(s.respTotal), RespTimeMax: time.Duration(s.respMax),
+		OnlineResponses: g.onResponses, OnlineRespTotal: time.Duration(g.onRespTotal), OnlineRespMax: time.Duration(g.onRespMax),
 		Start: time.Unix(0, s.start), End: time.Unix(0, now),
 	})
-	g := s.grp
 	if g.alive--; g.alive == 0 && !g.dead {
 		if cur := w.groups[g.orig]; cur == g || cur == nil {
 			w.tombstone(g, now)

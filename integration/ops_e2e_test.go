@@ -611,6 +611,8 @@ func TestLedgerMatchesTarget(t *testing.T) {
 	online := netip.AddrPortFrom(r.lab.Addr(Online), 80).String()
 	clientAddr := r.lab.Addr(Client)
 	replayed := make(map[string]bool)
+	withOnline := 0
+	var onlineSum, targetSum time.Duration
 	for _, e := range entries {
 		if e.Fate != "replayed" {
 			t.Errorf("ledger line with fate %q: %+v", e.Fate, e)
@@ -635,6 +637,16 @@ func TestLedgerMatchesTarget(t *testing.T) {
 			t.Errorf("pool tuple %s in the ledger twice", e.Client)
 		}
 		replayed[e.Client] = true
+		if e.OnlineRTT > 0 && e.OnlineRTT < time.Second {
+			withOnline++
+			onlineSum += e.OnlineRTT
+		}
+		targetSum += e.TargetRTT
+	}
+	// Every short connection's response is acknowledged by the client on
+	// its own (ACK or FIN): the online server's response time is known.
+	if withOnline < len(entries)*9/10 {
+		t.Errorf("%d of %d ledger lines have an online response time in (0, 1s)", withOnline, len(entries))
 	}
 	if len(entries) < n+1 {
 		t.Errorf("ledger has %d lines, want %d load + >= 1 warm-up", len(entries), n)
@@ -654,7 +666,8 @@ func TestLedgerMatchesTarget(t *testing.T) {
 		t.Errorf("ledger vs target: %d tuples the target accepted are not in the ledger %v; %d ledger tuples the target never accepted %v",
 			len(missing), first(missing, 5), len(extra), first(extra, 5))
 	}
-	t.Logf("ledger: %d lines, target accepted %d connections", len(entries), len(accepted))
+	t.Logf("ledger: %d lines, target accepted %d connections; mean response time online %v (estimated), target %v",
+		len(entries), len(accepted), onlineSum/time.Duration(max(withOnline, 1)), targetSum/time.Duration(max(len(entries), 1)))
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }

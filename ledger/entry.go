@@ -20,6 +20,11 @@ type Entry struct {
 	Responses  int    // responses seen from the target
 	BytesSent  uint64 // client payload bytes sent to the target
 	BytesAcked uint64 // of those, acknowledged by the target
+	// OnlineRTT is the online server's mean response time, estimated from
+	// the captured client stream (request to the client's ACK of the
+	// response, less the client's round trip); 0 when no response was
+	// acknowledged on its own. TargetRTT is the target's mean response
+	// time (request released to the first response byte reported).
 	OnlineRTT  time.Duration
 	TargetRTT  time.Duration
 	// RespTimeMax is the longest target response time of the session.

@@ -31,10 +31,14 @@ func openCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 		exp.AddCounters("", metrics.FromCounters(w.Counters))
 	}
 	targetLatency := exp.Histogram("target_response_seconds", "target response time per request (release to first response byte), averaged per session", nil)
+	onlineLatency := exp.Histogram("online_response_seconds", "online server response time per request, estimated from the captured client stream (request to the client's ACK of the response, less the client's round trip), averaged per session", nil)
 	opts.Logger = log
 	opts.OnSessionEnd = func(s copier.SessionSummary) {
 		if s.Responses > 0 {
 			targetLatency.ObserveDuration(meanResponse(s))
+		}
+		if s.OnlineResponses > 0 && s.Copy == 0 {
+			onlineLatency.ObserveDuration(meanOnline(s))
 		}
 		if r.ledger != nil {
 			r.ledger.Write(&ledger.Entry{
@@ -42,7 +46,7 @@ func openCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 				Client: s.Tuple.Client.String(), Target: s.Tuple.Target.String(),
 				Original: s.Original.String(), Copy: s.Copy, Fate: s.Fate.String(),
 				Requests: s.Requests, Responses: s.Responses, BytesSent: s.Bytes,
-				TargetRTT: meanResponse(s), RespTimeMax: s.RespTimeMax,
+				OnlineRTT: meanOnline(s), TargetRTT: meanResponse(s), RespTimeMax: s.RespTimeMax,
 			})
 		}
 	}
@@ -90,6 +94,14 @@ func (r *copierRole) Close() error {
 		r.ledger.Close()
 	}
 	return err
+}
+
+// meanOnline is the session's mean online server response time (estimated).
+func meanOnline(s copier.SessionSummary) time.Duration {
+	if s.OnlineResponses == 0 {
+		return 0
+	}
+	return s.OnlineRespTotal / time.Duration(s.OnlineResponses)
 }
 
 // meanResponse is the session's mean target response time.
