@@ -552,8 +552,11 @@ func TestGatewayClientVersionRefused(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the client did not refuse the version")
 	}
-	waitFor(t, "counted", func() bool { return g.Stats().VersionRefused.Load() >= 1 })
-	if g.Connected() != 0 || !strings.Contains(logs.String(), "protocol version mismatch") {
+	// The refusal is counted, then logged: wait for both.
+	waitFor(t, "counted and logged", func() bool {
+		return g.Stats().VersionRefused.Load() >= 1 && strings.Contains(logs.String(), "protocol version mismatch")
+	})
+	if g.Connected() != 0 {
 		t.Fatalf("connected %d, logs:\n%s", g.Connected(), logs.String())
 	}
 }
