@@ -69,6 +69,7 @@ func RunGateway(ctx context.Context, cfg *configs.Config) []Check {
 	}
 	for _, p := range g.pools {
 		checks = append(checks, checkPoolRoute(p, g.tun, tunIndex))
+		checks = append(checks, checkPoolOverlap(p, tunIndex))
 	}
 	ingress := ingressNames(g.Ingress, g.tun)
 	if len(ingress) == 0 {
@@ -133,6 +134,55 @@ func checkPoolRoute(p netip.Prefix, tunName string, tunIndex int) Check {
 		return pass(name, "%s routes into %s", p, tunName)
 	}
 	return fail(name, fix, "%s routes via %s, not into the TUN %s", probe, describeRoute(r), tunName)
+}
+
+// checkPoolOverlap looks for addresses and routes of this host inside or
+// around a pool (other than the TUN's): the gateway absorbs everything sent
+// to the pool, so a pool that is also a real network here swallows that
+// network's traffic while it runs.
+func checkPoolOverlap(p netip.Prefix, tunIndex int) Check {
+	name := "pool " + p.String() + " unused here"
+	fix := "choose a client_pool (copy) and pools (gateway) that no host on these networks uses"
+	family := netlink.FAMILY_V4
+	if p.Addr().Is6() {
+		family = netlink.FAMILY_V6
+	}
+	addrs, err := netlink.AddrList(nil, family)
+	if err != nil {
+		return warn(name, "", "cannot list addresses: %v", err)
+	}
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if ok && p.Contains(ip.Unmap()) && a.LinkIndex != tunIndex {
+			dev := fmt.Sprintf("ifindex %d", a.LinkIndex)
+			if l, err := netlink.LinkByIndex(a.LinkIndex); err == nil {
+				dev = l.Attrs().Name
+			}
+			return fail(name, fix, "this host's address %s on %s is inside the pool: its traffic would be absorbed", ip.Unmap(), dev)
+		}
+	}
+	routes, err := netlink.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return warn(name, "", "cannot list routes: %v", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil || r.LinkIndex == tunIndex && tunIndex >= 0 {
+			continue // the default route, or ours
+		}
+		ones, _ := r.Dst.Mask.Size()
+		ip, ok := netip.AddrFromSlice(r.Dst.IP)
+		if !ok || ones == 0 {
+			continue
+		}
+		// A broader route (10.0.0.0/8 around a /24 pool) is the usual
+		// case: the pool is carved out of space routed elsewhere. A route
+		// to the pool or inside it means this host talks to those addresses.
+		d := netip.PrefixFrom(ip.Unmap(), ones)
+		if d.Overlaps(p) && d.Bits() >= p.Bits() {
+			return warn(name, fix, "route %s via %s lies in the pool: while the gateway runs, those addresses go to the TUN instead", d, describeRoute(r))
+		}
+	}
+	return pass(name, "no address or route of this host overlaps %s", p)
 }
 
 func describeRoute(r netlink.Route) string {

@@ -123,6 +123,7 @@ func TestRgDHealthyLab(t *testing.T) {
 	noFails(t, gc)
 	expect(t, gc, "tun "+tunName, Pass, "with a reader", "")
 	expect(t, gc, "route "+labPool, Pass, "into "+tunName, "")
+	expect(t, gc, "pool "+labPool+" unused here", Pass, "no address or route", "")
 	expect(t, gc, "redirect eth0", Pass, "tc ingress redirect", "")
 	expect(t, gc, "leak", Pass, "forwarding is off", "")
 	expect(t, gc, "control :36524", Pass, "accepts the token", "")
@@ -203,6 +204,24 @@ func TestRgDWrongToken(t *testing.T) {
 	// The gateway side with a different token than the running gateway.
 	cfg.Gateway.Token = "other"
 	expect(t, l.gateway(t, cfg), "control :36524", Fail, "started with another config", "sudo replaygw down && sudo replaygw up")
+}
+
+// A pool this host also uses: an address inside it fails, a route inside it
+// warns, a broader route around it (the usual private-space route) passes.
+func TestRgDPoolOverlap(t *testing.T) {
+	l := newLab(t)
+	l.startGateway(t, true)
+	cfg := labConfig(labToken)
+	name := "pool " + labPool + " unused here"
+
+	expect(t, l.gateway(t, cfg), name, Pass, "no address or route", "")
+	l.run(t, "gw", "ip", "route", "add", "10.0.0.0/8", "via", targetIP)
+	expect(t, l.gateway(t, cfg), name, Pass, "no address or route", "")
+	l.run(t, "gw", "ip", "route", "add", "10.88.0.64/26", "via", targetIP)
+	expect(t, l.gateway(t, cfg), name, Warn, "route 10.88.0.64/26 via eth0 gateway "+targetIP+" lies in the pool", "choose a client_pool")
+	l.run(t, "gw", "ip", "route", "del", "10.88.0.64/26")
+	l.run(t, "gw", "ip", "addr", "add", "10.88.0.7/32", "dev", "eth0")
+	expect(t, l.gateway(t, cfg), name, Fail, "address 10.88.0.7 on eth0 is inside the pool", "choose a client_pool")
 }
 
 func TestRgDForwardingLeak(t *testing.T) {
