@@ -17,8 +17,10 @@ import (
 //
 // With a pool, a client address maps to one pool address per copy (a
 // consistent hash, like tcpcopy's -c), and the client's port is kept when
-// that tuple is free. Without a pool, copy 0 keeps the client tuple and the
-// other copies take other free ports on the same client address.
+// that tuple is free; when it is not (the client reused the port within
+// TIME_WAIT), the same port on the next pool addresses. Without a pool,
+// copy 0 keeps the client tuple and the other copies take other free ports
+// on the same client address. The search is bounded (maxProbe).
 
 const (
 	allocShards   = 64
