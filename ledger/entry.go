@@ -25,8 +25,8 @@ type Entry struct {
 	// response, less the client's round trip); 0 when no response was
 	// acknowledged on its own. TargetRTT is the target's mean response
 	// time (request released to the first response byte reported).
-	OnlineRTT  time.Duration
-	TargetRTT  time.Duration
+	OnlineRTT time.Duration
+	TargetRTT time.Duration
 	// RespTimeMax is the longest target response time of the session.
 	RespTimeMax time.Duration
 	Detail      string // free text for unusual fates

@@ -41,4 +41,3 @@ func TestDrainSessions(t *testing.T) {
 		})
 	}
 }
-
