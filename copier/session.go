@@ -418,6 +418,7 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 	}
 	plen := uint32(r.PayloadLen)
 	fin := r.Flags&wire.FlagFIN != 0
+	finAck := false // the ACK of a new target FIN waits for our FIN
 	switch {
 	case plen > 0 || fin:
 		end := r.Seq + plen
@@ -447,18 +448,11 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 			w.sendAck(s, now) // the last packet of the session
 		} else if fin {
 			// The client usually closes right after the server: our FIN
-			// (sent now if its gate opened, else when captured) carries
-			// this ACK, one packet instead of two. Otherwise the ACK goes
-			// out after a delayed-ACK interval.
+			// (sent by the pump below if its gate opened, else when
+			// captured) carries this ACK, one packet instead of two.
+			// Otherwise the ACK goes out after a delayed-ACK interval.
 			s.targetFin = true
-			sent := w.emitted
-			w.pump(s, now)
-			if s.ended {
-				return
-			}
-			if w.emitted == sent && (s.ackAt == 0 || s.ackAt > now+maxDelAck) {
-				s.ackAt = now + maxDelAck
-			}
+			finAck = true
 		} else if s.ackPend >= uint32(2*s.mss) {
 			w.sendAck(s, now)
 		} else if s.ackAt == 0 {
@@ -469,7 +463,11 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 		w.sendAck(s, now)
 		w.e.stats.ProbeACKs.Add(1)
 	}
+	sent := w.emitted
 	w.pump(s, now)
+	if finAck && !s.ended && w.emitted == sent && (s.ackAt == 0 || s.ackAt > now+maxDelAck) {
+		s.ackAt = now + maxDelAck
+	}
 	if !s.ended {
 		w.checkDone(s, now)
 	}
