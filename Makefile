@@ -34,9 +34,9 @@ test-short:
 # a real TUN (root), and the end-to-end lab runs (root). Figures and the
 # commands behind them are in docs/benchmarks.md.
 bench: bench-deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./wire ./blackhole ./copier ./capture ./replay
-	$(GO) test -run '^$$' -bench Extract -benchmem ./stack
-	$(GO) test -run '^$$' -bench Absorb -benchtime 5x ./stack
+	$(GO) test -run '^$$' -bench . -benchmem ./wire ./gateway ./copier ./capture ./replay
+	$(GO) test -run '^$$' -bench Extract -benchmem ./absorb
+	$(GO) test -run '^$$' -bench Absorb -benchtime 5x ./absorb
 	RGW_BENCH=1 $(GO) test ./integration -run '^TestBenchLab$$' -count=1 -v -timeout 15m
 
 demo: deps build
@@ -44,7 +44,7 @@ demo: deps build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./wire
-	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./stack
+	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./absorb
 
 clean:
 	rm -rf bin

@@ -15,7 +15,7 @@ import (
 	"github.com/replaygw/replaygw/wire"
 )
 
-// fakeGateway is a stand-in for `replaygw up` (blackhole.NewGateway is
+// fakeGateway is a stand-in for `replaygw up` (gateway.NewGateway is
 // another package's work): it creates the TUN, accepts copiers with the
 // handshake, takes route registrations and reports every TCP segment read
 // from the TUN for a registered tuple as a record.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replaygw/replaygw/blackhole"
+	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/tunnel"
 )
@@ -21,7 +21,7 @@ import (
 // gVisor stack and hands each TCP segment to Server.Deliver.
 type realGateway struct {
 	tun  *tunnel.Tunnel
-	srv  *blackhole.Server
+	srv  *gateway.Server
 	wg   sync.WaitGroup
 	once sync.Once
 }
@@ -51,7 +51,7 @@ func (l *lab) startRealGateway(t *testing.T, pools ...string) *realGateway {
 			g.tun.Close()
 			return
 		}
-		if g.srv, err = blackhole.NewServer(blackhole.ServerConfig{Token: labToken}, slog.New(slog.DiscardHandler)); err != nil {
+		if g.srv, err = gateway.NewServer(gateway.ServerConfig{Token: labToken}, slog.New(slog.DiscardHandler)); err != nil {
 			ln.Close()
 			g.tun.Close()
 			return

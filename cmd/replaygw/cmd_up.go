@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/replaygw/replaygw/blackhole"
+	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/metrics"
 	"github.com/replaygw/replaygw/privdrop"
@@ -46,7 +46,7 @@ func warn(log *slog.Logger, cfg *configs.Config) {
 }
 
 func runGateway(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
-	gw, err := blackhole.NewGateway(cfg.Gateway, log)
+	gw, err := gateway.NewGateway(cfg.Gateway, log)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func runGateway(ctx context.Context, cfg *configs.Config, log *slog.Logger) erro
 	log.Debug("capabilities after setup", "effective", privdrop.Effective())
 	exp := metrics.New("gateway")
 	exp.SetLogger(log)
-	exp.AddCounters("", metrics.FromCounters(func() []blackhole.Counter { return gw.Stats().Counters() }))
+	exp.AddCounters("", metrics.FromCounters(func() []gateway.Counter { return gw.Stats().Counters() }))
 	stopMetrics := serveMetrics(ctx, exp, cfg.Metrics.Listen, log)
 	defer stopMetrics()
 	return gw.Run(ctx)

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/replaygw/replaygw/blackhole"
+	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/copier"
 	"github.com/replaygw/replaygw/metrics"
@@ -25,7 +25,7 @@ func (localRouter) DelRoute(wire.Tuple)                     {}
 
 // appliance is both roles in one process on the assistant host.
 type appliance struct {
-	gw  *blackhole.Gateway
+	gw  *gateway.Gateway
 	cp  *copierRole
 	exp *metrics.Exporter
 	log *slog.Logger
@@ -45,11 +45,11 @@ func openAppliance(cfg *configs.Config, log *slog.Logger, live bool) (a *applian
 			a.Close()
 		}
 	}()
-	if a.gw, err = blackhole.NewGateway(cfg.Gateway, log.With("role", "gateway")); err != nil {
+	if a.gw, err = gateway.NewGateway(cfg.Gateway, log.With("role", "gateway")); err != nil {
 		return nil, err
 	}
 	gw := a.gw
-	a.exp.AddCounters("", metrics.FromCounters(func() []blackhole.Counter { return gw.Stats().Counters() }))
+	a.exp.AddCounters("", metrics.FromCounters(func() []gateway.Counter { return gw.Stats().Counters() }))
 	a.cp, err = openCopier(cfg, a.exp, log.With("role", "copier"), copier.Options{Router: localRouter{}, NoCapture: !live})
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package blackhole
+package gateway
 
 import (
 	"errors"

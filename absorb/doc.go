@@ -1,4 +1,4 @@
-// Package stack is the gateway's black hole: it reads every packet the
+// Package absorb is the gateway's absorber (the black hole proper): it reads every packet the
 // kernel routes (or redirects) into the TUN and never lets one out.
 //
 // Inbound flow, per TUN queue (one goroutine each):
@@ -18,4 +18,4 @@
 //     fragments, extension headers) still reaches the Handler;
 //  5. the netstack's link endpoint never transmits: every write it attempts
 //     is counted (writes_attempted) and dropped.
-package stack
+package absorb

@@ -1,4 +1,4 @@
-// Package blackhole is the gateway role: it owns the table that maps each
+// Package gateway is the gateway role: it owns the table that maps each
 // replayed session's exact 4-tuple to the copier that registered it, the
 // control-channel server the copiers connect to, and the assembly of TUN,
 // netstack and server that `replaygw up` runs.
@@ -9,4 +9,4 @@
 // without ever blocking; a writer goroutine per copier sends the queue in
 // batched record frames. A SYN-ACK or RST whose route has not arrived yet is
 // held for a short while and delivered when the route is added.
-package blackhole
+package gateway

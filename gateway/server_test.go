@@ -1,4 +1,4 @@
-package blackhole_test
+package gateway_test
 
 import (
 	"bytes"
@@ -10,19 +10,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replaygw/replaygw/blackhole"
+	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/copier"
 	"github.com/replaygw/replaygw/wire"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func startServer(t testing.TB, cfg blackhole.ServerConfig) (*blackhole.Server, string) {
+func startServer(t testing.TB, cfg gateway.ServerConfig) (*gateway.Server, string) {
 	t.Helper()
 	if cfg.Token == "" {
 		cfg.Token = "tok"
 	}
-	s, err := blackhole.NewServer(cfg, quiet)
+	s, err := gateway.NewServer(cfg, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func sameRecord(a, b *wire.Record) bool {
 }
 
 func TestServerRoutesRecordsToCopier(t *testing.T) {
-	s, addr := startServer(t, blackhole.ServerConfig{PayloadCap: 64})
+	s, addr := startServer(t, gateway.ServerConfig{PayloadCap: 64})
 	got := &sink{}
 	g := newClient(t, addr, copier.GatewayConfig{PayloadCap: 8, OnRecord: got.on})
 	g.AddRoute(tuple(1), time.Minute)
@@ -152,7 +152,7 @@ func TestServerRoutesRecordsToCopier(t *testing.T) {
 }
 
 func TestServerEarlyHold(t *testing.T) {
-	s, addr := startServer(t, blackhole.ServerConfig{HoldEarly: 150 * time.Millisecond})
+	s, addr := startServer(t, gateway.ServerConfig{HoldEarly: 150 * time.Millisecond})
 	got := &sink{}
 	g := newClient(t, addr, copier.GatewayConfig{OnRecord: got.on})
 
@@ -180,7 +180,7 @@ func TestServerEarlyHold(t *testing.T) {
 }
 
 func TestServerTwoCopiersOwnRecords(t *testing.T) {
-	s, addr := startServer(t, blackhole.ServerConfig{})
+	s, addr := startServer(t, gateway.ServerConfig{})
 	a, b := &sink{}, &sink{}
 	ga := newClient(t, addr, copier.GatewayConfig{Name: "a", OnRecord: a.on})
 	gb := newClient(t, addr, copier.GatewayConfig{Name: "b", OnRecord: b.on})
@@ -209,7 +209,7 @@ func TestServerTwoCopiersOwnRecords(t *testing.T) {
 }
 
 func TestServerStalledCopierNeverBlocksDeliver(t *testing.T) {
-	s, addr := startServer(t, blackhole.ServerConfig{CopierQueue: 4096, WriteTimeout: time.Second})
+	s, addr := startServer(t, gateway.ServerConfig{CopierQueue: 4096, WriteTimeout: time.Second})
 	release := make(chan struct{})
 	var got atomic.Int64
 	g := newClient(t, addr, copier.GatewayConfig{OnRecord: func(*wire.Record) {
@@ -257,7 +257,7 @@ func TestServerStalledCopierNeverBlocksDeliver(t *testing.T) {
 }
 
 func TestServerRefusesWrongToken(t *testing.T) {
-	s, addr := startServer(t, blackhole.ServerConfig{Token: "right"})
+	s, addr := startServer(t, gateway.ServerConfig{Token: "right"})
 	g := copier.NewGatewayClient(copier.GatewayConfig{Addrs: []string{addr}, Token: "wrong"})
 	defer g.Close()
 	waitFor(t, "refusal", func() bool { return s.Stats().AuthFailures.Load() >= 1 && g.Stats().AuthRefused.Load() >= 1 })
@@ -279,7 +279,7 @@ func rawCopier(t *testing.T, addr string) *wire.Conn {
 }
 
 func TestServerRefusesOtherVersion(t *testing.T) {
-	s, addr := startServer(t, blackhole.ServerConfig{})
+	s, addr := startServer(t, gateway.ServerConfig{})
 	c := rawCopier(t, addr)
 	c.WriteFrame(wire.TypeHello, wire.AppendHello(nil, &wire.Hello{Version: wire.Version + 1, Role: wire.RoleCopier}))
 	c.Flush()
@@ -315,7 +315,7 @@ func TestServerMalformedFrames(t *testing.T) {
 		{"oversized frame", append([]byte{0x7f, 0, 0, 0, byte(wire.TypeRouteAdd)}, ttl...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, addr := startServer(t, blackhole.ServerConfig{})
+			s, addr := startServer(t, gateway.ServerConfig{})
 			c := rawCopier(t, addr)
 			if _, err := wire.Handshake(c, wire.Hello{Role: wire.RoleCopier}, []byte("tok"), 5*time.Second); err != nil {
 				t.Fatal(err)
@@ -358,7 +358,7 @@ func frame(t wire.Type, body []byte) []byte {
 }
 
 func TestServerPingPong(t *testing.T) {
-	_, addr := startServer(t, blackhole.ServerConfig{})
+	_, addr := startServer(t, gateway.ServerConfig{})
 	c := rawCopier(t, addr)
 	if _, err := wire.Handshake(c, wire.Hello{Role: wire.RoleCopier}, []byte("tok"), 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -372,7 +372,7 @@ func TestServerPingPong(t *testing.T) {
 }
 
 func TestServerCloseDisconnectsCopiers(t *testing.T) {
-	s, err := blackhole.NewServer(blackhole.ServerConfig{Token: "tok"}, quiet)
+	s, err := gateway.NewServer(gateway.ServerConfig{Token: "tok"}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,12 +406,12 @@ func TestServerCloseDisconnectsCopiers(t *testing.T) {
 }
 
 func TestNewServerErrors(t *testing.T) {
-	for _, cfg := range []blackhole.ServerConfig{{}, {Token: "x", PayloadCap: 5000}, {Token: "x", PayloadCap: -1}} {
-		if _, err := blackhole.NewServer(cfg, nil); err == nil {
+	for _, cfg := range []gateway.ServerConfig{{}, {Token: "x", PayloadCap: 5000}, {Token: "x", PayloadCap: -1}} {
+		if _, err := gateway.NewServer(cfg, nil); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
 	}
-	s, err := blackhole.NewServer(blackhole.ServerConfig{Token: "x", Listen: "127.0.0.1:-1"}, nil)
+	s, err := gateway.NewServer(gateway.ServerConfig{Token: "x", Listen: "127.0.0.1:-1"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +424,7 @@ func TestNewServerErrors(t *testing.T) {
 // BenchmarkDeliverToCopier measures records per second from Deliver, over
 // loopback TCP, to a real GatewayClient's OnRecord.
 func BenchmarkDeliverToCopier(b *testing.B) {
-	s, addr := startServer(b, blackhole.ServerConfig{CopierQueue: 1 << 20})
+	s, addr := startServer(b, gateway.ServerConfig{CopierQueue: 1 << 20})
 	var got atomic.Int64
 	g := newClient(b, addr, copier.GatewayConfig{OnRecord: func(*wire.Record) { got.Add(1) }})
 	const routes = 1000
@@ -458,7 +458,7 @@ func BenchmarkDeliverToCopier(b *testing.B) {
 }
 
 func TestServerCloseWithStalledAndSilentPeers(t *testing.T) {
-	s, addr := startServer(t, blackhole.ServerConfig{CopierQueue: 1024}) // WriteTimeout 10s
+	s, addr := startServer(t, gateway.ServerConfig{CopierQueue: 1024}) // WriteTimeout 10s
 	silent := rawCopier(t, addr)                                         // never says hello
 	_ = silent
 	c := rawCopier(t, addr) // authenticates, then never reads
@@ -488,7 +488,7 @@ func TestServerCloseWithStalledAndSilentPeers(t *testing.T) {
 }
 
 func TestServerIgnoresUnroutableTuples(t *testing.T) {
-	s, addr := startServer(t, blackhole.ServerConfig{})
+	s, addr := startServer(t, gateway.ServerConfig{})
 	c := rawCopier(t, addr)
 	if _, err := wire.Handshake(c, wire.Hello{Role: wire.RoleCopier}, []byte("tok"), 5*time.Second); err != nil {
 		t.Fatal(err)

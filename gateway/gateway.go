@@ -1,4 +1,4 @@
-package blackhole
+package gateway
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/replaygw/replaygw/configs"
-	"github.com/replaygw/replaygw/stack"
+	"github.com/replaygw/replaygw/absorb"
 	"github.com/replaygw/replaygw/tunnel"
 	"github.com/replaygw/replaygw/wire"
 )
@@ -26,11 +26,11 @@ type Gateway struct {
 	srv *Server
 	ln  net.Listener
 	tun *tunnel.Tunnel
-	stk *stack.Stack
+	stk *absorb.Stack
 
 	// local, when set, takes every record instead of the control channel:
 	// appliance mode hands responses to its in-process copier.
-	local atomic.Pointer[stack.Handler]
+	local atomic.Pointer[absorb.Handler]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -38,7 +38,7 @@ type Gateway struct {
 
 // SetLocal sends every record the netstack extracts to h instead of to the
 // connected copiers (appliance mode). A nil h restores the control channel.
-func (g *Gateway) SetLocal(h stack.Handler) {
+func (g *Gateway) SetLocal(h absorb.Handler) {
 	if h == nil {
 		g.local.Store(nil)
 		return
@@ -57,7 +57,7 @@ func (g *Gateway) deliver(r *wire.Record) {
 // GatewayStats are the counters of the gateway's parts.
 type GatewayStats struct {
 	Server *Stats
-	Stack  *stack.Stats
+	Stack  *absorb.Stats
 }
 
 // Counters lists every part's counters.
@@ -82,7 +82,7 @@ func NewGateway(cfg *configs.Gateway, log *slog.Logger) (*Gateway, error) {
 	// Listen first: a taken port fails before the kernel is touched.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("blackhole: gateway.listen %s: %w", addr, err)
+		return nil, fmt.Errorf("gateway: gateway.listen %s: %w", addr, err)
 	}
 	g, err := newGateway(cfg, log, ln)
 	if err != nil {
@@ -131,9 +131,9 @@ func newGateway(cfg *configs.Gateway, log *slog.Logger, ln net.Listener) (g *Gat
 		Logger:     log.With("part", "tunnel"),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("blackhole: %w", err)
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g.stk, err = stack.New(stack.Config{
+	g.stk, err = absorb.New(absorb.Config{
 		Queues:     g.tun.Queues(),
 		MTU:        cfg.MTU,
 		AnswerPing: cfg.AnswerPing,
@@ -142,7 +142,7 @@ func newGateway(cfg *configs.Gateway, log *slog.Logger, ln net.Listener) (g *Gat
 		Logger:     log.With("part", "stack"),
 	}, g.deliver)
 	if err != nil {
-		return nil, fmt.Errorf("blackhole: %w", err)
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	log.Info("gateway up", "tun", g.tun.Name(), "queues", len(g.tun.Queues()), "pools", cfg.PoolPrefixes,
 		"redirect", g.tun.RedirectMode(), "control", ln.Addr().String(), "payload_cap", cfg.PayloadCap)
@@ -203,7 +203,7 @@ func (g *Gateway) teardown() error {
 	g.ln.Close()
 	if g.tun != nil {
 		if err := g.tun.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("blackhole: remove tunnel: %w", err))
+			errs = append(errs, fmt.Errorf("gateway: remove tunnel: %w", err))
 		}
 	}
 	return errors.Join(errs...)

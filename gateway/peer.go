@@ -1,4 +1,4 @@
-package blackhole
+package gateway
 
 import (
 	"errors"
@@ -194,7 +194,7 @@ func (p *peer) write(t wire.Type, body []byte, flush bool) error {
 		if isTimeout(err) {
 			err = errStalled
 		}
-		p.wrErr = fmt.Errorf("blackhole: write to copier: %w", err)
+		p.wrErr = fmt.Errorf("gateway: write to copier: %w", err)
 		p.conn.Close()
 	}
 	return err

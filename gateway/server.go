@@ -1,4 +1,4 @@
-package blackhole
+package gateway
 
 import (
 	"errors"
@@ -42,10 +42,10 @@ const (
 
 func (c *ServerConfig) fill() error {
 	if c.Token == "" {
-		return errors.New("blackhole: server: empty token (set gateway.token or gateway.token_file)")
+		return errors.New("gateway: server: empty token (set gateway.token or gateway.token_file)")
 	}
 	if c.PayloadCap < 0 || c.PayloadCap > MaxPayloadCap {
-		return fmt.Errorf("blackhole: server: payload cap %d outside 0..%d", c.PayloadCap, MaxPayloadCap)
+		return fmt.Errorf("gateway: server: payload cap %d outside 0..%d", c.PayloadCap, MaxPayloadCap)
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -166,7 +166,7 @@ func (s *Server) Deliver(r *wire.Record) {
 func (s *Server) ListenAndServe() error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("blackhole: listen on %s: %w", s.cfg.Listen, err)
+		return fmt.Errorf("gateway: listen on %s: %w", s.cfg.Listen, err)
 	}
 	return s.Serve(ln)
 }
@@ -203,7 +203,7 @@ func (s *Server) Serve(ln net.Listener) error {
 				time.Sleep(delay)
 				continue
 			}
-			return fmt.Errorf("blackhole: accept: %w", err)
+			return fmt.Errorf("gateway: accept: %w", err)
 		}
 		delay = 0
 		s.mu.Lock()
