@@ -44,18 +44,18 @@ func (s *Stack) newNetstack(ep gstack.LinkEndpoint) (*gstack.Stack, error) {
 	ns.SetTransportProtocolHandler(icmp.ProtocolNumber6, absorbICMP)
 	if err := ns.CreateNIC(nicID, ep); err != nil {
 		ns.Destroy()
-		return nil, fmt.Errorf("stack: create NIC: %v", err)
+		return nil, fmt.Errorf("absorb: create NIC: %v", err)
 	}
 	// Promiscuous: accept any destination (assigning 65,536 pool addresses
 	// one by one collapses netstack to ~300 pps). Spoofing: allow sending
 	// from them, should a feature ever need it.
 	if err := ns.SetPromiscuousMode(nicID, true); err != nil {
 		ns.Destroy()
-		return nil, fmt.Errorf("stack: promiscuous mode: %v", err)
+		return nil, fmt.Errorf("absorb: promiscuous mode: %v", err)
 	}
 	if err := ns.SetSpoofing(nicID, true); err != nil {
 		ns.Destroy()
-		return nil, fmt.Errorf("stack: spoofing: %v", err)
+		return nil, fmt.Errorf("absorb: spoofing: %v", err)
 	}
 	ns.SetRouteTable([]tcpip.Route{
 		{Destination: header.IPv4EmptySubnet, NIC: nicID},

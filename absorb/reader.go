@@ -33,11 +33,11 @@ type reader struct {
 func newReader(s *Stack, id int, f *os.File) (*reader, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return nil, fmt.Errorf("stack: queue %d: %w", id, err)
+		return nil, fmt.Errorf("absorb: queue %d: %w", id, err)
 	}
 	// Also clears a deadline left by an earlier Stack on the same file.
 	if err := f.SetReadDeadline(time.Time{}); err != nil {
-		return nil, fmt.Errorf("stack: queue %d is not pollable (open it O_NONBLOCK): %w", id, err)
+		return nil, fmt.Errorf("absorb: queue %d is not pollable (open it O_NONBLOCK): %w", id, err)
 	}
 	r := &reader{s: s, id: id, f: f, rc: rc, buf: make([]byte, bufSize)}
 	if s.cfg.AnswerPing {
@@ -65,10 +65,10 @@ func (r *reader) run() {
 		inc(&r.stats.ReadErrors)
 		if errors.Is(err, os.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) ||
 			errors.Is(err, unix.EBADFD) || errors.Is(err, unix.EBADF) || errors.Is(err, unix.EIO) {
-			log.Error("stack: queue stopped", "err", err) // the TUN went away
+			log.Error("absorb: queue stopped", "err", err) // the TUN went away
 			return
 		}
-		log.Warn("stack: read", "err", err)
+		log.Warn("absorb: read", "err", err)
 		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -55,16 +55,16 @@ type Stack struct {
 // New builds the netstack and starts one reader per queue.
 func New(cfg Config, h Handler) (*Stack, error) {
 	if h == nil {
-		return nil, errors.New("stack: nil handler")
+		return nil, errors.New("absorb: nil handler")
 	}
 	if len(cfg.Queues) == 0 {
-		return nil, errors.New("stack: no queues")
+		return nil, errors.New("absorb: no queues")
 	}
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
 	}
 	if cfg.PayloadCap < 0 || cfg.PayloadCap > 65535 {
-		return nil, fmt.Errorf("stack: payload cap %d out of range", cfg.PayloadCap)
+		return nil, fmt.Errorf("absorb: payload cap %d out of range", cfg.PayloadCap)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -87,7 +87,7 @@ func New(cfg Config, h Handler) (*Stack, error) {
 	for _, r := range s.readers {
 		s.wg.Go(r.run)
 	}
-	s.log.Info("stack: started", "queues", len(s.readers), "mtu", cfg.MTU,
+	s.log.Info("absorb: started", "queues", len(s.readers), "mtu", cfg.MTU,
 		"answer_ping", cfg.AnswerPing, "payload_cap", cfg.PayloadCap)
 	return s, nil
 }
@@ -103,7 +103,7 @@ func (s *Stack) Close() error {
 		for _, r := range s.readers {
 			if derr := r.f.SetReadDeadline(time.Unix(1, 0)); derr != nil {
 				if cerr := r.f.Close(); cerr != nil && !errors.Is(cerr, os.ErrClosed) {
-					errs = append(errs, fmt.Errorf("stack: queue %d: %w", r.id, cerr))
+					errs = append(errs, fmt.Errorf("absorb: queue %d: %w", r.id, cerr))
 				}
 			}
 		}
@@ -113,7 +113,7 @@ func (s *Stack) Close() error {
 		s.ns.Destroy()
 		err = errors.Join(errs...)
 		st := s.Stats()
-		s.log.Info("stack: closed", "packets_read", st.PacketsRead.Load(), "tcp_absorbed", st.TCPAbsorbed.Load(),
+		s.log.Info("absorb: closed", "packets_read", st.PacketsRead.Load(), "tcp_absorbed", st.TCPAbsorbed.Load(),
 			"to_stack", st.ToStack.Load(), "malformed", st.Malformed.Load(), "writes_attempted", st.WritesAttempted.Load())
 	})
 	return err

@@ -16,7 +16,7 @@ import (
 )
 
 // fakeGateway is a minimal gateway speaking the real protocol, so the
-// client can be tested without the blackhole package.
+// client can be tested without the gateway package.
 type fakeGateway struct {
 	t      *testing.T
 	ln     net.Listener

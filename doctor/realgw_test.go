@@ -17,7 +17,7 @@ import (
 
 // realGateway is the gateway built from the real parts available: the
 // tunnel package (TUN, pool routes, tc ingress redirect) and the
-// blackhole control-channel server; a plain TUN reader stands in for the
+// gateway control-channel server; a plain TUN reader stands in for the
 // gVisor stack and hands each TCP segment to Server.Deliver.
 type realGateway struct {
 	tun  *tunnel.Tunnel
