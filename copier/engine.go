@@ -84,6 +84,11 @@ type Config struct {
 	OnSessionEnd func(SessionSummary) // optional, called on the worker goroutine
 	Logger       *slog.Logger
 
+	// NewRouter, when NewEngine is given no Router, builds one around the
+	// engine's record entry (HandleRecord) before any worker starts: the
+	// gateway client gets its record sink by construction.
+	NewRouter func(sink func(*wire.Record)) Router
+
 	// Synchronous runs no goroutines: HandlePacket and HandleRecord work in
 	// the caller (serialised per worker) and timers run only when RunTimers
 	// is called. For tests and deterministic offline replay.
@@ -97,6 +102,8 @@ type BoundaryFunc func(prevAck, ack uint32, payload []byte) bool
 
 // Defaults of the zero Config fields.
 const (
+	DefaultCopies        = 1
+	DefaultSamplePercent = 100
 	DefaultIdleTimeout   = 60 * time.Second
 	DefaultGapTimeout    = 3 * time.Second
 	DefaultSynTimeout    = 6 * time.Second
@@ -129,7 +136,7 @@ type Engine struct {
 
 // NewEngine validates cfg and starts the workers.
 func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
-	if s == nil || r == nil {
+	if s == nil || (r == nil && cfg.NewRouter == nil) {
 		return nil, errors.New("engine: nil sender or router")
 	}
 	if len(cfg.Routes) == 0 {
@@ -140,7 +147,7 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 			return nil, fmt.Errorf("engine: route %d: invalid address", i)
 		}
 	}
-	setDefault(&cfg.Copies, 1)
+	setDefault(&cfg.Copies, DefaultCopies)
 	setDefault(&cfg.Workers, runtime.NumCPU())
 	setDefault(&cfg.MSS, DefaultMSS)
 	setDefault(&cfg.MemoryLimit, DefaultMemoryLimit)
@@ -154,7 +161,7 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 		cfg.TimeWait = DefaultTimeWait
 	}
 	if cfg.SamplePercent <= 0 {
-		cfg.SamplePercent = 100
+		cfg.SamplePercent = DefaultSamplePercent
 	}
 	if cfg.MSS < 64 || cfg.MSS > 65495 {
 		return nil, fmt.Errorf("engine: mss %d out of range", cfg.MSS)
@@ -173,6 +180,9 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 		alloc:    newAllocator(cfg.ClientPool, int64(cfg.TimeWait)),
 		rate:     newTokenBucket(cfg.RateLimit),
 		routeTTL: 2*cfg.IdleTimeout + cfg.SynTimeout,
+	}
+	if e.rt == nil {
+		e.rt = cfg.NewRouter(e.HandleRecord)
 	}
 	now := e.now()
 	e.workers = make([]*worker, cfg.Workers)

@@ -15,8 +15,8 @@ import (
 
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/copier"
-	"github.com/replaygw/replaygw/metrics"
 	"github.com/replaygw/replaygw/replay"
+	"github.com/replaygw/replaygw/role"
 )
 
 type replayFlags struct {
@@ -26,6 +26,7 @@ type replayFlags struct {
 	maxGap   time.Duration
 	drain    time.Duration
 	progress bool
+	local    bool // gateway in this process (--local-gateway, the appliance's copy.source)
 }
 
 // speedFlag parses --speed: a factor, or "max".
@@ -55,12 +56,12 @@ func (s speedFlag) Set(v string) error {
 }
 
 func init() {
-	c := &command{name: "replay", usage: "[--config FILE] [--speed N|max] [--loops N] [--from D] [--to D] FILE.pcap[ng][.gz]",
-		summary: "replay a capture file (pcap, pcapng, gzip) to the target through the session engine; with [gateway] in the config, in one process (root)"}
+	c := &command{name: "replay", args: "FILE.pcap[ng][.gz]", minArgs: 1, maxArgs: 1,
+		summary: "replay a capture file (pcap, pcapng, gzip) to the target through the session engine, responses from copy.gateways (root)"}
 	c.run = func(ctx context.Context, args []string) error {
 		fs := flags(c)
 		path := configFlag(fs)
-		level := fs.String("log-level", "", "override [log] level")
+		level := logLevelFlag(fs)
 		rf := replayFlags{speed: 1}
 		fs.Var(speedFlag{&rf.speed}, "speed", "timing factor: 2 plays twice as fast, max as fast as possible")
 		fs.IntVar(&rf.loops, "loops", 1, "play the file this many times")
@@ -68,13 +69,11 @@ func init() {
 		fs.DurationVar(&rf.to, "to", 0, "stop this far into the capture (0: the end)")
 		fs.DurationVar(&rf.maxGap, "max-gap", 0, "shorten idle gaps in the capture to this (0: keep them)")
 		fs.DurationVar(&rf.drain, "drain", 10*time.Second, "after the file, wait this long at most for open sessions to finish")
+		fs.BoolVar(&rf.local, "local-gateway", false, "run the gateway of [gateway] in this process (the appliance) instead of using copy.gateways")
 		noProgress := fs.Bool("no-progress", false, "no progress bar")
-		if err := parse(fs, args); err != nil {
+		pos, err := parse(c, fs, args)
+		if err != nil {
 			return err
-		}
-		if fs.NArg() != 1 {
-			fs.Usage()
-			return errUsage
 		}
 		if rf.loops < 1 {
 			return fmt.Errorf("--loops %d: want at least 1", rf.loops)
@@ -83,59 +82,27 @@ func init() {
 			return fmt.Errorf("--to %s is not after --from %s", rf.to, rf.from)
 		}
 		rf.progress = !*noProgress
-		cfg, err := configs.Load(*path)
+		cfg, log, err := loadRole(*path, *level)
 		if err != nil {
 			return err
 		}
-		if cfg.Copy == nil {
-			return fmt.Errorf("%s has no [copy] section: replay needs its routes (and pool, copies, sampling)", *path)
-		}
-		log := newLogger(cfg.Log, *level)
-		warn(log, cfg)
-		return replayFile(ctx, cfg, log, fs.Arg(0), rf)
+		return replayFile(ctx, cfg, log, pos[0], rf)
 	}
 	register(c)
 }
 
-// replayFile plays a capture through the engine: in-process with the
-// gateway when the config has [gateway] (the one-host appliance), otherwise
-// through the configured sender and remote gateways.
+// replayFile plays a capture through the engine of role.OpenReplay and
+// prints the summary.
 func replayFile(ctx context.Context, cfg *configs.Config, log *slog.Logger, file string, rf replayFlags) error {
 	if _, err := os.Stat(file); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
-	var (
-		eng   *copier.Engine
-		exp   *metrics.Exporter
-		close func() error
-	)
-	if cfg.Gateway != nil {
-		a, err := openAppliance(cfg, log, false)
-		if err != nil {
-			return err
-		}
-		gwCtx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.gw.Run(gwCtx) }()
-		eng, exp = a.cp.Engine(), a.exp
-		close = func() error {
-			err := a.cp.Close()
-			cancel()
-			return errors.Join(err, <-done, a.Close())
-		}
-	} else {
-		exp = metrics.New("copier")
-		exp.SetLogger(log)
-		cp, err := openCopier(cfg, exp, log, copier.Options{NoCapture: true})
-		if err != nil {
-			return err
-		}
-		eng, close = cp.Engine(), cp.Close
-		if g := cp.Gateways(); g != nil {
-			waitGateway(ctx, g, 5*time.Second, log)
-		}
+	r, err := role.OpenReplay(ctx, cfg, log, rf.local)
+	if err != nil {
+		return err
 	}
-	stop := serveMetrics(ctx, exp, cfg.Metrics.Listen, log)
+	eng := r.Engine
+	stop := role.ServeMetrics(ctx, r.Exporter, cfg.Metrics.Listen, log)
 	defer stop()
 
 	st := eng.Stats()
@@ -162,7 +129,7 @@ func replayFile(ctx context.Context, cfg *configs.Config, log *slog.Logger, file
 	drainSessions(ctx, eng.Sessions, func() uint64 {
 		return st.SessionsStarted.Load() + st.SessionsEnded.Load() + st.PacketsSent.Load()
 	}, rf.drain, drainQuiet)
-	closeErr := close()
+	closeErr := r.Close()
 	fates := map[string]uint64{}
 	st.EachFate(func(f string, n uint64) {
 		if n > 0 {
@@ -211,15 +178,5 @@ func drainSessions(ctx context.Context, open func() int, activity func() uint64,
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func waitGateway(ctx context.Context, g *copier.GatewayClient, max time.Duration, log *slog.Logger) {
-	deadline := time.Now().Add(max)
-	for g.Connected() == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if g.Connected() == 0 {
-		log.Warn("no gateway connected yet; sessions will end with fate no_gateway until one is")
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package role
 
 import (
 	"context"
@@ -35,7 +35,7 @@ func TestGatewayNetns(t *testing.T) {
 	}
 	var g *Gateway
 	netnstest.InNS(t, l.GW, func() (err error) {
-		g, err = newGateway(cfg, slog.New(slog.DiscardHandler), ln)
+		g, err = openGateway(cfg, slog.New(slog.DiscardHandler), ln, nil)
 		return err
 	})
 	ctx, cancel := context.WithCancel(context.Background())

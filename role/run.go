@@ -1,0 +1,171 @@
+package role
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/replaygw/replaygw/configs"
+	"github.com/replaygw/replaygw/copier"
+	"github.com/replaygw/replaygw/metrics"
+	"github.com/replaygw/replaygw/privdrop"
+)
+
+// RunGateway runs the gateway from cfg's [gateway] ([copy] is ignored)
+// until ctx ends.
+func RunGateway(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	if _, err := Check(cfg, CmdUp); err != nil {
+		return fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	gw, err := OpenGateway(cfg.Gateway, log, nil)
+	if err != nil {
+		return err
+	}
+	// Teardown removes routes and filters, which needs CAP_NET_ADMIN; the
+	// rest (raw sockets, file access beyond our own) is no longer needed.
+	if err := privdrop.Keep(privdrop.NetAdmin); err != nil {
+		log.Warn("could not drop capabilities", "err", err)
+	}
+	log.Debug("capabilities after setup", "effective", privdrop.Effective())
+	exp := newExporter("gateway", log)
+	gw.export(exp)
+	stop := ServeMetrics(ctx, exp, cfg.Metrics.Listen, log)
+	defer stop()
+	ready(log)
+	return gw.Run(ctx)
+}
+
+// RunCopier runs the copier from cfg's [copy] ([gateway] is ignored) until
+// ctx ends.
+func RunCopier(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	p, err := copierOnly(cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	only := *cfg
+	only.Gateway, only.Copy = nil, p
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(p.Workers)
+	}
+	exp := newExporter("copier", log)
+	cp, err := OpenCopier(&only, exp, log, CopierOptions{})
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	// The capture ring and the raw socket are open: nothing needs a
+	// capability any more.
+	if err := privdrop.Keep(); err != nil {
+		log.Warn("could not drop capabilities", "err", err)
+	}
+	stop := ServeMetrics(ctx, exp, cfg.Metrics.Listen, log)
+	defer stop()
+	log.Info("copier running", "interface", p.Interface, "routes", len(p.Routes),
+		"gateways", p.Gateways, "copies", p.Copies, "workers", p.Workers,
+		"cpus", runtime.GOMAXPROCS(0), "capabilities", privdrop.Effective())
+	ready(log)
+	return cp.Run(ctx)
+}
+
+// ServeMetrics opens the /metrics and /status endpoint when listen is set
+// (before it returns: a role is ready only with its endpoint) and returns
+// a function that stops it and waits. A failure is logged, not fatal.
+func ServeMetrics(ctx context.Context, exp *metrics.Exporter, listen string, log *slog.Logger) func() {
+	if listen == "" {
+		return func() {}
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		log.Error("metrics endpoint failed", "listen", listen, "err", err)
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := exp.ServeListener(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("metrics endpoint failed", "listen", listen, "err", err)
+		}
+	}()
+	log.Info("metrics", "listen", listen, "paths", "/metrics /status")
+	return func() { cancel(); <-done }
+}
+
+func newExporter(role string, log *slog.Logger) *metrics.Exporter {
+	exp := metrics.New(role)
+	exp.SetLogger(log)
+	return exp
+}
+
+// ready tells systemd (Type=notify) that the role is up.
+func ready(log *slog.Logger) {
+	if err := Notify("READY=1"); err != nil {
+		log.Warn("could not notify systemd", "err", err)
+	}
+}
+
+// Replay is what a capture file is played into: a copier whose responses
+// come from copy.gateways, or, with a local gateway, the appliance.
+type Replay struct {
+	Engine   *copier.Engine
+	Exporter *metrics.Exporter
+	close    func() error
+}
+
+// OpenReplay opens the copier for a file replay. local runs the gateway in
+// this process (it needs [gateway]); otherwise the responses come from
+// copy.gateways and OpenReplay waits up to 5 s for one to connect.
+func OpenReplay(ctx context.Context, cfg *configs.Config, log *slog.Logger, local bool) (*Replay, error) {
+	if cfg.Copy == nil {
+		return nil, fmt.Errorf("%s has no [copy] section: replay needs its routes (and pool, copies, sampling)", cfg.Path)
+	}
+	if local {
+		if cfg.Gateway == nil {
+			return nil, fmt.Errorf("%s has no [gateway] section: --local-gateway runs the gateway in this process from it", cfg.Path)
+		}
+		a, err := OpenAppliance(cfg, log, false)
+		if err != nil {
+			return nil, err
+		}
+		gwCtx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.gw.Run(gwCtx) }()
+		return &Replay{Engine: a.cp.Engine(), Exporter: a.exp, close: func() error {
+			err := a.cp.Close()
+			cancel()
+			return errors.Join(err, <-done, a.Close())
+		}}, nil
+	}
+	if len(cfg.Copy.Gateways) == 0 {
+		return nil, fmt.Errorf("%s: copy.gateways is empty: replay sends through remote gateways (or pass --local-gateway to run one in this process from [gateway])", cfg.Path)
+	}
+	only := *cfg
+	only.Gateway, only.Copy = nil, standalone(cfg)
+	exp := newExporter("copier", log)
+	cp, err := OpenCopier(&only, exp, log, CopierOptions{NoCapture: true})
+	if err != nil {
+		return nil, err
+	}
+	if g := cp.Gateways(); g != nil {
+		waitGateway(ctx, g, 5*time.Second, log)
+	}
+	return &Replay{Engine: cp.Engine(), Exporter: exp, close: cp.Close}, nil
+}
+
+// Close ends the sessions and releases everything.
+func (r *Replay) Close() error { return r.close() }
+
+func waitGateway(ctx context.Context, g *copier.GatewayClient, max time.Duration, log *slog.Logger) {
+	deadline := time.Now().Add(max)
+	for g.Connected() == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g.Connected() == 0 {
+		log.Warn("no gateway connected yet; sessions will end with fate no_gateway until one is")
+	}
+}
