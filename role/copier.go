@@ -161,7 +161,8 @@ func (c *Copier) export(exp *metrics.Exporter) {
 		exp.AddGauge("gateway_client", "connected", "gateways connected and authenticated", func() float64 { return float64(g.Connected()) })
 	}
 	if c.live != nil {
-		exp.AddCounters("", metrics.FromCounters(c.live.Stats().Counters))
+		live := c.live // Stats reads the kernel's counts: at every scrape
+		exp.AddCounters("", metrics.FromCounters(func() []capture.Counter { return live.Stats().Counters() }))
 	}
 	if s, ok := c.Sender().(interface{ Counters() []copier.Counter }); ok {
 		exp.AddCounters("", metrics.FromCounters(s.Counters))

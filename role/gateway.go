@@ -139,14 +139,16 @@ func (s GatewayStats) Counters() []metrics.Counter {
 	return out
 }
 
-// Stats returns the live counters of the server and the netstack.
+// Stats returns the server's live counters and a snapshot of the
+// netstack's.
 func (g *Gateway) Stats() GatewayStats {
 	return GatewayStats{Server: g.srv.Stats(), Stack: g.stk.Stats()}
 }
 
-// export adds the gateway's counters to exp.
+// export adds the gateway's counters to exp. Stats is read at every
+// scrape: the netstack's counters are a snapshot, summed over its queues.
 func (g *Gateway) export(exp *metrics.Exporter) {
-	exp.AddCounters("", metrics.FromCounters(g.Stats().Counters))
+	exp.AddCounters("", metrics.FromCounters(func() []metrics.Counter { return g.Stats().Counters() }))
 }
 
 // Run serves copiers until ctx is done (then it returns nil) or the
