@@ -1,7 +1,7 @@
-// Package gateway is the gateway role: it owns the table that maps each
-// replayed session's exact 4-tuple to the copier that registered it, the
-// control-channel server the copiers connect to, and the assembly of TUN,
-// netstack and server that `replaygw up` runs.
+// Package gateway is the gateway core: it owns the table that maps each
+// replayed session's exact 4-tuple to the copier that registered it and
+// the control-channel server the copiers connect to. Package role
+// assembles it with the TUN and the netstack for `replaygw up`.
 //
 // The netstack hands every TCP segment the target sends to the client pool
 // to Server.Deliver on one of its TUN reader goroutines. Deliver looks the
