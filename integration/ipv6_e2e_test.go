@@ -74,17 +74,7 @@ func newRGVRig(t *testing.T, bin string) *rgVRig {
 		}
 		gwc = bytes.Replace(gwc, []byte(rep[0]), []byte(rep[1]), 1)
 	}
-	if err := os.WriteFile(r.GWConfig, gwc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r.GW, err = r.Lab.Start(lab.Assistant, r.GWLog, bin, "up", "--config", r.GWConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	never := func() bool { return false }
-	if err := r.WaitReady(context.Background(), lab.Assistant, r.GW, r.GWLog, time.Now().Add(r.Opts.ReadyTimeout), never, ""); err != nil {
-		t.Fatal(err)
-	}
+	cr.startGateway(gwc)
 	return r
 }
 
@@ -176,14 +166,8 @@ func TestIPv6Replay(t *testing.T) {
 		Addr: r.online6.String(), Short: 600, KeepAlive: 8, PerConn: 50,
 		Rate: 500, Concurrency: 32, Duration: 15 * time.Second, IDPrefix: "v6load",
 	}
-	res, err := r.Lab.Load(context.Background(), lab.Client, lo)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := loadAnswered(t, r.Lab, lo, 99)
 	planned := lo.Short + lo.KeepAlive*lo.PerConn
-	if len(res.OK) < planned*99/100 {
-		t.Fatalf("online answered only %d of %d (failed %d, not sent %d): %v", len(res.OK), planned, res.Failed, res.NotSent, res.Errors)
-	}
 	got := waitSeen(r.Target, res.OK, 5*time.Second)
 	success := lab.Percent(got, len(res.OK))
 	m := r.copierMetrics()

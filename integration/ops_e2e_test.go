@@ -25,7 +25,6 @@ import (
 
 	"github.com/replaygw/replaygw/doctor"
 	"github.com/replaygw/replaygw/lab"
-	"github.com/replaygw/replaygw/lab/netns"
 	"github.com/replaygw/replaygw/ledger"
 )
 
@@ -42,20 +41,7 @@ func opsTUN(seq int) string { return fmt.Sprintf("rgP%d_%d", os.Getpid()%1000000
 // test (and checked gone).
 func newOpsLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	l, err := lab.NewLab(lab.LabOptions{Prefix: opsPrefix, Logger: lab.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Error(err)
-		}
-		names, err := netns.List(l.Name)
-		if err != nil || len(names) != 0 {
-			t.Errorf("namespaces left behind: %v %v", names, err)
-		}
-	})
-	return l
+	return lab.NewTestLab(t, lab.LabOptions{Prefix: opsPrefix, Logger: lab.Logger(t)})
 }
 
 // opsConfig is a lab's demo config with a unique TUN, written to dir.
@@ -221,7 +207,7 @@ func scrapeMetrics(l *lab.Lab, h lab.Host) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := d.HTTPClient(2 * time.Second).Get("http://" + lab.DemoMetricsListen + "/metrics")
+	resp, err := d.HTTPClient(3 * time.Second).Get("http://" + lab.DemoMetricsListen + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -473,16 +459,9 @@ func newOpsRig(t *testing.T, withLedger bool) *opsRig {
 // returns their ids (all answered by the online server).
 func (r *opsRig) load(t *testing.T, prefix string, n int) []string {
 	t.Helper()
-	res, err := r.lab.Load(context.Background(), lab.Client, lab.LoadOptions{
+	return loadAnswered(t, r.lab, lab.LoadOptions{
 		Addr: r.lab.Addr(lab.Online).String() + ":80", Short: n, Rate: 200, Duration: 15 * time.Second, IDPrefix: prefix,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.OK) != n {
-		t.Fatalf("online answered %d of %d (failed %d, not sent %d): %v", len(res.OK), n, res.Failed, res.NotSent, res.Errors)
-	}
-	return res.OK
+	}, 100).OK
 }
 
 // waitSessionsEnded waits until the copier has no open session and all of
