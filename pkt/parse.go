@@ -83,15 +83,14 @@ func parseIPv4(b []byte, ip *IP) error {
 		return ErrIHL
 	}
 	end := int(h.TotalLength())
-	*ip = IP{
-		Src:            netip.AddrFrom4([4]byte(b[12:16])),
-		Dst:            netip.AddrFrom4([4]byte(b[16:20])),
-		Protocol:       h.TransportProtocol(),
-		L4:             ihl,
-		End:            end,
-		FragmentOffset: h.FragmentOffset(),
-		MoreFragments:  h.More(),
-	}
+	// Field by field: a composite literal through the pointer costs a
+	// copy of the whole struct.
+	ip.Src = netip.AddrFrom4([4]byte(b[12:16]))
+	ip.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+	ip.Protocol = h.TransportProtocol()
+	ip.V6 = false
+	ip.L4, ip.End, ip.SizedByBuffer = ihl, end, false
+	ip.FragmentOffset, ip.MoreFragments = h.FragmentOffset(), h.More()
 	switch {
 	case end == 0:
 		ip.End, ip.SizedByBuffer = len(b), true
@@ -109,14 +108,12 @@ func parseIPv6(b []byte, ip *IP) error {
 	}
 	h := header.IPv6(b)
 	end := header.IPv6MinimumSize + int(h.PayloadLength())
-	*ip = IP{
-		Src:      netip.AddrFrom16([16]byte(b[8:24])),
-		Dst:      netip.AddrFrom16([16]byte(b[24:40])),
-		Protocol: tcpip.TransportProtocolNumber(h.NextHeader()),
-		V6:       true,
-		L4:       header.IPv6MinimumSize,
-		End:      end,
-	}
+	ip.Src = netip.AddrFrom16([16]byte(b[8:24]))
+	ip.Dst = netip.AddrFrom16([16]byte(b[24:40]))
+	ip.Protocol = tcpip.TransportProtocolNumber(h.NextHeader())
+	ip.V6 = true
+	ip.L4, ip.End, ip.SizedByBuffer = header.IPv6MinimumSize, end, false
+	ip.FragmentOffset, ip.MoreFragments = 0, false
 	switch {
 	case end == header.IPv6MinimumSize:
 		ip.End, ip.SizedByBuffer = len(b), true
