@@ -46,8 +46,8 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Syntax and types, from the TOML decoder.
 		{"syntax", gwOK + "mtu = \n", 4, "gateway.mtu", "expected value"},
-		{"type int", gwOK + "queues = \"four\"\n", 4, "gateway.queues", "incompatible types"},
-		{"type in 2nd route", copyOK + "[[copy.route]]\nfrom = \"10.0.0.20:81\"\nto = 5\n", 10, "copy.route[1].to", "incompatible types"},
+		{"type int", gwOK + "queues = \"four\"\n", 4, "gateway.queues", `must be an integer, not a string ("four")`},
+		{"type in 2nd route", copyOK + "[[copy.route]]\nfrom = \"10.0.0.20:81\"\nto = 5\n", 10, "copy.route[1].to", "must be a string in quotes, e.g. to = \"...\", not an integer (5)"},
 		{"duration no unit", gwOK + "hold_early = \"2\"\n", 4, "gateway.hold_early", `duration "2" has no unit`},
 		{"duration int", gwOK + "route_ttl = 300\n", 4, "gateway.route_ttl", "has no unit"},
 		{"duration garbage", "[copy]\nidle_timeout = \"soon\"\n", 2, "copy.idle_timeout", `invalid duration "soon"`},
@@ -61,7 +61,14 @@ func TestParseErrors(t *testing.T) {
 		{"unknown parsed field", gwOK + "secret = \"x\"\n", 4, "gateway.secret", `unknown key "secret"`},
 		{"unknown top", "path = \"x\"\n" + gwOK, 1, "path", `unknown key "path"`},
 		{"unknown in route", copyOK + "[[copy.route]]\nfrom = \"10.0.0.20:81\"\ntoo = \"10.0.0.30:81\"\n", 10, "copy.route[1].too", `did you mean "to"?`},
-		{"table for a value", gwOK + "[gateway.tun]\nx = 1\n", 4, "gateway.tun", "incompatible types"},
+		{"table for a value", gwOK + "[gateway.tun]\nx = 1\n", 4, "gateway.tun", "must be a string in quotes, e.g. tun = \"...\", not a table"},
+		{"route as a table", "[copy]\n[copy.route]\nfrom = \"10.0.0.20:80\"\n", 2, "copy.route", "must be a list of tables: use [[copy.route]] (two brackets)"},
+		{"gateways not a list", strings.Replace(copyOK, `["10.0.0.40:36524"]`, `"10.0.0.40:36524"`, 1), 3, "copy.gateways", `must be a list, e.g. gateways = ["10.0.0.40:36524"], not a string`},
+		{"pools element", "[gateway]\ntoken = \"x\"\npools = [\"10.88.0.0/24\", 7]\n", 3, "gateway.pools[1]", "must be a string in quotes"},
+		{"section not a table", "gateway = 5\n", 1, "gateway", "must be a table ([gateway]), not an integer (5)"},
+		{"bool quoted", gwOK + "answer_ping = \"yes\"\n", 4, "gateway.answer_ping", "must be true or false (no quotes)"},
+		{"int as float", gwOK + "mtu = 1500.0\n", 4, "gateway.mtu", "must be an integer, not a float (1500)"},
+		{"duration table", gwOK + "hold_early = {s = 2}\n", 4, "gateway.hold_early", "must be a string in quotes (e.g. \"2s\""},
 		{"unknown inline", "[copy]\nroute = [{from = \"10.0.0.20:80\", to = \"10.0.0.30:80\"},\n  {from = \"10.0.0.21:80\", port = 1}]\n", 3, "copy.route[1].port", `unknown key "port"`},
 
 		// [gateway]

@@ -12,9 +12,7 @@ import (
 
 // check validates every section, refreshing the parsed fields.
 func (c *Config) check(ch *checker) {
-	if c.Gateway == nil && c.Copy == nil {
-		ch.errf("", "no [gateway] or [copy] section: nothing to run")
-	}
+	c.checkSections(ch)
 	dir := ""
 	if c.Path != "" {
 		dir = filepath.Dir(c.Path)
