@@ -99,7 +99,11 @@ func (ch *checker) oneOf(key, v string, allowed ...string) {
 			return
 		}
 	}
-	ch.errf(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	msg := fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", "))
+	if s := suggest(v, allowed); v != "" && s != "" {
+		msg += fmt.Sprintf("; did you mean %q? (values are case-sensitive)", s)
+	}
+	ch.errf(key, "%s", msg)
 }
 
 // ifName reports v that Linux would not accept as an interface name.

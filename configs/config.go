@@ -64,6 +64,9 @@ type Gateway struct {
 type Route struct {
 	From string `toml:"from"` // online addr:port
 	To   string `toml:"to"`   // target addr:port
+	// AllowLocal permits a loopback from or to: the service really is on
+	// this host (a lab). Default false.
+	AllowLocal bool `toml:"allow_local"`
 
 	FromAddr netip.AddrPort `toml:"-"`
 	ToAddr   netip.AddrPort `toml:"-"`

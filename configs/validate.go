@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // check validates every section, refreshing the parsed fields.
@@ -23,8 +24,8 @@ func (c *Config) check(ch *checker) {
 	if c.Copy != nil {
 		c.Copy.check(ch, dir, c.Gateway)
 	}
-	if c.Metrics.Listen != "" {
-		ch.hostPort("metrics.listen", c.Metrics.Listen, true)
+	if c.Metrics.Listen != "" && ch.hostPort("metrics.listen", c.Metrics.Listen, true) {
+		c.checkListeners(ch)
 	}
 	ch.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	ch.oneOf("log.format", c.Log.Format, "text", "json")
@@ -32,6 +33,7 @@ func (c *Config) check(ch *checker) {
 
 func (g *Gateway) check(ch *checker, dir string) {
 	ch.ifName("gateway.tun", g.TUN)
+	ch.tunName("gateway.tun", g.TUN)
 	if g.Ingress != "" {
 		ch.ifName("gateway.ingress", g.Ingress)
 	}
@@ -52,6 +54,9 @@ func (g *Gateway) check(ch *checker, dir string) {
 			ch.errf(key, "%q would route every address into the TUN", s)
 			continue
 		}
+		if !ch.checkPoolRange(key, p) {
+			continue
+		}
 		for j, q := range g.PoolPrefixes {
 			if p.Overlaps(q) {
 				ch.errf(key, "%s overlaps %s (%s)", p, keys[j], q)
@@ -69,6 +74,7 @@ func (g *Gateway) check(ch *checker, dir string) {
 	}
 	g.Secret = ch.secret("gateway", g.Token, g.TokenFile, dir, true)
 
+	ch.tokenStrength("gateway", g.Token, g.Secret)
 	ch.intRange("gateway.queues", g.Queues, 1, MaxQueues)
 	ch.intRange("gateway.mtu", g.MTU, 576, 65535)
 	if ipv6 && g.MTU >= 576 && g.MTU < 1280 {
@@ -76,13 +82,17 @@ func (g *Gateway) check(ch *checker, dir string) {
 	}
 	if g.TxQueueLen < 0 {
 		ch.errf("gateway.txqueuelen", "%d is negative", g.TxQueueLen)
+	} else {
+		ch.intRange("gateway.txqueuelen", g.TxQueueLen, 0, math.MaxInt32)
 	}
 	ch.oneOf("gateway.redirect", g.Redirect, "auto", "tc", "forwarding")
 	ch.intRange("gateway.payload_cap", g.PayloadCap, 0, MaxPayloadCap)
-	ch.positive("gateway.hold_early", g.HoldEarly)
-	ch.positive("gateway.route_ttl", g.RouteTTL)
+	ch.duration("gateway.hold_early", g.HoldEarly, time.Minute)
+	ch.duration("gateway.route_ttl", g.RouteTTL, 24*time.Hour)
 	if g.CopierQueue < 1 {
 		ch.errf("gateway.copier_queue", "%d must be at least 1", g.CopierQueue)
+	} else {
+		ch.intRange("gateway.copier_queue", g.CopierQueue, 1, MaxCopierQueue)
 	}
 }
 
@@ -93,12 +103,14 @@ func (p *Copy) FromFile() bool { return p.Source != "" && p.Source != DefaultSou
 func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	appliance := gw != nil
 
-	switch {
+	switch _, statErr := os.Stat(p.Source); {
 	case p.Source == "":
 		ch.errf("copy.source", "empty: write \"live\" or a pcap file path")
+	case p.FromFile() && statErr != nil && strings.EqualFold(p.Source, DefaultSource):
+		ch.errf("copy.source", "%q is neither \"live\" nor a pcap file; did you mean \"live\"? (values are case-sensitive)", p.Source)
 	case p.FromFile():
-		if _, err := os.Stat(p.Source); err != nil {
-			ch.warnf("copy.source", "pcap file: %v", err)
+		if statErr != nil {
+			ch.warnf("copy.source", "pcap file: %v", statErr)
 		}
 		if p.Record != "" && filepath.Clean(p.Record) == filepath.Clean(p.Source) {
 			ch.errf("copy.record", "%q is the source file; recording would overwrite it", p.Record)
@@ -123,6 +135,7 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 		seen[s] = i
 	}
 	p.Secret = ch.secret("copy", p.Token, p.TokenFile, dir, len(p.Gateways) > 0)
+	ch.tokenStrength("copy", p.Token, p.Secret)
 	if p.Secret == "" && appliance && p.Token == "" && p.TokenFile == "" {
 		p.Secret = gw.Secret // responses are handed over in-process
 	}
@@ -134,6 +147,10 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 
 	p.checkRoutes(ch)
 	p.checkClientPool(ch, gw)
+	p.checkRouteTargets(ch, gw)
+	if p.Copies > 1 && p.Copies <= MaxCopies && p.ClientPool == "" {
+		ch.errf("copy.copies", "%d copies need a client_pool: without one every copy of a session would use the client's own address and 4-tuple", p.Copies)
+	}
 
 	ch.oneOf("copy.sender", p.Sender, "raw", "tun", "l2")
 	switch {
@@ -145,6 +162,12 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 		ch.errf("copy.send_interface", "%q is the gateway's own TUN: the sender needs a device of its own (default %q)", p.SendInterface, SenderTUN(gw.TUN))
 	case p.SendInterface != "":
 		ch.ifName("copy.send_interface", p.SendInterface)
+	}
+	switch {
+	case p.Sender == "tun":
+		ch.tunName("copy.send_interface", p.SendInterface)
+	case p.Sender == "raw" && p.SendInterface != "" && ch.isDefined("copy.send_interface"):
+		ch.warnf("copy.send_interface", "ignored with sender = \"raw\" (the kernel's routes pick the interface)")
 	}
 	if p.NextHopMAC != "" {
 		if hw, err := net.ParseMAC(p.NextHopMAC); err != nil || len(hw) != 6 {
@@ -165,14 +188,21 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	} else if p.MemoryLimit > 0 && p.SessionBuffer > p.MemoryLimit {
 		ch.errf("copy.session_buffer", "%s is larger than memory_limit (%s)", p.SessionBuffer, p.MemoryLimit)
 	}
+	if p.MemoryLimit > MaxMemoryLimit {
+		ch.errf("copy.memory_limit", "%s is more than %s", p.MemoryLimit, MaxMemoryLimit)
+	}
 	if p.RateLimit < 0 {
 		ch.errf("copy.rate_limit", "%d is negative (0 means unlimited)", p.RateLimit)
+	} else {
+		ch.intRange("copy.rate_limit", p.RateLimit, 0, MaxRateLimit)
 	}
-	ch.positive("copy.idle_timeout", p.IdleTimeout)
-	ch.positive("copy.gap_timeout", p.GapTimeout)
-	ch.positive("copy.syn_timeout", p.SynTimeout)
+	ch.duration("copy.idle_timeout", p.IdleTimeout, 24*time.Hour)
+	ch.duration("copy.gap_timeout", p.GapTimeout, 10*time.Minute)
+	ch.duration("copy.syn_timeout", p.SynTimeout, 10*time.Minute)
 	if p.TimeWait.Duration < 0 {
 		ch.errf("copy.time_wait", "%s is negative", p.TimeWait)
+	} else if p.TimeWait.Duration > time.Hour {
+		ch.errf("copy.time_wait", "%s is more than 1h", p.TimeWait)
 	}
 	ch.intRange("copy.mss", p.MSS, 88, 65495)
 	ch.intRange("copy.payload_bytes", p.PayloadBytes, 0, MaxPayloadCap)
@@ -181,6 +211,8 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	}
 	if p.LedgerMaxSize <= 0 {
 		ch.errf("copy.ledger_max_size", "%s must be greater than 0", p.LedgerMaxSize)
+	} else if p.LedgerMaxSize < MinLedgerMaxSize {
+		ch.errf("copy.ledger_max_size", "%s is less than %s: the ledger would rotate at nearly every line", p.LedgerMaxSize, MinLedgerMaxSize)
 	}
 }
 
@@ -197,6 +229,12 @@ func (p *Copy) checkRoutes(ch *checker) {
 		f, okF := ch.addrPort(key+".from", r.From)
 		t, okT := ch.addrPort(key+".to", r.To)
 		r.FromAddr, r.ToAddr = f, t
+		if okF {
+			ch.routeAddr(key+".from", f, r.AllowLocal)
+		}
+		if okT {
+			ch.routeAddr(key+".to", t, r.AllowLocal)
+		}
 		if okF {
 			if j, dup := from[f]; dup {
 				ch.errf(key+".from", "%s is already replayed by copy.route[%d]", f, j)
@@ -221,7 +259,7 @@ func (p *Copy) checkClientPool(ch *checker, gw *Gateway) {
 		return
 	}
 	cp, ok := ch.prefix("copy.client_pool", p.ClientPool)
-	if !ok {
+	if !ok || !ch.checkPoolRange("copy.client_pool", cp) {
 		return
 	}
 	p.ClientPrefix = cp
