@@ -134,6 +134,13 @@ func TestListenerAndInterfaceChecks(t *testing.T) {
 		{"sender tun on an ethernet device", withCopy("sender = \"tun\"\nsend_interface = \"eth0\"\n"), 6, "copy.send_interface", "not a TUN device", false},
 		{"sender tun on a TUN", withCopy("sender = \"tun\"\nsend_interface = \"tun9\"\n"), 0, "", "", false},
 		{"sender l2 on ethernet", withCopy("sender = \"l2\"\nsend_interface = \"eth0\"\n"), 0, "", "", false},
+		{"ingress list", gw("ingress = \"eth0, eth1\"\n"), 0, "", "", false},
+		{"ingress empty name", gw("ingress = \"eth0,\"\n"), 2, "gateway.ingress", "has an empty name", false},
+		{"ingress twice", gw("ingress = \"eth0,eth0\"\n"), 2, "gateway.ingress", "lists eth0 twice", false},
+		{"ingress is the tun", gw("ingress = \"rgw0\"\n"), 2, "gateway.ingress", "the gateway's own TUN", false},
+		{"ingress bad name", gw("ingress = \"eth0,eth 1\"\n"), 2, "gateway.ingress", `"eth 1" is not a valid interface name`, false},
+		{"appliance capturing on eth0", gwOK + withCopy("client_pool = \"10.88.0.0/24\"\n"), 0, "", "", false},
+		{"capture on the tun", gwOK + strings.Replace(withCopy("client_pool = \"10.88.0.0/24\"\n"), `"eth0"`, `"rgw0"`, 1), 5, "copy.interface", `"rgw0" is the gateway's TUN`, false},
 		{"send_interface with raw", withCopy("send_interface = \"eth1\"\n"), 5, "copy.send_interface", `ignored with sender = "raw"`, true},
 	})
 }

@@ -34,9 +34,7 @@ func (c *Config) check(ch *checker) {
 func (g *Gateway) check(ch *checker, dir string) {
 	ch.ifName("gateway.tun", g.TUN)
 	ch.tunName("gateway.tun", g.TUN)
-	if g.Ingress != "" {
-		ch.ifName("gateway.ingress", g.Ingress)
-	}
+	g.checkIngress(ch)
 
 	g.PoolPrefixes = nil
 	if len(g.Pools) == 0 {
@@ -96,6 +94,29 @@ func (g *Gateway) check(ch *checker, dir string) {
 	}
 }
 
+// checkIngress checks the comma-separated ingress interfaces: names Linux
+// accepts, each once, never the TUN itself.
+func (g *Gateway) checkIngress(ch *checker) {
+	if g.Ingress == "" {
+		return
+	}
+	seen := map[string]bool{}
+	for n := range strings.SplitSeq(g.Ingress, ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+			ch.errf("gateway.ingress", "%q has an empty name; write \"eth0\" or \"eth0,eth1\"", g.Ingress)
+		case seen[n]:
+			ch.errf("gateway.ingress", "%q lists %s twice", g.Ingress, n)
+		case n == g.TUN:
+			ch.errf("gateway.ingress", "%q names the gateway's own TUN; the responses arrive on another interface", g.Ingress)
+		default:
+			ch.ifName("gateway.ingress", n)
+		}
+		seen[n] = true
+	}
+}
+
 // FromFile reports whether packets come from a pcap file, not a live
 // interface.
 func (p *Copy) FromFile() bool { return p.Source != "" && p.Source != DefaultSource }
@@ -118,6 +139,9 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	}
 	if !p.FromFile() || p.Interface != "" {
 		ch.ifName("copy.interface", p.Interface)
+	}
+	if gw != nil && p.Interface != "" && p.Interface == gw.TUN {
+		ch.errf("copy.interface", "%q is the gateway's TUN: capture on the interface the online traffic arrives on", p.Interface)
 	}
 
 	if len(p.Gateways) == 0 && !appliance && !p.FromFile() {
