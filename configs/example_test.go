@@ -77,6 +77,7 @@ func TestParseForRole(t *testing.T) {
 	clash := strings.Replace(gwOK, "[gateway]\n", "[gateway]\nlisten = \":9257\"\n", 1) + copyOK + "[metrics]\nlisten = \"127.0.0.1:9257\"\n"
 	typeCopy := gwOK + strings.Replace(copyOK, "[[copy.route]]", "copies = \"two\"\n[[copy.route]]", 1)
 	unknownTop := gwOK + copyOK + "[gatway]\n"
+	outside := gwOK + strings.Replace(copyOK, "[[copy.route]]", "client_pool = \"10.99.0.0/24\"\n[[copy.route]]", 1)
 	cases := []struct {
 		name, text, role string
 		want             string // "" = loads
@@ -98,6 +99,8 @@ func TestParseForRole(t *testing.T) {
 		{"no gateway, up", copyOK, RoleGateway, "no [gateway] section: the gateway role needs one"},
 		{"no gateway, appliance", copyOK, RoleAppliance, "no [gateway] section: the appliance role needs one"},
 		{"gateway only, up", gwOK, RoleGateway, ""},
+		{"client_pool outside the file's pools, check", outside, "", "copy.client_pool: 10.99.0.0/24 is not inside gateway.pools"},
+		{"client_pool outside the file's pools, copy", outside, RoleCopier, ""},
 		{"unknown role", gwOK, "router", `unknown role "router"`},
 	}
 	for _, tc := range cases {
@@ -113,6 +116,24 @@ func TestParseForRole(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q (config %+v)", err, tc.want, c)
 			}
 		})
+	}
+}
+
+// The copier of a file that also has [gateway] warns, not refuses, when
+// client_pool is outside that section's pools.
+func TestCopierForeignPools(t *testing.T) {
+	text := gwOK + strings.Replace(copyOK, "[[copy.route]]", "client_pool = \"10.99.0.0/24\"\n[[copy.route]]", 1)
+	c, err := ParseFor([]byte(text), "f.toml", RoleCopier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "f.toml:8: copy.client_pool: 10.99.0.0/24 is not inside the pools of this file's [gateway] (10.88.0.0/24)"
+	if len(c.Warnings) != 1 || !strings.HasPrefix(c.Warnings[0], want) {
+		t.Errorf("warnings %q, want one starting %q", c.Warnings, want)
+	}
+	inside := strings.Replace(text, "10.99.0.0/24", "10.88.0.0/25", 1)
+	if c, err := ParseFor([]byte(inside), "f.toml", RoleCopier); err != nil || len(c.Warnings) != 0 {
+		t.Errorf("inside: err %v, warnings %q", err, c.Warnings)
 	}
 }
 

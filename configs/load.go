@@ -92,10 +92,14 @@ func ParseFor(data []byte, name, role string) (*Config, error) {
 	ch.skip = bad
 	ch.errs = slices.DeleteFunc(ch.errs, func(e *Error) bool { return below(e.Key, bad) })
 	ch.defined = func(key ...string) bool { return !bad[strings.Join(key, ".")] && md.IsDefined(key...) }
+	fileGateway := c.Gateway
 	c.view(role)
 
 	c.fillDefaults(ch.defined)
 	c.check(ch)
+	if c.Gateway == nil && c.Copy != nil {
+		c.Copy.checkForeignPools(ch, fileGateway)
+	}
 	return c.result(ch, used)
 }
 

@@ -297,14 +297,39 @@ func (p *Copy) checkClientPool(ch *checker, gw *Gateway) {
 		ch.warnf("copy.client_pool", "%s has %d addresses, fewer than copies (%d): copies of one client will share addresses", cp, n, p.Copies)
 	}
 	if gw != nil && len(gw.PoolPrefixes) > 0 {
-		inside := false
-		for _, q := range gw.PoolPrefixes {
-			inside = inside || q.Bits() <= cp.Bits() && q.Contains(cp.Addr())
-		}
-		if !inside {
+		if !insideAny(cp, gw.PoolPrefixes) {
 			ch.errf("copy.client_pool", "%s is not inside gateway.pools (%s): the target's responses would not reach the TUN",
 				cp, joinPrefixes(gw.PoolPrefixes))
 		}
+	}
+}
+
+// insideAny reports whether p lies wholly inside one of pools.
+func insideAny(p netip.Prefix, pools []netip.Prefix) bool {
+	for _, q := range pools {
+		if q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkForeignPools warns, for the copier of a file that also has a
+// [gateway] section, when client_pool lies outside that section's pools:
+// the copier does not run the gateway, but the file says both.
+func (p *Copy) checkForeignPools(ch *checker, gw *Gateway) {
+	if gw == nil || !p.ClientPrefix.IsValid() {
+		return
+	}
+	var pools []netip.Prefix
+	for _, s := range gw.Pools {
+		if q, err := netip.ParsePrefix(strings.TrimSpace(s)); err == nil {
+			pools = append(pools, q)
+		}
+	}
+	if len(pools) > 0 && !insideAny(p.ClientPrefix, pools) {
+		ch.warnf("copy.client_pool", "%s is not inside the pools of this file's [gateway] (%s): unless the gateway runs with other pools, the target's responses will not reach it",
+			p.ClientPrefix, joinPrefixes(pools))
 	}
 }
 
