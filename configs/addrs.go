@@ -135,7 +135,7 @@ func sysInterfaceKind(name string) (exists, tun bool) {
 // tunName reports a TUN name that is already an interface of another kind:
 // opening it as a TUN would fail, or take over the wrong device.
 func (ch *checker) tunName(key, name string) {
-	if name == "" || ch.skip[key] {
+	if !validIfName(name) || ch.skip[key] {
 		return
 	}
 	if exists, tun := interfaceKind(name); exists && !tun {

@@ -107,14 +107,20 @@ func (ch *checker) oneOf(key, v string, allowed ...string) {
 }
 
 // ifName reports v that Linux would not accept as an interface name.
-func (ch *checker) ifName(key, v string) {
+func (ch *checker) ifName(key, v string) bool {
 	if v == "" {
 		ch.errf(key, "missing: an interface name is required")
-		return
+		return false
 	}
-	if len(v) > 15 || v == "." || v == ".." || strings.ContainsAny(v, "/: \t\n\r\x00") {
+	if !validIfName(v) {
 		ch.errf(key, "%q is not a valid interface name (1 to 15 characters, no '/', ':' or blanks)", v)
+		return false
 	}
+	return true
+}
+
+func validIfName(v string) bool {
+	return v != "" && len(v) <= 15 && v != "." && v != ".." && !strings.ContainsAny(v, "/: \t\n\r\x00")
 }
 
 // prefix parses a CIDR that must have no host bits set.
