@@ -149,6 +149,17 @@ func TestValidateFor(t *testing.T) {
 	if err := c.ValidateFor(RoleCopier); err == nil || !strings.Contains(err.Error(), "copy.copies") {
 		t.Errorf("ValidateFor(copier) = %v", err)
 	}
+	if c.Gateway == nil {
+		t.Error("ValidateFor(copier) dropped the [gateway] section")
+	}
+	// The copier's view has no gateway: its own gateways are required.
+	c.Copy.Copies, c.Copy.Gateways = 1, nil
+	if err := c.ValidateFor(RoleCopier); err == nil || !strings.Contains(err.Error(), "copy.gateways: missing") {
+		t.Errorf("ValidateFor(copier) without gateways = %v", err)
+	}
+	if err := c.ValidateFor(RoleAppliance); err != nil {
+		t.Errorf("ValidateFor(appliance) without gateways = %v", err)
+	}
 	if err := c.ValidateFor("x"); err == nil {
 		t.Error("ValidateFor(x) accepted")
 	}

@@ -107,16 +107,19 @@ func ParseFor(data []byte, name, role string) (*Config, error) {
 // code) and refreshes the parsed fields. It knows no line numbers.
 func (c *Config) Validate() error { return c.ValidateFor("") }
 
-// ValidateFor is Validate for the command of role (see LoadFor); it does
-// not drop sections.
+// ValidateFor is Validate for the command of role (see LoadFor): the
+// sections it does not use are neither checked nor changed, and stay in c.
 func (c *Config) ValidateFor(role string) error {
 	used, err := roleSections(role)
 	if err != nil {
 		return err
 	}
+	view := *c
+	view.view(role)
 	ch := &checker{file: c.Path, role: role}
-	c.check(ch)
-	_, err = c.result(ch, used)
+	view.check(ch)
+	_, err = view.result(ch, used)
+	c.Warnings = view.Warnings
 	return err
 }
 
