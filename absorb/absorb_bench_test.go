@@ -18,7 +18,7 @@ import (
 )
 
 // BenchmarkAbsorb measures the absorb rate through the real TUN path with
-// the drain method of shared/reference/netstack.md §B: a raw-socket
+// the drain method (docs/benchmarks.md, "Gateway absorb"): a raw-socket
 // sendmmsg generator in the target namespace fills the TUN ring (txqueuelen
 // 500000, tc redirect, ip_forward=0) while no reader runs, then the Stack
 // starts and the drain is timed. Reported: pps and CPU ns per packet (user
