@@ -19,6 +19,20 @@ const (
 // Commands lists the role commands.
 var Commands = []string{CmdUp, CmdCopy, CmdAppliance}
 
+// ConfigRole is the role whose sections command cmd reads
+// (configs.LoadFor).
+func ConfigRole(cmd string) string {
+	switch cmd {
+	case CmdUp:
+		return configs.RoleGateway
+	case CmdCopy:
+		return configs.RoleCopier
+	case CmdAppliance:
+		return configs.RoleAppliance
+	}
+	return ""
+}
+
 // Check says what command cmd would run from cfg, or why it cannot.
 func Check(cfg *configs.Config, cmd string) (string, error) {
 	switch cmd {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/replaygw/replaygw/configs"
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 const readyEnv = "RGW_ROLE_READY_HELPER"
@@ -52,7 +52,7 @@ func TestReadyHelper(t *testing.T) {
 // `up` tells systemd it is ready (READY=1 on $NOTIFY_SOCKET) only once the
 // TUN exists and the control channel accepts copiers.
 func TestGatewayNotifiesReady(t *testing.T) {
-	l := netnstest.NewPair(t, "rgR", "10.88.9.0/24")
+	l := netns.NewPair(t, "rgR", "10.88.9.0/24")
 	tun := l.Link("r")
 	sock := filepath.Join(t.TempDir(), "notify")
 	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -90,10 +90,10 @@ func TestGatewayNotifiesReady(t *testing.T) {
 		t.Fatalf("notification %q, %v; want READY=1\n%s", buf[:n], err, logs.String())
 	}
 	// Ready means up: the TUN is there and the control channel accepts.
-	if out := netnstest.Exec(t, l.GW, "ip", "link", "show", tun); !strings.Contains(out, tun) {
+	if out := netns.Exec(t, l.GW, "ip", "link", "show", tun); !strings.Contains(out, tun) {
 		t.Errorf("no TUN %s when READY=1 arrived: %s", tun, out)
 	}
-	netnstest.InNS(t, l.GW, func() error {
+	netns.InNS(t, l.GW, func() error {
 		c, err := net.DialTimeout("tcp", listen, time.Second)
 		if err != nil {
 			return fmt.Errorf("control channel not accepting when READY=1 arrived: %w", err)

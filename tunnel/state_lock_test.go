@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 const holdEnv = "RGW_TUNNEL_HOLD_LOCK"
@@ -80,23 +80,23 @@ func TestOpenTakesOverStaleState(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			l := netnstest.NewPair(t, nsPrefix)
+			l := netns.NewPair(t, nsPrefix)
 			name := l.Link("s")
 			st := &state{TUN: name, PID: tc.pid(t), path: nsStatePath(t, l.GW, dir, name)}
 			if err := st.save(); err != nil {
 				t.Fatal(err)
 			}
 			var tun *Tunnel
-			netnstest.InNS(t, l.GW, func() (err error) {
+			netns.InNS(t, l.GW, func() (err error) {
 				tun, err = Open(Config{Name: name, Pools: []netip.Prefix{netip.MustParsePrefix("10.88.0.0/24")}, Redirect: RedirectForwarding, Ingress: l.VethG, StateDir: dir})
 				return err
 			})
 			var got *state
-			netnstest.InNS(t, l.GW, func() (err error) { got, err = loadState(dir, name); return err })
+			netns.InNS(t, l.GW, func() (err error) { got, err = loadState(dir, name); return err })
 			if got == nil || got.PID != os.Getpid() {
 				t.Errorf("state after Open: %+v, want this process's", got)
 			}
-			netnstest.InNS(t, l.GW, tun.Close)
+			netns.InNS(t, l.GW, tun.Close)
 			if _, err := os.Stat(lockPath(st.path)); !os.IsNotExist(err) {
 				t.Errorf("lock file left after Close: %v", err)
 			}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 // TestSysctlRecordRestore runs against a fake /proc/sys tree.
@@ -79,13 +79,13 @@ func TestOpenRefusesLiveOwner(t *testing.T) {
 	name := fmt.Sprintf("rgTlive%d", os.Getpid()%1000000)
 	// In a throwaway namespace, so that a broken check cannot touch the
 	// host's network.
-	l := netnstest.NewPair(t, nsPrefix)
+	l := netns.NewPair(t, nsPrefix)
 	st := &state{TUN: name, PID: 1, path: nsStatePath(t, l.GW, dir, name)}
 	if err := st.save(); err != nil {
 		t.Fatal(err)
 	}
 	pid := holdLock(t, st.path) // a running owner holds the lock
-	netnstest.InNS(t, l.GW, func() error {
+	netns.InNS(t, l.GW, func() error {
 		_, err := Open(Config{Name: name, Pools: []netip.Prefix{netip.MustParsePrefix("10.88.0.0/24")}, StateDir: dir})
 		if want := fmt.Sprintf("held by running process %d", pid); err == nil || !strings.Contains(err.Error(), want) {
 			return fmt.Errorf("Open() = %v, want refusal %q", err, want)
@@ -95,7 +95,7 @@ func TestOpenRefusesLiveOwner(t *testing.T) {
 	if _, err := os.Stat(st.path); err != nil {
 		t.Fatalf("state of the live owner was touched: %v", err)
 	}
-	netnstest.InNS(t, l.GW, func() error {
+	netns.InNS(t, l.GW, func() error {
 		if err := Down(dir, name); err == nil || !strings.Contains(err.Error(), "stop it first") {
 			return fmt.Errorf("Down() = %v, want refusal while the owner runs", err)
 		}

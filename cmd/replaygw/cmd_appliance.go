@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	registerRole("appliance", "run both roles in one process on the assistant host from [gateway] and [copy]: capture on the mirror port (or play copy.source once), responses in-process (root)",
+	registerRole("appliance", configs.RoleAppliance, "run both roles in one process on the assistant host from [gateway] and [copy]: capture on the mirror port (or play copy.source once), responses in-process (root)",
 		func(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 			if _, err := role.Check(cfg, role.CmdAppliance); err != nil || !cfg.Copy.FromFile() {
 				return role.RunAppliance(ctx, cfg, log) // it reports what Check found

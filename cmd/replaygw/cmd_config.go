@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/role"
@@ -28,11 +29,7 @@ func init() {
 			}
 			return configCheck(p)
 		case sub == "example" && len(pos) == 1:
-			if *exampleRole == "" {
-				os.Stdout.Write(configs.Example)
-				return nil
-			}
-			b, err := configs.RoleExample(*exampleRole)
+			b, err := configs.ExampleFor(*exampleRole)
 			if err != nil {
 				return fmt.Errorf("--role: %w", err)
 			}
@@ -46,8 +43,9 @@ func init() {
 	register(c)
 }
 
-// configCheck validates the file at p and says what each role command
-// would run from it.
+// configCheck validates every section of the file at p and says what each
+// role command would run from it (reading it as that command does), or why
+// it cannot.
 func configCheck(p string) error {
 	cfg, err := configs.Load(p)
 	if err != nil {
@@ -58,9 +56,12 @@ func configCheck(p string) error {
 	}
 	fmt.Printf("%s: OK\n", p)
 	for _, name := range role.Commands {
-		what, err := role.Check(cfg, name)
+		what, err := "", error(nil)
+		if cfg, err = configs.LoadFor(p, role.ConfigRole(name)); err == nil {
+			what, err = role.Check(cfg, name)
+		}
 		if err != nil {
-			what = "not runnable: " + err.Error()
+			what = "not runnable: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 		}
 		fmt.Printf("  %-10s %s\n", name+":", what)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/role"
 )
 
@@ -18,15 +19,20 @@ func init() {
 		if _, err := parse(c, fs, args); err != nil {
 			return err
 		}
-		cfg, log, err := loadRole(*path, *level)
+		cfg, log, err := loadRole(*path, *level, configs.RoleCopier)
 		if err != nil {
 			return err
 		}
-		if cfg.Copy != nil && *record != "" {
-			cfg.Copy.Record = *record
-		}
-		if cfg.Copy != nil && *iface != "" {
-			cfg.Copy.Interface = *iface
+		if cfg.Copy != nil && (*record != "" || *iface != "") {
+			if *record != "" {
+				cfg.Copy.Record = *record
+			}
+			if *iface != "" {
+				cfg.Copy.Interface = *iface
+			}
+			if err := cfg.ValidateFor(configs.RoleCopier); err != nil {
+				return err
+			}
 		}
 		return role.RunCopier(ctx, cfg, log)
 	}

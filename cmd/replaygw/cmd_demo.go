@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/replaygw/replaygw/configs"
-	"github.com/replaygw/replaygw/integration"
+	"github.com/replaygw/replaygw/lab"
 )
 
 func init() {
@@ -22,11 +22,11 @@ func init() {
 		if _, err := parse(c, fs, args); err != nil {
 			return err
 		}
-		opts := integration.DemoOptions{Duration: *dur, Rate: *rate, MinSuccess: *minOK, KeepLogs: *keep}
+		opts := lab.DemoOptions{Duration: *dur, Rate: *rate, MinSuccess: *minOK, KeepLogs: *keep}
 		if *verbose {
 			opts.Logger = newLogger(configs.Log{Format: configs.DefaultLogFormat}, "debug")
 		}
-		return integration.RunDemo(ctx, opts, os.Stdout)
+		return lab.RunDemo(ctx, opts, os.Stdout)
 	}
 	register(c)
 }

@@ -82,7 +82,11 @@ func init() {
 			return fmt.Errorf("--to %s is not after --from %s", rf.to, rf.from)
 		}
 		rf.progress = !*noProgress
-		cfg, log, err := loadRole(*path, *level)
+		roleName := configs.RoleCopier
+		if rf.local {
+			roleName = configs.RoleAppliance
+		}
+		cfg, log, err := loadRole(*path, *level, roleName)
 		if err != nil {
 			return err
 		}

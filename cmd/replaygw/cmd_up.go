@@ -9,13 +9,13 @@ import (
 )
 
 func init() {
-	registerRole("up", "run the gateway on the assistant host from [gateway] ([copy] is ignored): TUN + netstack black hole for the client pools (root)",
+	registerRole("up", configs.RoleGateway, "run the gateway on the assistant host from [gateway] ([copy] is ignored): TUN + netstack black hole for the client pools (root)",
 		role.RunGateway)
 }
 
 // registerRole registers a command that loads the config (--config,
-// --log-level) and runs a role from it until it is stopped.
-func registerRole(name, summary string, run func(context.Context, *configs.Config, *slog.Logger) error) {
+// --log-level) as roleName reads it and runs the role until it is stopped.
+func registerRole(name, roleName, summary string, run func(context.Context, *configs.Config, *slog.Logger) error) {
 	c := &command{name: name, summary: summary}
 	c.run = func(ctx context.Context, args []string) error {
 		fs := flags(c)
@@ -24,7 +24,7 @@ func registerRole(name, summary string, run func(context.Context, *configs.Confi
 		if _, err := parse(c, fs, args); err != nil {
 			return err
 		}
-		cfg, log, err := loadRole(*path, *level)
+		cfg, log, err := loadRole(*path, *level, roleName)
 		if err != nil {
 			return err
 		}

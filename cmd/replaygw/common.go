@@ -40,10 +40,10 @@ func newLogger(l configs.Log, override string) *slog.Logger {
 	return slog.New(l.Handler(os.Stderr))
 }
 
-// loadRole loads the config for a role command and builds its logger,
-// which logs the config's warnings.
-func loadRole(path, level string) (*configs.Config, *slog.Logger, error) {
-	cfg, err := configs.Load(path)
+// loadRole loads the config as the command of roleName reads it (only its
+// sections) and builds its logger, which logs the config's warnings.
+func loadRole(path, level, roleName string) (*configs.Config, *slog.Logger, error) {
+	cfg, err := configs.LoadFor(path, roleName)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -45,15 +45,17 @@ func write(t *testing.T, dir, name, text string) string {
 
 const (
 	gatewayTOML = "[gateway]\npools = [\"10.88.0.0/24\"]\ntoken = \"x\"\n"
-	routeTOML   = "[[copy.route]]\nfrom = \"127.0.0.1:1\"\nto = \"127.0.0.2:1\"\n"
+	routeTOML   = "[[copy.route]]\nfrom = \"192.0.2.10:80\"\nto = \"198.51.100.20:80\"\n"
 	// Should a check ever break, this config keeps the copier on loopback:
 	// capture on lo, raw sender, no gateways.
-	applianceTOML = gatewayTOML + "[copy]\ninterface = \"lo\"\nsender = \"raw\"\n" + routeTOML
+	applianceTOML = gatewayTOML + "[copy]\ninterface = \"lo\"\nsender = \"raw\"\nclient_pool = \"10.88.0.0/26\"\n" + routeTOML
+	badPool       = "[gateway]\npools = [\"10.0.0.0/33\"]\ntoken = \"x\"\n"
+	badRoute      = "[[copy.route]]\nfrom = \"192.0.2.10:80\"\nto = \"nowhere\"\n"
 )
 
 func TestExitStatus(t *testing.T) {
 	dir := t.TempDir()
-	bad := write(t, dir, "bad.toml", "[gateway]\npools = [\"10.0.0.0/33\"]\ntoken = \"x\"\n")
+	bad := write(t, dir, "bad.toml", badPool)
 	good := write(t, dir, "good.toml", gatewayTOML)
 	appliance := write(t, dir, "appliance.toml", applianceTOML)
 	// A copier-only file whose gateway is a closed port on loopback.
@@ -83,28 +85,29 @@ func TestExitStatus(t *testing.T) {
 		{"extra argument", []string{"up", "--config", good, "extra"}, 2, "", `replaygw up: unexpected argument "extra" (it takes flags only)`},
 		{"config check good", []string{"config", "check", good}, 0, good + ": OK", ""},
 		{"config check --config good", []string{"config", "check", "--config", good}, 0, "up:        gateway with TUN rgw0, pools 10.88.0.0/24, control channel :36524", ""},
-		{"config check says why copy cannot run", []string{"config", "check", good}, 0, "copy:      not runnable: no [copy] section", ""},
+		{"config check says why copy cannot run", []string{"config", "check", good}, 0, "copy:      not runnable: " + good + ": no [copy] section: the copier role needs one", ""},
 		{"config check appliance", []string{"config", "check", appliance}, 0, "appliance: appliance: copier from mirror port lo, 1 route(s), sender raw", ""},
-		{"config check appliance file, copy", []string{"config", "check", appliance}, 0, "copy:      not runnable: copy.gateways is empty", ""},
+		{"config check appliance file, copy", []string{"config", "check", appliance}, 0, "copy:      not runnable: " + appliance + ":4: copy.gateways: missing", ""},
 		{"config check bad", []string{"config", "check", bad}, 1, "", "gateway.pools"},
 		{"config check missing", []string{"config", "check", filepath.Join(dir, "nope.toml")}, 1, "", "nope.toml"},
 		{"config check two files", []string{"config", "check", good, bad}, 2, "", `unexpected argument "` + bad + `"`},
 		{"config without subcommand", []string{"config"}, 2, "", "missing check [FILE] | example"},
 		{"config example", []string{"config", "example"}, 0, "[gateway]", ""},
 		{"config example role", []string{"config", "example", "--role", "copier"}, 0, "gateways = [", ""},
-		{"config example bad role", []string{"config", "example", "--role", "both"}, 1, "", `--role: role "both": want gateway, copier or appliance`},
+		{"config example bad role", []string{"config", "example", "--role", "both"}, 1, "", `replaygw config: --role: config: no example for role "both" (want gateway, copier or appliance)`},
+		{"config example gateway role", []string{"config", "example", "--role", "gateway"}, 0, "[gateway]", ""},
 		{"replay without file", []string{"replay", "--config", good}, 2, "", "missing FILE.pcap[ng][.gz]"},
 		{"replay two files", []string{"replay", "a.pcap", "b.pcap"}, 2, "", `unexpected argument "b.pcap" (after FILE.pcap[ng][.gz])`},
 		{"replay bad speed", []string{"replay", "--speed", "0", "x.pcap"}, 2, "", "want a factor > 0"},
 		{"replay flag after file", []string{"replay", "x.pcap", "--speed", "0"}, 2, "", "want a factor > 0"},
 		{"replay bad loops", []string{"replay", "--loops", "0", "x.pcap"}, 1, "", "--loops 0: want at least 1"},
 		{"replay bad loops after file", []string{"replay", "x.pcap", "--loops", "0"}, 1, "", "--loops 0: want at least 1"},
-		{"replay gateway-only config", []string{"replay", "--config", good, filepath.Join(dir, "bad.toml")}, 1, "", "has no [copy] section"},
-		{"replay without gateways", []string{"replay", "--config", appliance, bad}, 1, "", "copy.gateways is empty: replay sends through remote gateways (or pass --local-gateway"},
-		{"copy gateway-only config", []string{"copy", "--config", good}, 1, "", "no [copy] section (`copy` runs the copier only"},
-		{"copy ignores [gateway]", []string{"copy", "--config", appliance}, 1, "", "copy.gateways is empty: `copy` gets the responses from remote gateways (for both roles in one process run `replaygw appliance`)"},
-		{"up copier-only config", []string{"up", "--config", copierOnly}, 1, "", "no [gateway] section (`up` runs the gateway only"},
-		{"appliance gateway-only config", []string{"appliance", "--config", good}, 1, "", "needs both [gateway] and [copy]"},
+		{"replay gateway-only config", []string{"replay", "--config", good, filepath.Join(dir, "bad.toml")}, 1, "", "replaygw replay: " + good + ": no [copy] section: the copier role needs one"},
+		{"replay without gateways", []string{"replay", "--config", appliance, bad}, 1, "", appliance + ":4: copy.gateways: missing"},
+		{"copy gateway-only config", []string{"copy", "--config", good}, 1, "", "replaygw copy: " + good + ": no [copy] section: the copier role needs one"},
+		{"copy ignores [gateway]", []string{"copy", "--config", appliance}, 1, "", "replaygw copy: " + appliance + ":4: copy.gateways: missing"},
+		{"up copier-only config", []string{"up", "--config", copierOnly}, 1, "", "replaygw up: " + copierOnly + ": no [gateway] section: the gateway role needs one"},
+		{"appliance gateway-only config", []string{"appliance", "--config", good}, 1, "", "replaygw appliance: " + good + ": no [copy] section: the appliance role needs one"},
 		{"status without metrics", []string{"status", "--config", good, "--once"}, 1, "", "[metrics] listen is empty"},
 		{"status bad interval", []string{"status", "--url", "http://127.0.0.1:1/status", "--interval", "0s"}, 1, "", "--interval 0s: want more than 0"},
 		{"status once unreachable", []string{"status", "--url", "http://" + closedAddr + "/status", "--once"}, 1, "", closedAddr},
@@ -124,7 +127,33 @@ func TestExitStatus(t *testing.T) {
 			if !strings.Contains(stderr, tt.stderr) {
 				t.Errorf("replaygw %v: stderr lacks %q:\n%s", tt.args, tt.stderr, stderr)
 			}
+
 		})
+	}
+}
+
+// Each command reads only its sections: with both broken, it names the
+// errors of its own and none of the other's.
+func TestCommandsReadTheirSections(t *testing.T) {
+	dir := t.TempDir()
+	badBoth := write(t, dir, "badboth.toml", badPool+"[copy]\ninterface = \"lo\"\n"+badRoute)
+	for _, tc := range []struct {
+		args            []string
+		present, absent string
+	}{
+		{[]string{"up", "--config", badBoth}, "gateway.pools", "copy.route"},
+		{[]string{"copy", "--config", badBoth}, "copy.route[0].to", "gateway.pools"},
+		{[]string{"replay", "--config", badBoth, "x.pcap"}, "copy.route[0].to", "gateway.pools"},
+		{[]string{"replay", "--local-gateway", "--config", badBoth, "x.pcap"}, "gateway.pools", ""},
+		{[]string{"appliance", "--config", badBoth}, "gateway.pools", ""},
+		{[]string{"appliance", "--config", badBoth}, "copy.route[0].to", ""},
+	} {
+		read := capture(t)
+		got := run(tc.args)
+		_, stderr := read()
+		if got != 1 || !strings.Contains(stderr, tc.present) || tc.absent != "" && strings.Contains(stderr, tc.absent) {
+			t.Errorf("replaygw %v: exit %d, stderr\n%s\nwant 1, %q and not %q", tc.args, got, stderr, tc.present, tc.absent)
+		}
 	}
 }
 
