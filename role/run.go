@@ -8,10 +8,8 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"time"
 
 	"github.com/replaygw/replaygw/configs"
-	"github.com/replaygw/replaygw/copier"
 	"github.com/replaygw/replaygw/metrics"
 	"github.com/replaygw/replaygw/privdrop"
 )
@@ -106,66 +104,5 @@ func newExporter(role string, log *slog.Logger) *metrics.Exporter {
 func ready(log *slog.Logger) {
 	if err := Notify("READY=1"); err != nil {
 		log.Warn("could not notify systemd", "err", err)
-	}
-}
-
-// Replay is what a capture file is played into: a copier whose responses
-// come from copy.gateways, or, with a local gateway, the appliance.
-type Replay struct {
-	Engine   *copier.Engine
-	Exporter *metrics.Exporter
-	close    func() error
-}
-
-// OpenReplay opens the copier for a file replay. local runs the gateway in
-// this process (it needs [gateway]); otherwise the responses come from
-// copy.gateways and OpenReplay waits up to 5 s for one to connect.
-func OpenReplay(ctx context.Context, cfg *configs.Config, log *slog.Logger, local bool) (*Replay, error) {
-	if cfg.Copy == nil {
-		return nil, fmt.Errorf("%s has no [copy] section: replay needs its routes (and pool, copies, sampling)", cfg.Path)
-	}
-	if local {
-		if cfg.Gateway == nil {
-			return nil, fmt.Errorf("%s has no [gateway] section: --local-gateway runs the gateway in this process from it", cfg.Path)
-		}
-		a, err := OpenAppliance(cfg, log, false)
-		if err != nil {
-			return nil, err
-		}
-		gwCtx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.gw.Run(gwCtx) }()
-		return &Replay{Engine: a.cp.Engine(), Exporter: a.exp, close: func() error {
-			err := a.cp.Close()
-			cancel()
-			return errors.Join(err, <-done, a.Close())
-		}}, nil
-	}
-	if len(cfg.Copy.Gateways) == 0 {
-		return nil, fmt.Errorf("%s: copy.gateways is empty: replay sends through remote gateways (or pass --local-gateway to run one in this process from [gateway])", cfg.Path)
-	}
-	only := *cfg
-	only.Gateway, only.Copy = nil, standalone(cfg)
-	exp := newExporter("copier", log)
-	cp, err := OpenCopier(&only, exp, log, CopierOptions{NoCapture: true})
-	if err != nil {
-		return nil, err
-	}
-	if g := cp.Gateways(); g != nil {
-		waitGateway(ctx, g, 5*time.Second, log)
-	}
-	return &Replay{Engine: cp.Engine(), Exporter: exp, close: cp.Close}, nil
-}
-
-// Close ends the sessions and releases everything.
-func (r *Replay) Close() error { return r.close() }
-
-func waitGateway(ctx context.Context, g *copier.GatewayClient, max time.Duration, log *slog.Logger) {
-	deadline := time.Now().Add(max)
-	for g.Connected() == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if g.Connected() == 0 {
-		log.Warn("no gateway connected yet; sessions will end with fate no_gateway until one is")
 	}
 }

@@ -8,13 +8,11 @@ import (
 	"math"
 	"net/netip"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/replaygw/replaygw/configs"
-	"github.com/replaygw/replaygw/copier"
 	"github.com/replaygw/replaygw/replay"
 	"github.com/replaygw/replaygw/role"
 )
@@ -109,12 +107,7 @@ func replayFile(ctx context.Context, cfg *configs.Config, log *slog.Logger, file
 	stop := role.ServeMetrics(ctx, r.Exporter, cfg.Metrics.Listen, log)
 	defer stop()
 
-	st := eng.Stats()
-	opts := replay.Options{Speed: rf.speed, Loops: rf.loops, From: rf.from, To: rf.to, MaxGap: rf.maxGap,
-		Live: func() string {
-			return fmt.Sprintf("sessions %d  requests %d  replayed %d", st.SessionsStarted.Load(),
-				st.RequestsReleased.Load(), st.Fate(copier.FateReplayed))
-		}}
+	opts := replay.Options{Speed: rf.speed, Loops: rf.loops, From: rf.from, To: rf.to, MaxGap: rf.maxGap, Live: r.Live}
 	if math.IsInf(rf.speed, 1) {
 		opts.Speed = 0
 	}
@@ -130,57 +123,13 @@ func replayFile(ctx context.Context, cfg *configs.Config, log *slog.Logger, file
 	opts.OnLoop = shift.setLoop
 	sum, playErr := replay.Play(ctx, file, opts, shift.wrap(eng.HandlePacketWait))
 	// What was captured before a damaged record still completes.
-	drainSessions(ctx, eng.Sessions, func() uint64 {
-		return st.SessionsStarted.Load() + st.SessionsEnded.Load() + st.PacketsSent.Load()
-	}, rf.drain, drainQuiet)
+	r.Drain(ctx, rf.drain)
 	closeErr := r.Close()
-	fates := map[string]uint64{}
-	st.EachFate(func(f string, n uint64) {
-		if n > 0 {
-			fates[f] = n
-		}
-	})
-	names := make([]string, 0, len(fates))
-	for f := range fates {
-		names = append(names, f)
-	}
-	sort.Slice(names, func(i, j int) bool { return fates[names[i]] > fates[names[j]] })
-	var fl []string
-	for _, f := range names {
-		fl = append(fl, fmt.Sprintf("%s %d", f, fates[f]))
-	}
 	if sum != nil {
-		replay.PrintSummary(os.Stdout, sum,
-			fmt.Sprintf("sessions:  %d started, %d ended (%s)", st.SessionsStarted.Load(), st.SessionsEnded.Load(), strings.Join(fl, ", ")),
-			fmt.Sprintf("requests:  %d released to the target, %d payload bytes", st.RequestsReleased.Load(), st.PayloadBytesNew.Load()),
-			fmt.Sprintf("wall time: %s", time.Since(start).Round(time.Millisecond)))
+		replay.PrintSummary(os.Stdout, sum, append(r.Summary(), fmt.Sprintf("wall time: %s", time.Since(start).Round(time.Millisecond)))...)
 	}
 	if playErr != nil && !errors.Is(playErr, context.Canceled) {
 		return fmt.Errorf("replay %s: %w", file, playErr)
 	}
 	return closeErr
-}
-
-// drainQuiet is how long the engine must show no activity (sessions
-// started or ended, packets sent) before an engine without open sessions
-// counts as drained.
-const drainQuiet = 250 * time.Millisecond
-
-// drainSessions waits until the engine has no open session and has been
-// quiet for quiet, ctx ends or max passes. The quiet period matters: the
-// engine's workers take packets from queues, so right after a fast replay
-// the sessions of the last packets may not have started yet and open()
-// still says 0; closing the engine then would end them unplayed.
-func drainSessions(ctx context.Context, open func() int, activity func() uint64, max, quiet time.Duration) {
-	deadline := time.Now().Add(max)
-	last, lastMove := activity(), time.Now()
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if a := activity(); a != last {
-			last, lastMove = a, time.Now()
-		}
-		if open() == 0 && time.Since(lastMove) >= quiet {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
