@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // capture sends the command's stdout and stderr to files for the test and
@@ -219,5 +221,27 @@ func TestUsageLineDefaults(t *testing.T) {
 		if line, _, _ := strings.Cut(stdout, "\n"); !strings.Contains(line, tc.want) {
 			t.Errorf("replaygw %v: usage line %q lacks %q", tc.args, line, tc.want)
 		}
+	}
+}
+
+// status keeps trying an endpoint that does not answer (the role may be
+// starting) until it is stopped, saying so each time.
+func TestStatusRetries(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + closed.Addr().String() + "/status"
+	closed.Close()
+	read := capture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = lookup("status").run(ctx, []string{"--url", url, "--interval", "20ms"})
+	_, stderr := read()
+	if err != nil {
+		t.Fatalf("status returned %v, want nil when stopped", err)
+	}
+	if n := strings.Count(stderr, url+": "); n < 3 || !strings.Contains(stderr, "retrying every 20ms") {
+		t.Fatalf("%d failed fetches reported, want several with the retry interval:\n%s", n, stderr)
 	}
 }
