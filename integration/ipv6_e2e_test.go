@@ -152,11 +152,11 @@ func (r *rgVRig) assertNoLeaks() {
 	if err != nil {
 		r.t.Fatalf("gateway metrics: %v", err)
 	}
-	v, ok := gw["replaygw_tun_writes_attempted"]
+	v, ok := gw["replaygw_tun_writes_attempted_total"]
 	r.t.Logf("assistant: %d pool-bound packets in, %d out; gateway tun_writes_attempted %v (exported %v), records sent %v",
-		r.forwarded.Stats.In.Load(), r.forwarded.Stats.Out.Load(), v, ok, gw["replaygw_gateway_records_sent"])
+		r.forwarded.Stats.In.Load(), r.forwarded.Stats.Out.Load(), v, ok, gw["replaygw_gateway_records_sent_total"])
 	if !ok {
-		r.t.Errorf("gateway exports no replaygw_tun_writes_attempted")
+		r.t.Errorf("gateway exports no replaygw_tun_writes_attempted_total")
 	} else if v != 0 {
 		r.t.Errorf("gateway attempted %v writes into the TUN", v)
 	}
@@ -212,7 +212,7 @@ func TestIPv6MidStreamJoin(t *testing.T) {
 	postIDs := ka.send("v6post", post)
 	got := waitSeen(r.target, postIDs, 5*time.Second)
 	m := r.copierMetrics()
-	syn, ok := metric(m, "replaygw_engine_synthesized_syns")
+	syn, ok := metric(m, "replaygw_engine_synthesized_syns_total")
 	t.Logf("target saw %d of %d requests sent after the copier was ready, %d of %d sent before; synthesized SYNs %v; fates %v",
 		got, len(postIDs), r.target.CountSeen(preIDs), len(preIDs), syn, fates(m))
 	if got != len(postIDs) {
