@@ -43,6 +43,16 @@ func (s *Stats) Counters() []counter.Metric {
 	}
 }
 
+// Counters lists the stack's counters, summed live over the readers of
+// every queue and the shared ones (Stats is a snapshot; this is not).
+func (s *Stack) Counters() []counter.Metric {
+	lists := [][]counter.Metric{s.shared.Counters()}
+	for _, r := range s.readers {
+		lists = append(lists, r.stats.Counters())
+	}
+	return counter.Sum(lists...)
+}
+
 // add accumulates o into s (for the sum over queues).
 func (s *Stats) add(o *Stats) {
 	s.PacketsRead.Add(o.PacketsRead.Load())

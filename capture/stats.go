@@ -35,3 +35,16 @@ func (s *Stats) Counters() []counter.Metric {
 		skipped.At(&s.SnapCut).With("reason", "snap_cut"),
 	}
 }
+
+// Counters lists the capture's counters, the kernel's ring statistics
+// pulled from the sockets at each read.
+func (l *Live) Counters() []counter.Metric {
+	ms := l.stats.Counters()
+	for i, m := range ms {
+		switch m.Name {
+		case "capture_kernel_packets_total", "capture_kernel_drops_total", "capture_kernel_freezes_total":
+			ms[i] = m.Refreshed(l.updateKernelStats)
+		}
+	}
+	return ms
+}

@@ -7,7 +7,9 @@
 // values: a pointer to the field plus the metric's name, help text, kind
 // and constant labels. The metrics package takes that list at
 // registration and only loads the pointed-to values at scrape time; tests
-// and logs print the same list.
+// and logs print the same list. Sum merges the lists of counters kept
+// once per queue into live sums; Refreshed pulls a value (kernel socket
+// statistics) into its atomic before each read.
 //
 // Names follow the Prometheus conventions without the replaygw_ namespace:
 // counters end in _total, units are in the name (_bytes_total, _seconds),
@@ -48,17 +50,34 @@ type Metric struct {
 	Help   string
 	Kind   Kind
 	Labels []Label
-	value  *atomic.Uint64
+	values []*atomic.Uint64 // summed: one per queue or socket
+	read   func() uint64    // instead of values, for values pulled on demand
 }
 
 // Of describes the counter v.
 func Of(v *atomic.Uint64, name, help string) Metric {
-	return Metric{Name: name, Help: help, Kind: Counter, value: v}
+	return Metric{Name: name, Help: help, Kind: Counter, values: []*atomic.Uint64{v}}
 }
 
 // GaugeOf describes the gauge v.
 func GaugeOf(v *atomic.Uint64, name, help string) Metric {
-	return Metric{Name: name, Help: help, Kind: Gauge, value: v}
+	return Metric{Name: name, Help: help, Kind: Gauge, values: []*atomic.Uint64{v}}
+}
+
+// Refreshed returns m calling refresh before each read, for values a
+// component pulls on demand into its atomics (kernel socket statistics).
+// refresh must be safe for concurrent use.
+func (m Metric) Refreshed(refresh func()) Metric {
+	values := m.values
+	m.read = func() uint64 {
+		refresh()
+		var v uint64
+		for _, p := range values {
+			v += p.Load()
+		}
+		return v
+	}
+	return m
 }
 
 // With returns m with the label name=value added (m's own labels are not
@@ -72,16 +91,48 @@ func (m Metric) With(name, value string) Metric {
 // drops := counter.Of(nil, "x_dropped_total", "..."), then
 // drops.At(&s.Full).With("reason", "full").
 func (m Metric) At(v *atomic.Uint64) Metric {
-	m.value = v
+	m.values, m.read = []*atomic.Uint64{v}, nil
 	return m
 }
 
-// Value loads the current value; 0 for a Metric without one.
+// Value loads the current value (the sum, for a Sum); 0 for a Metric
+// without one.
 func (m Metric) Value() uint64 {
-	if m.value == nil {
-		return 0
+	if m.read != nil {
+		return m.read()
 	}
-	return m.value.Load()
+	var v uint64
+	for _, p := range m.values {
+		if p != nil {
+			v += p.Load()
+		}
+	}
+	return v
+}
+
+// Sum merges lists of the same metrics kept apart (one Stats per queue)
+// into one list whose values are the sums, read live. Metrics are matched
+// by key; the order is the first list's, then keys only later lists have.
+// Refreshed metrics are not summed: the first of a key wins.
+func Sum(lists ...[]Metric) []Metric {
+	var out []Metric
+	at := make(map[string]int)
+	for _, l := range lists {
+		for _, m := range l {
+			k := m.Key()
+			i, ok := at[k]
+			if !ok {
+				at[k] = len(out)
+				m.values = append([]*atomic.Uint64(nil), m.values...)
+				out = append(out, m)
+				continue
+			}
+			if out[i].read == nil && m.read == nil {
+				out[i].values = append(out[i].values, m.values...)
+			}
+		}
+	}
+	return out
 }
 
 // Label returns the value of the label name, or "".

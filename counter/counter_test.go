@@ -52,6 +52,25 @@ func TestMetric(t *testing.T) {
 	if c := base.At(&w).With("reason", "other"); c.Value() != 3 || base.Value() != 8 {
 		t.Errorf("At: %v, base %v; want 3 and 8", c, base)
 	}
+	var q1, q2 atomic.Uint64
+	q1.Store(10)
+	q2.Store(5)
+	sum := Sum(
+		[]Metric{Of(&q1, "read_total", ""), base.At(&q1).With("reason", "a")},
+		[]Metric{Of(&q2, "read_total", ""), base.At(&q2).With("reason", "b")},
+	)
+	q2.Add(1) // after Sum: read live
+	if len(sum) != 3 || sum[0].Value() != 16 || sum[1].Value() != 10 || sum[2].Value() != 6 {
+		t.Errorf("Sum = %v, want read_total=16, reason a=10, reason b=6", sum)
+	}
+	if q1.Load() != 10 {
+		t.Errorf("Sum changed a source: %d", q1.Load())
+	}
+	var k atomic.Uint64
+	f := Of(&k, "kernel_total", "").Refreshed(func() { k.Add(2) })
+	if f.Value() != 2 || f.Value() != 4 || f.At(&q1).Value() != 10 {
+		t.Errorf("Refreshed: %v, At on it: %v", f, f.At(&q1))
+	}
 	if m, ok := Find([]Metric{base, a, b}, `drops_total{reason="gone"}`); !ok || m.Label("reason") != "gone" {
 		t.Errorf("Find = %v, %v", m, ok)
 	}

@@ -75,6 +75,12 @@ type GatewayStats struct {
 	Stack  *absorb.Stats
 }
 
+// Counters lists the counters of the gateway's parts, read live: for
+// metrics (Stats().Counters() is a snapshot of the netstack's queues).
+func (g *Gateway) Counters() []counter.Metric {
+	return append(g.srv.Stats().Counters(), g.stk.Counters()...)
+}
+
 // Counters lists every part's counters.
 func (s GatewayStats) Counters() []counter.Metric {
 	out := s.Server.Counters()

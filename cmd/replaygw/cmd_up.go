@@ -58,7 +58,7 @@ func runGateway(ctx context.Context, cfg *configs.Config, log *slog.Logger) erro
 	log.Debug("capabilities after setup", "effective", privdrop.Effective())
 	exp := metrics.New("gateway")
 	exp.SetLogger(log)
-	exp.Add(gw.Stats().Counters()...)
+	exp.Add(gw.Counters()...)
 	stopMetrics := serveMetrics(ctx, exp, cfg.Metrics.Listen, log)
 	defer stopMetrics()
 	return gw.Run(ctx)

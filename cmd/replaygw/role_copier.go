@@ -65,7 +65,7 @@ func openCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 		exp.AddGauge("gateway_client_gateways_connected", "gateways connected and authenticated", func() float64 { return float64(g.Connected()) })
 	}
 	if l := c.Capture(); l != nil {
-		exp.Add(l.Stats().Counters()...)
+		exp.Add(l.Counters()...)
 	}
 	if s, ok := c.Sender().(interface{ Counters() []counter.Metric }); ok {
 		exp.Add(s.Counters()...)
