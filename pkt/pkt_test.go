@@ -130,6 +130,34 @@ func ipv4Options(b []byte) []byte {
 	return out
 }
 
+func TestParseTCP(t *testing.T) {
+	b := build(t, Segment{Src: cli4, Dst: srv4, Seq: 3, Flags: header.TCPFlagSyn, Options: mss, Payload: []byte("x")})
+	tests := []struct {
+		name    string
+		seg     []byte
+		wantErr error
+	}{
+		{"whole segment", b[20:], nil},
+		{"19 bytes", b[20:39], ErrShortTCP},
+		{"options cut", b[20:43], ErrDataOffset},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := View{IP: IP{Src: cli6.Addr()}}
+			err := ParseTCP(tc.seg, &v)
+			if err != tc.wantErr {
+				t.Fatalf("ParseTCP = %v, want %v", err, tc.wantErr)
+			}
+			if v.Src != cli6.Addr() {
+				t.Errorf("ParseTCP changed the IP fields")
+			}
+			if err == nil && (v.SrcPort != cli4.Port() || v.Seq != 3 || !bytes.Equal(v.Options, mss) || string(v.Payload) != "x") {
+				t.Errorf("got %+v", v)
+			}
+		})
+	}
+}
+
 func TestPorts(t *testing.T) {
 	data := build(t, Segment{Src: cli4, Dst: srv4, Flags: header.TCPFlagAck})
 	tests := []struct {
