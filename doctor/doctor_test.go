@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"golang.org/x/net/bpf"
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/replaygw/replaygw/wire"
@@ -118,7 +119,7 @@ func TestProbeSegment(t *testing.T) {
 			tcp = ip.Payload()
 			xsum = header.PseudoHeaderChecksum(header.TCPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(tcp)))
 		}
-		if !tcp.IsChecksumValid(addr(src.Addr()), addr(dst.Addr()), xsum, 0) && tcp.CalculateChecksum(xsum) != 0xffff {
+		if !tcp.IsChecksumValid(tcpip.AddrFromSlice(src.Addr().AsSlice()), tcpip.AddrFromSlice(dst.Addr().AsSlice()), xsum, 0) && tcp.CalculateChecksum(xsum) != 0xffff {
 			t.Error("bad TCP checksum")
 		}
 		if opts := header.ParseSynOptions(tcp.Options(), false); opts.MSS != 1400 {
