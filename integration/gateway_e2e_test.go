@@ -19,10 +19,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 
 	"github.com/replaygw/replaygw/lab"
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -159,22 +160,12 @@ func absorbSynAcks(t *testing.T, l *lab.Lab, cfg *opsConfig, port *uint16) {
 
 // synPacket builds an IPv4 TCP SYN from src to dst.
 func synPacket(src, dst netip.AddrPort) []byte {
-	pkt := make([]byte, header.IPv4MinimumSize+header.TCPMinimumSize)
-	s, d := tcpip.AddrFrom4(src.Addr().As4()), tcpip.AddrFrom4(dst.Addr().As4())
-	ip := header.IPv4(pkt)
-	ip.Encode(&header.IPv4Fields{
-		TotalLength: uint16(len(pkt)), TTL: 64, Protocol: uint8(header.TCPProtocolNumber),
-		SrcAddr: s, DstAddr: d,
-	})
-	ip.SetChecksum(^ip.CalculateChecksum())
-	tcp := header.TCP(pkt[header.IPv4MinimumSize:])
-	tcp.Encode(&header.TCPFields{
-		SrcPort: src.Port(), DstPort: dst.Port(), SeqNum: uint32(src.Port()) << 16,
-		DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagSyn, WindowSize: 64240,
-	})
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, s, d, header.TCPMinimumSize)
-	tcp.SetChecksum(^tcp.CalculateChecksum(xsum))
-	return pkt
+	s := pkt.Segment{Src: src, Dst: dst, Seq: seqnum.Value(uint32(src.Port()) << 16), Flags: header.TCPFlagSyn, Window: 64240}
+	b := make([]byte, s.Size())
+	if _, err := pkt.Build(b, &s); err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // refusesPeers dials the gateway's control port from the online host: the
