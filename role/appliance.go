@@ -53,7 +53,7 @@ func OpenAppliance(cfg *configs.Config, log *slog.Logger, live bool) (a *Applian
 	if a.gw, err = OpenGateway(cfg.Gateway, log.With("role", "gateway"), a.cp.Engine().HandleRecord); err != nil {
 		return nil, err
 	}
-	a.gw.export(a.exp)
+	a.exp.Add(a.gw.Counters()...)
 	if live {
 		// A mirror port carries frames addressed to other hosts.
 		if a.promiscOff, err = promiscuous(cfg.Copy.Interface); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/replaygw/replaygw/capture"
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/copier"
+	"github.com/replaygw/replaygw/counter"
 	"github.com/replaygw/replaygw/ledger"
 	"github.com/replaygw/replaygw/metrics"
 )
@@ -84,7 +85,7 @@ func OpenCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 		if c.ledger, err = ledger.Open(p.Ledger, int64(p.LedgerMaxSize)); err != nil {
 			return nil, err
 		}
-		exp.AddCounters("", metrics.FromCounters(c.ledger.Counters))
+		exp.Add(c.ledger.Counters()...)
 	}
 	cc := CopierConfig(p)
 	cc.Engine.OnSessionEnd = c.sessionEnd(exp)
@@ -141,34 +142,19 @@ func (c *Copier) sessionEnd(exp *metrics.Exporter) func(copier.SessionSummary) {
 // export adds the copier's counters and gauges to exp.
 func (c *Copier) export(exp *metrics.Exporter) {
 	eng := c.Engine()
-	st := eng.Stats()
-	// Fates are exported once, as replaygw_engine_sessions_total{fate=...}.
-	fates := map[string]bool{}
-	st.EachFate(func(f string, _ uint64) { fates["engine_sessions_"+f] = true })
-	all := metrics.FromCounters(st.Counters)
-	exp.AddCounters("", func(emit func(name, help string, v uint64)) {
-		all(func(name, help string, v uint64) {
-			if !fates[name] {
-				emit(name, help, v)
-			}
-		})
-	})
-	exp.AddFates("engine", func(emit func(name, help string, v uint64)) {
-		st.EachFate(func(f string, n uint64) { emit(f, "", n) })
-	})
+	exp.Add(eng.Stats().Counters()...)
 	if g := c.Gateways(); g != nil {
-		exp.AddCounters("", metrics.FromCounters(g.Stats().Counters))
-		exp.AddGauge("gateway_client", "connected", "gateways connected and authenticated", func() float64 { return float64(g.Connected()) })
+		exp.Add(g.Stats().Counters()...)
+		exp.AddGauge("gateway_client_gateways_connected", "gateways connected and authenticated", func() float64 { return float64(g.Connected()) })
 	}
 	if c.live != nil {
-		live := c.live // Stats reads the kernel's counts: at every scrape
-		exp.AddCounters("", metrics.FromCounters(func() []capture.Counter { return live.Stats().Counters() }))
+		exp.Add(c.live.Counters()...)
 	}
-	if s, ok := c.Sender().(interface{ Counters() []copier.Counter }); ok {
-		exp.AddCounters("", metrics.FromCounters(s.Counters))
+	if s, ok := c.Sender().(interface{ Counters() []counter.Metric }); ok {
+		exp.Add(s.Counters()...)
 	}
-	exp.AddGauge("engine", "sessions", "sessions open", func() float64 { return float64(eng.Sessions()) })
-	exp.AddGauge("engine", "buffered_bytes", "captured bytes buffered", func() float64 { return float64(eng.BufferedBytes()) })
+	exp.AddGauge("engine_sessions_open", "sessions open", func() float64 { return float64(eng.Sessions()) })
+	exp.AddGauge("engine_buffered_bytes", "captured bytes buffered", func() float64 { return float64(eng.BufferedBytes()) })
 }
 
 // Live reports whether the copier captures on an interface.

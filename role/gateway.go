@@ -10,8 +10,8 @@ import (
 
 	"github.com/replaygw/replaygw/absorb"
 	"github.com/replaygw/replaygw/configs"
+	"github.com/replaygw/replaygw/counter"
 	"github.com/replaygw/replaygw/gateway"
-	"github.com/replaygw/replaygw/metrics"
 	"github.com/replaygw/replaygw/tunnel"
 )
 
@@ -128,13 +128,10 @@ type GatewayStats struct {
 }
 
 // Counters lists every part's counters.
-func (s GatewayStats) Counters() []metrics.Counter {
-	var out []metrics.Counter
-	for _, c := range s.Server.Counters() {
-		out = append(out, metrics.Counter(c))
-	}
-	for _, c := range s.Stack.Counters() {
-		out = append(out, metrics.Counter(c))
+func (s GatewayStats) Counters() []counter.Metric {
+	out := s.Server.Counters()
+	if s.Stack != nil {
+		out = append(out, s.Stack.Counters()...)
 	}
 	return out
 }
@@ -145,10 +142,10 @@ func (g *Gateway) Stats() GatewayStats {
 	return GatewayStats{Server: g.srv.Stats(), Stack: g.stk.Stats()}
 }
 
-// export adds the gateway's counters to exp. Stats is read at every
-// scrape: the netstack's counters are a snapshot, summed over its queues.
-func (g *Gateway) export(exp *metrics.Exporter) {
-	exp.AddCounters("", metrics.FromCounters(func() []metrics.Counter { return g.Stats().Counters() }))
+// Counters lists the counters of the gateway's parts, read live: for
+// metrics (Stats().Counters() is a snapshot of the netstack's queues).
+func (g *Gateway) Counters() []counter.Metric {
+	return append(g.srv.Stats().Counters(), g.stk.Counters()...)
 }
 
 // Run serves copiers until ctx is done (then it returns nil) or the

@@ -31,7 +31,7 @@ func RunGateway(ctx context.Context, cfg *configs.Config, log *slog.Logger) erro
 	}
 	log.Debug("capabilities after setup", "effective", privdrop.Effective())
 	exp := newExporter("gateway", log)
-	gw.export(exp)
+	exp.Add(gw.Counters()...)
 	stop := ServeMetrics(ctx, exp, cfg.Metrics.Listen, log)
 	defer stop()
 	ready(log)
@@ -70,6 +70,10 @@ func RunCopier(ctx context.Context, cfg *configs.Config, log *slog.Logger) error
 	return cp.Run(ctx)
 }
 
+// Version is the binary's version, shown on the status page (the command
+// sets it).
+var Version = "dev"
+
 // ServeMetrics opens the /metrics and /status endpoint when listen is set
 // (before it returns: a role is ready only with its endpoint) and returns
 // a function that stops it and waits. A failure is logged, not fatal.
@@ -77,6 +81,7 @@ func ServeMetrics(ctx context.Context, exp *metrics.Exporter, listen string, log
 	if listen == "" {
 		return func() {}
 	}
+	exp.SetVersion(Version)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		log.Error("metrics endpoint failed", "listen", listen, "err", err)

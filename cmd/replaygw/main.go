@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/replaygw/replaygw/role"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -148,6 +150,7 @@ func parse(c *command, fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func main() {
+	role.Version = version
 	os.Exit(run(os.Args[1:]))
 }
 
