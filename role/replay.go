@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/netip"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/copier"
 	"github.com/replaygw/replaygw/metrics"
+	"github.com/replaygw/replaygw/replay"
 )
 
 // Replay is what a capture file is played into: a copier whose responses
@@ -73,6 +77,47 @@ func waitGateway(ctx context.Context, g *copier.GatewayClient, max time.Duration
 	if g.Connected() == 0 {
 		log.Warn("no gateway connected yet; sessions will end with fate no_gateway until one is")
 	}
+}
+
+// PlayOptions are PlayFile's own options.
+type PlayOptions struct {
+	Local   bool          // the gateway in this process (OpenReplay)
+	Drain   time.Duration // after the file, wait this long at most for open sessions
+	Summary io.Writer     // where the summary goes; nil: nowhere
+}
+
+// PlayFile plays file into the engine of OpenReplay (loop after loop with
+// the clients shifted, see replay.LoopShift), waits for its sessions,
+// closes everything and writes the summary.
+func PlayFile(ctx context.Context, cfg *configs.Config, log *slog.Logger, file string, opts replay.Options, po PlayOptions) error {
+	if _, err := os.Stat(file); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	r, err := OpenReplay(ctx, cfg, log, po.Local)
+	if err != nil {
+		return err
+	}
+	stop := ServeMetrics(ctx, r.Exporter, cfg.Metrics.Listen, log)
+	defer stop()
+	opts.Live = r.Live
+	start := time.Now()
+	servers := make([]netip.AddrPort, 0, len(cfg.Copy.Routes))
+	for _, rt := range cfg.Copy.Routes {
+		servers = append(servers, rt.FromAddr)
+	}
+	shift := replay.NewLoopShift(servers)
+	opts.OnLoop = shift.SetLoop
+	sum, playErr := replay.Play(ctx, file, opts, shift.Wrap(r.Engine.HandlePacketWait))
+	// What was captured before a damaged record still completes.
+	r.Drain(ctx, po.Drain)
+	closeErr := r.Close()
+	if sum != nil && po.Summary != nil {
+		replay.PrintSummary(po.Summary, sum, append(r.Summary(), fmt.Sprintf("wall time: %s", time.Since(start).Round(time.Millisecond)))...)
+	}
+	if playErr != nil && !errors.Is(playErr, context.Canceled) {
+		return fmt.Errorf("replay %s: %w", file, playErr)
+	}
+	return closeErr
 }
 
 // Live is the progress line's live part.

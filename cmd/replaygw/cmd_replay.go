@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -93,43 +91,14 @@ func init() {
 	register(c)
 }
 
-// replayFile plays a capture through the engine of role.OpenReplay and
-// prints the summary.
+// replayFile plays a capture through role.PlayFile.
 func replayFile(ctx context.Context, cfg *configs.Config, log *slog.Logger, file string, rf replayFlags) error {
-	if _, err := os.Stat(file); err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	r, err := role.OpenReplay(ctx, cfg, log, rf.local)
-	if err != nil {
-		return err
-	}
-	eng := r.Engine
-	stop := role.ServeMetrics(ctx, r.Exporter, cfg.Metrics.Listen, log)
-	defer stop()
-
-	opts := replay.Options{Speed: rf.speed, Loops: rf.loops, From: rf.from, To: rf.to, MaxGap: rf.maxGap, Live: r.Live}
+	opts := replay.Options{Speed: rf.speed, Loops: rf.loops, From: rf.from, To: rf.to, MaxGap: rf.maxGap}
 	if math.IsInf(rf.speed, 1) {
 		opts.Speed = 0
 	}
 	if rf.progress {
 		opts.Progress = os.Stderr
 	}
-	start := time.Now()
-	servers := make([]netip.AddrPort, 0, len(cfg.Copy.Routes))
-	for _, r := range cfg.Copy.Routes {
-		servers = append(servers, r.FromAddr)
-	}
-	shift := replay.NewLoopShift(servers)
-	opts.OnLoop = shift.SetLoop
-	sum, playErr := replay.Play(ctx, file, opts, shift.Wrap(eng.HandlePacketWait))
-	// What was captured before a damaged record still completes.
-	r.Drain(ctx, rf.drain)
-	closeErr := r.Close()
-	if sum != nil {
-		replay.PrintSummary(os.Stdout, sum, append(r.Summary(), fmt.Sprintf("wall time: %s", time.Since(start).Round(time.Millisecond)))...)
-	}
-	if playErr != nil && !errors.Is(playErr, context.Canceled) {
-		return fmt.Errorf("replay %s: %w", file, playErr)
-	}
-	return closeErr
+	return role.PlayFile(ctx, cfg, log, file, opts, role.PlayOptions{Local: rf.local, Drain: rf.drain, Summary: os.Stdout})
 }
