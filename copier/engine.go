@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/replaygw/replaygw/wire"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 // Sender transmits one complete IP packet (v4 or v6) to the target. It must
@@ -260,7 +261,7 @@ func (e *Engine) handlePacket(pkt []byte, ts time.Time, hold, wait bool) {
 		return
 	}
 	m.p.ts = ts.UnixNano()
-	if m.p.payLen > 0 || m.p.flags&(wire.FlagSYN|wire.FlagFIN|wire.FlagRST) != 0 {
+	if m.p.payLen > 0 || m.p.flags&(header.TCPFlagSyn|header.TCPFlagFin|header.TCPFlagRst) != 0 {
 		m.buf = getPbuf(pkt)
 	}
 	w := e.workers[0]

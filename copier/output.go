@@ -4,6 +4,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
 // Building the packets sent to the target: IPv4 or IPv6 plus TCP, with
@@ -13,7 +14,7 @@ const outBufSize = header.IPv6MinimumSize + header.TCPHeaderMaximumSize + 65535
 
 // emit builds and sends one segment of session s. opts are the TCP options
 // (already padded to a multiple of 4); payload may be empty.
-func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack uint32, win uint16, opts, payload []byte) {
+func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack seqnum.Value, win uint16, opts, payload []byte) {
 	ipLen := header.IPv4MinimumSize
 	if s.v6 {
 		ipLen = header.IPv6MinimumSize
@@ -32,8 +33,8 @@ func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack uint32, win ui
 	t.Encode(&header.TCPFields{
 		SrcPort:    s.tuple.Client.Port(),
 		DstPort:    s.tuple.Target.Port(),
-		SeqNum:     seq,
-		AckNum:     ack,
+		SeqNum:     uint32(seq),
+		AckNum:     uint32(ack),
 		DataOffset: uint8(tcpLen),
 		Flags:      flags,
 		WindowSize: win,
@@ -91,20 +92,20 @@ func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack uint32, win ui
 
 // tsOpts fills w.opt with NOP,NOP,TS when the session uses timestamps.
 func (w *worker) tsOpts(s *session, now int64) []byte {
-	if !s.tsOn {
+	if !s.rcv.tsOn {
 		return nil
 	}
 	o := w.opt[:12]
 	o[0], o[1] = header.TCPOptionNOP, header.TCPOptionNOP
-	header.EncodeTSOption(s.tsVal(now), s.tsRecent, o[2:])
+	header.EncodeTSOption(s.tsVal(now), s.rcv.tsRecent, o[2:])
 	return o
 }
 
 // sendAck sends a pure ACK for everything the target sent so far.
 func (w *worker) sendAck(s *session, now int64) {
-	w.emit(s, header.TCPFlagAck, s.sndNxt, s.rcvNxt, s.advWin, w.tsOpts(s, now), nil)
-	s.ackAt = 0
-	s.ackPend = 0
+	w.emit(s, header.TCPFlagAck, s.snd.nxt, s.rcv.nxt, s.snd.advWin, w.tsOpts(s, now), nil)
+	s.timers.ackAt = 0
+	s.rcv.ackPend = 0
 	w.e.stats.ACKsSent.Add(1)
 }
 
@@ -114,12 +115,12 @@ func (w *worker) sendRST(s *session, now int64) {
 		return
 	}
 	fl := header.TCPFlagRst
-	ack := uint32(0)
+	ack := seqnum.Value(0)
 	if s.state >= stEstablished {
 		fl |= header.TCPFlagAck
-		ack = s.rcvNxt
+		ack = s.rcv.nxt
 	}
-	w.emit(s, fl, s.sndNxt, ack, 0, nil, nil)
+	w.emit(s, fl, s.snd.nxt, ack, 0, nil, nil)
 }
 
 // sendSYN sends (or resends) the session's SYN: the client's own options
@@ -129,11 +130,11 @@ func (w *worker) sendRST(s *session, now int64) {
 func (w *worker) sendSYN(s *session) {
 	g := s.grp
 	if g.synSeen {
-		w.emit(s, header.TCPFlagSyn, s.iss, 0, g.synWin, g.synOpts[:g.synOptLen], nil)
+		w.emit(s, header.TCPFlagSyn, s.snd.iss, 0, g.synWin, g.synOpts[:g.synOptLen], nil)
 	} else {
 		o := w.opt[:4]
 		header.EncodeMSSOption(uint32(synMSS(w.e.cfg.MSS, s.v6)), o)
-		w.emit(s, header.TCPFlagSyn, s.iss, 0, 65535, o, nil)
+		w.emit(s, header.TCPFlagSyn, s.snd.iss, 0, 65535, o, nil)
 	}
 	w.e.stats.SYNsSent.Add(1)
 }

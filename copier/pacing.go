@@ -1,6 +1,9 @@
 package copier
 
-import "gvisor.dev/gvisor/pkg/tcpip/header"
+import (
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
+)
 
 // Sending the captured stream, paced like the real client.
 //
@@ -17,53 +20,53 @@ import "gvisor.dev/gvisor/pkg/tcpip/header"
 // Segments continuing a request (same ack) are sent at once.
 
 // respIdle is how long the response must be quiet to count as done.
-func (s *session) respIdle() int64 { return 2 * s.rtt() }
+func (s *session) respIdle() int64 { return 2 * s.clientRTT() }
 
 // paceRelease decides whether the new request starting with g may go.
 func (w *worker) paceRelease(s *session, g *seg, now int64) bool {
 	if w.e.cfg.NoPacing {
 		return true
 	}
-	expected := g.ack - s.lastAck
-	got := s.rcvNxt - s.respBase
+	expected := s.pace.lastAck.Size(g.ack)
+	got := s.pace.respBase.Size(s.rcv.nxt)
 	switch {
-	case s.requests == 0 && int32(expected) <= 0:
+	case s.sum.requests == 0 && int32(expected) <= 0:
 		return true // the first request, and no greeting to wait for
 	case int32(expected) > 0 && got >= expected:
 		return true
-	case got > 0 && s.lastRespAt != 0 && now-s.lastRespAt >= s.respIdle():
+	case got > 0 && s.pace.lastRespAt != 0 && now-s.pace.lastRespAt >= s.respIdle():
 		return true
-	case now-s.reqAt >= maxResponseWait:
+	case now-s.pace.reqAt >= maxResponseWait:
 		w.e.stats.PaceWaitExpired.Add(1)
 		w.e.log.Debug("request released by the response wait cap", "tuple", s.tuple.String(),
-			"expected", expected, "got", got, "requests", s.requests)
+			"expected", expected, "got", got, "requests", s.sum.requests)
 		return true
 	}
-	if !s.held {
-		s.held = true
+	if !s.pace.held {
+		s.pace.held = true
 		w.e.stats.PaceHeld.Add(1)
 	}
-	at := s.reqAt + maxResponseWait
-	if got > 0 && s.lastRespAt != 0 {
-		at = min(at, s.lastRespAt+s.respIdle())
+	at := s.pace.reqAt + maxResponseWait
+	if got > 0 && s.pace.lastRespAt != 0 {
+		at = min(at, s.pace.lastRespAt+s.respIdle())
 	}
-	s.paceAt = at
+	s.timers.paceAt = at
 	return false
 }
 
 // startRequest marks g as the start of a new request.
 // A bare FIN or RST passes the gate the same way but is no request.
 func (w *worker) startRequest(s *session, g *seg, now int64) {
-	s.lastAck = g.ack
-	s.held = false
-	s.paceAt = 0
+	s.pace.lastAck = g.ack
+	s.pace.held = false
+	s.timers.paceAt = 0
 	if g.n == 0 {
 		return
 	}
-	s.respBase = s.rcvNxt
-	s.reqAt = now
-	s.respFirst = false
-	s.requests++
+	s.pace.respBase = s.rcv.nxt
+	s.pace.reqAt = now
+	s.pace.respFirst = false
+	s.sum.requests++
 	w.e.stats.RequestsReleased.Add(1)
 }
 
@@ -75,73 +78,73 @@ func (w *worker) pump(s *session, now int64) {
 		return
 	}
 	for {
-		i := s.findSeg(s.sndNxt)
+		i := s.cap.find(s.snd.nxt)
 		if i < 0 {
 			break
 		}
-		g := &s.segs[i]
-		if s.sndNxt == g.seq && !(s.gatePassed && s.gateSeq == g.seq) {
-			boundary := s.haveLastAck && g.ack != s.lastAck
-			if f := w.e.cfg.Boundary; f != nil && s.haveLastAck {
-				boundary = f(s.lastAck, g.ack, g.data)
+		g := &s.cap.segs[i]
+		if s.snd.nxt == g.seq && !(s.pace.gatePassed && s.pace.gateSeq == g.seq) {
+			boundary := s.pace.haveLastAck && g.ack != s.pace.lastAck
+			if f := w.e.cfg.Boundary; f != nil && s.pace.haveLastAck {
+				boundary = f(uint32(s.pace.lastAck), uint32(g.ack), g.data)
 			}
-			if !s.haveLastAck {
-				s.lastAck, s.haveLastAck = g.ack, true
+			if !s.pace.haveLastAck {
+				s.pace.lastAck, s.pace.haveLastAck = g.ack, true
 			}
 			if boundary && !w.paceRelease(s, g, now) {
 				break
 			}
-			if boundary || (s.requests == 0 && g.n > 0) {
+			if boundary || (s.sum.requests == 0 && g.n > 0) {
 				w.startRequest(s, g, now)
 			}
-			s.gatePassed, s.gateSeq = true, g.seq
-			if g.n > uint32(s.mss) && !g.split {
+			s.pace.gatePassed, s.pace.gateSeq = true, g.seq
+			if g.n > seqnum.Size(s.snd.mss) && !g.split {
 				g.split = true
-				w.e.stats.SegmentsSplit.Add(uint64((int(g.n)+s.mss-1)/s.mss - 1))
+				w.e.stats.SegmentsSplit.Add(uint64((int(g.n)+s.snd.mss-1)/s.snd.mss - 1))
 			}
 		}
 		if g.fin || g.rst {
-			s.ctlGate = true
+			s.cap.ctlGate = true
 		}
-		if g.n == 0 || s.sndNxt == g.end() {
+		if g.n == 0 || s.snd.nxt == g.end() {
 			break
 		}
-		inflight := s.sndNxt - s.sndUna
-		if inflight >= s.sndWnd {
-			if s.sndWnd == 0 && inflight == 0 && s.persistAt == 0 {
-				s.persistBack = max(baseRTO, 2*s.rtt())
-				s.persistAt = now + s.persistBack
+		inflight := s.snd.una.Size(s.snd.nxt)
+		if inflight >= s.snd.wnd {
+			if s.snd.wnd == 0 && inflight == 0 && s.timers.persistAt == 0 {
+				s.timers.persistBack = max(baseRTO, 2*s.clientRTT())
+				s.timers.persistAt = now + s.timers.persistBack
 			}
 			break
 		}
-		n := min(g.end()-s.sndNxt, uint32(s.mss), s.sndWnd-inflight)
-		off := s.sndNxt - g.seq
+		n := min(s.snd.nxt.Size(g.end()), seqnum.Size(s.snd.mss), s.snd.wnd-inflight)
+		off := g.seq.Size(s.snd.nxt)
 		fl := header.TCPFlagAck
-		if s.sndNxt+n == g.end() {
+		if s.snd.nxt.Add(n) == g.end() {
 			fl |= header.TCPFlagPsh
 		}
-		w.emit(s, fl, s.sndNxt, s.rcvNxt, s.advWin, w.tsOpts(s, now), g.data[off:off+n])
-		if s.rttAt == 0 {
-			s.rttAt, s.rttSeq = now, s.sndNxt+n
+		w.emit(s, fl, s.snd.nxt, s.rcv.nxt, s.snd.advWin, w.tsOpts(s, now), g.data[off:off+n])
+		if s.rtt.at == 0 {
+			s.rtt.at, s.rtt.seq = now, s.snd.nxt.Add(n)
 		}
-		s.sndNxt += n
-		s.bytes += uint64(n)
+		s.snd.nxt.UpdateForward(n)
+		s.sum.bytes += uint64(n)
 		w.e.stats.PayloadBytesNew.Add(uint64(n))
-		s.ackAt, s.ackPend = 0, 0
-		if s.rtoAt == 0 {
-			s.rtoAt = now + s.rto
+		s.timers.ackAt, s.rcv.ackPend = 0, 0
+		if s.timers.rtoAt == 0 {
+			s.timers.rtoAt = now + s.rtt.rto
 		}
 	}
-	if s.ctlSeen && s.ctlGate && !s.finSent && s.sndNxt == s.ctlSeq && s.sndUna == s.sndNxt {
-		if s.ctlRST {
+	if s.cap.ctlSeen && s.cap.ctlGate && !s.snd.finSent && s.snd.nxt == s.cap.ctlSeq && s.snd.una == s.snd.nxt {
+		if s.cap.ctlRST {
 			w.sendRST(s, now)
 			w.end(s, FateReplayed, now)
 			return
 		}
-		w.emit(s, header.TCPFlagFin|header.TCPFlagAck, s.sndNxt, s.rcvNxt, s.advWin, w.tsOpts(s, now), nil)
-		s.finSent = true
-		s.sndNxt++
-		s.ackAt, s.ackPend = 0, 0
-		s.rtoAt = now + s.rto
+		w.emit(s, header.TCPFlagFin|header.TCPFlagAck, s.snd.nxt, s.rcv.nxt, s.snd.advWin, w.tsOpts(s, now), nil)
+		s.snd.finSent = true
+		s.snd.nxt++
+		s.timers.ackAt, s.rcv.ackPend = 0, 0
+		s.timers.rtoAt = now + s.rtt.rto
 	}
 }

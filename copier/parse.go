@@ -6,6 +6,7 @@ import (
 
 	"github.com/replaygw/replaygw/wire"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
 // capPkt is what the engine needs from a captured client packet. Offsets
@@ -13,9 +14,9 @@ import (
 type capPkt struct {
 	orig   wire.Tuple // client -> online service, as captured
 	route  int
-	seq    uint32
-	ack    uint32
-	flags  uint8
+	seq    seqnum.Value
+	ack    seqnum.Value
+	flags  header.TCPFlags
 	win    uint16
 	optOff int
 	optLen int
@@ -87,9 +88,9 @@ func parseCaptured(pkt []byte, p *capPkt) bool {
 		Client: netip.AddrPortFrom(src, t.SourcePort()),
 		Target: netip.AddrPortFrom(dst, t.DestinationPort()),
 	}
-	p.seq = t.SequenceNumber()
-	p.ack = t.AckNumber()
-	p.flags = uint8(t.Flags())
+	p.seq = seqnum.Value(t.SequenceNumber())
+	p.ack = seqnum.Value(t.AckNumber())
+	p.flags = t.Flags()
 	p.win = t.WindowSize()
 	p.optOff = tcpOff + header.TCPMinimumSize
 	p.optLen = doff - header.TCPMinimumSize
