@@ -15,7 +15,7 @@ func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 	isSyn := p.flags&header.TCPFlagSyn != 0 && p.flags&header.TCPFlagAck == 0
 	g := w.groups[p.orig]
 	if g != nil && g.dead {
-		if !isSyn || (g.synSeen && g.synSeq == p.seq) {
+		if !isSyn || (g.syn.seen && g.syn.seq == p.seq) {
 			g.deadUntil = now + tombLinger
 			w.e.stats.PacketsAfterEnd.Add(1)
 			return
@@ -23,7 +23,7 @@ func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 		delete(w.groups, p.orig)
 		g = nil
 	}
-	if g != nil && isSyn && (!g.synSeen || g.synSeq != p.seq) {
+	if g != nil && isSyn && (!g.syn.seen || g.syn.seq != p.seq) {
 		// The client reused the tuple for a new connection. A copy whose
 		// captured stream is complete (its FIN or RST is in) needs no more
 		// captured packets: it finishes on its own tuple, which the new
@@ -54,9 +54,9 @@ func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 	if isSyn {
 		return // a captured SYN retransmission: we retransmit our own
 	}
-	if g.synSeen && !g.rttDone {
+	if g.syn.seen && !g.rttDone {
 		g.rttDone = true
-		g.rtt = max(p.ts-g.synTs, 0)
+		g.rtt = max(p.ts-g.syn.at, 0)
 		for _, s := range g.copies {
 			if !s.pace.haveLastAck && p.flags&header.TCPFlagAck != 0 {
 				s.pace.lastAck, s.pace.haveLastAck = p.ack, true

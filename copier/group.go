@@ -12,29 +12,38 @@ import (
 type group struct {
 	orig      wire.Tuple
 	route     int
-	synSeen   bool
-	synSeq    seqnum.Value
-	synTs     int64 // capture time of the SYN
-	synOpts   [40]byte
-	synOptLen int
-	synWin    uint16
-	synTS     bool // the SYN carried timestamps
-	synTSVal  uint32
-	synWS     bool // the SYN carried a window scale
-	rtt       int64
+	syn       capturedSYN
+	rtt       int64 // the client's round trip, SYN to its ACK
 	rttDone   bool
 	copies    []*session
+	online    onlineEstimate
+	alive     int // copies not ended
+	dead      bool
+	deadUntil int64
+}
 
-	// The online server's response time, estimated from the captured
-	// client stream (see observeOnline).
-	reqOut                 bool         // a request is waiting for its response
-	reqTs                  int64        // its capture time
-	reqAck                 seqnum.Value // the client's ack when it was sent
-	onResponses            int
-	onRespTotal, onRespMax int64
-	alive                  int
-	dead                   bool
-	deadUntil              int64
+// capturedSYN is the client's SYN as captured (seen false: joined
+// mid-stream); every copy replays it.
+type capturedSYN struct {
+	seen   bool
+	seq    seqnum.Value
+	at     int64 // capture time
+	opts   [40]byte
+	optLen int
+	win    uint16
+	tsOn   bool // it carried timestamps
+	tsVal  uint32
+	ws     bool // it carried a window scale
+}
+
+// onlineEstimate is the online server's response time, estimated from the
+// captured client stream (see observeOnline).
+type onlineEstimate struct {
+	reqOut             bool         // a request is waiting for its response
+	reqAt              int64        // its capture time
+	reqAck             seqnum.Value // the client's ack when it was sent
+	responses          int
+	respTotal, respMax int64
 }
 
 // observeOnline estimates the online server's response time from the
@@ -48,16 +57,16 @@ func (g *group) observeOnline(p *capPkt) {
 	if p.flags&header.TCPFlagAck == 0 {
 		return
 	}
-	if g.reqOut && g.reqAck.LessThan(p.ack) {
-		g.reqOut = false
+	if g.online.reqOut && g.online.reqAck.LessThan(p.ack) {
+		g.online.reqOut = false
 		if p.payLen == 0 {
-			d := max(p.ts-g.reqTs-g.rtt, 0)
-			g.onResponses++
-			g.onRespTotal += d
-			g.onRespMax = max(g.onRespMax, d)
+			d := max(p.ts-g.online.reqAt-g.rtt, 0)
+			g.online.responses++
+			g.online.respTotal += d
+			g.online.respMax = max(g.online.respMax, d)
 		}
 	}
-	if p.payLen > 0 && !g.reqOut {
-		g.reqOut, g.reqTs, g.reqAck = true, p.ts, p.ack
+	if p.payLen > 0 && !g.online.reqOut {
+		g.online.reqOut, g.online.reqAt, g.online.reqAck = true, p.ts, p.ack
 	}
 }

@@ -26,11 +26,11 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 	g := &group{orig: p.orig, route: p.route}
 	isSyn := p.flags&header.TCPFlagSyn != 0
 	if isSyn {
-		g.synSeen, g.synSeq, g.synTs, g.synWin = true, p.seq, p.ts, p.win
-		g.synOptLen = copy(g.synOpts[:], buf.b[p.optOff:p.optOff+p.optLen])
-		o := g.synOpts[:g.synOptLen]
-		g.synTSVal, g.synTS = synTSVal(o)
-		g.synWS = synHasWS(o)
+		g.syn.seen, g.syn.seq, g.syn.at, g.syn.win = true, p.seq, p.ts, p.win
+		g.syn.optLen = copy(g.syn.opts[:], buf.b[p.optOff:p.optOff+p.optLen])
+		o := g.syn.opts[:g.syn.optLen]
+		g.syn.tsVal, g.syn.tsOn = synTSVal(o)
+		g.syn.ws = synHasWS(o)
 	}
 	fail := func(f Fate) {
 		for c := range cfg.Copies {
@@ -84,9 +84,9 @@ func (w *worker) newSession(g *group, c int, t wire.Tuple, p *capPkt, now int64)
 	s := &session{grp: g, copy: c, tuple: t, v6: !t.Client.Addr().Is4()}
 	s.src = tcpipAddr(t.Client.Addr().As16(), s.v6)
 	s.dst = tcpipAddr(t.Target.Addr().As16(), s.v6)
-	if g.synSeen {
-		s.snd.iss = g.synSeq
-		s.snd.advWin = g.synWin
+	if g.syn.seen {
+		s.snd.iss = g.syn.seq
+		s.snd.advWin = g.syn.win
 	} else {
 		s.snd.iss = p.seq - 1
 		s.fake = true
@@ -121,9 +121,9 @@ func (w *worker) handshake(s *session, t *targetSeg, now int64) {
 	s.rcv.nxt = t.seq + 1
 	s.snd.una = s.snd.iss + 1
 	s.snd.wnd = t.window(0)
-	if t.opts.Has&wire.OptWScale != 0 && g.synWS {
+	if t.opts.Has&wire.OptWScale != 0 && g.syn.ws {
 		s.snd.shift = min(t.opts.WScale, 14)
-	} else if g.synWS {
+	} else if g.syn.ws {
 		// The target refused window scaling: the client's scaled window
 		// values would read as tiny windows. Advertise the maximum.
 		s.snd.fixedWin = true
@@ -132,7 +132,7 @@ func (w *worker) handshake(s *session, t *targetSeg, now int64) {
 	if t.opts.Has&wire.OptMSS != 0 && t.opts.MSS > 0 {
 		s.snd.mss = int(t.opts.MSS)
 	}
-	if t.opts.Has&wire.OptTimestamp != 0 && g.synTS && g.synSeen {
+	if t.opts.Has&wire.OptTimestamp != 0 && g.syn.tsOn && g.syn.seen {
 		s.rcv.tsOn = true
 		s.rcv.tsRecent = t.opts.TSVal
 		s.snd.mss -= 12
@@ -202,7 +202,7 @@ func (w *worker) end(s *session, f Fate, now int64) {
 		Tuple: s.tuple, Original: g.orig, Copy: s.copy, Fate: f,
 		Requests: s.sum.requests, Bytes: s.sum.bytes, Responses: s.sum.responses,
 		RespTimeTotal: time.Duration(s.sum.respTotal), RespTimeMax: time.Duration(s.sum.respMax),
-		OnlineResponses: g.onResponses, OnlineRespTotal: time.Duration(g.onRespTotal), OnlineRespMax: time.Duration(g.onRespMax),
+		OnlineResponses: g.online.responses, OnlineRespTotal: time.Duration(g.online.respTotal), OnlineRespMax: time.Duration(g.online.respMax),
 		Start: time.Unix(0, s.sum.start), End: time.Unix(0, now),
 	})
 	if g.alive--; g.alive == 0 && !g.dead {

@@ -129,8 +129,8 @@ func (w *worker) sendRST(s *session, now int64) {
 // longer: see Config.MSS).
 func (w *worker) sendSYN(s *session) {
 	g := s.grp
-	if g.synSeen {
-		w.emit(s, header.TCPFlagSyn, s.snd.iss, 0, g.synWin, g.synOpts[:g.synOptLen], nil)
+	if g.syn.seen {
+		w.emit(s, header.TCPFlagSyn, s.snd.iss, 0, g.syn.win, g.syn.opts[:g.syn.optLen], nil)
 	} else {
 		o := w.opt[:4]
 		header.EncodeMSSOption(uint32(synMSS(w.e.cfg.MSS, s.v6)), o)

@@ -27,12 +27,13 @@ func (w *worker) paceRelease(s *session, g *seg, now int64) bool {
 	if w.e.cfg.NoPacing {
 		return true
 	}
+	ahead := s.pace.lastAck.LessThan(g.ack) // the online server sent bytes in between
 	expected := s.pace.lastAck.Size(g.ack)
 	got := s.pace.respBase.Size(s.rcv.nxt)
 	switch {
-	case s.sum.requests == 0 && int32(expected) <= 0:
+	case s.sum.requests == 0 && !ahead:
 		return true // the first request, and no greeting to wait for
-	case int32(expected) > 0 && got >= expected:
+	case ahead && got >= expected:
 		return true
 	case got > 0 && s.pace.lastRespAt != 0 && now-s.pace.lastRespAt >= s.respIdle():
 		return true

@@ -124,7 +124,7 @@ type summary struct {
 }
 
 func (s *session) tsVal(now int64) uint32 {
-	return s.grp.synTSVal + uint32((now-s.rcv.tsStart)/int64(time.Millisecond))
+	return s.grp.syn.tsVal + uint32((now-s.rcv.tsStart)/int64(time.Millisecond))
 }
 
 func (s *session) clientRTT() int64 {
