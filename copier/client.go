@@ -103,7 +103,11 @@ func (w *worker) capture(s *session, p *capPkt, buf *pbuf, now int64) {
 		w.abort(s, FateBufferLimit, now)
 		return
 	}
+	from := s.cap.nxt
 	res, kept := s.cap.insert(sg)
+	if s.proto != nil && from != s.cap.nxt {
+		w.protoClient(s, from)
+	}
 	switch res {
 	case insDup:
 		e.stats.CaptureDups.Add(1)

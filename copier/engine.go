@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/replaygw/replaygw/protocol"
 	"github.com/replaygw/replaygw/wire"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
@@ -49,8 +50,12 @@ type Router interface {
 
 // Route maps an online service to the target service it is replayed to.
 // A From address that is unspecified (0.0.0.0 or ::) matches any address
-// with that port.
-type Route struct{ From, To netip.AddrPort }
+// with that port. Protocol makes each session's protocol state; nil (or
+// protocol/tcp) sends the bytes as captured.
+type Route struct {
+	From, To netip.AddrPort
+	Protocol protocol.New
+}
 
 // Config configures the session engine. Zero values take the defaults
 // noted.

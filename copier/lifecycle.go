@@ -100,6 +100,7 @@ func (w *worker) newSession(g *group, c int, t wire.Tuple, p *capPkt, now int64)
 	s.rtt.rto = initialRTO
 	s.timers.rtoAt = now + s.rtt.rto
 	s.timers.synDeadline = now + int64(cfg.SynTimeout)
+	s.proto = openProtocol(&cfg.Routes[g.route])
 	w.sessions[t] = s
 	w.e.stats.SessionsStarted.Add(1)
 	w.sendSYN(s)

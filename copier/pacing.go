@@ -1,6 +1,7 @@
 package copier
 
 import (
+	"github.com/replaygw/replaygw/protocol"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
@@ -24,7 +25,7 @@ func (s *session) respIdle() int64 { return 2 * s.clientRTT() }
 
 // paceRelease decides whether the new request starting with g may go.
 func (w *worker) paceRelease(s *session, g *seg, now int64) bool {
-	if w.e.cfg.NoPacing {
+	if w.e.cfg.NoPacing || s.pace.respDone {
 		return true
 	}
 	ahead := s.pace.lastAck.LessThan(g.ack) // the online server sent bytes in between
@@ -67,6 +68,7 @@ func (w *worker) startRequest(s *session, g *seg, now int64) {
 	s.pace.respBase = s.rcv.nxt
 	s.pace.reqAt = now
 	s.pace.respFirst = false
+	s.pace.respDone = false
 	s.sum.requests++
 	w.e.stats.RequestsReleased.Add(1)
 }
@@ -88,6 +90,9 @@ func (w *worker) pump(s *session, now int64) {
 			boundary := s.pace.haveLastAck && g.ack != s.pace.lastAck
 			if f := w.e.cfg.Boundary; f != nil && s.pace.haveLastAck {
 				boundary = f(uint32(s.pace.lastAck), uint32(g.ack), g.data)
+			}
+			if s.proto != nil && s.proto.Needs()&protocol.NeedsClient != 0 {
+				boundary = g.req && s.sum.requests > 0
 			}
 			if !s.pace.haveLastAck {
 				s.pace.lastAck, s.pace.haveLastAck = g.ack, true

@@ -85,6 +85,7 @@ type pacing struct {
 	reqAt       int64
 	lastRespAt  int64
 	respFirst   bool
+	respDone    bool // the protocol reported the current response complete
 }
 
 // rttEstimate is the round-trip estimate (RFC 6298): one segment timed at

@@ -17,6 +17,8 @@ type seg struct {
 	buf  *pbuf
 	// split reports whether the segment was already counted as cut up.
 	split bool
+	// req: the session's protocol found a request starting here.
+	req bool
 }
 
 // end is the sequence number after the payload (FIN/RST not included).

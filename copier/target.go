@@ -20,6 +20,9 @@ type targetSeg struct {
 	win   uint16 // as sent, unscaled
 	plen  seqnum.Size
 	opts  *wire.Options
+	// payload is the first bytes of the payload, when the route's
+	// protocol asked the gateway for them.
+	payload []byte
 }
 
 // window is the target's window, scaled.
@@ -27,13 +30,26 @@ func (t *targetSeg) window(shift uint8) seqnum.Size { return seqnum.Size(t.win) 
 
 func fromRecord(r *wire.Record) targetSeg {
 	return targetSeg{
-		flags: header.TCPFlags(r.Flags),
-		seq:   seqnum.Value(r.Seq),
-		ack:   seqnum.Value(r.Ack),
-		win:   r.Window,
-		plen:  seqnum.Size(r.PayloadLen),
-		opts:  &r.Opts,
+		flags:   header.TCPFlags(r.Flags),
+		seq:     seqnum.Value(r.Seq),
+		ack:     seqnum.Value(r.Ack),
+		win:     r.Window,
+		plen:    seqnum.Size(r.PayloadLen),
+		opts:    &r.Opts,
+		payload: r.Payload,
 	}
+}
+
+// newPayload is the part of the payload beyond nxt (what was received).
+func (t *targetSeg) newPayload(nxt seqnum.Value) []byte {
+	if nxt.LessThan(t.seq) {
+		return nil // beyond a hole: not in stream order
+	}
+	skip := t.seq.Size(nxt)
+	if int(skip) >= len(t.payload) {
+		return nil
+	}
+	return t.payload[skip:]
 }
 
 // handleRecord takes one fact about a segment the target sent.
@@ -98,6 +114,9 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 				s.sum.respTotal += d
 				s.sum.respMax = max(s.sum.respMax, d)
 			}
+		}
+		if s.proto != nil && plen > 0 {
+			w.protoTarget(s, t.newPayload(s.rcv.nxt))
 		}
 		s.rcv.ackPend += s.rcv.nxt.Size(end)
 		s.rcv.nxt = end
