@@ -10,7 +10,7 @@ package copier
 // its sessions outright: maps, buffers, a timer wheel and an output buffer,
 // no locks on the per-packet path and no allocation in steady state.
 //
-// Per session (session.go, pacing.go, retransmit.go, segment.go): the
+// Per session (the files are listed in doc.go): the
 // client's sequence numbers are kept, the target's ISN is adopted from its
 // SYN-ACK and the highest target byte reported is acked; the client's own
 // ACKs are never forwarded, the engine generates the ones the target needs

@@ -141,9 +141,9 @@ func (w *worker) handshake(s *session, t *targetSeg, now int64) {
 	s.snd.mss = max(s.snd.mss, 64)
 	s.state = stEstablished
 	if !s.rtt.synRetx {
-		s.sampleRTT(now - s.sum.start)
+		s.rtt.sample(now - s.sum.start)
 	}
-	s.rtt.rto, s.timers.rtoAt, s.snd.retries = s.estimatedRTO(), 0, 0
+	s.rtt.rto, s.timers.rtoAt, s.snd.retries = s.rtt.estimatedRTO(), 0, 0
 	s.pace.respBase = s.rcv.nxt
 	s.pace.reqAt = now
 	// A request already buffered carries the handshake's ACK: one packet

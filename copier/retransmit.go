@@ -113,29 +113,3 @@ func (w *worker) resend(s *session, now int64) {
 		s.timers.ackAt, s.rcv.ackPend = 0, 0
 	}
 }
-
-// sampleRTT folds one round-trip measurement into the smoothed estimate
-// and sets the retransmission timeout from it (RFC 6298 2.2, 2.3).
-func (s *session) sampleRTT(r int64) {
-	r = max(r, 0)
-	if !s.rtt.valid {
-		s.rtt.srtt, s.rtt.rttvar, s.rtt.valid = r, r/2, true
-	} else {
-		d := s.rtt.srtt - r
-		if d < 0 {
-			d = -d
-		}
-		s.rtt.rttvar = (3*s.rtt.rttvar + d) / 4
-		s.rtt.srtt = (7*s.rtt.srtt + r) / 8
-	}
-	s.rtt.rto = s.estimatedRTO()
-}
-
-// estimatedRTO is srtt + 4·rttvar within [baseRTO, maxRTO], or the
-// initial timeout while nothing was measured.
-func (s *session) estimatedRTO() int64 {
-	if !s.rtt.valid {
-		return initialRTO
-	}
-	return min(max(s.rtt.srtt+4*s.rtt.rttvar, baseRTO), maxRTO)
-}

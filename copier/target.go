@@ -163,10 +163,10 @@ func (w *worker) onAck(s *session, t *targetSeg, now int64) {
 		s.snd.retries = 0
 		s.snd.dupAcks = 0
 		if s.rtt.at != 0 && s.rtt.seq.LessThanEq(t.ack) {
-			s.sampleRTT(now - s.rtt.at)
+			s.rtt.sample(now - s.rtt.at)
 			s.rtt.at = 0
 		}
-		s.rtt.rto = s.estimatedRTO()
+		s.rtt.rto = s.rtt.estimatedRTO()
 		if s.snd.una == s.snd.nxt {
 			s.timers.rtoAt = 0
 		} else {
