@@ -82,8 +82,6 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 func (w *worker) newSession(g *group, c int, t wire.Tuple, p *capPkt, now int64) *session {
 	cfg := &w.e.cfg
 	s := &session{grp: g, copy: c, tuple: t, v6: !t.Client.Addr().Is4()}
-	s.src = tcpipAddr(t.Client.Addr().As16(), s.v6)
-	s.dst = tcpipAddr(t.Target.Addr().As16(), s.v6)
 	if g.syn.seen {
 		s.snd.iss = g.syn.seq
 		s.snd.advWin = g.syn.win

@@ -1,72 +1,37 @@
 package copier
 
 import (
-	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"github.com/replaygw/replaygw/pkt"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
 // Building the packets sent to the target: IPv4 or IPv6 plus TCP, with
-// gVisor's header package, into the worker's scratch buffer.
+// package pkt, into the worker's scratch buffer (or the output batch's).
 
 const outBufSize = header.IPv6MinimumSize + header.TCPHeaderMaximumSize + 65535
 
-// emit builds and sends one segment of session s. opts are the TCP options
-// (already padded to a multiple of 4); payload may be empty.
+// emit builds (pkt.Build) and sends one segment of session s. opts are the
+// TCP options (already padded to a multiple of 4); payload may be empty.
 func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack seqnum.Value, win uint16, opts, payload []byte) {
-	ipLen := header.IPv4MinimumSize
-	if s.v6 {
-		ipLen = header.IPv6MinimumSize
+	sg := pkt.Segment{
+		Src: s.tuple.Client, Dst: s.tuple.Target,
+		Seq: seq, Ack: ack, Flags: flags, Window: win,
+		Options: opts, Payload: payload,
 	}
-	tcpLen := header.TCPMinimumSize + len(opts)
-	total := ipLen + tcpLen + len(payload)
+	if !s.v6 {
+		s.ipID++
+		sg.ID = s.ipID
+	}
 	b := w.out[:]
 	if w.ob != nil {
-		b = w.ob.buf(&w.e.stats, total)
+		b = w.ob.buf(&w.e.stats, sg.Size())
 	}
-	if total > len(b) {
+	total, err := pkt.Build(b, &sg)
+	if err != nil {
 		w.e.stats.SendErrors.Add(1)
 		return
 	}
-	t := header.TCP(b[ipLen:])
-	t.Encode(&header.TCPFields{
-		SrcPort:    s.tuple.Client.Port(),
-		DstPort:    s.tuple.Target.Port(),
-		SeqNum:     uint32(seq),
-		AckNum:     uint32(ack),
-		DataOffset: uint8(tcpLen),
-		Flags:      flags,
-		WindowSize: win,
-	})
-	copy(b[ipLen+header.TCPMinimumSize:], opts)
-	copy(b[ipLen+tcpLen:], payload)
-	segLen := uint16(tcpLen + len(payload))
-	if s.v6 {
-		header.IPv6(b).Encode(&header.IPv6Fields{
-			PayloadLength:     segLen,
-			TransportProtocol: header.TCPProtocolNumber,
-			HopLimit:          64,
-			SrcAddr:           s.src,
-			DstAddr:           s.dst,
-		})
-	} else {
-		s.ipID++
-		ip := header.IPv4(b)
-		ip.Encode(&header.IPv4Fields{
-			TotalLength: uint16(total),
-			ID:          s.ipID,
-			Flags:       header.IPv4FlagDontFragment,
-			TTL:         64,
-			Protocol:    uint8(header.TCPProtocolNumber),
-			SrcAddr:     s.src,
-			DstAddr:     s.dst,
-		})
-		ip.SetChecksum(^ip.CalculateChecksum())
-	}
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, s.src, s.dst, segLen)
-	xsum = checksum.Checksum(payload, xsum)
-	t.SetChecksum(^t.CalculateChecksum(xsum))
 
 	w.emitted++
 	st := &w.e.stats
@@ -147,14 +112,6 @@ func synMSS(mss int, v6 bool) int {
 		return mss - (header.IPv6MinimumSize - header.IPv4MinimumSize)
 	}
 	return mss
-}
-
-// tcpipAddr converts without allocating.
-func tcpipAddr(a [16]byte, v6 bool) tcpip.Address {
-	if v6 {
-		return tcpip.AddrFrom16(a)
-	}
-	return tcpip.AddrFrom4([4]byte(a[12:16]))
 }
 
 // synTSVal extracts the TSval of a captured SYN's options, if any.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/replaygw/replaygw/protocol"
 	"github.com/replaygw/replaygw/wire"
-	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
@@ -30,8 +29,6 @@ type session struct {
 	grp   *group
 	copy  int
 	tuple wire.Tuple // as the target sees it
-	src   tcpip.Address
-	dst   tcpip.Address
 	v6    bool
 	state uint8
 	fake  bool // the SYN was synthesized (joined mid-stream)
