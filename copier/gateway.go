@@ -381,7 +381,7 @@ func (l *gwLink) session() (refused, wasUp bool) {
 		return false, false
 	}
 	hello, err := wire.Handshake(c, wire.Hello{
-		Role: wire.RoleCopier, Caps: wire.CapPayload | wire.CapRouteTTL | wire.CapIPv6,
+		Role: wire.RoleCopier, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6,
 		PayloadCap: uint16(g.cfg.PayloadCap), Name: g.cfg.Name,
 	}, []byte(g.cfg.Token), g.cfg.HandshakeTimeout)
 	if err != nil {
@@ -585,13 +585,13 @@ func (l *gwLink) writeOps(c *wire.Conn, ops []routeOp, buf []byte) ([]byte, erro
 			if del {
 				buf = wire.AppendTuple(buf, ops[n].t)
 			} else {
-				buf = wire.AppendRouteAdd(buf, ops[n].t, ops[n].ttl)
+				buf = wire.AppendLeaseAdd(buf, ops[n].t, ops[n].ttl)
 			}
 			n++
 		}
-		typ := wire.TypeRouteAdd
+		typ := wire.TypeLeaseAdd
 		if del {
-			typ = wire.TypeRouteDel
+			typ = wire.TypeLeaseRelease
 		}
 		if err := c.WriteFrame(typ, wire.EndBatch(buf, n)); err != nil {
 			return buf, err

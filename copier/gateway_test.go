@@ -94,7 +94,7 @@ func (fc *fakeGWConn) read() {
 			return
 		}
 		switch typ {
-		case wire.TypeRouteAdd:
+		case wire.TypeLeaseAdd:
 			fc.frames.Add(1)
 			if len(body) >= 2 {
 				if n := int64(body[0])<<8 | int64(body[1]); n > fc.maxBatch.Load() {
@@ -102,14 +102,14 @@ func (fc *fakeGWConn) read() {
 				}
 			}
 			wire.Batch(body, func(_ int, e []byte) (int, error) {
-				tu, ttl, n, err := wire.DecodeRouteAdd(e)
+				tu, ttl, n, err := wire.DecodeLeaseAdd(e)
 				fc.ops <- gwOp{t: tu, ttl: ttl}
 				return n, err
 			})
-		case wire.TypeRouteDel:
+		case wire.TypeLeaseRelease:
 			fc.frames.Add(1)
 			wire.Batch(body, func(_ int, e []byte) (int, error) {
-				tu, n, err := wire.DecodeRouteDel(e)
+				tu, n, err := wire.DecodeLeaseRelease(e)
 				fc.ops <- gwOp{t: tu, del: true}
 				return n, err
 			})
@@ -350,7 +350,7 @@ func TestGatewayClientMalformedFrames(t *testing.T) {
 		body []byte
 	}{
 		{"bad record batch", wire.TypeRecords, []byte{0, 1, 4, 0, 0}},
-		{"unexpected type", wire.TypeRouteAdd, []byte{0, 0}},
+		{"unexpected type", wire.TypeLeaseAdd, []byte{0, 0}},
 		{"unknown type", wire.Type(99), []byte{1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -477,7 +477,7 @@ func TestGatewayWriteOpsSplitsAndKeepsOrder(t *testing.T) {
 		typ wire.Type
 		n   int
 	}
-	want := []frame{{wire.TypeRouteAdd, wire.MaxBatch}, {wire.TypeRouteAdd, 10}, {wire.TypeRouteDel, 2}, {wire.TypeRouteAdd, 1}}
+	want := []frame{{wire.TypeLeaseAdd, wire.MaxBatch}, {wire.TypeLeaseAdd, 10}, {wire.TypeLeaseRelease, 2}, {wire.TypeLeaseAdd, 1}}
 	var got []frame
 	var last gwOp
 	for {
@@ -488,12 +488,12 @@ func TestGatewayWriteOpsSplitsAndKeepsOrder(t *testing.T) {
 		n := 0
 		err = wire.Batch(body, func(_ int, e []byte) (int, error) {
 			n++
-			if typ == wire.TypeRouteDel {
-				tu, k, err := wire.DecodeRouteDel(e)
+			if typ == wire.TypeLeaseRelease {
+				tu, k, err := wire.DecodeLeaseRelease(e)
 				last = gwOp{t: tu, del: true}
 				return k, err
 			}
-			tu, ttl, k, err := wire.DecodeRouteAdd(e)
+			tu, ttl, k, err := wire.DecodeLeaseAdd(e)
 			last = gwOp{t: tu, ttl: ttl}
 			return k, err
 		})

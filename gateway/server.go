@@ -278,7 +278,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	remote := nc.RemoteAddr().String()
 	c := wire.NewConn(nc)
 	hello, err := wire.Handshake(c, wire.Hello{
-		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapRouteTTL | wire.CapIPv6,
+		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6,
 		PayloadCap: uint16(s.cfg.PayloadCap), Name: s.cfg.Name,
 	}, []byte(s.cfg.Token), s.cfg.HandshakeTimeout)
 	s.mu.Lock()
@@ -387,9 +387,9 @@ func (s *Server) readLoop(p *peer) error {
 			return err
 		}
 		switch t {
-		case wire.TypeRouteAdd:
+		case wire.TypeLeaseAdd:
 			err = wire.Batch(body, func(_ int, e []byte) (int, error) {
-				tu, ttl, n, err := wire.DecodeRouteAdd(e)
+				tu, ttl, n, err := wire.DecodeLeaseAdd(e)
 				switch {
 				case err != nil:
 				case !routable(tu):
@@ -403,9 +403,9 @@ func (s *Server) readLoop(p *peer) error {
 				}
 				return n, err
 			})
-		case wire.TypeRouteDel:
+		case wire.TypeLeaseRelease:
 			err = wire.Batch(body, func(_ int, e []byte) (int, error) {
-				tu, n, err := wire.DecodeRouteDel(e)
+				tu, n, err := wire.DecodeLeaseRelease(e)
 				if err == nil {
 					s.routes.del(tu, p)
 				}

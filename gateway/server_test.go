@@ -301,18 +301,18 @@ func TestServerRefusesOtherVersion(t *testing.T) {
 
 func TestServerMalformedFrames(t *testing.T) {
 	ttl := make([]byte, 4)
-	addBody := func(tu wire.Tuple) []byte { return wire.EndBatch(wire.AppendRouteAdd(wire.BeginBatch(nil), tu, 0), 1) }
+	addBody := func(tu wire.Tuple) []byte { return wire.EndBatch(wire.AppendLeaseAdd(wire.BeginBatch(nil), tu, 0), 1) }
 	for _, tc := range []struct {
 		name string
 		raw  []byte // written after the handshake
 	}{
 		{"unknown type", frame(99, []byte{1, 2})},
 		{"records from a copier", frame(wire.TypeRecords, []byte{0, 0})},
-		{"truncated route batch", frame(wire.TypeRouteAdd, addBody(tuple(1))[:20])},
-		{"trailing bytes", frame(wire.TypeRouteDel, append(wire.EndBatch(wire.AppendTuple(wire.BeginBatch(nil), tuple(1)), 1), 0))},
-		{"count over MaxBatch", frame(wire.TypeRouteAdd, []byte{0xff, 0xff})},
+		{"truncated route batch", frame(wire.TypeLeaseAdd, addBody(tuple(1))[:20])},
+		{"trailing bytes", frame(wire.TypeLeaseRelease, append(wire.EndBatch(wire.AppendTuple(wire.BeginBatch(nil), tuple(1)), 1), 0))},
+		{"count over MaxBatch", frame(wire.TypeLeaseAdd, []byte{0xff, 0xff})},
 		{"zero-length frame", []byte{0, 0, 0, 0, 1}},
-		{"oversized frame", append([]byte{0x7f, 0, 0, 0, byte(wire.TypeRouteAdd)}, ttl...)},
+		{"oversized frame", append([]byte{0x7f, 0, 0, 0, byte(wire.TypeLeaseAdd)}, ttl...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, addr := startServer(t, gateway.ServerConfig{})
@@ -322,7 +322,7 @@ func TestServerMalformedFrames(t *testing.T) {
 			}
 			c.SetDeadline(time.Now().Add(5 * time.Second))
 			// A good route first: it must be removed with the copier.
-			c.WriteFrame(wire.TypeRouteAdd, addBody(tuple(9)))
+			c.WriteFrame(wire.TypeLeaseAdd, addBody(tuple(9)))
 			c.Flush()
 			waitFor(t, "route", func() bool { return s.Routes() == 1 })
 			c.NetConn().Write(tc.raw)
@@ -465,7 +465,7 @@ func TestServerCloseWithStalledAndSilentPeers(t *testing.T) {
 	if _, err := wire.Handshake(c, wire.Hello{Role: wire.RoleCopier}, []byte("tok"), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	c.WriteFrame(wire.TypeRouteAdd, wire.EndBatch(wire.AppendRouteAdd(wire.BeginBatch(nil), tuple(1), 0), 1))
+	c.WriteFrame(wire.TypeLeaseAdd, wire.EndBatch(wire.AppendLeaseAdd(wire.BeginBatch(nil), tuple(1), 0), 1))
 	c.Flush()
 	waitFor(t, "route", func() bool { return s.Routes() == 1 })
 	r := wire.Record{Tuple: tuple(1), Flags: wire.FlagACK}
@@ -502,9 +502,9 @@ func TestServerIgnoresUnroutableTuples(t *testing.T) {
 	}
 	b := wire.BeginBatch(nil)
 	for _, tu := range append(bad, tuple(1)) {
-		b = wire.AppendRouteAdd(b, tu, 0)
+		b = wire.AppendLeaseAdd(b, tu, 0)
 	}
-	c.WriteFrame(wire.TypeRouteAdd, wire.EndBatch(b, len(bad)+1))
+	c.WriteFrame(wire.TypeLeaseAdd, wire.EndBatch(b, len(bad)+1))
 	c.WriteFrame(wire.TypePing, nil)
 	c.Flush()
 	if typ, _, err := c.ReadFrame(); err != nil || typ != wire.TypePong {

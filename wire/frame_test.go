@@ -103,12 +103,12 @@ func TestRouteBatchRoundTrip(t *testing.T) {
 	ttls := []time.Duration{0, 90 * time.Second}
 	b := BeginBatch(nil)
 	for i, tu := range tuples {
-		b = AppendRouteAdd(b, tu, ttls[i])
+		b = AppendLeaseAdd(b, tu, ttls[i])
 	}
 	b = EndBatch(b, len(tuples))
 	var got []Tuple
 	err := Batch(b, func(i int, e []byte) (int, error) {
-		tu, ttl, n, err := DecodeRouteAdd(e)
+		tu, ttl, n, err := DecodeLeaseAdd(e)
 		if err == nil && ttl != ttls[i] {
 			t.Errorf("entry %d ttl %v, want %v", i, ttl, ttls[i])
 		}
@@ -126,7 +126,7 @@ func TestRouteBatchRoundTrip(t *testing.T) {
 	b = EndBatch(b, len(tuples))
 	got = got[:0]
 	err = Batch(b, func(i int, e []byte) (int, error) {
-		tu, n, err := DecodeRouteDel(e)
+		tu, n, err := DecodeLeaseRelease(e)
 		got = append(got, tu)
 		return n, err
 	})
@@ -142,7 +142,7 @@ func TestRouteAddTTLClamp(t *testing.T) {
 		{1500 * time.Microsecond, time.Millisecond},
 		{1 << 62, (1<<32 - 1) * time.Millisecond},
 	} {
-		_, ttl, _, err := DecodeRouteAdd(AppendRouteAdd(nil, tu, tc.in))
+		_, ttl, _, err := DecodeLeaseAdd(AppendLeaseAdd(nil, tu, tc.in))
 		if err != nil || ttl != tc.want {
 			t.Errorf("ttl %v: got %v %v, want %v", tc.in, ttl, err, tc.want)
 		}

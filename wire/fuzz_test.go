@@ -55,11 +55,11 @@ func FuzzBatch(f *testing.F) {
 			t.Fatalf("%d entries visited", seen)
 		}
 		Batch(body, func(i int, e []byte) (int, error) {
-			_, _, n, err := DecodeRouteAdd(e)
+			_, _, n, err := DecodeLeaseAdd(e)
 			return n, err
 		})
 		Batch(body, func(i int, e []byte) (int, error) {
-			_, n, err := DecodeRouteDel(e)
+			_, n, err := DecodeLeaseRelease(e)
 			return n, err
 		})
 	})

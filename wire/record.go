@@ -1,5 +1,5 @@
 // Package wire is the control-channel protocol between a copier and a
-// gateway: the framing, the authenticated handshake, route registration and
+// gateway: the framing, the authenticated handshake, lease registration and
 // the batched response records that carry the target's TCP header facts back
 // to the copier that owns the session.
 //
