@@ -31,9 +31,10 @@ const (
 	TypePing         Type = 8  // either direction, keeps idle channels alive
 	TypePong         Type = 9  //
 	TypeLeaseRefused Type = 10 // gateway -> copier: batch of tuples another copier holds
+	TypeShare        Type = 11 // gateway -> copier: the copier's new pool share (as in auth-ok)
 )
 
-var typeNames = [...]string{"", "hello", "auth", "auth-ok", "error", "lease-add", "lease-release", "records", "ping", "pong", "lease-refused"}
+var typeNames = [...]string{"", "hello", "auth", "auth-ok", "error", "lease-add", "lease-release", "records", "ping", "pong", "lease-refused", "share"}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) && t != 0 {

@@ -18,10 +18,10 @@ const (
 
 // Capability bits announced in a hello.
 const (
-	CapPayload  uint32 = 1 << iota // records may carry payload bytes
-	CapLeaseTTL                    // leases expire after their TTL
-	CapIPv6                        // IPv6 tuples
-	CapLeaseShare                  // auth-ok carries the copier's share of the pool; taken tuples are refused
+	CapPayload    uint32 = 1 << iota // records may carry payload bytes
+	CapLeaseTTL                      // leases expire after their TTL
+	CapIPv6                          // IPv6 tuples
+	CapLeaseShare                    // auth-ok carries the copier's share of the pool; taken tuples are refused
 )
 
 // Share is the part of the client pool's (address, port) space a gateway
@@ -74,7 +74,11 @@ type Hello struct {
 	Caps       uint32
 	PayloadCap uint16 // copier: payload bytes wanted per record; gateway: most it sends
 	Nonce      [32]byte
-	Name       string // free text for logs (host name, instance)
+	// Instance identifies one copier process across its connections (and
+	// its gateways): a reconnecting copier renews its own leases and keeps
+	// its share; another instance's live leases are refused. Gateway: zero.
+	Instance [16]byte
+	Name     string // free text for logs (host name, instance)
 }
 
 var helloMagic = [4]byte{'R', 'G', 'W', 'H'}
@@ -87,6 +91,7 @@ func AppendHello(b []byte, h *Hello) []byte {
 	b = binary.BigEndian.AppendUint32(b, h.Caps)
 	b = binary.BigEndian.AppendUint16(b, h.PayloadCap)
 	b = append(b, h.Nonce[:]...)
+	b = append(b, h.Instance[:]...)
 	name := h.Name
 	if len(name) > 255 {
 		name = name[:255]
@@ -98,7 +103,7 @@ func AppendHello(b []byte, h *Hello) []byte {
 // DecodeHello parses a hello body.
 func DecodeHello(b []byte) (Hello, error) {
 	var h Hello
-	const fixed = 4 + 2 + 1 + 4 + 2 + 32 + 1
+	const fixed = 4 + 2 + 1 + 4 + 2 + 32 + 16 + 1
 	if len(b) < 6 || [4]byte(b[:4]) != helloMagic {
 		return h, errors.New("wire: hello: not a replaygw peer (bad magic)")
 	}
@@ -110,7 +115,8 @@ func DecodeHello(b []byte) (Hello, error) {
 	h.Caps = binary.BigEndian.Uint32(b[7:])
 	h.PayloadCap = binary.BigEndian.Uint16(b[11:])
 	copy(h.Nonce[:], b[13:45])
-	n := int(b[45])
+	copy(h.Instance[:], b[45:61])
+	n := int(b[61])
 	if len(b) != fixed+n {
 		return h, fmt.Errorf("wire: hello: name length %d does not match %d remaining bytes", n, len(b)-fixed)
 	}
@@ -129,6 +135,13 @@ func proof(token []byte, role byte, peerNonce, ownNonce [32]byte) []byte {
 
 // ErrAuth means the peer's proof did not match the shared token.
 var ErrAuth = errors.New("authentication failed: the peer's token differs from ours")
+
+// NewInstance returns a random copier instance identity.
+func NewInstance() [16]byte {
+	var id [16]byte
+	rand.Read(id[:])
+	return id
+}
 
 // ErrVersion means the peer speaks another protocol version.
 var ErrVersion = errors.New("protocol version mismatch")

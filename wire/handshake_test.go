@@ -15,7 +15,7 @@ func TestHelloRoundTrip(t *testing.T) {
 		h    Hello
 		want string
 	}{
-		{"copier", Hello{Version: 1, Role: RoleCopier, Caps: CapPayload | CapIPv6, PayloadCap: 512, Name: "copier@a"}, "copier@a"},
+		{"copier", Hello{Version: 2, Role: RoleCopier, Caps: CapPayload | CapIPv6, PayloadCap: 512, Instance: [16]byte{9, 15: 7}, Name: "copier@a"}, "copier@a"},
 		{"no name", Hello{Version: 7, Role: RoleGateway}, ""},
 		{"long name cut", Hello{Version: 1, Role: RoleGateway, Name: strings.Repeat("n", 300)}, strings.Repeat("n", 255)},
 	} {
@@ -233,7 +233,9 @@ func TestHandshakeTimeout(t *testing.T) {
 // names both versions, on both sides.
 func TestHandshakeVersion1PeerRefused(t *testing.T) {
 	gc, pc := tcpPair(t)
-	got := fakePeer(t, pc, TypeHello, AppendHello(nil, &Hello{Version: 1, Role: RoleCopier, Name: "old"}))
+	v2 := AppendHello(nil, &Hello{Version: 1, Role: RoleCopier, Name: "old"})
+	v1 := append(v2[:45:45], v2[61:]...) // the version 1 layout had no instance
+	got := fakePeer(t, pc, TypeHello, v1)
 	_, _, err := HandshakeShare(gc, Hello{Role: RoleGateway}, []byte("tok"), 5*time.Second, nil)
 	want := fmt.Sprintf("peer speaks version 1, we speak %d", Version)
 	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), want) {
