@@ -74,7 +74,7 @@ func TestGatewayNetns(t *testing.T) {
 	if !cl.AddRoute(mine, time.Minute) {
 		t.Fatal("AddRoute false")
 	}
-	for g.Server().Routes() != 1 {
+	for g.Server().Leases() != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("route not registered")
 		}

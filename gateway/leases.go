@@ -13,42 +13,44 @@ const (
 	numShards = 1 << shardBits
 )
 
-// route is one registered session. owner and ttl change only under the
-// shard's write lock; expires is refreshed by traffic under the read lock.
-type route struct {
+// lease is one session's entry: the exact 4-tuple belongs to owner until
+// expires. owner and ttl change only under the shard's write lock; expires
+// is refreshed by traffic under the read lock.
+type lease struct {
 	owner   *peer
 	ttl     int64        // nanoseconds
 	expires atomic.Int64 // clock nanoseconds
 }
 
-type routeShard struct {
+type leaseShard struct {
 	mu sync.RWMutex
-	m  map[wire.Tuple]*route
+	m  map[wire.Tuple]*lease
 	_  [32]byte // keep neighbouring shards' locks off one cache line
 }
 
-// routeTable maps exact tuples to the copier that owns them. It is sharded
-// by a hash of the tuple so that the TUN reader goroutines looking routes up
-// and the copier readers adding them rarely meet on one lock. Early
-// SYN-ACK/RST records wait in hold until their route arrives.
-type routeTable struct {
-	shards [numShards]routeShard
+// leaseTable maps exact tuples to the copier that leased them. It is
+// sharded by a hash of the tuple so that the TUN reader goroutines looking
+// leases up and the copier readers taking them rarely meet on one lock.
+// Early SYN-ACK/RST records wait in hold until their lease arrives. A live
+// lease is never handed to another copier: take refuses it.
+type leaseTable struct {
+	shards [numShards]leaseShard
 	clock  func() int64 // nanoseconds, monotonic
 	defTTL int64
 	hold   earlyHold
 	st     *Stats
 }
 
-func newRouteTable(defTTL, holdFor time.Duration, holdMax, holdPayload int, clock func() int64, st *Stats) *routeTable {
-	t := &routeTable{clock: clock, defTTL: int64(defTTL), st: st}
+func newLeaseTable(defTTL, holdFor time.Duration, holdMax, holdPayload int, clock func() int64, st *Stats) *leaseTable {
+	t := &leaseTable{clock: clock, defTTL: int64(defTTL), st: st}
 	for i := range t.shards {
-		t.shards[i].m = make(map[wire.Tuple]*route)
+		t.shards[i].m = make(map[wire.Tuple]*lease)
 	}
 	t.hold.init(int64(holdFor), holdMax, holdPayload)
 	return t
 }
 
-func (t *routeTable) shard(tu wire.Tuple) *routeShard {
+func (t *leaseTable) shard(tu wire.Tuple) *leaseShard {
 	a := tu.Client.Addr().As16()
 	h := uint32(tu.Client.Port())<<16 | uint32(tu.Target.Port())
 	h ^= uint32(a[12])<<24 | uint32(a[13])<<16 | uint32(a[14])<<8 | uint32(a[15])
@@ -56,9 +58,9 @@ func (t *routeTable) shard(tu wire.Tuple) *routeShard {
 	return &t.shards[h>>(32-shardBits)]
 }
 
-// lookup returns the live owner of tu and refreshes the route's expiry, or
-// nil when there is no live route.
-func (t *routeTable) lookup(tu wire.Tuple, now int64) *peer {
+// lookup returns the live owner of tu and refreshes the lease's expiry, or
+// nil when there is no live lease.
+func (t *leaseTable) lookup(tu wire.Tuple, now int64) *peer {
 	sh := t.shard(tu)
 	sh.mu.RLock()
 	r := sh.m[tu]
@@ -76,9 +78,13 @@ func (t *routeTable) lookup(tu wire.Tuple, now int64) *peer {
 	return p
 }
 
-// add registers (or refreshes, or takes over) the route for tu and hands
-// any held early records to its owner.
-func (t *routeTable) add(tu wire.Tuple, ttl time.Duration, owner *peer) {
+// take leases tu to owner (or renews owner's lease) and hands any held
+// early records to it. It refuses, counts and reports false when another
+// copier holds a live lease on tu: one copier's session never takes over
+// another's. A lease held by another connection of the same copier
+// instance (a reconnect the gateway has not noticed yet) or an expired
+// lease is taken over.
+func (t *leaseTable) take(tu wire.Tuple, ttl time.Duration, owner *peer) bool {
 	now := t.clock()
 	n := int64(ttl)
 	if n <= 0 {
@@ -86,27 +92,33 @@ func (t *routeTable) add(tu wire.Tuple, ttl time.Duration, owner *peer) {
 	}
 	sh := t.shard(tu)
 	sh.mu.Lock()
-	r := sh.m[tu]
-	if r == nil {
-		r = &route{}
-		sh.m[tu] = r
+	l := sh.m[tu]
+	switch {
+	case l == nil:
+		l = &lease{}
+		sh.m[tu] = l
 		t.st.RoutesActive.Add(1)
+	case l.owner != owner && l.owner.instance != owner.instance && l.expires.Load() >= now:
+		sh.mu.Unlock()
+		t.st.LeasesRefused.Add(1)
+		return false
 	}
-	r.owner, r.ttl = owner, n
-	r.expires.Store(now + n)
+	l.owner, l.ttl = owner, n
+	l.expires.Store(now + n)
 	sh.mu.Unlock()
 	t.st.RoutesAdded.Add(1)
 	if t.hold.count.Load() > 0 {
-		t.release(tu, owner)
+		t.deliverHeld(tu, owner)
 	}
+	return true
 }
 
-// del removes the route for tu if owner holds it.
-func (t *routeTable) del(tu wire.Tuple, owner *peer) bool {
+// release ends owner's lease on tu; a lease of another copier stays.
+func (t *leaseTable) release(tu wire.Tuple, owner *peer) bool {
 	sh := t.shard(tu)
 	sh.mu.Lock()
-	r := sh.m[tu]
-	ok := r != nil && r.owner == owner
+	l := sh.m[tu]
+	ok := l != nil && l.owner == owner
 	if ok {
 		delete(sh.m, tu)
 	}
@@ -118,8 +130,8 @@ func (t *routeTable) del(tu wire.Tuple, owner *peer) bool {
 	return ok
 }
 
-// removeOwner drops every route of a copier that went away.
-func (t *routeTable) removeOwner(owner *peer) int {
+// removeOwner drops every lease of a copier that went away.
+func (t *leaseTable) removeOwner(owner *peer) int {
 	n := 0
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -137,35 +149,35 @@ func (t *routeTable) removeOwner(owner *peer) int {
 	return n
 }
 
-// expire drops routes past their expiry and held records past the hold
+// expire drops leases past their expiry and held records past the hold
 // time. It returns how many of each it dropped.
-func (t *routeTable) expire(now int64) (routes, held int) {
+func (t *leaseTable) expire(now int64) (leases, held int) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		for tu, r := range sh.m {
 			if r.expires.Load() < now {
 				delete(sh.m, tu)
-				routes++
+				leases++
 			}
 		}
 		sh.mu.Unlock()
 	}
-	t.st.RoutesExpired.Add(uint64(routes))
-	t.st.RoutesActive.Add(-uint64(routes))
-	return routes, t.expireHeld(now)
+	t.st.RoutesExpired.Add(uint64(leases))
+	t.st.RoutesActive.Add(-uint64(leases))
+	return leases, t.expireHeld(now)
 }
 
 // expireHeld drops held records past the hold time.
-func (t *routeTable) expireHeld(now int64) int {
+func (t *leaseTable) expireHeld(now int64) int {
 	n := t.hold.expire(now)
 	t.st.HeldExpired.Add(uint64(n))
 	return n
 }
 
-// len returns the number of routes held (expired ones not yet swept
+// len returns the number of leases held (expired ones not yet swept
 // included).
-func (t *routeTable) len() int {
+func (t *leaseTable) len() int {
 	n := 0
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -176,21 +188,21 @@ func (t *routeTable) len() int {
 	return n
 }
 
-// holdEarly keeps an unrouted SYN-ACK or RST. The route may have been added
+// holdEarly keeps an unleased SYN-ACK or RST. The lease may have been taken
 // between the failed lookup and the hold; looking again after holding closes
-// that race (add releases after inserting, we look after holding).
-func (t *routeTable) holdEarly(r *wire.Record, now int64) {
+// that race (take delivers after inserting, we look after holding).
+func (t *leaseTable) holdEarly(r *wire.Record, now int64) {
 	if !t.hold.put(r, now) {
 		t.st.DroppedHold.Add(1)
 		return
 	}
 	t.st.HeldEarly.Add(1)
 	if p := t.lookup(r.Tuple, now); p != nil {
-		t.release(r.Tuple, p)
+		t.deliverHeld(r.Tuple, p)
 	}
 }
 
-func (t *routeTable) release(tu wire.Tuple, p *peer) {
+func (t *leaseTable) deliverHeld(tu wire.Tuple, p *peer) {
 	for _, h := range t.hold.take(tu) {
 		if p.enqueue(&h.rec) {
 			t.st.HeldDelivered.Add(1)
@@ -198,7 +210,7 @@ func (t *routeTable) release(tu wire.Tuple, p *peer) {
 	}
 }
 
-// isEarly reports whether a record may be held before its route: a SYN-ACK
+// isEarly reports whether a record may be held before its lease: a SYN-ACK
 // or an RST, nothing else.
 func isEarly(r *wire.Record) bool {
 	return r.Has(wire.FlagSYN|wire.FlagACK) || r.Has(wire.FlagRST)

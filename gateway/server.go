@@ -27,6 +27,8 @@ type ServerConfig struct {
 	WriteTimeout     time.Duration // a copier that accepts nothing for this long is dropped; default 10s
 	IdleTimeout      time.Duration // a copier silent for this long is dropped; default 60s (copiers ping every 5s)
 	Name             string        // announced in the hello; default "gateway"
+	MaxPending       int           // connections in the handshake at once; more are closed at accept and counted; default 64
+	PoolShares       int           // most copier instances sharing the client pool at once; default 256
 
 	clock func() int64 // tests: monotonic nanoseconds
 }
@@ -37,6 +39,8 @@ const (
 	DefaultRouteTTL    = 5 * time.Minute
 	DefaultCopierQueue = 65536
 	DefaultHoldMax     = 16384
+	DefaultMaxPending  = 64
+	DefaultPoolShares  = 256
 	MaxPayloadCap      = 1024
 )
 
@@ -66,6 +70,12 @@ func (c *ServerConfig) fill() error {
 	if c.Name == "" {
 		c.Name = "gateway"
 	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.PoolShares <= 0 {
+		c.PoolShares = DefaultPoolShares
+	}
 	if c.clock == nil {
 		epoch := time.Now()
 		c.clock = func() int64 { return int64(time.Since(epoch)) }
@@ -74,16 +84,18 @@ func (c *ServerConfig) fill() error {
 }
 
 // Server is the gateway's control-channel server: copiers authenticate,
-// register routes, and receive the response records of their sessions.
+// take leases on their sessions' tuples, and receive the response records
+// of their sessions.
 type Server struct {
 	cfg    ServerConfig
 	log    *slog.Logger
 	st     Stats
-	routes *routeTable
+	leases *leaseTable
 
-	mu    sync.Mutex
-	lns   map[net.Listener]struct{}
-	peers map[*peer]struct{}
+	mu     sync.Mutex
+	shares shareSlots
+	lns    map[net.Listener]struct{}
+	peers  map[*peer]struct{}
 	// pending are connections still in the handshake.
 	pending map[net.Conn]struct{}
 	closed  bool
@@ -91,7 +103,7 @@ type Server struct {
 	stop    chan struct{}
 }
 
-// NewServer checks cfg and starts the route sweeper. Serve or
+// NewServer checks cfg and starts the lease sweeper. Serve or
 // ListenAndServe accept copiers; Close stops everything.
 func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 	if err := cfg.fill(); err != nil {
@@ -101,17 +113,18 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: log, lns: map[net.Listener]struct{}{}, peers: map[*peer]struct{}{}, pending: map[net.Conn]struct{}{}, stop: make(chan struct{})}
+	s.shares = newShareSlots(cfg.PoolShares)
 	hold := cfg.HoldEarly
 	if hold < 0 {
 		hold = 0
 	}
-	s.routes = newRouteTable(cfg.RouteTTL, hold, cfg.HoldMax, cfg.PayloadCap, cfg.clock, &s.st)
+	s.leases = newLeaseTable(cfg.RouteTTL, hold, cfg.HoldMax, cfg.PayloadCap, cfg.clock, &s.st)
 	s.wg.Add(1)
 	go s.sweep(hold, cfg.RouteTTL)
 	return s, nil
 }
 
-// sweep expires held records every quarter of the hold time and routes
+// sweep expires held records every quarter of the hold time and leases
 // every quarter of the default TTL (at most every second: walking a large
 // table costs).
 func (s *Server) sweep(hold, ttl time.Duration) {
@@ -130,10 +143,10 @@ func (s *Server) sweep(hold, ttl time.Duration) {
 			return
 		case now := <-t.C:
 			if now.Sub(last) >= routeEvery {
-				s.routes.expire(s.cfg.clock())
+				s.leases.expire(s.cfg.clock())
 				last = now
 			} else {
-				s.routes.expireHeld(s.cfg.clock())
+				s.leases.expireHeld(s.cfg.clock())
 			}
 		}
 	}
@@ -142,21 +155,21 @@ func (s *Server) sweep(hold, ttl time.Duration) {
 // Stats returns the live counters.
 func (s *Server) Stats() *Stats { return &s.st }
 
-// Routes returns the number of routes held.
-func (s *Server) Routes() int { return s.routes.len() }
+// Leases returns the number of leases held.
+func (s *Server) Leases() int { return s.leases.len() }
 
-// Deliver routes one response record to the copier that owns its session.
+// Deliver hands one response record to the copier that leased its tuple.
 // It is the netstack's handler and runs on the TUN reader goroutines: it
 // never blocks and does not keep r after returning.
 func (s *Server) Deliver(r *wire.Record) {
 	s.st.RecordsIn.Add(1)
 	now := s.cfg.clock()
-	if p := s.routes.lookup(r.Tuple, now); p != nil {
+	if p := s.leases.lookup(r.Tuple, now); p != nil {
 		p.enqueue(r)
 		return
 	}
 	if isEarly(r) {
-		s.routes.holdEarly(r, now)
+		s.leases.holdEarly(r, now)
 		return
 	}
 	s.st.Unrouted.Add(1)
@@ -211,6 +224,18 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.mu.Unlock()
 			nc.Close()
 			return nil
+		}
+		if len(s.pending) >= s.cfg.MaxPending {
+			// A flood of connections that do not authenticate: each one
+			// costs a goroutine and buffers until its handshake deadline,
+			// so beyond the cap new ones are closed at once. Copiers redial.
+			s.mu.Unlock()
+			s.st.PendingRefused.Add(1)
+			if s.st.PendingRefused.Load()&(1<<10-1) == 1 {
+				s.log.Warn("too many control connections in the handshake; closing new ones", "max_pending", s.cfg.MaxPending, "remote", nc.RemoteAddr().String(), "refused_so_far", s.st.PendingRefused.Load())
+			}
+			nc.Close()
+			continue
 		}
 		s.wg.Add(1)
 		s.pending[nc] = struct{}{}
@@ -277,10 +302,16 @@ func (s *Server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
 	remote := nc.RemoteAddr().String()
 	c := wire.NewConn(nc)
-	hello, err := wire.Handshake(c, wire.Hello{
-		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6,
+	joined := false
+	hello, share, err := wire.HandshakeShare(c, wire.Hello{
+		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare,
 		PayloadCap: uint16(s.cfg.PayloadCap), Name: s.cfg.Name,
-	}, []byte(s.cfg.Token), s.cfg.HandshakeTimeout)
+	}, []byte(s.cfg.Token), s.cfg.HandshakeTimeout, func(h wire.Hello) (wire.Share, error) {
+		if h.Role != wire.RoleCopier {
+			return wire.Share{}, nil // refused below
+		}
+		return s.joinShare(h.Instance, &joined)
+	})
 	s.mu.Lock()
 	delete(s.pending, nc)
 	s.mu.Unlock()
@@ -290,27 +321,33 @@ func (s *Server) serveConn(nc net.Conn) {
 		err = fmt.Errorf("peer role %q is not a copier", hello.Role)
 	}
 	if err != nil {
+		if joined {
+			s.leaveShare(hello.Instance)
+		}
 		s.handshakeFailed(remote, err)
 		nc.Close()
 		return
 	}
 	payloadCap := min(s.cfg.PayloadCap, int(hello.PayloadCap))
 	log := s.log.With("copier", hello.Name, "remote", remote)
-	p := newPeer(s, c, payloadCap, log)
+	p := newPeer(s, c, hello.Instance, payloadCap, log)
+	p.share = share
 
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		s.leaveShare(hello.Instance)
 		c.WriteFrame(wire.TypeError, wire.AppendError(nil, wire.CodeShutdown, "gateway shutting down"))
 		c.Flush()
 		nc.Close()
 		return
 	}
 	s.peers[p] = struct{}{}
+	p.setShare(s.shares.share(p.instance)) // the count may have changed since auth-ok
 	s.mu.Unlock()
 	s.st.CopiersConn.Add(1)
 	s.st.CopiersTotal.Add(1)
-	log.Info("copier connected", "payload_cap", payloadCap)
+	log.Info("copier connected", "payload_cap", payloadCap, "pool", share.String())
 
 	go p.writeLoop()
 	rerr := s.readLoop(p)
@@ -329,11 +366,12 @@ func (s *Server) serveConn(nc net.Conn) {
 	if errors.Is(p.wrErr, errStalled) {
 		s.st.CopiersStalled.Add(1)
 	}
-	orphaned := s.routes.removeOwner(p)
+	orphaned := s.leases.removeOwner(p)
 
 	s.mu.Lock()
 	delete(s.peers, p)
 	s.mu.Unlock()
+	s.leaveShare(p.instance)
 	dec(&s.st.CopiersConn)
 
 	why := rerr
@@ -342,13 +380,13 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	switch {
 	case pe != nil:
-		log.Warn("copier disconnected: bad control frame", "err", pe.Msg, "routes_removed", orphaned)
+		log.Warn("copier disconnected: bad control frame", "err", pe.Msg, "leases_removed", orphaned)
 	case errors.Is(why, errStalled):
-		log.Warn("copier disconnected: it stopped reading", "routes_removed", orphaned)
+		log.Warn("copier disconnected: it stopped reading", "leases_removed", orphaned)
 	case why == nil || errors.Is(why, io.EOF) || errors.Is(why, net.ErrClosed):
-		log.Info("copier disconnected", "routes_removed", orphaned)
+		log.Info("copier disconnected", "leases_removed", orphaned)
 	default:
-		log.Info("copier disconnected", "err", why, "routes_removed", orphaned)
+		log.Info("copier disconnected", "err", why, "leases_removed", orphaned)
 	}
 }
 
@@ -397,9 +435,9 @@ func (s *Server) readLoop(p *peer) error {
 					// families, IPv4-mapped, unspecified address, port 0):
 					// a copier bug, not worth the channel. Skip and count.
 					s.st.RoutesInvalid.Add(1)
-					p.log.Debug("ignored a route that cannot match any response", "tuple", tu)
-				default:
-					s.routes.add(tu, ttl, p)
+					p.log.Debug("ignored a lease that cannot match any response", "tuple", tu)
+				case !s.leases.take(tu, ttl, p):
+					p.leaseRefused(tu) // counted by take
 				}
 				return n, err
 			})
@@ -407,7 +445,7 @@ func (s *Server) readLoop(p *peer) error {
 			err = wire.Batch(body, func(_ int, e []byte) (int, error) {
 				tu, n, err := wire.DecodeLeaseRelease(e)
 				if err == nil {
-					s.routes.del(tu, p)
+					s.leases.release(tu, p)
 				}
 				return n, err
 			})
@@ -427,6 +465,41 @@ func (s *Server) readLoop(p *peer) error {
 			return &wire.PeerError{Code: wire.CodeProtocol, Msg: fmt.Sprintf("%s frame: %v", t, err)}
 		}
 	}
+}
+
+// joinShare gives a copier instance its pool share; joined records that
+// the instance holds a slot to leave.
+func (s *Server) joinShare(inst [16]byte, joined *bool) (wire.Share, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed, err := s.shares.join(inst)
+	if err != nil {
+		s.st.SharesRefused.Add(1)
+		return wire.Share{}, err
+	}
+	*joined = true
+	if changed {
+		s.announceShares()
+	}
+	return s.shares.share(inst), nil
+}
+
+// leaveShare drops one connection of inst from the shares.
+func (s *Server) leaveShare(inst [16]byte) {
+	s.mu.Lock()
+	if s.shares.leave(inst) {
+		s.announceShares()
+	}
+	s.mu.Unlock()
+}
+
+// announceShares sends every connected copier its share after the count
+// changed. Called with mu held.
+func (s *Server) announceShares() {
+	for p := range s.peers {
+		p.setShare(s.shares.share(p.instance))
+	}
+	s.log.Info("client pool shares changed", "copiers", len(s.shares.byInstance), "shares", s.shares.count())
 }
 
 // routable reports whether tu can match the tuple of a response the

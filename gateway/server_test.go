@@ -105,7 +105,7 @@ func TestServerRoutesRecordsToCopier(t *testing.T) {
 	g := newClient(t, addr, copier.GatewayConfig{PayloadCap: 8, OnRecord: got.on})
 	g.AddRoute(tuple(1), time.Minute)
 	g.AddRoute(v6tuple, 0)
-	waitFor(t, "routes", func() bool { return s.Routes() == 2 })
+	waitFor(t, "routes", func() bool { return s.Leases() == 2 })
 
 	body := []byte("HTTP/1.1 200 OK\r\n")
 	sent := []wire.Record{
@@ -138,14 +138,14 @@ func TestServerRoutesRecordsToCopier(t *testing.T) {
 	}
 
 	g.DelRoute(tuple(1))
-	waitFor(t, "route deleted", func() bool { return s.Routes() == 1 })
+	waitFor(t, "route deleted", func() bool { return s.Leases() == 1 })
 	s.Deliver(&sent[2])
 	if st.Unrouted.Load() != 4 {
 		t.Fatal("a deleted route still routes")
 	}
 
 	g.Close() // the copier leaves: its routes go
-	waitFor(t, "routes orphaned", func() bool { return s.Routes() == 0 && st.CopiersConn.Load() == 0 })
+	waitFor(t, "routes orphaned", func() bool { return s.Leases() == 0 && st.CopiersConn.Load() == 0 })
 	if st.RoutesOrphaned.Load() != 1 || st.RoutesDeleted.Load() != 1 {
 		t.Fatalf("stats %+v", st.Counters())
 	}
@@ -169,7 +169,7 @@ func TestServerEarlyHold(t *testing.T) {
 	st := s.Stats()
 	waitFor(t, "hold expired", func() bool { return st.HeldExpired.Load() == 1 })
 	g.AddRoute(tuple(2), 0)
-	waitFor(t, "route 2", func() bool { return s.Routes() == 2 })
+	waitFor(t, "route 2", func() bool { return s.Leases() == 2 })
 	time.Sleep(30 * time.Millisecond)
 	if n := len(got.get()); n != 1 {
 		t.Fatalf("an expired hold was delivered (%d records)", n)
@@ -191,7 +191,7 @@ func TestServerTwoCopiersOwnRecords(t *testing.T) {
 			gb.AddRoute(tuple(i), 0)
 		}
 	}
-	waitFor(t, "routes", func() bool { return s.Routes() == 100 })
+	waitFor(t, "routes", func() bool { return s.Leases() == 100 })
 	for round := 0; round < 10; round++ {
 		for i := 0; i < 100; i++ {
 			s.Deliver(&wire.Record{Tuple: tuple(i), Seq: uint32(round), Flags: wire.FlagACK})
@@ -219,7 +219,7 @@ func TestServerStalledCopierNeverBlocksDeliver(t *testing.T) {
 	}})
 	defer close(release)
 	g.AddRoute(tuple(1), 0)
-	waitFor(t, "route", func() bool { return s.Routes() == 1 })
+	waitFor(t, "route", func() bool { return s.Leases() == 1 })
 
 	st := s.Stats()
 	r := wire.Record{Tuple: tuple(1), Flags: wire.FlagACK, PayloadLen: 1000}
@@ -248,7 +248,7 @@ func TestServerStalledCopierNeverBlocksDeliver(t *testing.T) {
 		n, time.Since(start), worst, st.DroppedQueue.Load(), st.DroppedGone.Load(), st.RecordsSent.Load())
 
 	// The gateway gives up on a copier that accepts nothing for WriteTimeout.
-	waitFor(t, "stalled copier dropped", func() bool { return st.CopiersStalled.Load() == 1 && s.Routes() == 0 })
+	waitFor(t, "stalled copier dropped", func() bool { return st.CopiersStalled.Load() == 1 && s.Leases() == 0 })
 	before := st.Unrouted.Load()
 	s.Deliver(&r)
 	if st.Unrouted.Load() != before+1 {
@@ -324,7 +324,7 @@ func TestServerMalformedFrames(t *testing.T) {
 			// A good route first: it must be removed with the copier.
 			c.WriteFrame(wire.TypeLeaseAdd, addBody(tuple(9)))
 			c.Flush()
-			waitFor(t, "route", func() bool { return s.Routes() == 1 })
+			waitFor(t, "route", func() bool { return s.Leases() == 1 })
 			c.NetConn().Write(tc.raw)
 			var pe *wire.PeerError
 			for {
@@ -340,7 +340,7 @@ func TestServerMalformedFrames(t *testing.T) {
 				t.Fatalf("got %+v, want a protocol error frame before the close", pe)
 			}
 			st := s.Stats()
-			waitFor(t, "cleanup", func() bool { return st.CopiersConn.Load() == 0 && s.Routes() == 0 })
+			waitFor(t, "cleanup", func() bool { return st.CopiersConn.Load() == 0 && s.Leases() == 0 })
 			if st.FramesMalformed.Load() != 1 {
 				t.Fatalf("frames_malformed %d", st.FramesMalformed.Load())
 			}
@@ -433,7 +433,7 @@ func BenchmarkDeliverToCopier(b *testing.B) {
 		g.AddRoute(tuple(i), 0)
 		recs[i] = wire.Record{Tuple: tuple(i), Flags: wire.FlagACK, Seq: uint32(i)}
 	}
-	waitFor(b, "routes", func() bool { return s.Routes() == routes })
+	waitFor(b, "routes", func() bool { return s.Leases() == routes })
 	b.ReportAllocs()
 	b.ResetTimer()
 	sent := 0
@@ -467,7 +467,7 @@ func TestServerCloseWithStalledAndSilentPeers(t *testing.T) {
 	}
 	c.WriteFrame(wire.TypeLeaseAdd, wire.EndBatch(wire.AppendLeaseAdd(wire.BeginBatch(nil), tuple(1), 0), 1))
 	c.Flush()
-	waitFor(t, "route", func() bool { return s.Routes() == 1 })
+	waitFor(t, "route", func() bool { return s.Leases() == 1 })
 	r := wire.Record{Tuple: tuple(1), Flags: wire.FlagACK}
 	st := s.Stats()
 	for start := time.Now(); time.Since(start) < 5*time.Second; {
@@ -511,7 +511,7 @@ func TestServerIgnoresUnroutableTuples(t *testing.T) {
 		t.Fatalf("got %s %v: the copier was dropped", typ, err)
 	}
 	st := s.Stats()
-	if st.RoutesInvalid.Load() != uint64(len(bad)) || s.Routes() != 1 || st.FramesMalformed.Load() != 0 {
-		t.Fatalf("invalid %d routes %d malformed %d", st.RoutesInvalid.Load(), s.Routes(), st.FramesMalformed.Load())
+	if st.RoutesInvalid.Load() != uint64(len(bad)) || s.Leases() != 1 || st.FramesMalformed.Load() != 0 {
+		t.Fatalf("invalid %d routes %d malformed %d", st.RoutesInvalid.Load(), s.Leases(), st.FramesMalformed.Load())
 	}
 }

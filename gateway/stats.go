@@ -28,12 +28,15 @@ type Stats struct {
 	RoutesOrphaned    atomic.Uint64 // removed because their copier disconnected
 	RoutesActive      atomic.Uint64 // gauge
 	RoutesInvalid     atomic.Uint64 // well-formed route adds that can never match (ignored)
+	LeasesRefused     atomic.Uint64 // lease adds refused: another copier holds the tuple
 	CopiersConn       atomic.Uint64 // gauge: copiers connected now
 	CopiersTotal      atomic.Uint64 // authenticated connections accepted
 	CopiersStalled    atomic.Uint64 // disconnected because they stopped reading
 	AuthFailures      atomic.Uint64
 	VersionRefused    atomic.Uint64
 	HandshakeFailures atomic.Uint64 // other handshake failures (not a replaygw peer, timeout)
+	PendingRefused    atomic.Uint64 // connections closed at accept: too many handshakes pending
+	SharesRefused     atomic.Uint64 // authenticated copiers refused: every pool share taken
 	FramesMalformed   atomic.Uint64 // bad control frames from copiers (the copier is closed)
 }
 
@@ -57,12 +60,15 @@ func (s *Stats) Counters() []Counter {
 		{"gateway_routes_orphaned", "routes removed because their copier disconnected", s.RoutesOrphaned.Load()},
 		{"gateway_routes_active", "routes held now", s.RoutesActive.Load()},
 		{"gateway_routes_invalid", "route adds ignored because they can never match a response", s.RoutesInvalid.Load()},
+		{"gateway_leases_refused", "lease adds refused because another copier holds the tuple", s.LeasesRefused.Load()},
 		{"gateway_copiers_connected", "copiers connected now", s.CopiersConn.Load()},
 		{"gateway_copiers_accepted", "authenticated copier connections accepted", s.CopiersTotal.Load()},
 		{"gateway_copiers_stalled", "copiers disconnected because they stopped reading", s.CopiersStalled.Load()},
 		{"gateway_auth_failures", "peers refused for a wrong token", s.AuthFailures.Load()},
 		{"gateway_version_refused", "peers refused for another protocol version", s.VersionRefused.Load()},
 		{"gateway_handshake_failures", "other failed handshakes (not a replaygw peer, timeout)", s.HandshakeFailures.Load()},
+		{"gateway_pending_refused", "connections closed at accept because too many handshakes were pending", s.PendingRefused.Load()},
+		{"gateway_shares_refused", "copiers refused because every pool share was taken", s.SharesRefused.Load()},
 		{"gateway_frames_malformed", "malformed or unexpected control frames (the copier is disconnected)", s.FramesMalformed.Load()},
 	}
 }
