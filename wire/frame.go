@@ -49,6 +49,11 @@ const MaxFrame = 1 << 20
 // MaxBatch is the largest number of entries in one lease or record frame.
 const MaxBatch = 4096
 
+// MaxHandshakeFrame is the largest frame accepted before the peer is
+// authenticated (a hello is at most 318 bytes, a proof 32): an
+// unauthenticated peer cannot make a gateway allocate more than this.
+const MaxHandshakeFrame = 1024
+
 // ErrFrameTooLarge is returned for a frame whose length exceeds MaxFrame.
 var ErrFrameTooLarge = errors.New("wire: frame too large")
 
@@ -60,6 +65,7 @@ type Conn struct {
 	w   *bufio.Writer
 	buf []byte // read buffer, reused by ReadFrame
 	hdr [5]byte
+	max uint32 // largest body accepted now; 0: MaxFrame
 }
 
 // NewConn wraps c.
@@ -82,8 +88,12 @@ func (c *Conn) ReadFrame() (Type, []byte, error) {
 	if n == 0 {
 		return 0, nil, errors.New("wire: zero-length frame")
 	}
-	if n-1 > MaxFrame {
-		return 0, nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, n-1, MaxFrame)
+	limit := uint32(MaxFrame)
+	if c.max != 0 {
+		limit = c.max
+	}
+	if n-1 > limit {
+		return 0, nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, n-1, limit)
 	}
 	t := Type(c.hdr[4])
 	if cap(c.buf) < int(n-1) {

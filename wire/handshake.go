@@ -171,6 +171,8 @@ func HandshakeShare(c *Conn, own Hello, token []byte, timeout time.Duration, gra
 		c.SetDeadline(time.Now().Add(timeout))
 		defer c.SetDeadline(time.Time{})
 	}
+	c.max = MaxHandshakeFrame
+	defer func() { c.max = 0 }()
 	own.Version = Version
 	if _, err := rand.Read(own.Nonce[:]); err != nil {
 		return Hello{}, Share{}, err

@@ -308,3 +308,22 @@ func TestDecodeShare(t *testing.T) {
 		}
 	}
 }
+
+// Before authentication a frame longer than MaxHandshakeFrame is refused
+// from its length prefix alone (nothing of that size is allocated); after
+// the handshake the limit is MaxFrame again.
+func TestHandshakeFrameLimit(t *testing.T) {
+	gc, pc := tcpPair(t)
+	go func() {
+		pc.SetDeadline(time.Now().Add(5 * time.Second))
+		pc.ReadFrame()
+		pc.c.Write([]byte{0x00, 0x10, 0x00, 0x00, byte(TypeHello)}) // 1 MiB
+	}()
+	_, _, err := HandshakeShare(gc, Hello{Role: RoleGateway}, []byte("tok"), 5*time.Second, nil)
+	if !errors.Is(err, ErrFrameTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("limit %d", MaxHandshakeFrame)) {
+		t.Fatalf("%v, want ErrFrameTooLarge at the handshake limit", err)
+	}
+	if gc.c.Close(); gc.max != 0 {
+		t.Fatalf("the handshake limit %d stayed after the handshake", gc.max)
+	}
+}
