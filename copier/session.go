@@ -387,6 +387,10 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 		w.e.stats.RecordsUnknown.Add(1)
 		return
 	}
+	if r.Flags == leaseRefusedNote { // another copier holds the tuple (HandleLeaseRefused)
+		w.end(s, FateLeaseTaken, now)
+		return
+	}
 	s.lastActive = now
 	switch s.state {
 	case stSynSent:

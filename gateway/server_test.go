@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/copier"
+	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -103,8 +103,8 @@ func TestServerRoutesRecordsToCopier(t *testing.T) {
 	s, addr := startServer(t, gateway.ServerConfig{PayloadCap: 64})
 	got := &sink{}
 	g := newClient(t, addr, copier.GatewayConfig{PayloadCap: 8, OnRecord: got.on})
-	g.AddRoute(tuple(1), time.Minute)
-	g.AddRoute(v6tuple, 0)
+	g.AddLease(tuple(1), time.Minute)
+	g.AddLease(v6tuple, 0)
 	waitFor(t, "routes", func() bool { return s.Leases() == 2 })
 
 	body := []byte("HTTP/1.1 200 OK\r\n")
@@ -137,7 +137,7 @@ func TestServerRoutesRecordsToCopier(t *testing.T) {
 		t.Fatalf("stats %+v", st.Counters())
 	}
 
-	g.DelRoute(tuple(1))
+	g.ReleaseLease(tuple(1))
 	waitFor(t, "route deleted", func() bool { return s.Leases() == 1 })
 	s.Deliver(&sent[2])
 	if st.Unrouted.Load() != 4 {
@@ -158,7 +158,7 @@ func TestServerEarlyHold(t *testing.T) {
 
 	synack := wire.Record{Tuple: tuple(1), Seq: 77, Flags: wire.FlagSYN | wire.FlagACK}
 	s.Deliver(&synack) // before the route: held
-	g.AddRoute(tuple(1), 0)
+	g.AddLease(tuple(1), 0)
 	waitFor(t, "held SYN-ACK", func() bool { return len(got.get()) == 1 })
 	if r := got.get()[0]; r.Seq != 77 || r.Flags != synack.Flags {
 		t.Fatalf("got %+v", r)
@@ -168,7 +168,7 @@ func TestServerEarlyHold(t *testing.T) {
 	s.Deliver(&late)
 	st := s.Stats()
 	waitFor(t, "hold expired", func() bool { return st.HeldExpired.Load() == 1 })
-	g.AddRoute(tuple(2), 0)
+	g.AddLease(tuple(2), 0)
 	waitFor(t, "route 2", func() bool { return s.Leases() == 2 })
 	time.Sleep(30 * time.Millisecond)
 	if n := len(got.get()); n != 1 {
@@ -186,9 +186,9 @@ func TestServerTwoCopiersOwnRecords(t *testing.T) {
 	gb := newClient(t, addr, copier.GatewayConfig{Name: "b", OnRecord: b.on})
 	for i := 0; i < 100; i++ {
 		if i%2 == 0 {
-			ga.AddRoute(tuple(i), 0)
+			ga.AddLease(tuple(i), 0)
 		} else {
-			gb.AddRoute(tuple(i), 0)
+			gb.AddLease(tuple(i), 0)
 		}
 	}
 	waitFor(t, "routes", func() bool { return s.Leases() == 100 })
@@ -218,7 +218,7 @@ func TestServerStalledCopierNeverBlocksDeliver(t *testing.T) {
 		}
 	}})
 	defer close(release)
-	g.AddRoute(tuple(1), 0)
+	g.AddLease(tuple(1), 0)
 	waitFor(t, "route", func() bool { return s.Leases() == 1 })
 
 	st := s.Stats()
@@ -430,7 +430,7 @@ func BenchmarkDeliverToCopier(b *testing.B) {
 	const routes = 1000
 	recs := make([]wire.Record, routes)
 	for i := range recs {
-		g.AddRoute(tuple(i), 0)
+		g.AddLease(tuple(i), 0)
 		recs[i] = wire.Record{Tuple: tuple(i), Flags: wire.FlagACK, Seq: uint32(i)}
 	}
 	waitFor(b, "routes", func() bool { return s.Leases() == routes })
@@ -459,7 +459,7 @@ func BenchmarkDeliverToCopier(b *testing.B) {
 
 func TestServerCloseWithStalledAndSilentPeers(t *testing.T) {
 	s, addr := startServer(t, gateway.ServerConfig{CopierQueue: 1024}) // WriteTimeout 10s
-	silent := rawCopier(t, addr)                                         // never says hello
+	silent := rawCopier(t, addr)                                       // never says hello
 	_ = silent
 	c := rawCopier(t, addr) // authenticates, then never reads
 	if _, err := wire.Handshake(c, wire.Hello{Role: wire.RoleCopier}, []byte("tok"), 5*time.Second); err != nil {

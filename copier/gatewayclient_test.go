@@ -201,15 +201,15 @@ func TestGatewayClientRoutesAndRecords(t *testing.T) {
 	waitFor(t, "connected", func() bool { return g.Connected() == 1 })
 
 	v6 := wire.Tuple{Client: netip.MustParseAddrPort("[fd00:88::5]:4000"), Target: netip.MustParseAddrPort("[fd00:77::30]:443")}
-	if !g.AddRoute(gwTuple(1), 90*time.Second) || !g.AddRoute(v6, 0) {
-		t.Fatal("AddRoute returned false with a gateway connected")
+	if !g.AddLease(gwTuple(1), 90*time.Second) || !g.AddLease(v6, 0) {
+		t.Fatal("AddLease returned false with a gateway connected")
 	}
-	g.DelRoute(gwTuple(1))
-	g.DelRoute(gwTuple(2)) // never added: not sent
-	g.AddRoute(gwTuple(3), time.Second)
+	g.ReleaseLease(gwTuple(1))
+	g.ReleaseLease(gwTuple(2)) // never added: not sent
+	g.AddLease(gwTuple(3), time.Second)
 	fc.expectOps(t, gwOp{t: gwTuple(1), ttl: 90 * time.Second}, gwOp{t: v6}, gwOp{t: gwTuple(1), del: true}, gwOp{t: gwTuple(3), ttl: time.Second})
-	if g.Routes() != 2 {
-		t.Fatalf("%d routes remembered, want 2", g.Routes())
+	if g.Leases() != 2 {
+		t.Fatalf("%d routes remembered, want 2", g.Leases())
 	}
 
 	recs := []wire.Record{
@@ -246,7 +246,7 @@ func TestGatewayClientNoGateway(t *testing.T) {
 	ln.Close() // nothing listens there now
 	g := newTestClient(t, GatewayConfig{Addrs: []string{addr}})
 	waitFor(t, "dial failures", func() bool { return g.Stats().DialFailures.Load() >= 2 })
-	if g.Connected() != 0 || g.AddRoute(gwTuple(1), 0) || g.Routes() != 0 {
+	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0) || g.Leases() != 0 {
 		t.Fatal("a route was accepted with no gateway")
 	}
 }
@@ -257,9 +257,9 @@ func TestGatewayClientReconnectRestoresRoutes(t *testing.T) {
 	fc := gw.next()
 	waitFor(t, "connected", func() bool { return g.Connected() == 1 })
 	for i := 1; i <= 3; i++ {
-		g.AddRoute(gwTuple(i), time.Duration(i)*time.Minute)
+		g.AddLease(gwTuple(i), time.Duration(i)*time.Minute)
 	}
-	g.DelRoute(gwTuple(2))
+	g.ReleaseLease(gwTuple(2))
 	fc.expectOps(t, gwOp{t: gwTuple(1), ttl: time.Minute}, gwOp{t: gwTuple(2), ttl: 2 * time.Minute},
 		gwOp{t: gwTuple(3), ttl: 3 * time.Minute}, gwOp{t: gwTuple(2), del: true})
 
@@ -286,11 +286,11 @@ func TestGatewayClientTwoGateways(t *testing.T) {
 	g := newTestClient(t, GatewayConfig{Addrs: []string{gw1.addr(), gw2.addr()}, OnRecord: sink.on})
 	fc1, fc2 := gw1.next(), gw2.next()
 	waitFor(t, "both connected", func() bool { return g.Connected() == 2 })
-	g.AddRoute(gwTuple(7), 0)
+	g.AddLease(gwTuple(7), 0)
 	fc1.expectOps(t, gwOp{t: gwTuple(7)})
 	fc2.expectOps(t, gwOp{t: gwTuple(7)})
 	for i, fc := range []*fakeGWConn{fc1, fc2} {
-		r := wire.Record{Tuple: gwTuple(7), Seq: uint32(i)}
+		r := wire.Record{Tuple: gwTuple(7), Seq: uint32(i), Flags: wire.FlagACK}
 		fc.send(wire.TypeRecords, wire.EndBatch(wire.AppendRecord(wire.BeginBatch(nil), &r, 0), 1))
 	}
 	waitFor(t, "records from both", func() bool { return sink.len() == 2 })
@@ -298,8 +298,8 @@ func TestGatewayClientTwoGateways(t *testing.T) {
 	fc1.c.Close()
 	gw1.ln.Close() // gateway 1 is gone for good: routes still go to gateway 2
 	waitFor(t, "one connected", func() bool { return g.Connected() == 1 })
-	if !g.AddRoute(gwTuple(8), 0) {
-		t.Fatal("AddRoute false with one gateway left")
+	if !g.AddLease(gwTuple(8), 0) {
+		t.Fatal("AddLease false with one gateway left")
 	}
 	fc2.expectOps(t, gwOp{t: gwTuple(8)})
 }
@@ -335,7 +335,7 @@ func TestGatewayClientWrongToken(t *testing.T) {
 	if n := g.Stats().AuthRefused.Load(); n > 4 {
 		t.Fatalf("%d attempts in ~1s after a refusal: not backing off", n)
 	}
-	if g.Connected() != 0 || g.AddRoute(gwTuple(1), 0) {
+	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0) {
 		t.Fatal("connected with a wrong token")
 	}
 	if out := logs.String(); !strings.Contains(out, "token mismatch") || !strings.Contains(out, "level=ERROR") {
@@ -359,7 +359,7 @@ func TestGatewayClientMalformedFrames(t *testing.T) {
 			g := newTestClient(t, GatewayConfig{Addrs: []string{gw.addr()}, OnRecord: func(*wire.Record) { got.Add(1) }})
 			fc := gw.next()
 			waitFor(t, "connected", func() bool { return g.Connected() == 1 })
-			g.AddRoute(gwTuple(1), 0)
+			g.AddLease(gwTuple(1), 0)
 			fc.expectOps(t, gwOp{t: gwTuple(1)})
 			fc.send(tc.typ, tc.body)
 			fc2 := gw.next() // dropped and redialed
@@ -379,12 +379,12 @@ func TestGatewayClientBatching(t *testing.T) {
 	const n = 3 * wire.MaxBatch
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		if !g.AddRoute(gwTuple(i), time.Minute) {
-			t.Fatal("AddRoute false")
+		if !g.AddLease(gwTuple(i), time.Minute) {
+			t.Fatal("AddLease false")
 		}
 	}
 	if d := time.Since(start); d > time.Second {
-		t.Fatalf("%d AddRoute calls took %v", n, d)
+		t.Fatalf("%d AddLease calls took %v", n, d)
 	}
 	for i := 0; i < n; i++ {
 		select {
@@ -415,7 +415,7 @@ func TestGatewayClientFlushLatency(t *testing.T) {
 	var worst time.Duration
 	for i := 0; i < 20; i++ {
 		start := time.Now()
-		g.AddRoute(gwTuple(i), 0)
+		g.AddLease(gwTuple(i), 0)
 		fc.expectOps(t, gwOp{t: gwTuple(i)})
 		worst = max(worst, time.Since(start))
 	}
@@ -437,7 +437,7 @@ func TestGatewayClientClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close hangs")
 	}
-	if g.Connected() != 0 || g.AddRoute(gwTuple(1), 0) {
+	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0) {
 		t.Fatal("usable after Close")
 	}
 	select {
@@ -461,11 +461,11 @@ func (b *bufConn) Write(p []byte) (int, error) { return b.Buffer.Write(p) }
 func (b *bufConn) Read(p []byte) (int, error)  { return b.Buffer.Read(p) }
 
 func TestGatewayWriteOpsSplitsAndKeepsOrder(t *testing.T) {
-	var ops []routeOp
+	var ops []leaseOp
 	for i := 0; i < wire.MaxBatch+10; i++ {
-		ops = append(ops, routeOp{t: gwTuple(i), ttl: time.Second})
+		ops = append(ops, leaseOp{t: gwTuple(i), ttl: time.Second})
 	}
-	ops = append(ops, routeOp{t: gwTuple(1), del: true}, routeOp{t: gwTuple(2), del: true}, routeOp{t: gwTuple(1), ttl: 2 * time.Second})
+	ops = append(ops, leaseOp{t: gwTuple(1), del: true}, leaseOp{t: gwTuple(2), del: true}, leaseOp{t: gwTuple(1), ttl: 2 * time.Second})
 	l := &gwLink{g: &GatewayClient{}}
 	bc := &bufConn{}
 	c := wire.NewConn(bc)
