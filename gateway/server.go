@@ -27,7 +27,7 @@ type ServerConfig struct {
 	WriteTimeout     time.Duration // a copier that accepts nothing for this long is dropped; default 10s
 	IdleTimeout      time.Duration // a copier silent for this long is dropped; default 60s (copiers ping every 5s)
 	Name             string        // announced in the hello; default "gateway"
-	MaxPending       int           // connections in the handshake at once; more are closed at accept and counted; default 64
+	MaxPending       int           // connections in the handshake at once (a quarter per source address); beyond, the oldest is closed, counted; default 64
 	PoolShares       int           // most copier instances sharing the client pool at once; default 256
 
 	clock func() int64 // tests: monotonic nanoseconds
@@ -92,12 +92,11 @@ type Server struct {
 	st     Stats
 	leases *leaseTable
 
-	mu     sync.Mutex
-	shares shareSlots
-	lns    map[net.Listener]struct{}
-	peers  map[*peer]struct{}
-	// pending are connections still in the handshake.
-	pending map[net.Conn]struct{}
+	mu      sync.Mutex
+	shares  shareSlots
+	lns     map[net.Listener]struct{}
+	peers   map[*peer]struct{}
+	pending pendingConns // connections still in the handshake
 	closed  bool
 	wg      sync.WaitGroup
 	stop    chan struct{}
@@ -112,7 +111,7 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log, lns: map[net.Listener]struct{}{}, peers: map[*peer]struct{}{}, pending: map[net.Conn]struct{}{}, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, lns: map[net.Listener]struct{}{}, peers: map[*peer]struct{}{}, pending: newPendingConns(cfg.MaxPending), stop: make(chan struct{})}
 	s.shares = newShareSlots(cfg.PoolShares)
 	hold := cfg.HoldEarly
 	if hold < 0 {
@@ -225,20 +224,18 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			return nil
 		}
-		if len(s.pending) >= s.cfg.MaxPending {
-			// A flood of connections that do not authenticate: each one
-			// costs a goroutine and buffers until its handshake deadline,
-			// so beyond the cap new ones are closed at once. Copiers redial.
+		evict, ok := s.pending.admit(nc)
+		if !ok {
 			s.mu.Unlock()
-			s.st.PendingRefused.Add(1)
-			if s.st.PendingRefused.Load()&(1<<10-1) == 1 {
-				s.log.Warn("too many control connections in the handshake; closing new ones", "max_pending", s.cfg.MaxPending, "remote", nc.RemoteAddr().String(), "refused_so_far", s.st.PendingRefused.Load())
-			}
+			s.pendingDropped(nc, "its address holds its share of the handshake slots")
 			nc.Close()
 			continue
 		}
+		if evict != nil {
+			s.pendingDropped(evict, "the handshake slots are full; the oldest is closed")
+			evict.Close()
+		}
 		s.wg.Add(1)
-		s.pending[nc] = struct{}{}
 		s.mu.Unlock()
 		go s.serveConn(nc)
 	}
@@ -275,7 +272,7 @@ func (s *Server) Close() error {
 	for p := range s.peers {
 		p.refuse(wire.CodeShutdown, "gateway shutting down")
 	}
-	for c := range s.pending {
+	for c := range s.pending.m {
 		c.Close()
 	}
 	close(s.stop)
@@ -313,7 +310,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		return s.joinShare(h.Instance, &joined)
 	})
 	s.mu.Lock()
-	delete(s.pending, nc)
+	s.pending.remove(nc)
 	s.mu.Unlock()
 	if err == nil && hello.Role != wire.RoleCopier {
 		c.WriteFrame(wire.TypeError, wire.AppendError(nil, wire.CodeProtocol, "this is a gateway; only copiers may connect"))
@@ -387,6 +384,15 @@ func (s *Server) serveConn(nc net.Conn) {
 		log.Info("copier disconnected", "leases_removed", orphaned)
 	default:
 		log.Info("copier disconnected", "err", why, "leases_removed", orphaned)
+	}
+}
+
+// pendingDropped counts a connection closed before its handshake ended
+// because too many were pending, and logs the first of every 1024.
+func (s *Server) pendingDropped(nc net.Conn, why string) {
+	if n := s.st.PendingRefused.Add(1); n%1024 == 1 {
+		s.log.Warn("too many control connections in the handshake: closing one", "why", why,
+			"max_pending", s.cfg.MaxPending, "remote", nc.RemoteAddr().String(), "closed_so_far", n)
 	}
 }
 

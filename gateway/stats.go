@@ -35,7 +35,7 @@ type Stats struct {
 	AuthFailures      atomic.Uint64
 	VersionRefused    atomic.Uint64
 	HandshakeFailures atomic.Uint64 // other handshake failures (not a replaygw peer, timeout)
-	PendingRefused    atomic.Uint64 // connections closed at accept: too many handshakes pending
+	PendingRefused    atomic.Uint64 // connections closed before authentication: too many handshakes pending
 	SharesRefused     atomic.Uint64 // authenticated copiers refused: every pool share taken
 	FramesMalformed   atomic.Uint64 // bad control frames from copiers (the copier is closed)
 }
@@ -67,7 +67,7 @@ func (s *Stats) Counters() []Counter {
 		{"gateway_auth_failures", "peers refused for a wrong token", s.AuthFailures.Load()},
 		{"gateway_version_refused", "peers refused for another protocol version", s.VersionRefused.Load()},
 		{"gateway_handshake_failures", "other failed handshakes (not a replaygw peer, timeout)", s.HandshakeFailures.Load()},
-		{"gateway_pending_refused", "connections closed at accept because too many handshakes were pending", s.PendingRefused.Load()},
+		{"gateway_pending_refused", "connections closed before authentication because too many handshakes were pending", s.PendingRefused.Load()},
 		{"gateway_shares_refused", "copiers refused because every pool share was taken", s.SharesRefused.Load()},
 		{"gateway_frames_malformed", "malformed or unexpected control frames (the copier is disconnected)", s.FramesMalformed.Load()},
 	}
