@@ -166,11 +166,17 @@ func (r *copyRig) gatewayMetrics() map[string]float64 {
 
 func (r *copyRig) scrape(h lab.Host, role string) map[string]float64 {
 	r.t.Helper()
+	return r.scrapeAt(h, role, lab.DemoMetricsListen)
+}
+
+// scrapeAt scrapes the /metrics served on addr inside h.
+func (r *copyRig) scrapeAt(h lab.Host, role, addr string) map[string]float64 {
+	r.t.Helper()
 	dial, err := r.Lab.Dialer(h)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	resp, err := dial.HTTPClient(3 * time.Second).Get("http://" + lab.DemoMetricsListen + "/metrics")
+	resp, err := dial.HTTPClient(3 * time.Second).Get("http://" + addr + "/metrics")
 	if err != nil {
 		r.t.Fatalf("%s metrics: %v", role, err)
 	}
