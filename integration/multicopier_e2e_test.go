@@ -63,7 +63,10 @@ func TestMultiCopierSharedPool(t *testing.T) {
 		v, _ := metric(r.gatewayMetrics(), "replaygw_gateway_copiers_connected")
 		return v == 2 && strings.Contains(string(b), "metrics: serving")
 	})
-	shares := func(m map[string]float64) float64 { v, _ := metric(m, "replaygw_gateway_client_share_changes"); return v }
+	shares := func(m map[string]float64) float64 {
+		v, _ := metric(m, "replaygw_gateway_client_share_changes")
+		return v
+	}
 	lab.WaitFor(t, 10*time.Second, func() bool {
 		return shares(r.copierMetrics()) >= 1 && shares(r.scrapeAt(lab.Online, "copier 2", secondMetrics)) >= 1
 	})
