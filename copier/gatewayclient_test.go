@@ -30,7 +30,7 @@ type fakeGWConn struct {
 	hello    wire.Hello
 	wmu      sync.Mutex
 	ops      chan gwOp
-	frames   atomic.Int64 // route frames received
+	frames   atomic.Int64 // lease frames received
 	maxBatch atomic.Int64 // most entries in one frame
 }
 
@@ -190,7 +190,7 @@ func newTestClient(t *testing.T, cfg GatewayConfig) *GatewayClient {
 	return g
 }
 
-func TestGatewayClientRoutesAndRecords(t *testing.T) {
+func TestGatewayClientLeasesAndRecords(t *testing.T) {
 	gw := newFakeGateway(t, "tok")
 	sink := &recordSink{}
 	g := newTestClient(t, GatewayConfig{Addrs: []string{gw.addr()}, PayloadCap: 32, Name: "cp-test", OnRecord: sink.on})
@@ -209,7 +209,7 @@ func TestGatewayClientRoutesAndRecords(t *testing.T) {
 	g.AddLease(gwTuple(3), time.Second)
 	fc.expectOps(t, gwOp{t: gwTuple(1), ttl: 90 * time.Second}, gwOp{t: v6}, gwOp{t: gwTuple(1), del: true}, gwOp{t: gwTuple(3), ttl: time.Second})
 	if g.Leases() != 2 {
-		t.Fatalf("%d routes remembered, want 2", g.Leases())
+		t.Fatalf("%d leases remembered, want 2", g.Leases())
 	}
 
 	recs := []wire.Record{
@@ -247,11 +247,11 @@ func TestGatewayClientNoGateway(t *testing.T) {
 	g := newTestClient(t, GatewayConfig{Addrs: []string{addr}})
 	waitFor(t, "dial failures", func() bool { return g.Stats().DialFailures.Load() >= 2 })
 	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0) || g.Leases() != 0 {
-		t.Fatal("a route was accepted with no gateway")
+		t.Fatal("a lease was accepted with no gateway")
 	}
 }
 
-func TestGatewayClientReconnectRestoresRoutes(t *testing.T) {
+func TestGatewayClientReconnectRestoresLeases(t *testing.T) {
 	gw := newFakeGateway(t, "tok")
 	g := newTestClient(t, GatewayConfig{Addrs: []string{gw.addr()}})
 	fc := gw.next()
@@ -296,7 +296,7 @@ func TestGatewayClientTwoGateways(t *testing.T) {
 	waitFor(t, "records from both", func() bool { return sink.len() == 2 })
 
 	fc1.c.Close()
-	gw1.ln.Close() // gateway 1 is gone for good: routes still go to gateway 2
+	gw1.ln.Close() // gateway 1 is gone for good: leases still go to gateway 2
 	waitFor(t, "one connected", func() bool { return g.Connected() == 1 })
 	if !g.AddLease(gwTuple(8), 0) {
 		t.Fatal("AddLease false with one gateway left")
@@ -393,18 +393,18 @@ func TestGatewayClientBatching(t *testing.T) {
 				t.Fatalf("op %d: %v, want %v", i, op.t, gwTuple(i))
 			}
 		case <-time.After(5 * time.Second):
-			t.Fatalf("only %d of %d routes arrived", i, n)
+			t.Fatalf("only %d of %d leases arrived", i, n)
 		}
 	}
 	// Frames are never larger than MaxBatch; a burst is coalesced (how much
 	// depends on how far the writer lags: without -race about 500 per frame).
 	if f := fc.frames.Load(); f < n/wire.MaxBatch || f > n/2 {
-		t.Fatalf("%d routes came in %d frames", n, f)
+		t.Fatalf("%d leases came in %d frames", n, f)
 	}
 	if m := fc.maxBatch.Load(); m > wire.MaxBatch {
 		t.Fatalf("a frame carried %d entries (limit %d)", m, wire.MaxBatch)
 	}
-	t.Logf("%d routes in %d frames", n, fc.frames.Load())
+	t.Logf("%d leases in %d frames", n, fc.frames.Load())
 }
 
 func TestGatewayClientFlushLatency(t *testing.T) {
@@ -420,9 +420,9 @@ func TestGatewayClientFlushLatency(t *testing.T) {
 		worst = max(worst, time.Since(start))
 	}
 	if worst > 100*time.Millisecond { // ~1ms expected; generous for loaded CI
-		t.Fatalf("a single route took %v to reach the gateway", worst)
+		t.Fatalf("a single lease took %v to reach the gateway", worst)
 	}
-	t.Logf("worst single-route latency %v", worst)
+	t.Logf("worst single-lease latency %v", worst)
 }
 
 func TestGatewayClientClose(t *testing.T) {

@@ -156,18 +156,18 @@ func TestLeaseExpiry(t *testing.T) {
 	for i := 0; i < 4; i++ { // 4s, traffic every second refreshes tup(3)
 		clk.advance(time.Second)
 		if rt.lookup(tup(3), clk.now()) != p {
-			t.Fatalf("t+%ds: live route lost", i+1)
+			t.Fatalf("t+%ds: live lease lost", i+1)
 		}
 	}
 	if rt.lookup(tup(2), clk.now()) != nil {
-		t.Fatal("route past its TTL still routes")
+		t.Fatal("lease past its TTL still delivers")
 	}
 	if r, _ := rt.expire(clk.now()); r != 1 {
-		t.Fatalf("expired %d routes at t+4s, want 1", r)
+		t.Fatalf("expired %d leases at t+4s, want 1", r)
 	}
 	clk.advance(7 * time.Second) // t+11s: tup(1)'s default TTL is over, tup(3) idle 7s
 	if r, _ := rt.expire(clk.now()); r != 2 {
-		t.Fatalf("expired %d routes at t+11s, want 2", r)
+		t.Fatalf("expired %d leases at t+11s, want 2", r)
 	}
 	if s.st.RoutesExpired.Load() != 3 || s.st.RoutesActive.Load() != 0 || rt.len() != 0 {
 		t.Fatalf("expired %d active %d", s.st.RoutesExpired.Load(), s.st.RoutesActive.Load())
@@ -209,7 +209,7 @@ func TestEarlyHold(t *testing.T) {
 		t.Fatalf("held_delivered %d routed %d", s.st.HeldDelivered.Load(), s.st.RecordsRouted.Load())
 	}
 
-	// A hold whose route never comes expires after HoldEarly.
+	// A hold whose lease never comes expires after HoldEarly.
 	late := rec(tup(5), wire.FlagSYN|wire.FlagACK, 500)
 	s.Deliver(late)
 	clk.advance(1500 * time.Millisecond)
@@ -244,7 +244,7 @@ func TestEarlyHoldBounded(t *testing.T) {
 	}
 }
 
-// TestHoldRaceWithAdd runs early records and route adds concurrently: every
+// TestHoldRaceWithAdd runs early records and lease adds concurrently: every
 // held record must be delivered exactly once, none stranded.
 func TestHoldRaceWithAdd(t *testing.T) {
 	s, _ := newTestServer(t, ServerConfig{HoldMax: 1 << 20, CopierQueue: 1 << 20})
@@ -324,14 +324,14 @@ func TestDeliverAllocs(t *testing.T) {
 }
 
 func BenchmarkDeliver(b *testing.B) {
-	for _, routes := range []int{1, 100000} {
-		b.Run(fmt.Sprintf("routes=%d", routes), func(b *testing.B) {
+	for _, leases := range []int{1, 100000} {
+		b.Run(fmt.Sprintf("leases=%d", leases), func(b *testing.B) {
 			s, _ := newTestServer(b, ServerConfig{CopierQueue: 1 << 20})
 			p := newPeer(s, nil, inst(0), 0, s.log)
-			for i := 0; i < routes; i++ {
+			for i := 0; i < leases; i++ {
 				s.leases.take(tup(i), 0, p)
 			}
-			recs := make([]*wire.Record, routes)
+			recs := make([]*wire.Record, leases)
 			for i := range recs {
 				recs[i] = rec(tup(i), wire.FlagACK, uint32(i))
 			}
@@ -339,7 +339,7 @@ func BenchmarkDeliver(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				i := 0
 				for pb.Next() {
-					s.Deliver(recs[i%routes])
+					s.Deliver(recs[i%leases])
 					i++
 					if i%4096 == 0 {
 						p.recycle(func() [][]byte { bs, _ := p.takeAll(); return bs }())
@@ -353,18 +353,18 @@ func BenchmarkDeliver(b *testing.B) {
 func BenchmarkDeliverSerial(b *testing.B) {
 	s, _ := newTestServer(b, ServerConfig{CopierQueue: 1 << 20})
 	p := newPeer(s, nil, inst(0), 0, s.log)
-	const routes = 10000
-	for i := 0; i < routes; i++ {
+	const leases = 10000
+	for i := 0; i < leases; i++ {
 		s.leases.take(tup(i), 0, p)
 	}
-	recs := make([]*wire.Record, routes)
+	recs := make([]*wire.Record, leases)
 	for i := range recs {
 		recs[i] = rec(tup(i), wire.FlagACK, uint32(i))
 	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		s.Deliver(recs[i%routes])
+		s.Deliver(recs[i%leases])
 		i++
 		if i%4096 == 0 {
 			bs, _ := p.takeAll()

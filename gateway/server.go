@@ -18,7 +18,7 @@ type ServerConfig struct {
 	Listen      string        // for ListenAndServe, e.g. ":36524"
 	Token       string        // shared secret; required
 	PayloadCap  int           // most payload bytes per record (0..1024); copiers may ask for less
-	HoldEarly   time.Duration // how long an early SYN-ACK/RST waits for its route; default 2s, <0 disables
+	HoldEarly   time.Duration // how long an early SYN-ACK/RST waits for its lease; default 2s, <0 disables
 	RouteTTL    time.Duration // TTL of routes registered without one; default 5m
 	CopierQueue int           // per-copier queue in records; default 65536
 
@@ -128,8 +128,8 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 // table costs).
 func (s *Server) sweep(hold, ttl time.Duration) {
 	defer s.wg.Done()
-	routeEvery := max(min(time.Second, ttl/4), 10*time.Millisecond)
-	every := routeEvery
+	leaseEvery := max(min(time.Second, ttl/4), 10*time.Millisecond)
+	every := leaseEvery
 	if hold > 0 {
 		every = max(min(every, hold/4), 10*time.Millisecond)
 	}
@@ -141,7 +141,7 @@ func (s *Server) sweep(hold, ttl time.Duration) {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			if now.Sub(last) >= routeEvery {
+			if now.Sub(last) >= leaseEvery {
 				s.leases.expire(s.cfg.clock())
 				last = now
 			} else {

@@ -99,13 +99,13 @@ func sameRecord(a, b *wire.Record) bool {
 		a.PayloadLen == b.PayloadLen && a.Opts == b.Opts && a.Time == b.Time && bytes.Equal(a.Payload, b.Payload)
 }
 
-func TestServerRoutesRecordsToCopier(t *testing.T) {
+func TestServerDeliversRecordsToLeaseOwner(t *testing.T) {
 	s, addr := startServer(t, gateway.ServerConfig{PayloadCap: 64})
 	got := &sink{}
 	g := newClient(t, addr, copier.GatewayConfig{PayloadCap: 8, OnRecord: got.on})
 	g.AddLease(tuple(1), time.Minute)
 	g.AddLease(v6tuple, 0)
-	waitFor(t, "routes", func() bool { return s.Leases() == 2 })
+	waitFor(t, "leases", func() bool { return s.Leases() == 2 })
 
 	body := []byte("HTTP/1.1 200 OK\r\n")
 	sent := []wire.Record{
@@ -138,14 +138,14 @@ func TestServerRoutesRecordsToCopier(t *testing.T) {
 	}
 
 	g.ReleaseLease(tuple(1))
-	waitFor(t, "route deleted", func() bool { return s.Leases() == 1 })
+	waitFor(t, "lease released", func() bool { return s.Leases() == 1 })
 	s.Deliver(&sent[2])
 	if st.Unrouted.Load() != 4 {
-		t.Fatal("a deleted route still routes")
+		t.Fatal("a released lease still delivers")
 	}
 
-	g.Close() // the copier leaves: its routes go
-	waitFor(t, "routes orphaned", func() bool { return s.Leases() == 0 && st.CopiersConn.Load() == 0 })
+	g.Close() // the copier leaves: its leases go
+	waitFor(t, "leases orphaned", func() bool { return s.Leases() == 0 && st.CopiersConn.Load() == 0 })
 	if st.RoutesOrphaned.Load() != 1 || st.RoutesDeleted.Load() != 1 {
 		t.Fatalf("stats %+v", st.Counters())
 	}
@@ -157,7 +157,7 @@ func TestServerEarlyHold(t *testing.T) {
 	g := newClient(t, addr, copier.GatewayConfig{OnRecord: got.on})
 
 	synack := wire.Record{Tuple: tuple(1), Seq: 77, Flags: wire.FlagSYN | wire.FlagACK}
-	s.Deliver(&synack) // before the route: held
+	s.Deliver(&synack) // before the lease: held
 	g.AddLease(tuple(1), 0)
 	waitFor(t, "held SYN-ACK", func() bool { return len(got.get()) == 1 })
 	if r := got.get()[0]; r.Seq != 77 || r.Flags != synack.Flags {
@@ -169,7 +169,7 @@ func TestServerEarlyHold(t *testing.T) {
 	st := s.Stats()
 	waitFor(t, "hold expired", func() bool { return st.HeldExpired.Load() == 1 })
 	g.AddLease(tuple(2), 0)
-	waitFor(t, "route 2", func() bool { return s.Leases() == 2 })
+	waitFor(t, "lease 2", func() bool { return s.Leases() == 2 })
 	time.Sleep(30 * time.Millisecond)
 	if n := len(got.get()); n != 1 {
 		t.Fatalf("an expired hold was delivered (%d records)", n)
@@ -191,7 +191,7 @@ func TestServerTwoCopiersOwnRecords(t *testing.T) {
 			gb.AddLease(tuple(i), 0)
 		}
 	}
-	waitFor(t, "routes", func() bool { return s.Leases() == 100 })
+	waitFor(t, "leases", func() bool { return s.Leases() == 100 })
 	for round := 0; round < 10; round++ {
 		for i := 0; i < 100; i++ {
 			s.Deliver(&wire.Record{Tuple: tuple(i), Seq: uint32(round), Flags: wire.FlagACK})
@@ -219,7 +219,7 @@ func TestServerStalledCopierNeverBlocksDeliver(t *testing.T) {
 	}})
 	defer close(release)
 	g.AddLease(tuple(1), 0)
-	waitFor(t, "route", func() bool { return s.Leases() == 1 })
+	waitFor(t, "lease", func() bool { return s.Leases() == 1 })
 
 	st := s.Stats()
 	r := wire.Record{Tuple: tuple(1), Flags: wire.FlagACK, PayloadLen: 1000}
@@ -308,7 +308,7 @@ func TestServerMalformedFrames(t *testing.T) {
 	}{
 		{"unknown type", frame(99, []byte{1, 2})},
 		{"records from a copier", frame(wire.TypeRecords, []byte{0, 0})},
-		{"truncated route batch", frame(wire.TypeLeaseAdd, addBody(tuple(1))[:20])},
+		{"truncated lease batch", frame(wire.TypeLeaseAdd, addBody(tuple(1))[:20])},
 		{"trailing bytes", frame(wire.TypeLeaseRelease, append(wire.EndBatch(wire.AppendTuple(wire.BeginBatch(nil), tuple(1)), 1), 0))},
 		{"count over MaxBatch", frame(wire.TypeLeaseAdd, []byte{0xff, 0xff})},
 		{"zero-length frame", []byte{0, 0, 0, 0, 1}},
@@ -321,10 +321,10 @@ func TestServerMalformedFrames(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.SetDeadline(time.Now().Add(5 * time.Second))
-			// A good route first: it must be removed with the copier.
+			// A good lease first: it must be removed with the copier.
 			c.WriteFrame(wire.TypeLeaseAdd, addBody(tuple(9)))
 			c.Flush()
-			waitFor(t, "route", func() bool { return s.Leases() == 1 })
+			waitFor(t, "lease", func() bool { return s.Leases() == 1 })
 			c.NetConn().Write(tc.raw)
 			var pe *wire.PeerError
 			for {
@@ -467,7 +467,7 @@ func TestServerCloseWithStalledAndSilentPeers(t *testing.T) {
 	}
 	c.WriteFrame(wire.TypeLeaseAdd, wire.EndBatch(wire.AppendLeaseAdd(wire.BeginBatch(nil), tuple(1), 0), 1))
 	c.Flush()
-	waitFor(t, "route", func() bool { return s.Leases() == 1 })
+	waitFor(t, "lease", func() bool { return s.Leases() == 1 })
 	r := wire.Record{Tuple: tuple(1), Flags: wire.FlagACK}
 	st := s.Stats()
 	for start := time.Now(); time.Since(start) < 5*time.Second; {

@@ -95,7 +95,7 @@ func TestTypeString(t *testing.T) {
 	}
 }
 
-func TestRouteBatchRoundTrip(t *testing.T) {
+func TestLeaseBatchRoundTrip(t *testing.T) {
 	tuples := []Tuple{
 		{mustAP(t, "10.88.0.1:40000"), mustAP(t, "10.77.0.30:80")},
 		{mustAP(t, "[fd00::1]:1"), mustAP(t, "[fd00::2]:443")},
@@ -116,7 +116,7 @@ func TestRouteBatchRoundTrip(t *testing.T) {
 		return n, err
 	})
 	if err != nil || len(got) != 2 || got[0] != tuples[0] || got[1] != tuples[1] {
-		t.Fatalf("route-add: %v %v", got, err)
+		t.Fatalf("lease-add: %v %v", got, err)
 	}
 
 	b = BeginBatch(b)
@@ -131,11 +131,11 @@ func TestRouteBatchRoundTrip(t *testing.T) {
 		return n, err
 	})
 	if err != nil || len(got) != 2 || got[0] != tuples[0] || got[1] != tuples[1] {
-		t.Fatalf("route-del: %v %v", got, err)
+		t.Fatalf("lease-release: %v %v", got, err)
 	}
 }
 
-func TestRouteAddTTLClamp(t *testing.T) {
+func TestLeaseAddTTLClamp(t *testing.T) {
 	tu := Tuple{mustAP(t, "10.0.0.1:1"), mustAP(t, "10.0.0.2:2")}
 	for _, tc := range []struct{ in, want time.Duration }{
 		{-time.Second, 0},

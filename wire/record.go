@@ -9,6 +9,14 @@
 //	| length uint32  | type   | body (length-1 B)   |
 //	+----------------+--------+---------------------+
 //
+// A channel (protocol version 2): both sides send a hello (the copier's
+// carries its instance identity) and an HMAC proof over both fresh nonces;
+// the gateway answers auth-ok with the copier's share of the client pool.
+// Then the copier sends lease-add and lease-release batches, the gateway
+// sends records, share updates and lease-refused batches (tuples another
+// copier holds), and both ping. Before authentication no frame may exceed
+// MaxHandshakeFrame.
+//
 // All integers are big-endian. Addresses are always carried as 16 bytes
 // (IPv4 as IPv4-mapped IPv6) behind a family byte, so every record of a batch
 // has the same fixed part and decoding never allocates.
