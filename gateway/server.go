@@ -304,8 +304,10 @@ func (s *Server) serveConn(nc net.Conn) {
 		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare,
 		PayloadCap: uint16(s.cfg.PayloadCap), Name: s.cfg.Name,
 	}, []byte(s.cfg.Token), s.cfg.HandshakeTimeout, func(h wire.Hello) (wire.Share, error) {
-		if h.Role != wire.RoleCopier {
-			return wire.Share{}, nil // refused below
+		if h.Role != wire.RoleCopier || h.Caps&wire.CapLeaseShare == 0 {
+			// Refused below, or a peer that picks no tuples from the pool
+			// (doctor's probe): no slot, so the copiers' shares stay.
+			return wire.Share{Count: 1}, nil
 		}
 		return s.joinShare(h.Instance, &joined)
 	})
@@ -333,7 +335,9 @@ func (s *Server) serveConn(nc net.Conn) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		s.leaveShare(hello.Instance)
+		if joined {
+			s.leaveShare(hello.Instance)
+		}
 		c.WriteFrame(wire.TypeError, wire.AppendError(nil, wire.CodeShutdown, "gateway shutting down"))
 		c.Flush()
 		nc.Close()
@@ -368,7 +372,9 @@ func (s *Server) serveConn(nc net.Conn) {
 	s.mu.Lock()
 	delete(s.peers, p)
 	s.mu.Unlock()
-	s.leaveShare(p.instance)
+	if joined {
+		s.leaveShare(p.instance)
+	}
 	dec(&s.st.CopiersConn)
 
 	why := rerr

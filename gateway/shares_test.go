@@ -1,8 +1,10 @@
 package gateway_test
 
 import (
+	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/replaygw/replaygw/copier"
 	"github.com/replaygw/replaygw/gateway"
@@ -101,5 +103,35 @@ func TestServerPoolSharesFull(t *testing.T) {
 	waitFor(t, "refusal counted", func() bool { return s.Stats().SharesRefused.Load() >= 1 && g.Stats().DialFailures.Load() >= 1 })
 	if g.Connected() != 0 {
 		t.Fatal("a copier beyond the shares connected")
+	}
+}
+
+// A peer that picks no tuples (doctor's probe: no CapLeaseShare) takes no
+// share: the copier keeps the whole pool while it is connected.
+func TestServerProbeTakesNoShare(t *testing.T) {
+	s, addr := startServer(t, gateway.ServerConfig{})
+	var w shareWatch
+	newClient(t, addr, copier.GatewayConfig{Name: "c0", OnShare: w.on})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_, share, err := wire.HandshakeShare(wire.NewConn(nc), wire.Hello{Role: wire.RoleCopier, Name: "probe"}, []byte("tok"), 5*time.Second, nil)
+	if err != nil || share != (wire.Share{Count: 1}) {
+		t.Fatalf("probe: share %+v, %v", share, err)
+	}
+	waitFor(t, "probe connected", func() bool { return s.Stats().CopiersConn.Load() == 2 })
+	if sh := w.get(); sh.Count > 1 {
+		t.Fatalf("the copier's share became %+v with a probe connected", sh)
+	}
+	// A second copier gets the second of two shares: the probe holds none.
+	var w2 shareWatch
+	newClient(t, addr, copier.GatewayConfig{Name: "c1", OnShare: w2.on})
+	waitFor(t, "two shares", func() bool {
+		return w.get() == wire.Share{Index: 0, Count: 2} && w2.get() == wire.Share{Index: 1, Count: 2}
+	})
+	if s.Stats().CopiersTotal.Load() != 3 {
+		t.Fatalf("%d connections accepted, want 3", s.Stats().CopiersTotal.Load())
 	}
 }
