@@ -98,7 +98,7 @@ func (t *leaseTable) take(tu wire.Tuple, ttl time.Duration, owner *peer) bool {
 		l = &lease{}
 		sh.m[tu] = l
 		t.st.RoutesActive.Add(1)
-	case l.owner != owner && l.owner.instance != owner.instance && l.expires.Load() >= now:
+	case l.owner != owner && !sameInstance(l.owner, owner) && l.expires.Load() >= now:
 		sh.mu.Unlock()
 		t.st.LeasesRefused.Add(1)
 		return false
@@ -111,6 +111,12 @@ func (t *leaseTable) take(tu wire.Tuple, ttl time.Duration, owner *peer) bool {
 		t.deliverHeld(tu, owner)
 	}
 	return true
+}
+
+// sameInstance reports whether a and b are connections of one copier
+// process. A peer without an instance (doctor's probe) is only itself.
+func sameInstance(a, b *peer) bool {
+	return a.instance == b.instance && a.instance != [16]byte{}
 }
 
 // release ends owner's lease on tu; a lease of another copier stays.

@@ -109,6 +109,7 @@ func TestLeaseRefusedToAnotherCopier(t *testing.T) {
 	s, clk := newTestServer(t, ServerConfig{RouteTTL: 10 * time.Second})
 	first, second := newPeer(s, nil, inst(1), 0, s.log), newPeer(s, nil, inst(2), 0, s.log)
 	reconnect := newPeer(s, nil, inst(1), 0, s.log)
+	probe1, probe2 := newPeer(s, nil, inst(0), 0, s.log), newPeer(s, nil, inst(0), 0, s.log) // no instance
 	rt := s.leases
 	for _, tc := range []struct {
 		name      string
@@ -142,6 +143,9 @@ func TestLeaseRefusedToAnotherCopier(t *testing.T) {
 	}
 	if rt.release(tup(1), first) || rt.lookup(tup(1), clk.now()) != second {
 		t.Fatal("the first copier released the lease the second now holds")
+	}
+	if !rt.take(tup(2), 0, probe1) || rt.take(tup(2), 0, probe2) || rt.lookup(tup(2), clk.now()) != probe1 {
+		t.Fatal("two peers without an instance were taken for one copier")
 	}
 }
 
