@@ -53,17 +53,18 @@ func (p *pendingConns) admit(nc net.Conn) (evict net.Conn, ok bool) {
 	return evict, true
 }
 
-// remove forgets nc (done with its handshake, or evicted); it may be gone
-// already.
-func (p *pendingConns) remove(nc net.Conn) {
+// remove forgets nc (done with its handshake, or evicted). It reports
+// whether nc was still pending: false when it was evicted.
+func (p *pendingConns) remove(nc net.Conn) bool {
 	pc, ok := p.m[nc]
 	if !ok {
-		return
+		return false
 	}
 	delete(p.m, nc)
 	if p.perIP[pc.ip]--; p.perIP[pc.ip] <= 0 {
 		delete(p.perIP, pc.ip)
 	}
+	return true
 }
 
 func remoteIP(nc net.Conn) netip.Addr {

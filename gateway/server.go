@@ -312,7 +312,11 @@ func (s *Server) serveConn(nc net.Conn) {
 		return s.joinShare(h.Instance, &joined)
 	})
 	s.mu.Lock()
-	s.pending.remove(nc)
+	if !s.pending.remove(nc) && err == nil {
+		// Evicted for a newcomer as the handshake ended: the connection
+		// is closed already.
+		err = errors.New("closed for a newer connection: too many handshakes pending")
+	}
 	s.mu.Unlock()
 	if err == nil && hello.Role != wire.RoleCopier {
 		c.WriteFrame(wire.TypeError, wire.AppendError(nil, wire.CodeProtocol, "this is a gateway; only copiers may connect"))
@@ -414,6 +418,8 @@ func (s *Server) handshakeFailed(remote string, err error) {
 	case errors.As(err, &pe) && pe.Code == wire.CodeAuth:
 		s.st.AuthFailures.Add(1)
 		s.log.Warn("copier refused our token (gateway.token must equal copy.token)", "remote", remote)
+	case errors.Is(err, errNoShare): // counted by joinShare
+		s.log.Warn("copier refused: every client pool share is taken (raise the gateway's pool shares)", "remote", remote, "err", err)
 	case errors.As(err, &pe) && pe.Code == wire.CodeVersion:
 		s.st.VersionRefused.Add(1)
 		s.log.Warn("copier refused our protocol version", "remote", remote, "err", pe.Msg)

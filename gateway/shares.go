@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/replaygw/replaygw/wire"
@@ -21,6 +22,9 @@ type shareSlots struct {
 	used       []bool // used[i]: index i is held
 	max        int
 }
+
+// errNoShare refuses a copier when every pool share is taken.
+var errNoShare = errors.New("no client pool share left")
 
 type shareSlot struct {
 	index int
@@ -65,7 +69,7 @@ func (s *shareSlots) join(inst [16]byte) (changed bool, err error) {
 		i++
 	}
 	if i >= s.max {
-		return false, fmt.Errorf("all %d pool shares are taken by other copiers", s.max)
+		return false, fmt.Errorf("%w: all %d are taken by other copiers", errNoShare, s.max)
 	}
 	if i == len(s.used) {
 		s.used = append(s.used, false)

@@ -128,15 +128,15 @@ func absorbSynAcks(t *testing.T, l *lab.Lab, cfg *opsConfig, port *uint16) {
 	lab.WaitFor(t, 3*time.Second, func() bool {
 		after, err = scrapeMetrics(l, lab.Assistant)
 		return err == nil && assistant.Stats.In.Load() >= n &&
-			after["replaygw_tun_tcp_absorbed"]-before["replaygw_tun_tcp_absorbed"] >= n
+			after[`replaygw_tun_absorbed_total{proto="tcp"}`]-before[`replaygw_tun_absorbed_total{proto="tcp"}`] >= n
 	})
 	time.Sleep(200 * time.Millisecond) // let any wrongly forwarded packet show up
 	if after, err = scrapeMetrics(l, lab.Assistant); err != nil {
 		t.Fatal(err)
 	}
-	absorbed := after["replaygw_tun_tcp_absorbed"] - before["replaygw_tun_tcp_absorbed"]
+	absorbed := after[`replaygw_tun_absorbed_total{proto="tcp"}`] - before[`replaygw_tun_absorbed_total{proto="tcp"}`]
 	t.Logf("%d SYNs: assistant received %d pool-bound packets, sent %d; gateway absorbed %v TCP segments, TUN writes attempted %v",
-		n, assistant.Stats.In.Load(), assistant.Stats.Out.Load(), absorbed, after["replaygw_tun_writes_attempted"])
+		n, assistant.Stats.In.Load(), assistant.Stats.Out.Load(), absorbed, after["replaygw_tun_writes_attempted_total"])
 	if got := assistant.Stats.In.Load(); got < n {
 		t.Errorf("assistant received %d pool-bound packets, want >= %d SYN-ACKs", got, n)
 	}
@@ -146,7 +146,7 @@ func absorbSynAcks(t *testing.T, l *lab.Lab, cfg *opsConfig, port *uint16) {
 	if got := assistant.Stats.Out.Load(); got != 0 {
 		t.Errorf("assistant sent %d pool-bound packets out of its LAN side", got)
 	}
-	if got := after["replaygw_tun_writes_attempted"]; got != 0 {
+	if got := after["replaygw_tun_writes_attempted_total"]; got != 0 {
 		t.Errorf("gateway attempted %v writes into the TUN", got)
 	}
 	if rx, _, err := l.LinkStats(lab.Assistant, cfg.TUN); err != nil || rx != 0 {
@@ -251,10 +251,10 @@ func refusesPeers(t *testing.T, l *lab.Lab, cfg *opsConfig) {
 	var after map[string]float64
 	lab.WaitFor(t, 2*time.Second, func() bool {
 		after, err = scrapeMetrics(l, lab.Assistant)
-		return err == nil && after["replaygw_gateway_auth_failures"] > before["replaygw_gateway_auth_failures"] &&
-			after["replaygw_gateway_version_refused"] > before["replaygw_gateway_version_refused"]
+		return err == nil && after[`replaygw_gateway_handshakes_failed_total{reason="token"}`] > before[`replaygw_gateway_handshakes_failed_total{reason="token"}`] &&
+			after[`replaygw_gateway_handshakes_failed_total{reason="version"}`] > before[`replaygw_gateway_handshakes_failed_total{reason="version"}`]
 	})
-	for _, name := range []string{"replaygw_gateway_auth_failures", "replaygw_gateway_version_refused"} {
+	for _, name := range []string{`replaygw_gateway_handshakes_failed_total{reason="token"}`, `replaygw_gateway_handshakes_failed_total{reason="version"}`} {
 		if after[name] != before[name]+1 {
 			t.Errorf("%s went from %v to %v, want +1", name, before[name], after[name])
 		}
