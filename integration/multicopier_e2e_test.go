@@ -154,7 +154,10 @@ func TestMultiCopierSharedPool(t *testing.T) {
 	// other than replayed (or still open).
 	gw := r.gatewayMetrics()
 	cps := []map[string]float64{r.copierMetrics(), r.secondCopierMetrics()}
-	refused, _ := metric(gw, "replaygw_gateway_leases_refused")
+	refused, ok := metric(gw, "replaygw_gateway_leases_refused")
+	if !ok {
+		t.Error("the gateway exports no replaygw_gateway_leases_refused_total")
+	}
 	t.Logf("%d ids x %d copiers, %d wrong; gateway leases refused %v; fates %v and %v", len(res.OK), copiers, bad, refused, fates(cps[0]), fates(cps[1]))
 	if refused != 0 {
 		t.Errorf("the gateway refused %v leases: the shares overlapped", refused)
@@ -165,8 +168,8 @@ func TestMultiCopierSharedPool(t *testing.T) {
 				t.Errorf("copier %d: %v sessions ended %s", i+1, n, f)
 			}
 		}
-		if n, _ := metric(m, "replaygw_gateway_client_leases_refused"); n != 0 {
-			t.Errorf("copier %d was refused %v leases", i+1, n)
+		if n, ok := metric(m, "replaygw_gateway_client_leases_refused"); n != 0 || !ok {
+			t.Errorf("copier %d was refused %v leases (exported %v)", i+1, n, ok)
 		}
 	}
 	r.copierAlive()
