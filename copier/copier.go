@@ -82,6 +82,16 @@ func New(cfg *configs.Copy, opts Options) (c *Copier, err error) {
 					e.HandleRecord(r)
 				}
 			},
+			OnLeaseRefused: func(t wire.Tuple) {
+				if e := engRef; e != nil {
+					e.HandleLeaseRefused(t)
+				}
+			},
+			OnShare: func(s wire.Share) {
+				if e := engRef; e != nil {
+					e.SetShare(s)
+				}
+			},
 		})
 		c.closers = append(c.closers, c.gw.Close)
 		router = c.gw
@@ -114,6 +124,9 @@ func New(cfg *configs.Copy, opts Options) (c *Copier, err error) {
 		return nil, fmt.Errorf("copier: %w", err)
 	}
 	engRef = c.eng
+	if c.gw != nil {
+		c.eng.SetShare(c.gw.Share()) // a share that arrived before the engine
+	}
 
 	if cfg.Record != "" {
 		if c.rec, err = capture.NewRecorder(cfg.Record); err != nil {
