@@ -1,0 +1,88 @@
+package mysql
+
+// prep is one COM_STMT_PREPARE on its way: the online and target answers
+// arrive separately, in request order on each stream.
+type prep struct {
+	text                   string
+	online, target         uint32
+	haveOnline, haveTarget bool
+	failed                 bool // one side answered ERR
+}
+
+type stmtState uint8
+
+const (
+	stmtKnown stmtState = iota
+	stmtPending
+	stmtUnknown
+)
+
+// maxStatements bounds the statement ids mapped per session.
+const maxStatements = 1 << 14
+
+// stmtMap maps the online server's statement ids to the target's.
+type stmtMap struct {
+	pending  []*prep
+	byOnline map[uint32]uint32
+}
+
+func (m *stmtMap) prepare(text string) *prep {
+	p := &prep{text: text}
+	m.pending = append(m.pending, p)
+	return p
+}
+
+func (m *stmtMap) learnOnline(p *prep, ok bool, id uint32) {
+	p.online, p.haveOnline = id, true
+	p.failed = p.failed || !ok
+	m.settle(p)
+}
+
+func (m *stmtMap) learnTarget(p *prep, ok bool, id uint32) {
+	p.target, p.haveTarget = id, true
+	if !ok {
+		p.target = 0 // no such statement: the target answers the command with an ERR, as it should
+	}
+	m.settle(p)
+}
+
+// settle records p once both ids are known.
+func (m *stmtMap) settle(p *prep) {
+	if !p.haveOnline || !p.haveTarget {
+		return
+	}
+	for i, q := range m.pending {
+		if q == p {
+			m.pending = append(m.pending[:i], m.pending[i+1:]...)
+			break
+		}
+	}
+	if p.failed && p.target == 0 {
+		return
+	}
+	if m.byOnline == nil {
+		m.byOnline = make(map[uint32]uint32)
+	}
+	if len(m.byOnline) >= maxStatements {
+		for k := range m.byOnline { // drop an arbitrary one: the client leaks statements
+			delete(m.byOnline, k)
+			break
+		}
+	}
+	m.byOnline[p.online] = p.target
+}
+
+// lookup is the target id of online id.
+func (m *stmtMap) lookup(id uint32) (uint32, stmtState) {
+	if t, ok := m.byOnline[id]; ok {
+		return t, stmtKnown
+	}
+	for _, p := range m.pending {
+		if !p.haveOnline || p.online == id {
+			return 0, stmtPending
+		}
+	}
+	return 0, stmtUnknown
+}
+
+func (m *stmtMap) close(id uint32) { delete(m.byOnline, id) }
