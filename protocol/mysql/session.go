@@ -70,6 +70,10 @@ type Session struct {
 	stmts stmtMap
 	recs  []*record
 	nreq  int
+
+	loginRec  *record // the captured login, until the online server answers it
+	onlLogin  byte    // the online server's answer class to the login, once seen
+	onlLoginN int     // its bytes
 }
 
 // New returns a Session for a session whose login is in the capture.
@@ -261,6 +265,8 @@ func (s *Session) clientLogin(out, raw []byte, m *Mark) []byte {
 	out = s.sendLogin(out, l, pktSeq(raw))
 	if s.fate == nil {
 		s.auth.rec = s.request(0, len(raw), len(out)-n, m)
+		s.loginRec = s.auth.rec
+		s.settleOnlineLogin()
 		s.cliAuth = true
 	}
 	return out
@@ -527,7 +533,13 @@ func (s *Session) onlinePacket(raw []byte) {
 		o.ph = phaseAuth
 		return
 	case phaseAuth, phaseLogin:
+		s.onlLoginN += len(raw)
 		if p[0] == 0x00 || p[0] == 0xFF {
+			s.onlLogin = classOK
+			if p[0] == 0xFF {
+				s.onlLogin = classErr
+			}
+			s.settleOnlineLogin()
 			o.ph = phaseCommand
 			if s.login != nil {
 				o.caps &= s.login.Capabilities
@@ -568,5 +580,14 @@ func (s *Session) onlinePacket(raw []byte) {
 		if e.rec != nil {
 			e.rec.onlDone, e.rec.onlClass, e.rec.onlPackets = true, o.r.class, o.r.packets
 		}
+	}
+}
+
+// settleOnlineLogin completes the login record's online side once both the
+// record and the online answer exist.
+func (s *Session) settleOnlineLogin() {
+	if r := s.loginRec; r != nil && s.onlLogin != 0 {
+		r.onlDone, r.onlClass, r.onlineBytes = true, s.onlLogin, s.onlLoginN
+		s.loginRec = nil
 	}
 }
