@@ -207,7 +207,11 @@ func (s *Session) clientPacket(out, raw []byte, m *Mark) ([]byte, bool) {
 	case comStmtExecute, comStmtSendLong, comStmtClose, comStmtReset, comStmtFetch:
 		return s.stmtCommand(out, raw, m)
 	case comStmtPrepare:
-		pr := s.stmts.prepare(string(p[1:]))
+		pr, err := s.stmts.prepare(string(p[1:]))
+		if err != nil {
+			s.fail(err)
+			return out, true
+		}
 		rec := s.request(cmd, len(raw), len(raw), m)
 		s.expect(expect{cmd: cmd, prep: pr, rec: rec}, true)
 		return append(out, raw...), true
@@ -233,14 +237,21 @@ func (s *Session) request(cmd byte, in, sent int, m *Mark) *record {
 	return r
 }
 
+// maxPending bounds the responses a stream may owe.
+const maxPending = 4096
+
 // maxRecords bounds the exchanges waiting for the engine to take them.
 const maxRecords = 1024
 
 // expect queues a response on the target and, for client requests, the
 // online server.
 func (s *Session) expect(e expect, online bool) {
+	if len(s.target.q) >= maxPending {
+		s.fail(fatef(FateOverflow, "%d requests without a target response", len(s.target.q)))
+		return
+	}
 	s.target.q = append(s.target.q, e)
-	if online && s.online.ph != phaseGreeting {
+	if online && s.online.ph != phaseGreeting && len(s.online.q) < maxPending {
 		s.online.q = append(s.online.q, e)
 	}
 }
@@ -383,7 +394,11 @@ func (s *Session) reprepare(out []byte, id uint32) ([]byte, bool) {
 		s.fail(fatef(FateUnknownStatement, "statement id %d", id))
 		return out, true
 	}
-	pr := s.stmts.prepare(text)
+	pr, err := s.stmts.prepare(text)
+	if err != nil {
+		s.fail(err)
+		return out, true
+	}
 	pr.online, pr.haveOnline = id, true
 	payload := append([]byte{comStmtPrepare}, text...)
 	out = appendPacket(out, 0, payload)

@@ -6,7 +6,7 @@ type prep struct {
 	text                   string
 	online, target         uint32
 	haveOnline, haveTarget bool
-	failed                 bool // one side answered ERR
+	onlineFailed           bool // the online server answered ERR: the client never got an id
 }
 
 type stmtState uint8
@@ -26,15 +26,17 @@ type stmtMap struct {
 	byOnline map[uint32]uint32
 }
 
-func (m *stmtMap) prepare(text string) *prep {
+func (m *stmtMap) prepare(text string) (*prep, error) {
+	if len(m.pending) >= maxStatements {
+		return nil, fatef(FateOverflow, "%d statements prepared and not answered", len(m.pending))
+	}
 	p := &prep{text: text}
 	m.pending = append(m.pending, p)
-	return p
+	return p, nil
 }
 
 func (m *stmtMap) learnOnline(p *prep, ok bool, id uint32) {
-	p.online, p.haveOnline = id, true
-	p.failed = p.failed || !ok
+	p.online, p.haveOnline, p.onlineFailed = id, true, !ok
 	m.settle(p)
 }
 
@@ -57,7 +59,7 @@ func (m *stmtMap) settle(p *prep) {
 			break
 		}
 	}
-	if p.failed && p.target == 0 {
+	if p.onlineFailed {
 		return
 	}
 	if m.byOnline == nil {
