@@ -92,8 +92,10 @@ func commandName(c byte) string {
 		return "stmt_fetch"
 	case 0x0E:
 		return "ping"
-	case 0x1F:
+	case comResetConn:
 		return "reset_connection"
+	case comStmtBulk:
+		return "stmt_bulk_execute"
 	}
 	return "other"
 }

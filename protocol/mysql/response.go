@@ -18,6 +18,8 @@ const (
 	comStmtClose      = 0x19
 	comStmtReset      = 0x1A
 	comStmtFetch      = 0x1C
+	comResetConn      = 0x1F
+	comStmtBulk       = 0xFA // MariaDB COM_STMT_BULK_EXECUTE
 	comBinlogDumpGTID = 0x1E
 )
 
@@ -194,7 +196,7 @@ func (r *response) first(p []byte) (bool, error) {
 			return false, nil
 		}
 		return r.prepColumns(), nil
-	case comQuery, comStmtExecute:
+	case comQuery, comStmtExecute, comStmtBulk:
 		switch p[0] {
 		case 0x00:
 			if r.class == 0 {

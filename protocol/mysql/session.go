@@ -204,7 +204,7 @@ func (s *Session) clientPacket(out, raw []byte, m *Mark) ([]byte, bool) {
 	switch cmd := p[0]; cmd {
 	case comChangeUser:
 		return s.changeUser(out, raw, m), true
-	case comStmtExecute, comStmtSendLong, comStmtClose, comStmtReset, comStmtFetch:
+	case comStmtExecute, comStmtSendLong, comStmtClose, comStmtReset, comStmtFetch, comStmtBulk:
 		return s.stmtCommand(out, raw, m)
 	case comStmtPrepare:
 		pr, err := s.stmts.prepare(string(p[1:]))
@@ -216,6 +216,9 @@ func (s *Session) clientPacket(out, raw []byte, m *Mark) ([]byte, bool) {
 		s.expect(expect{cmd: cmd, prep: pr, rec: rec}, true)
 		return append(out, raw...), true
 	default:
+		if cmd == comResetConn {
+			s.stmts.reset() // both servers drop every statement
+		}
 		rec := s.request(cmd, len(raw), len(raw), m)
 		if !noResponse(cmd) {
 			s.expect(expect{cmd: cmd, rec: rec}, true)
@@ -344,6 +347,7 @@ func (s *Session) changeUser(out, raw []byte, m *Mark) []byte {
 		return out
 	}
 	s.password = pw
+	s.stmts.reset() // a COM_CHANGE_USER drops the session's statements
 	n := len(out)
 	out = appendPacket(out, 0, payload)
 	rec := s.request(comChangeUser, len(raw), len(out)-n, m)
@@ -362,6 +366,9 @@ func (s *Session) stmtCommand(out, raw []byte, m *Mark) ([]byte, bool) {
 	}
 	cmd, id := p[0], binary.LittleEndian.Uint32(p[1:])
 	tid, st := s.stmts.lookup(id)
+	if id == lastStatement {
+		tid, st = id, stmtKnown // MariaDB: the statement prepared just before, on either server
+	}
 	switch st {
 	case stmtPending:
 		return out, false

@@ -579,3 +579,30 @@ func TestHeldBound(t *testing.T) {
 		t.Fatalf("fate %v", f)
 	}
 }
+
+// MariaDB's id 0xFFFFFFFF (the statement just prepared) passes unchanged;
+// COM_STMT_BULK_EXECUTE is rewritten; COM_RESET_CONNECTION forgets ids.
+func TestStatementIDSpecials(t *testing.T) {
+	d := loggedIn(t)
+	d.client(pkt(0, []byte{comStmtPrepare}, []byte("INSERT INTO t VALUES (?)")))
+	d.client(pkt(0, []byte{comStmtExecute}, le32(lastStatement), []byte{0}, le32(1)))
+	out, _ := d.take()
+	if ps := packets(t, out); len(ps) != 2 || binary.LittleEndian.Uint32(pktPayload(ps[1])[1:]) != lastStatement {
+		t.Fatalf("direct execute: %v", out)
+	}
+	d.online(prepareOK(8, 0, 1))
+	d.online(pkt(2, []byte{3, 'd', 'e', 'f'}))
+	d.target(prepareOK(2, 0, 1))
+	d.target(pkt(2, []byte{3, 'd', 'e', 'f'}))
+	d.client(pkt(0, []byte{comStmtBulk}, le32(8), le16(0x80)))
+	out, _ = d.take()
+	if ps := packets(t, out); len(ps) != 1 || binary.LittleEndian.Uint32(pktPayload(ps[0])[1:]) != 2 {
+		t.Fatalf("bulk execute: %v", out)
+	}
+	d.client(pkt(0, []byte{comResetConn}))
+	d.take()
+	d.client(pkt(0, []byte{comStmtExecute}, le32(8), []byte{0}, le32(1)))
+	if f := d.s.Fate(); f == nil || f.Code != FateUnknownStatement {
+		t.Fatalf("after reset: fate %v", f)
+	}
+}

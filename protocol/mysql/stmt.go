@@ -88,3 +88,11 @@ func (m *stmtMap) lookup(id uint32) (uint32, stmtState) {
 }
 
 func (m *stmtMap) close(id uint32) { delete(m.byOnline, id) }
+
+// reset forgets every mapped statement (COM_RESET_CONNECTION,
+// COM_CHANGE_USER); PREPAREs still on their way stay pending.
+func (m *stmtMap) reset() { clear(m.byOnline) }
+
+// lastStatement is MariaDB's statement id meaning "the one just prepared"
+// (a PREPARE and EXECUTE sent in one go).
+const lastStatement = 0xFFFFFFFF
