@@ -114,23 +114,33 @@ func (s *Session) Client(out, p []byte) ([]byte, Mark) {
 }
 
 // Online takes online server response bytes. Released client bytes (held
-// for an online statement id) are appended to out.
+// for an online statement id) are appended to out. Responses to commands
+// the Session still holds wait in the online buffer until the command is
+// released, so both streams match their requests in order.
 func (s *Session) Online(out, p []byte) ([]byte, Mark) {
 	if s.fate != nil {
 		return out, 0
 	}
 	s.online.f.push(p)
-	for s.fate == nil {
-		raw, ok := s.online.f.peek()
-		if !ok {
-			break
-		}
-		s.online.f.next(raw)
-		s.onlinePacket(raw)
-	}
 	var m Mark
 	out = s.drain(out, &m)
 	return out, m
+}
+
+// pumpOnline follows the online packets whose request is known.
+func (s *Session) pumpOnline() {
+	o := &s.online
+	for s.fate == nil && (o.ph != phaseCommand || len(o.q) > 0 || o.cont) {
+		raw, ok := o.f.peek()
+		if !ok {
+			break
+		}
+		o.f.next(raw)
+		s.onlinePacket(raw)
+	}
+	if s.fate == nil && o.f.held() > s.cfg.MaxHeld {
+		s.fail(fatef(FateOverflow, "%d online bytes held", o.f.held()))
+	}
 }
 
 // Target takes target response bytes and appends the client bytes the
@@ -153,19 +163,29 @@ func (s *Session) Target(out, p []byte) ([]byte, Mark) {
 	return out, m
 }
 
-// drain processes the complete client packets that are not blocked.
+// drain processes the complete client packets that are not blocked and
+// the online packets they make expected, until neither advances (an
+// online PREPARE_OK may release a held command).
 func (s *Session) drain(out []byte, m *Mark) []byte {
 	for s.fate == nil {
-		raw, ok := s.cli.peek()
-		if !ok {
+		s.pumpOnline()
+		progress := false
+		for s.fate == nil {
+			raw, ok := s.cli.peek()
+			if !ok {
+				break
+			}
+			var done bool
+			out, done = s.clientPacket(out, raw, m)
+			if !done {
+				break
+			}
+			s.cli.next(raw)
+			progress = true
+		}
+		if !progress {
 			break
 		}
-		var done bool
-		out, done = s.clientPacket(out, raw, m)
-		if !done {
-			break
-		}
-		s.cli.next(raw)
 	}
 	if s.fate == nil && s.cli.held() > s.cfg.MaxHeld {
 		s.fail(fatef(FateOverflow, "%d client bytes held", s.cli.held()))
