@@ -29,6 +29,7 @@ const (
 	FateProtocol         = "mysql_protocol"          // malformed or unexpected packet
 	FateOverflow         = "mysql_overflow"          // held bytes beyond the bound
 	FateOldProtocol      = "mysql_old_protocol"      // pre-4.1 handshake
+	FateCapabilities     = "mysql_capabilities"      // the target would read the client's commands differently
 )
 
 func fatef(code, format string, args ...any) *Fate {

@@ -19,6 +19,12 @@ const (
 	capPluginAuthLenenc = 0x00200000
 	capDeprecateEOF     = 0x01000000
 	capZstd             = 0x04000000
+	capOptionalMetadata = 0x02000000 // CLIENT_OPTIONAL_RESULTSET_METADATA
+	capQueryAttributes  = 0x08000000 // CLIENT_QUERY_ATTRIBUTES: changes COM_QUERY's encoding
+
+	// MariaDB extended capability (in the login's filler bytes 19..22):
+	// the server may leave out result-set metadata the client cached.
+	extCacheMetadata = 0x10
 )
 
 // Server status flags used here.

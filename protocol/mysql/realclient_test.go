@@ -3,6 +3,7 @@ package mysql
 import (
 	"bytes"
 	"crypto/sha1"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
 	"io"
@@ -27,6 +28,22 @@ func verifyNative(resp, scramble []byte, pw string) bool {
 		x[i] ^= resp[i]
 	}
 	return sha1.Sum(x[:]) == stored
+}
+
+// verifySHA2 is the server's check of a caching_sha2_password fast-path
+// response: stored = SHA256(SHA256(pw)); x = resp XOR
+// SHA256(stored + scramble); SHA256(x) must equal stored.
+func verifySHA2(resp, scramble []byte, pw string) bool {
+	h1 := sha256.Sum256([]byte(pw))
+	stored := sha256.Sum256(h1[:])
+	if len(resp) != sha256.Size {
+		return false
+	}
+	x := sha256.Sum256(append(stored[:], scramble...))
+	for i := range x {
+		x[i] ^= resp[i]
+	}
+	return sha256.Sum256(x[:]) == stored
 }
 
 // fakeServer answers what go-sql-driver sends for Ping, Exec, Prepare,

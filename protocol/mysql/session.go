@@ -71,9 +71,10 @@ type Session struct {
 	recs  []*record
 	nreq  int
 
-	loginRec  *record // the captured login, until the online server answers it
-	onlLogin  byte    // the online server's answer class to the login, once seen
-	onlLoginN int     // its bytes
+	onlineCaps uint32  // the online server's greeting capabilities, 0 if unseen
+	loginRec   *record // the captured login, until the online server answers it
+	onlLogin   byte    // the online server's answer class to the login, once seen
+	onlLoginN  int     // its bytes
 }
 
 // New returns a Session for a session whose login is in the capture.
@@ -317,8 +318,16 @@ func (s *Session) sendLogin(out []byte, l *Login, seq byte) []byte {
 		s.fail(fatef(FateNoPassword, "user %q", l.User))
 		return out
 	}
+	if err := s.checkCapabilities(l); err != nil {
+		s.fail(err)
+		return out
+	}
 	s.password = pw
 	t := *l
+	if l.Capabilities&capLongPassword == 0 { // MariaDB client: responses only, safe to clear
+		ext := binary.LittleEndian.Uint32(t.Filler[19:]) &^ extCacheMetadata
+		binary.LittleEndian.PutUint32(t.Filler[19:], ext)
+	}
 	plugin := l.plugin()
 	auth, err := authResponse(plugin, s.greeting.Scramble, pw)
 	if err != nil {
@@ -570,7 +579,7 @@ func (s *Session) onlinePacket(raw []byte) {
 	switch o.ph {
 	case phaseGreeting:
 		if g, err := ParseGreeting(p); err == nil {
-			o.caps = g.Capabilities
+			o.caps, s.onlineCaps = g.Capabilities, g.Capabilities
 		}
 		o.ph = phaseAuth
 		return
@@ -632,4 +641,23 @@ func (s *Session) settleOnlineLogin() {
 		r.onlDone, r.onlClass, r.onlineBytes = true, s.onlLogin, s.onlLoginN
 		s.loginRec = nil
 	}
+}
+
+// checkCapabilities refuses a login whose commands or responses the target
+// would encode differently from the online server: CLIENT_QUERY_ATTRIBUTES
+// negotiated on one side only changes every COM_QUERY, and
+// CLIENT_OPTIONAL_RESULTSET_METADATA lets result sets drop the column
+// definitions that the response boundaries are found by.
+func (s *Session) checkCapabilities(l *Login) error {
+	tgt := l.Capabilities & s.greeting.Capabilities
+	if tgt&capOptionalMetadata != 0 {
+		return fatef(FateCapabilities, "CLIENT_OPTIONAL_RESULTSET_METADATA")
+	}
+	if s.onlineCaps != 0 {
+		onl := l.Capabilities & s.onlineCaps
+		if (onl^tgt)&capQueryAttributes != 0 {
+			return fatef(FateCapabilities, "CLIENT_QUERY_ATTRIBUTES negotiated by one server only")
+		}
+	}
+	return nil
 }
