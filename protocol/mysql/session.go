@@ -69,7 +69,10 @@ type Session struct {
 
 	stmts stmtMap
 	recs  []*record
-	nreq  int
+
+	base   int   // len(out) when the current call began
+	starts []int // where requests begin in this call's output
+	nreq   int
 
 	onlineCaps uint32  // the online server's greeting capabilities, 0 if unseen
 	loginRec   *record // the captured login, until the online server answers it
@@ -88,6 +91,13 @@ func New(cfg Config) *Session {
 // Needs: the Session reads all three streams.
 func (s *Session) Needs() Needs { return NeedsClient | NeedsOnline | NeedsTarget }
 
+// RequestOffsets are the offsets, in the bytes the last Client, Online or
+// Target call appended, where client requests begin (one RequestStart may
+// cover several pipelined requests). Inserted bytes (auth answers,
+// re-prepares, the resumed login) start no request. Valid until the next
+// call.
+func (s *Session) RequestOffsets() []int { return s.starts }
+
 // Fate is why the session stopped being replayable, or nil.
 func (s *Session) Fate() *Fate { return s.fate }
 
@@ -105,6 +115,7 @@ func (s *Session) fail(err error) {
 // Client takes captured client bytes and appends what the target must
 // receive.
 func (s *Session) Client(out, p []byte) ([]byte, Mark) {
+	s.base, s.starts = len(out), s.starts[:0]
 	if s.fate != nil {
 		return out, 0
 	}
@@ -119,6 +130,7 @@ func (s *Session) Client(out, p []byte) ([]byte, Mark) {
 // the Session still holds wait in the online buffer until the command is
 // released, so both streams match their requests in order.
 func (s *Session) Online(out, p []byte) ([]byte, Mark) {
+	s.base, s.starts = len(out), s.starts[:0]
 	if s.fate != nil {
 		return out, 0
 	}
@@ -147,6 +159,7 @@ func (s *Session) pumpOnline() {
 // Target takes target response bytes and appends the client bytes the
 // Session inserts (auth answers) or releases (held commands).
 func (s *Session) Target(out, p []byte) ([]byte, Mark) {
+	s.base, s.starts = len(out), s.starts[:0]
 	if s.fate != nil {
 		return out, 0
 	}
@@ -233,14 +246,14 @@ func (s *Session) clientPacket(out, raw []byte, m *Mark) ([]byte, bool) {
 			s.fail(err)
 			return out, true
 		}
-		rec := s.request(cmd, len(raw), len(raw), m)
+		rec := s.request(cmd, len(raw), len(out), len(raw), m)
 		s.expect(expect{cmd: cmd, prep: pr, rec: rec}, true)
 		return append(out, raw...), true
 	default:
 		if cmd == comResetConn {
 			s.stmts.reset() // both servers drop every statement
 		}
-		rec := s.request(cmd, len(raw), len(raw), m)
+		rec := s.request(cmd, len(raw), len(out), len(raw), m)
 		if !noResponse(cmd) {
 			s.expect(expect{cmd: cmd, rec: rec}, true)
 		} else {
@@ -250,9 +263,13 @@ func (s *Session) clientPacket(out, raw []byte, m *Mark) ([]byte, bool) {
 	}
 }
 
-// request starts the record of a request the client sent.
-func (s *Session) request(cmd byte, in, sent int, m *Mark) *record {
+// request starts the record of a request the client sent, whose bytes
+// begin at offset at of the output.
+func (s *Session) request(cmd byte, in, at, sent int, m *Mark) *record {
 	*m |= RequestStart
+	if len(s.starts) < maxPending {
+		s.starts = append(s.starts, at-s.base)
+	}
 	r := &record{n: s.nreq, cmd: cmd, clientBytes: in, targetIn: sent}
 	s.nreq++
 	if len(s.recs) < maxRecords {
@@ -299,7 +316,7 @@ func (s *Session) clientLogin(out, raw []byte, m *Mark) []byte {
 	n := len(out)
 	out = s.sendLogin(out, l, pktSeq(raw))
 	if s.fate == nil {
-		s.auth.rec = s.request(0, len(raw), len(out)-n, m)
+		s.auth.rec = s.request(0, len(raw), n, len(out)-n, m)
 		s.loginRec = s.auth.rec
 		s.settleOnlineLogin()
 		s.cliAuth = true
@@ -379,7 +396,7 @@ func (s *Session) changeUser(out, raw []byte, m *Mark) []byte {
 	s.stmts.reset() // a COM_CHANGE_USER drops the session's statements
 	n := len(out)
 	out = appendPacket(out, 0, payload)
-	rec := s.request(comChangeUser, len(raw), len(out)-n, m)
+	rec := s.request(comChangeUser, len(raw), n, len(out)-n, m)
 	s.auth = authState{plugin: plugin, scramble: s.greeting.Scramble, rec: rec}
 	s.cliAuth = true
 	s.expect(expect{cmd: comChangeUser, rec: rec}, true)
@@ -407,7 +424,7 @@ func (s *Session) stmtCommand(out, raw []byte, m *Mark) ([]byte, bool) {
 	n := len(out)
 	out = append(out, raw...)
 	binary.LittleEndian.PutUint32(out[n+headerLen+1:], tid)
-	rec := s.request(cmd, len(raw), len(raw), m)
+	rec := s.request(cmd, len(raw), n, len(raw), m)
 	if cmd == comStmtClose {
 		s.stmts.close(id)
 	}

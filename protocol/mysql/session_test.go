@@ -606,3 +606,25 @@ func TestStatementIDSpecials(t *testing.T) {
 		t.Fatalf("after reset: fate %v", f)
 	}
 }
+
+// Pipelined requests released in one call each have their offset.
+func TestRequestOffsets(t *testing.T) {
+	d := &driver{t: t, s: newTestSession(t)}
+	d.online(greeting(onlineScr, pluginNative, false))
+	d.target(greeting(targetScr, pluginNative, false))
+	login := pkt(1, loginPayload(clientCaps, "app", nil, "", pluginNative))
+	q1 := pkt(0, []byte{comQuery}, []byte("SELECT 1"))
+	q2 := pkt(0, []byte{comQuery}, []byte("SELECT 22"))
+	d.client(bytes.Join([][]byte{login, q1, q2}, nil))
+	out, _ := d.take()
+	if got := d.s.RequestOffsets(); len(got) != 1 || got[0] != 0 {
+		t.Fatalf("login call: offsets %v", got)
+	}
+	d.out = append(d.out, "prefix"...) // the engine's buffer may hold bytes already
+	d.target(pkt(2, okPkt))
+	out, _ = d.take()
+	if got := d.s.RequestOffsets(); len(got) != 2 || got[0] != 0 || got[1] != len(q1) ||
+		!bytes.Equal(out, bytes.Join([][]byte{[]byte("prefix"), q1, q2}, nil)) {
+		t.Fatalf("released queries: offsets %v, out %q", got, out)
+	}
+}
