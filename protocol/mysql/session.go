@@ -213,7 +213,6 @@ func (s *Session) clientPacket(out, raw []byte, m *Mark) ([]byte, bool) {
 		s.cliCont = pktFull(raw)
 		return append(out, raw...), true
 	}
-	p := pktPayload(raw)
 	if s.login == nil && !s.resumed {
 		if s.greeting == nil {
 			return out, false
@@ -230,8 +229,17 @@ func (s *Session) clientPacket(out, raw []byte, m *Mark) ([]byte, bool) {
 	if s.target.ph != phaseCommand {
 		return out, false // the target's login is not through yet
 	}
-	s.cliAuth = false
-	s.cliCont = pktFull(raw)
+	out, done := s.command(out, raw, m)
+	if done {
+		s.cliAuth = false
+		s.cliCont = pktFull(raw) // set only once the packet is through: a held one comes back here
+	}
+	return out, done
+}
+
+// command handles the first packet of a client command.
+func (s *Session) command(out, raw []byte, m *Mark) ([]byte, bool) {
+	p := pktPayload(raw)
 	if len(p) == 0 {
 		return append(out, raw...), true
 	}
@@ -246,6 +254,7 @@ func (s *Session) clientPacket(out, raw []byte, m *Mark) ([]byte, bool) {
 			s.fail(err)
 			return out, true
 		}
+		pr.partial = pktFull(raw) // the text continues in the next packet: not saved
 		rec := s.request(cmd, len(raw), len(out), len(raw), m)
 		s.expect(expect{cmd: cmd, prep: pr, rec: rec}, true)
 		return append(out, raw...), true
@@ -641,7 +650,7 @@ func (s *Session) onlinePacket(raw []byte) {
 		o.q, o.started = o.q[1:], false
 		if e.prep != nil {
 			s.stmts.learnOnline(e.prep, o.r.prepared, o.r.stmtID)
-			if o.r.prepared && s.cfg.Store != nil {
+			if o.r.prepared && !e.prep.partial && s.cfg.Store != nil {
 				s.cfg.Store.SaveStatement(s.cfg.ClientAddr, o.r.stmtID, e.prep.text)
 			}
 		}

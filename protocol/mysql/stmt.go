@@ -7,6 +7,7 @@ type prep struct {
 	online, target         uint32
 	haveOnline, haveTarget bool
 	onlineFailed           bool // the online server answered ERR: the client never got an id
+	partial                bool // text longer than one packet: not kept for re-prepares
 }
 
 type stmtState uint8
