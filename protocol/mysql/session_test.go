@@ -628,3 +628,26 @@ func TestRequestOffsets(t *testing.T) {
 		t.Fatalf("released queries: offsets %v, out %q", got, out)
 	}
 }
+
+// A 16 MB COM_STMT_EXECUTE held for its statement id is rewritten when
+// released, and its continuation passes after it.
+func TestHeldContinuationExecute(t *testing.T) {
+	d := loggedIn(t)
+	d.client(pkt(0, []byte{comStmtPrepare}, []byte("INSERT INTO t VALUES (?)")))
+	d.online(prepareOK(7, 0, 0))
+	d.take()
+	big := make([]byte, maxPayload)
+	big[0] = comStmtExecute
+	binary.LittleEndian.PutUint32(big[1:], 7)
+	in := append(pkt(0, big), pkt(1, []byte("tail"))...)
+	d.s.cfg.MaxHeld = len(in) + 1
+	d.client(in)
+	if out, _ := d.take(); len(out) != 0 {
+		t.Fatal("sent before the target's id")
+	}
+	d.target(prepareOK(4, 0, 0))
+	out, _ := d.take()
+	if len(out) != len(in) || binary.LittleEndian.Uint32(out[5:]) != 4 || !bytes.Equal(out[headerLen+5:], in[headerLen+5:]) {
+		t.Fatalf("released %d bytes, id %d", len(out), binary.LittleEndian.Uint32(out[5:]))
+	}
+}
