@@ -14,7 +14,12 @@
 //	client commands (Client) -> statement ids rewritten online->target,
 //	    COM_CHANGE_USER re-signed -> target
 //	online and target responses (Online, Target) -> response boundaries
-//	    (pacing Marks), PREPARE_OK ids, one Exchange per request
+//	    (pacing Marks, RequestOffsets), PREPARE_OK ids, one Exchange per
+//	    request; Online and Target also append client bytes: the auth
+//	    answers the Session inserts and the commands it held
+//
+// Every packet is reassembled across segment cuts (16 MB continuations
+// pass through); at most one packet plus MaxHeld bytes are held per stream.
 //
 // A Session refuses what it cannot keep consistent with a Fate (TLS,
 // compression, unknown plugins, users without a password, LOCAL INFILE).
