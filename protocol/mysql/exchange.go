@@ -1,36 +1,21 @@
 package mysql
 
-// These mirror package protocol's types (engine branch, protocol/protocol.go)
-// so that this package builds before the interface lands on main; the
-// adapter in adapter.go is the only place that will change.
+import "github.com/replaygw/replaygw/protocol"
 
-// Needs says which streams a Session reads.
-type Needs uint8
-
-const (
-	NeedsClient Needs = 1 << iota
-	NeedsOnline
-	NeedsTarget
+// The engine's protocol vocabulary, under the names this package uses.
+type (
+	Needs    = protocol.Needs
+	Mark     = protocol.Mark
+	Exchange = protocol.Exchange
 )
 
-// Mark reports message boundaries in the bytes just handed over.
-type Mark uint8
-
 const (
-	RequestStart Mark = 1 << iota
-	ResponseComplete
+	NeedsClient      = protocol.NeedsClient
+	NeedsOnline      = protocol.NeedsOnline
+	NeedsTarget      = protocol.NeedsTarget
+	RequestStart     = protocol.RequestStart
+	ResponseComplete = protocol.ResponseComplete
 )
-
-// Exchange is one request and its responses.
-type Exchange struct {
-	Request     int
-	Kind        string
-	ClientBytes int
-	TargetIn    int
-	OnlineBytes int
-	TargetBytes int
-	Same        bool
-}
 
 // record is a request on its way to becoming an Exchange.
 type record struct {
