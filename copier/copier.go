@@ -8,7 +8,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/replaygw/replaygw/wire"
 )
 
 // Copier is the copier core: the session engine, the sender towards the
@@ -105,8 +104,8 @@ func New(cfg CopierConfig, opts Options) (c *Copier, err error) {
 		if gcfg.Logger == nil {
 			gcfg.Logger = log.With("part", "gateway-client")
 		}
-		ecfg.NewRouter = func(sink func(*wire.Record)) Router {
-			gcfg.OnRecord = sink
+		ecfg.NewRouter = func(e *Engine) Router {
+			gcfg.OnRecord, gcfg.OnLeaseRefused, gcfg.OnShare = e.HandleRecord, e.HandleLeaseRefused, e.SetShare
 			c.gw = NewGatewayClient(gcfg)
 			c.closers = append(c.closers, c.gw.Close)
 			return c.gw
@@ -114,6 +113,9 @@ func New(cfg CopierConfig, opts Options) (c *Copier, err error) {
 	}
 	if c.eng, err = NewEngine(ecfg, c.snd, opts.Router); err != nil {
 		return nil, fmt.Errorf("copier: %w", err)
+	}
+	if c.gw != nil {
+		c.eng.SetShare(c.gw.Share()) // a share that arrived before the engine
 	}
 	return c, nil
 }

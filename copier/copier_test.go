@@ -43,7 +43,7 @@ func TestNewWiresGatewayRecordsToTheEngine(t *testing.T) {
 	waitFor(t, "connected", func() bool { return c.Gateways().Connected() == 1 })
 	tp := wire.Tuple{Client: netip.MustParseAddrPort("10.88.0.1:40000"), Target: netip.MustParseAddrPort("127.0.0.2:1")}
 	c.Gateways().AddRoute(tp, time.Minute)
-	waitFor(t, "route", func() bool { return srv.Routes() == 1 })
+	waitFor(t, "route", func() bool { return srv.Leases() == 1 })
 	srv.Deliver(&wire.Record{Tuple: tp, Flags: wire.FlagSYN | wire.FlagACK})
 	st := c.Engine().Stats()
 	waitFor(t, "the record at the engine", func() bool { return st.RecordsIn.Load() == 1 })
