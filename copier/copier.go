@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"time"
-
 )
 
 // Copier is the copier core: the session engine, the sender towards the
