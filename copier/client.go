@@ -1,6 +1,8 @@
 package copier
 
 import (
+	"time"
+
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
@@ -63,7 +65,11 @@ func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 			}
 		}
 	}
-	g.observeOnline(p)
+	if d, ok := g.observeOnline(p); ok {
+		if f := w.e.cfg.OnResponse; f != nil {
+			f(OnlineResponse, time.Duration(d))
+		}
+	}
 	if p.payLen == 0 && p.flags&(header.TCPFlagFin|header.TCPFlagRst) == 0 {
 		w.e.stats.PureACKsDropped.Add(1)
 		return

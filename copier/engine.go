@@ -36,6 +36,14 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
+// ResponseSide says whose response time OnResponse reports.
+type ResponseSide uint8
+
+const (
+	TargetResponse ResponseSide = iota // the target's, measured
+	OnlineResponse                     // the online server's, estimated from the client's ACKs
+)
+
 // Sender transmits one complete IP packet (v4 or v6) to the target. It must
 // not keep pkt after returning and must be safe for concurrent use by the
 // engine's workers. Errors are counted by the engine, never fatal.
@@ -88,7 +96,13 @@ type Config struct {
 
 	Now          func() time.Time     // clock; default time.Now
 	OnSessionEnd func(SessionSummary) // optional, called on the worker goroutine
-	Logger       *slog.Logger
+
+	// OnResponse, optional, is called on the worker goroutine once per
+	// response: the target's (request released to its first response
+	// byte) and the online server's (estimated from the captured client
+	// stream, once per captured connection). It must not block.
+	OnResponse func(ResponseSide, time.Duration)
+	Logger     *slog.Logger
 
 	// NewRouter, when NewEngine is given no Router, builds one around the
 	// engine (its HandleRecord, HandleLeaseRefused and SetShare) once the

@@ -53,14 +53,15 @@ type onlineEstimate struct {
 // handshake (SYN to ACK; 0 for a connection joined mid-stream, which makes
 // the figure an upper bound). An acknowledgement riding on the client's
 // next request is not used: it would add the client's think time.
-func (g *group) observeOnline(p *capPkt) {
+func (g *group) observeOnline(p *capPkt) (d int64, ok bool) {
 	if p.flags&header.TCPFlagAck == 0 {
-		return
+		return 0, false
 	}
 	if g.online.reqOut && g.online.reqAck.LessThan(p.ack) {
 		g.online.reqOut = false
 		if p.payLen == 0 {
-			d := max(p.ts-g.online.reqAt-g.rtt, 0)
+			d = max(p.ts-g.online.reqAt-g.rtt, 0)
+			ok = true
 			g.online.responses++
 			g.online.respTotal += d
 			g.online.respMax = max(g.online.respMax, d)
@@ -69,4 +70,5 @@ func (g *group) observeOnline(p *capPkt) {
 	if p.payLen > 0 && !g.online.reqOut {
 		g.online.reqOut, g.online.reqAt, g.online.reqAck = true, p.ts, p.ack
 	}
+	return d, ok
 }

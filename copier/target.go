@@ -1,6 +1,8 @@
 package copier
 
 import (
+	"time"
+
 	"github.com/replaygw/replaygw/wire"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
@@ -117,6 +119,9 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 				s.sum.responses++
 				s.sum.respTotal += d
 				s.sum.respMax = max(s.sum.respMax, d)
+				if f := w.e.cfg.OnResponse; f != nil {
+					f(TargetResponse, time.Duration(d))
+				}
 			}
 		}
 		if s.proto != nil && plen > 0 {

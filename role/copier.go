@@ -88,7 +88,8 @@ func OpenCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 		exp.Add(c.ledger.Counters()...)
 	}
 	cc := CopierConfig(p)
-	cc.Engine.OnSessionEnd = c.sessionEnd(exp)
+	cc.Engine.OnSessionEnd = c.sessionEnd()
+	cc.Engine.OnResponse = responseHistograms(exp)
 	if c.Copier, err = copier.New(cc, copier.Options{Logger: log, Router: opts.Router}); err != nil {
 		return nil, err
 	}
@@ -116,17 +117,23 @@ func OpenCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 	return c, nil
 }
 
-// sessionEnd returns the summary sink: latency histograms and the ledger.
-func (c *Copier) sessionEnd(exp *metrics.Exporter) func(copier.SessionSummary) {
-	targetLatency := exp.Histogram("target_response_seconds", "target response time per request (release to first response byte), averaged per session", nil)
-	onlineLatency := exp.Histogram("online_response_seconds", "online server response time per request, estimated from the captured client stream (request to the client's ACK of the response, less the client's round trip), averaged per session", nil)
+// responseHistograms returns the engine's per-response sink: one
+// observation per request and side.
+func responseHistograms(exp *metrics.Exporter) func(copier.ResponseSide, time.Duration) {
+	target := exp.Histogram("target_response_seconds", "target response time per request: request released to the target's first response byte", nil)
+	online := exp.Histogram("online_response_seconds", "online server response time per request, estimated from the captured client stream (request to the client's ACK of the response, less the client's round trip)", nil)
+	return func(side copier.ResponseSide, d time.Duration) {
+		if side == copier.OnlineResponse {
+			online.ObserveDuration(d)
+			return
+		}
+		target.ObserveDuration(d)
+	}
+}
+
+// sessionEnd returns the summary sink: the ledger.
+func (c *Copier) sessionEnd() func(copier.SessionSummary) {
 	return func(s copier.SessionSummary) {
-		if s.Responses > 0 {
-			targetLatency.ObserveDuration(meanResponse(s))
-		}
-		if s.OnlineResponses > 0 && s.Copy == 0 {
-			onlineLatency.ObserveDuration(meanOnline(s))
-		}
 		if c.ledger != nil {
 			c.ledger.Write(&ledger.Entry{
 				Start: s.Start, End: s.End,
