@@ -45,6 +45,7 @@ demo: deps build
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./wire
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./absorb
+	$(GO) test -run '^$$' -fuzz '^FuzzEngine$$' -fuzztime 60s ./copier
 
 clean:
 	rm -rf bin
