@@ -9,15 +9,16 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
-	"github.com/replaygw/replaygw/tunnel"
-	"github.com/replaygw/replaygw/wire"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/replaygw/replaygw/lab/netns"
+	"github.com/replaygw/replaygw/tunnel"
+	"github.com/replaygw/replaygw/wire"
 )
 
 // BenchmarkAbsorb measures the absorb rate through the real TUN path with
-// the drain method of shared/reference/netstack.md §B: a raw-socket
+// the drain method (docs/benchmarks.md, "Gateway absorb"): a raw-socket
 // sendmmsg generator in the target namespace fills the TUN ring (txqueuelen
 // 500000, tc redirect, ip_forward=0) while no reader runs, then the Stack
 // starts and the drain is timed. Reported: pps and CPU ns per packet (user
@@ -36,15 +37,15 @@ func benchAbsorb(b *testing.B, queues int) {
 		b.Skip("needs root (network namespaces)")
 	}
 	pool := netip.MustParsePrefix("10.88.4.0/24")
-	l := netnstest.NewPair(b, nsPrefix, pool.String())
+	l := netns.NewPair(b, nsPrefix, pool.String())
 	tunName := l.Link("u")
 	var tun *tunnel.Tunnel
-	netnstest.InNS(b, l.GW, func() (err error) {
+	netns.InNS(b, l.GW, func() (err error) {
 		tun, err = tunnel.Open(tunnel.Config{Name: tunName, Queues: queues, TxQueueLen: 500000,
 			Pools: []netip.Prefix{pool}, Ingress: l.VethG, Redirect: tunnel.RedirectTC, StateDir: b.TempDir()})
 		return err
 	})
-	defer netnstest.InNS(b, l.GW, tun.Close)
+	defer netns.InNS(b, l.GW, tun.Close)
 
 	tgt := netip.MustParseAddr(l.TgtIP4)
 	pkts := make([][]byte, 4096)
@@ -60,7 +61,7 @@ func benchAbsorb(b *testing.B, queues int) {
 	b.ResetTimer()
 	b.StopTimer()
 	for range b.N {
-		netnstest.InNS(b, l.Tgt, func() error { return generate(pkts, absorbFill) })
+		netns.InNS(b, l.Tgt, func() error { return generate(pkts, absorbFill) })
 		time.Sleep(300 * time.Millisecond) // let softirqs finish queueing
 
 		var ru0, ru1 syscall.Rusage

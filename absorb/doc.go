@@ -6,7 +6,7 @@
 //  1. read(2) one packet into the queue's reused buffer;
 //  2. fast path: Extract parses IPv4/IPv6 + TCP in place with gVisor's
 //     header views and hands a wire.Record to the Handler. No allocation, no
-//     IP layer, about 1 µs of CPU per packet (shared/reference/netstack.md);
+//     IP layer, about 1 µs of CPU per packet (docs/design.md);
 //  3. with AnswerPing on, an ICMP echo request is answered right here (the
 //     only packets ever written to the TUN; gVisor does not answer echoes to
 //     the temporary addresses of a promiscuous NIC, gvisor#8657);

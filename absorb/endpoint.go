@@ -12,7 +12,7 @@ import (
 // silentEndpoint is the netstack's link endpoint: packets come in through
 // InjectInbound (channel.Endpoint), and nothing ever goes out. netstack is
 // not silent on its own (UDP without a listener made it write ICMP
-// unreachables into the TUN, shared/reference/netstack.md finding 2), so
+// unreachables into the TUN; docs/design.md), so
 // every write is counted and dropped.
 type silentEndpoint struct {
 	*channel.Endpoint

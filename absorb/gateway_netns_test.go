@@ -11,21 +11,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
-	"github.com/replaygw/replaygw/tunnel"
-	"github.com/replaygw/replaygw/wire"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/replaygw/replaygw/lab/netns"
+	"github.com/replaygw/replaygw/tunnel"
+	"github.com/replaygw/replaygw/wire"
 )
 
 // nsPrefix starts the name of every namespace and link the stack tests
-// create (see netnstest.NewPair).
+// create (see netns.NewPair).
 const nsPrefix = "rgT"
 
 // rawSend sends complete IP packets (header included) from namespace ns.
 func rawSend(t *testing.T, ns string, pkts ...[]byte) {
 	t.Helper()
-	netnstest.InNS(t, ns, func() error {
+	netns.InNS(t, ns, func() error {
 		for _, p := range pkts {
 			var err error
 			if p[0]>>4 == 4 {
@@ -63,7 +64,7 @@ type leakWatch struct {
 func watchLeaks(t *testing.T, ns, ifname string, pools []netip.Prefix) *leakWatch {
 	t.Helper()
 	w := &leakWatch{done: make(chan struct{}), pools: pools}
-	netnstest.InNS(t, ns, func() error {
+	netns.InNS(t, ns, func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
@@ -122,18 +123,18 @@ func TestGatewayNetns(t *testing.T) {
 			v4 := netip.MustParsePrefix("10.88.3.0/24")
 			v6 := netip.MustParsePrefix("fd88::/120")
 			pools := []netip.Prefix{v4, v6}
-			l := netnstest.NewPair(t, nsPrefix, v4.String(), v6.String())
-			netnstest.SetSysctl(t, l.GW, "net/ipv4/ip_forward", fwd)
-			netnstest.SetSysctl(t, l.GW, "net/ipv6/conf/all/forwarding", fwd)
+			l := netns.NewPair(t, nsPrefix, v4.String(), v6.String())
+			netns.SetSysctl(t, l.GW, "net/ipv4/ip_forward", fwd)
+			netns.SetSysctl(t, l.GW, "net/ipv6/conf/all/forwarding", fwd)
 			tunName := l.Link("u")
 			stateDir := t.TempDir()
 
 			var tun *tunnel.Tunnel
-			netnstest.InNS(t, l.GW, func() (err error) {
+			netns.InNS(t, l.GW, func() (err error) {
 				tun, err = tunnel.Open(tunnel.Config{Name: tunName, Queues: 2, Pools: pools, Ingress: l.VethG, Redirect: tc.redirect, StateDir: stateDir})
 				return err
 			})
-			t.Cleanup(func() { netnstest.InNS(t, l.GW, tun.Close) })
+			t.Cleanup(func() { netns.InNS(t, l.GW, tun.Close) })
 			wantMode := tunnel.RedirectTC // auto prefers tc
 			if tc.redirect == tunnel.RedirectForwarding {
 				wantMode = tunnel.RedirectForwarding
@@ -153,7 +154,7 @@ func TestGatewayNetns(t *testing.T) {
 			// raw socket sends from pool addresses: its SYN-ACKs go to the
 			// pool, through the gateway.
 			var ln net.Listener
-			netnstest.InNS(t, l.Tgt, func() (err error) {
+			netns.InNS(t, l.Tgt, func() (err error) {
 				ln, err = net.Listen("tcp", ":8080")
 				return err
 			})
@@ -215,27 +216,27 @@ func TestGatewayNetns(t *testing.T) {
 			// Control: the watcher does see a pool-bound packet that really
 			// leaves (a /32 routed back to the target, sent from the gateway).
 			leakDst := "10.88.3.200"
-			netnstest.Sh(t, "ip", "-n", l.GW, "route", "add", leakDst+"/32", "via", l.TgtIP4)
+			netns.Sh(t, "ip", "-n", l.GW, "route", "add", leakDst+"/32", "via", l.TgtIP4)
 			rawSend(t, l.GW, udpPacket(netip.MustParseAddrPort(l.GWIP4+":9"), netip.MustParseAddrPort(leakDst+":9"), []byte("leak")))
 			waitFor(t, "the control leak to be seen", func() bool { return leaks.n.Load() == 1 })
 			leaks.stop()
-			netnstest.Sh(t, "ip", "-n", l.GW, "route", "del", leakDst+"/32")
+			netns.Sh(t, "ip", "-n", l.GW, "route", "del", leakDst+"/32")
 			t.Logf("stats: %v", st.Counters())
 
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			netnstest.InNS(t, l.GW, tun.Close)
+			netns.InNS(t, l.GW, tun.Close)
 			if exec.Command("ip", "-n", l.GW, "link", "show", tunName).Run() == nil {
 				t.Error("TUN left after Close")
 			}
-			if r := netnstest.Sh(t, "ip", "-n", l.GW, "route", "show", v4.String()); strings.TrimSpace(r) != "" {
+			if r := netns.Sh(t, "ip", "-n", l.GW, "route", "show", v4.String()); strings.TrimSpace(r) != "" {
 				t.Errorf("route left: %q", r)
 			}
-			if q := netnstest.Sh(t, "tc", "-n", l.GW, "qdisc", "show", "dev", l.VethG); strings.Contains(q, "clsact") {
+			if q := netns.Sh(t, "tc", "-n", l.GW, "qdisc", "show", "dev", l.VethG); strings.Contains(q, "clsact") {
 				t.Errorf("qdisc left: %q", q)
 			}
-			if f := netnstest.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress"); strings.TrimSpace(f) != "" {
+			if f := netns.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress"); strings.TrimSpace(f) != "" {
 				t.Errorf("filter left: %q", f)
 			}
 			for _, key := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/" + l.VethG + "/forwarding", "net/ipv6/conf/" + l.VethG + "/force_forwarding"} {
@@ -243,7 +244,7 @@ func TestGatewayNetns(t *testing.T) {
 				if strings.HasSuffix(key, "force_forwarding") {
 					want = "0"
 				}
-				if v := netnstest.Sysctl(t, l.GW, key); v != want {
+				if v := netns.Sysctl(t, l.GW, key); v != want {
 					t.Errorf("%s = %s after Close, want %s", key, v, want)
 				}
 			}

@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
-	"github.com/replaygw/replaygw/tunnel"
-	"github.com/replaygw/replaygw/wire"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/replaygw/replaygw/lab/netns"
+	"github.com/replaygw/replaygw/tunnel"
+	"github.com/replaygw/replaygw/wire"
 )
 
 // TestAnswerPingNetns: with AnswerPing on (tunnel and stack), an echo
@@ -21,14 +22,14 @@ func TestAnswerPingNetns(t *testing.T) {
 	v4 := netip.MustParsePrefix("10.88.5.0/24")
 	v6 := netip.MustParsePrefix("fd88::/120")
 	pools := []netip.Prefix{v4, v6}
-	l := netnstest.NewPair(t, nsPrefix, v4.String(), v6.String())
+	l := netns.NewPair(t, nsPrefix, v4.String(), v6.String())
 	tunName := l.Link("u")
 	var tun *tunnel.Tunnel
-	netnstest.InNS(t, l.GW, func() (err error) {
+	netns.InNS(t, l.GW, func() (err error) {
 		tun, err = tunnel.Open(tunnel.Config{Name: tunName, Pools: pools, Ingress: l.VethG, AnswerPing: true, StateDir: t.TempDir()})
 		return err
 	})
-	t.Cleanup(func() { netnstest.InNS(t, l.GW, tun.Close) })
+	t.Cleanup(func() { netns.InNS(t, l.GW, tun.Close) })
 	var rec recorder
 	s, err := New(Config{Queues: tun.Queues(), AnswerPing: true, Pools: pools}, rec.handle)
 	if err != nil {
@@ -46,7 +47,7 @@ func TestAnswerPingNetns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var c net.PacketConn
-		netnstest.InNS(t, l.Tgt, func() (err error) {
+		netns.InNS(t, l.Tgt, func() (err error) {
 			c, err = net.ListenPacket(tt.network, tt.listen)
 			return err
 		})
@@ -88,19 +89,19 @@ func TestAnswerPingNetns(t *testing.T) {
 // Close still returns.
 func TestTUNDeletedNetns(t *testing.T) {
 	v4 := netip.MustParsePrefix("10.88.6.0/24")
-	l := netnstest.NewPair(t, nsPrefix, v4.String())
+	l := netns.NewPair(t, nsPrefix, v4.String())
 	tunName := l.Link("u")
 	var tun *tunnel.Tunnel
-	netnstest.InNS(t, l.GW, func() (err error) {
+	netns.InNS(t, l.GW, func() (err error) {
 		tun, err = tunnel.Open(tunnel.Config{Name: tunName, Queues: 2, Pools: []netip.Prefix{v4}, Ingress: l.VethG, StateDir: t.TempDir()})
 		return err
 	})
-	t.Cleanup(func() { netnstest.InNS(t, l.GW, tun.Close) })
+	t.Cleanup(func() { netns.InNS(t, l.GW, tun.Close) })
 	s, err := New(Config{Queues: tun.Queues()}, func(*wire.Record) {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	netnstest.Sh(t, "ip", "-n", l.GW, "link", "del", tunName)
+	netns.Sh(t, "ip", "-n", l.GW, "link", "del", tunName)
 	waitFor(t, "both readers to stop", func() bool { return s.Stats().ReadErrors.Load() == 2 })
 	done := make(chan error)
 	go func() { done <- s.Close() }()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/gopacket/gopacket/layers"
+	"github.com/replaygw/replaygw/pkt"
 )
 
 // Link types beyond the ones gopacket names: DLT_RAW as some systems number
@@ -15,24 +16,17 @@ const (
 	LinkTypeRawOpenBSD layers.LinkType = 14
 )
 
-// ErrMalformed marks a frame or IP header that does not parse; ErrNotIP a
+// ErrMalformed marks a frame or IP header that does not parse (the IP
+// header errors are pkt's, listing the field that is wrong); ErrNotIP a
 // well-formed frame that carries something other than IPv4/IPv6 (ARP, LLDP…).
 var (
-	ErrMalformed = errors.New("malformed packet")
+	ErrMalformed = pkt.ErrMalformed
 	ErrNotIP     = errors.New("not an IP packet")
 )
 
 // Static reasons, so the live path never allocates for a bad frame.
 var (
-	errEmpty        = fmt.Errorf("%w: empty packet", ErrMalformed)
 	errShortL2      = fmt.Errorf("%w: frame shorter than its link-layer header", ErrMalformed)
-	errVersion      = fmt.Errorf("%w: IP version is neither 4 nor 6", ErrMalformed)
-	errShortIPv4    = fmt.Errorf("%w: IPv4 header shorter than 20 bytes", ErrMalformed)
-	errIHL          = fmt.Errorf("%w: IPv4 header length field out of range", ErrMalformed)
-	errTotalLen     = fmt.Errorf("%w: IPv4 total length smaller than its header", ErrMalformed)
-	errLongIPv4     = fmt.Errorf("%w: IPv4 total length exceeds the captured bytes (packet longer than its record)", ErrMalformed)
-	errShortIPv6    = fmt.Errorf("%w: IPv6 header shorter than 40 bytes", ErrMalformed)
-	errLongIPv6     = fmt.Errorf("%w: IPv6 payload length exceeds the captured bytes (packet longer than its record)", ErrMalformed)
 	errFamily       = fmt.Errorf("%w: loopback address family does not match the IP version", ErrMalformed)
 	errUnsupportedL = errors.New("unsupported link type")
 )
@@ -52,6 +46,13 @@ func supportedLinkType(lt layers.LinkType) bool {
 // IP header announces (Ethernet padding goes away). It does not allocate.
 // Errors wrap ErrNotIP or ErrMalformed.
 func StripLinkLayer(lt layers.LinkType, frame []byte) ([]byte, error) {
+	var ip pkt.IP
+	return stripLinkLayer(lt, frame, &ip)
+}
+
+// stripLinkLayer is StripLinkLayer that also fills ip with the IP header
+// it checked, for the live path's matcher.
+func stripLinkLayer(lt layers.LinkType, frame []byte, ip *pkt.IP) ([]byte, error) {
 	var proto uint16 // ethertype, 0 = look at the IP version nibble
 	switch lt {
 	case layers.LinkTypeEthernet:
@@ -115,52 +116,19 @@ func StripLinkLayer(lt layers.LinkType, frame []byte) ([]byte, error) {
 	default:
 		return nil, ErrNotIP
 	}
-	return trimIP(frame)
+	return trimIP(frame, ip)
 }
 
 func isVLAN(ethertype uint16) bool {
 	return ethertype == 0x8100 || ethertype == 0x88a8 || ethertype == 0x9100
 }
 
-// trimIP checks the IP header and cuts b to the packet's own length.
-// Length 0 in the header (GRO/BIG TCP super-packets, IPv6 jumbograms) keeps
-// all captured bytes.
-func trimIP(b []byte) ([]byte, error) {
-	if len(b) == 0 {
-		return nil, errEmpty
+// trimIP checks the IP header into ip and cuts b to the packet's own
+// length. Length 0 in the header (GRO/BIG TCP super-packets, IPv6
+// jumbograms) keeps all captured bytes.
+func trimIP(b []byte, ip *pkt.IP) ([]byte, error) {
+	if err := pkt.ParseIP(b, ip); err != nil {
+		return nil, err
 	}
-	switch b[0] >> 4 {
-	case 4:
-		if len(b) < 20 {
-			return nil, errShortIPv4
-		}
-		ihl := int(b[0]&0x0f) * 4
-		if ihl < 20 || ihl > len(b) {
-			return nil, errIHL
-		}
-		tot := int(binary.BigEndian.Uint16(b[2:4]))
-		if tot == 0 {
-			return b, nil
-		}
-		if tot < ihl {
-			return nil, errTotalLen
-		}
-		if tot > len(b) {
-			return nil, errLongIPv4
-		}
-		return b[:tot], nil
-	case 6:
-		if len(b) < 40 {
-			return nil, errShortIPv6
-		}
-		plen := int(binary.BigEndian.Uint16(b[4:6]))
-		if plen == 0 {
-			return b, nil
-		}
-		if 40+plen > len(b) {
-			return nil, errLongIPv6
-		}
-		return b[:40+plen], nil
-	}
-	return nil, errVersion
+	return b[:ip.End], nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
+	"github.com/replaygw/replaygw/pkt"
 	"golang.org/x/net/bpf"
 )
 
@@ -165,8 +166,9 @@ func BenchmarkLivePath(b *testing.B) {
 	fr := ethernet(tcpPacket(netip.MustParseAddrPort("192.0.2.1:5"), netip.MustParseAddrPort("10.0.0.1:80"), "GET / HTTP/1.1\r\n", 0), 0)
 	b.ReportAllocs()
 	for b.Loop() {
-		ip, err := StripLinkLayer(layers.LinkTypeEthernet, fr)
-		if err != nil || !m.ok(ip) {
+		var hdr pkt.IP
+		ip, err := stripLinkLayer(layers.LinkTypeEthernet, fr, &hdr)
+		if err != nil || !m.ok(ip, &hdr) {
 			b.Fatal("no match")
 		}
 	}

@@ -6,32 +6,32 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 // labPrefix starts the name of every namespace and link the capture tests
-// create (see netnstest.Unique).
+// create (see netns.Unique).
 const labPrefix = "rgC"
 
 // vethLab is two network namespaces joined by a veth pair:
 // A (10.251.0.1, fd00:251::1, MAC 02:..:0a) and B (.2, ::2, MAC 02:..:0b).
 type vethLab struct {
-	id       string // netnstest.Unique(labPrefix); every name starts with it
+	id       string // netns.Unique(labPrefix); every name starts with it
 	nsA, nsB string
 	vA, vB   string
 }
 
 func newVethLab(t *testing.T) *vethLab {
 	t.Helper()
-	netnstest.RequireRoot(t)
-	netnstest.RemoveStale(labPrefix)
-	id := netnstest.Unique(labPrefix)
+	netns.RequireRoot(t)
+	netns.RemoveStale(labPrefix)
+	id := netns.Unique(labPrefix)
 	l := &vethLab{id: id, nsA: id + "-a", nsB: id + "-b", vA: id + "A", vB: id + "B"}
-	netnstest.Add(t, l.nsA)
-	netnstest.Add(t, l.nsB)
-	netnstest.Veth(t,
-		netnstest.End{NS: l.nsA, Dev: l.vA, MAC: "02:00:00:00:00:0a", Addrs: []string{"10.251.0.1/24", "fd00:251::1/64"}},
-		netnstest.End{NS: l.nsB, Dev: l.vB, MAC: "02:00:00:00:00:0b", Addrs: []string{"10.251.0.2/24", "fd00:251::2/64"}})
+	netns.Add(t, l.nsA)
+	netns.Add(t, l.nsB)
+	netns.Veth(t,
+		netns.End{NS: l.nsA, Dev: l.vA, MAC: "02:00:00:00:00:0a", Addrs: []string{"10.251.0.1/24", "fd00:251::1/64"}},
+		netns.End{NS: l.nsB, Dev: l.vB, MAC: "02:00:00:00:00:0b", Addrs: []string{"10.251.0.2/24", "fd00:251::2/64"}})
 	return l
 }
 
@@ -42,7 +42,7 @@ type injector struct{ fd int }
 func newInjector(t *testing.T, ns, dev string) *injector {
 	t.Helper()
 	var inj *injector
-	netnstest.InNS(t, ns, func() error {
+	netns.InNS(t, ns, func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err

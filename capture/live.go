@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -280,7 +281,8 @@ func (l *Live) handle(data []byte, ci *gopacket.CaptureInfo, h Handler) {
 		l.stats.SnapCut.Add(1)
 		return
 	}
-	ip, err := StripLinkLayer(l.lt, data)
+	var hdr pkt.IP
+	ip, err := stripLinkLayer(l.lt, data, &hdr)
 	if err != nil {
 		if errors.Is(err, ErrNotIP) {
 			l.stats.NonIP.Add(1)
@@ -291,7 +293,7 @@ func (l *Live) handle(data []byte, ci *gopacket.CaptureInfo, h Handler) {
 	}
 	// The kernel filter is attached after the socket is bound, so a few
 	// packets may have entered the ring unfiltered.
-	if !l.match.ok(ip) {
+	if !l.match.ok(ip, &hdr) {
 		l.stats.Filtered.Add(1)
 		return
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/songgao/water"
 	"golang.org/x/sys/unix"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 type sink struct {
@@ -53,7 +53,7 @@ func (s *sink) waitFor(n int, d time.Duration) [][]byte {
 func openLiveIn(t *testing.T, ns string, cfg LiveConfig) *Live {
 	t.Helper()
 	var l *Live
-	netnstest.InNS(t, ns, func() (err error) {
+	netns.InNS(t, ns, func() (err error) {
 		l, err = OpenLive(cfg)
 		return err
 	})
@@ -220,7 +220,7 @@ func TestLiveCloseStopsRun(t *testing.T) {
 
 func TestOpenLiveErrors(t *testing.T) {
 	lab := newVethLab(t)
-	netnstest.InNS(t, lab.nsB, func() error {
+	netns.InNS(t, lab.nsB, func() error {
 		if _, err := OpenLive(LiveConfig{Interface: "rgCnosuchdev", Filter: Filter{Dst: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:80")}}}); err == nil {
 			t.Error("missing interface accepted")
 		}
@@ -236,7 +236,7 @@ func TestOpenLiveErrors(t *testing.T) {
 func TestLiveLoopbackOnce(t *testing.T) {
 	lab := newVethLab(t)
 	var ln net.Listener
-	netnstest.InNS(t, lab.nsB, func() (err error) {
+	netns.InNS(t, lab.nsB, func() (err error) {
 		ln, err = net.Listen("tcp4", "127.0.0.1:0")
 		return err
 	})
@@ -253,7 +253,7 @@ func TestLiveLoopbackOnce(t *testing.T) {
 		}
 	}()
 	var c net.Conn
-	netnstest.InNS(t, lab.nsB, func() (err error) {
+	netns.InNS(t, lab.nsB, func() (err error) {
 		c, err = net.Dial("tcp4", svc.String())
 		return err
 	})
@@ -331,12 +331,12 @@ func TestLiveTUN(t *testing.T) {
 	lab := newVethLab(t)
 	name := lab.id + "u"
 	var dev *water.Interface
-	netnstest.InNS(t, lab.nsB, func() (err error) {
+	netns.InNS(t, lab.nsB, func() (err error) {
 		dev, err = water.New(water.Config{DeviceType: water.TUN, PlatformSpecificParams: water.PlatformSpecificParams{Name: name}})
 		return err
 	})
 	defer dev.Close()
-	netnstest.Sh(t, "ip", "-n", lab.nsB, "link", "set", name, "up")
+	netns.Sh(t, "ip", "-n", lab.nsB, "link", "set", name, "up")
 	svc4, svc6 := netip.MustParseAddrPort("10.77.0.20:80"), netip.MustParseAddrPort("[fd00:77::20]:80")
 	l := openLiveIn(t, lab.nsB, LiveConfig{Interface: name, Filter: Filter{Dst: []netip.AddrPort{svc4, svc6}}})
 	if l.LinkType() != layers.LinkTypeRaw {

@@ -13,34 +13,69 @@ import (
 // checker collects the problems of one config, each with its key and line.
 type checker struct {
 	file    string
+	role    string                   // the command's role; "" = every section
 	pos     *positions               // nil: lines unknown
 	defined func(key ...string) bool // nil: only values are known
+	skip    map[string]bool          // keys whose value was refused: no further checks
 	errs    []*Error
 	warns   []*Error
+	// needs lists, for a problem that only exists when several sections
+	// run together, those sections (else the key's own section counts).
+	needs map[*Error][]string
 }
 
 func (ch *checker) errf(key, format string, args ...any) {
-	ch.errs = append(ch.errs, &Error{File: ch.file, Line: ch.pos.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+	if e := ch.problem(key, format, args...); e != nil {
+		ch.errs = append(ch.errs, e)
+	}
 }
 
 func (ch *checker) warnf(key, format string, args ...any) {
-	ch.warns = append(ch.warns, &Error{File: ch.file, Line: ch.pos.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+	if e := ch.problem(key, format, args...); e != nil {
+		ch.warns = append(ch.warns, e)
+	}
+}
+
+// errWith is errf for a problem of several sections together.
+func (ch *checker) errWith(sections []string, key, format string, args ...any) {
+	if e := ch.problem(key, format, args...); e != nil {
+		ch.errs = append(ch.errs, e)
+		if ch.needs == nil {
+			ch.needs = map[*Error][]string{}
+		}
+		ch.needs[e] = sections
+	}
+}
+
+func (ch *checker) problem(key, format string, args ...any) *Error {
+	if ch.skip[key] {
+		return nil
+	}
+	return &Error{File: ch.file, Line: ch.pos.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// relevant keeps the problems whose sections are all in used.
+func (ch *checker) relevant(list []*Error, used map[string]bool) []*Error {
+	var out []*Error
+	for _, e := range list {
+		secs, ok := ch.needs[e]
+		if !ok {
+			secs = []string{sectionOf(e.Key)}
+		}
+		keep := true
+		for _, s := range secs {
+			keep = keep && (s == "" || used[s])
+		}
+		if keep {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // isDefined reports whether the file sets key (dotted); false when unknown.
 func (ch *checker) isDefined(key string) bool {
 	return ch.defined != nil && ch.defined(strings.Split(key, ".")...)
-}
-
-func (ch *checker) warningStrings() []string {
-	if len(ch.warns) == 0 {
-		return nil
-	}
-	out := make([]string, len(ch.warns))
-	for i, w := range ch.warns {
-		out[i] = w.Error()
-	}
-	return out
 }
 
 // intRange reports v outside lo..hi.
@@ -64,18 +99,28 @@ func (ch *checker) oneOf(key, v string, allowed ...string) {
 			return
 		}
 	}
-	ch.errf(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	msg := fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", "))
+	if s := suggest(v, allowed); v != "" && s != "" {
+		msg += fmt.Sprintf("; did you mean %q? (values are case-sensitive)", s)
+	}
+	ch.errf(key, "%s", msg)
 }
 
 // ifName reports v that Linux would not accept as an interface name.
-func (ch *checker) ifName(key, v string) {
+func (ch *checker) ifName(key, v string) bool {
 	if v == "" {
 		ch.errf(key, "missing: an interface name is required")
-		return
+		return false
 	}
-	if len(v) > 15 || v == "." || v == ".." || strings.ContainsAny(v, "/: \t\n\r\x00") {
+	if !validIfName(v) {
 		ch.errf(key, "%q is not a valid interface name (1 to 15 characters, no '/', ':' or blanks)", v)
+		return false
 	}
+	return true
+}
+
+func validIfName(v string) bool {
+	return v != "" && len(v) <= 15 && v != "." && v != ".." && !strings.ContainsAny(v, "/: \t\n\r\x00")
 }
 
 // prefix parses a CIDR that must have no host bits set.

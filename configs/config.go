@@ -1,7 +1,13 @@
-// Package configs defines replaygw's TOML configuration: the schema both
-// roles read, its defaults, loading with strict validation (unknown keys,
-// bad addresses and overlapping pools are errors that name the key and its
-// line), and the annotated example file.
+// Package configs defines replaygw's TOML configuration: the schema every
+// role reads, its defaults, loading with strict validation, and the
+// example files.
+//
+// Data flow: the text is parsed by the TOML library into a tree (syntax
+// errors stop here); decodeTree moves the tree into Config, reporting each
+// value of the wrong type in TOML words; a role's view drops the sections
+// its command does not run (LoadFor); defaults fill what the file leaves
+// out; the checks then report every problem, an error or a warning naming
+// file:line and key, and only those in the sections the role uses count.
 package configs
 
 import (
@@ -64,6 +70,9 @@ type Gateway struct {
 type Route struct {
 	From string `toml:"from"` // online addr:port
 	To   string `toml:"to"`   // target addr:port
+	// AllowLocal permits a loopback from or to: the service really is on
+	// this host (a lab). Default false.
+	AllowLocal bool `toml:"allow_local"`
 
 	FromAddr netip.AddrPort `toml:"-"`
 	ToAddr   netip.AddrPort `toml:"-"`

@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-// FuzzParse: Parse never panics; an accepted config has a role and its
+// FuzzParse: Parse and ParseFor never panic; a role's config has its
+// sections; an accepted config has a role and its
 // parsed fields; every error line names the file.
 func FuzzParse(f *testing.F) {
 	f.Add(Example)
@@ -17,6 +18,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("[copy]\nroute = [{from = \"10.0.0.1:1\", to = \"[::1]:1\"}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		scanPositions(data) // also on text the TOML parser would refuse
+		for _, role := range []string{RoleGateway, RoleCopier, RoleAppliance} {
+			if c, err := ParseFor(data, "fuzz.toml", role); err == nil && (role != RoleCopier && c.Gateway == nil || role != RoleGateway && c.Copy == nil) {
+				t.Fatalf("role %s accepted without its section", role)
+			}
+		}
 		c, err := Parse(data, "fuzz.toml")
 		if err != nil {
 			if c != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,65 +47,120 @@ func (e *Error) Error() string {
 var oneLine = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 // Load reads, decodes, fills the defaults of and validates the config file
-// at path. Every problem found is reported, each naming its key and line.
-func Load(path string) (*Config, error) {
+// at path as `replaygw config check` sees it: every section, each problem
+// naming its key and line. A file with both [gateway] and [copy] is checked
+// as the appliance would run it. Commands use LoadFor.
+func Load(path string) (*Config, error) { return LoadFor(path, "") }
+
+// LoadFor is Load as the command of role reads the file (RoleGateway for
+// `up`, RoleCopier for `copy` and `replay`, RoleAppliance, or "" for every
+// section): only problems in the sections that role uses are errors, and
+// the sections it does not use are nil in the result, so that a file with
+// both [gateway] and [copy] serves every command.
+func LoadFor(path, role string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(data, path)
+	return ParseFor(data, path, role)
 }
 
 // Parse is Load for text already in memory; name is used in messages, as
 // Config.Path, and to resolve a relative token_file.
-func Parse(data []byte, name string) (*Config, error) {
-	// First pass: syntax only, and every key that is defined.
-	var raw map[string]any
-	md, err := toml.Decode(string(data), &raw)
+func Parse(data []byte, name string) (*Config, error) { return ParseFor(data, name, "") }
+
+// ParseFor is LoadFor for text already in memory.
+func ParseFor(data []byte, name, role string) (*Config, error) {
+	used, err := roleSections(role)
+	if err != nil {
+		return nil, err
+	}
+	// The syntax, and every key that is defined, in file order.
+	var tree map[string]any
+	md, err := toml.Decode(string(data), &tree)
 	if err != nil {
 		return nil, tomlError(name, err, nil)
 	}
 	pos := scanPositions(data)
-	errs := unknownKeys(name, md.Keys(), pos)
+	ch := &checker{file: name, pos: pos, role: role}
+	ch.errs = unknownKeys(name, md.Keys(), pos)
 
-	// Second pass: types, into the schema.
+	// The values, into the schema; a value of the wrong type is reported
+	// and then treated as absent.
 	c := &Config{Path: name}
-	md, err = toml.Decode(string(data), c)
-	if err != nil {
-		return nil, joinErrors(append(errs, tomlError(name, err, pos)))
-	}
+	bad := decodeTree(c, tree, ch)
+	ch.skip = bad
+	ch.errs = slices.DeleteFunc(ch.errs, func(e *Error) bool { return below(e.Key, bad) })
+	ch.defined = func(key ...string) bool { return !bad[strings.Join(key, ".")] && md.IsDefined(key...) }
+	fileGateway := c.Gateway
+	c.view(role)
 
-	// Then the values, reporting unknown keys and bad values together.
-	c.fillDefaults(md.IsDefined)
-	ch := &checker{file: name, pos: pos, defined: md.IsDefined, errs: errs}
+	c.fillDefaults(ch.defined)
 	c.check(ch)
-	c.Warnings = ch.warningStrings()
-	if len(ch.errs) > 0 {
-		return nil, joinErrors(ch.errs)
+	if c.Gateway == nil && c.Copy != nil {
+		c.Copy.checkForeignPools(ch, fileGateway)
 	}
-	return c, nil
+	return c.result(ch, used)
 }
 
 // Validate checks c again (after flags changed it, or for a config built in
 // code) and refreshes the parsed fields. It knows no line numbers.
-func (c *Config) Validate() error {
-	ch := &checker{file: c.Path}
-	c.check(ch)
-	c.Warnings = ch.warningStrings()
-	if len(ch.errs) > 0 {
-		return joinErrors(ch.errs)
+func (c *Config) Validate() error { return c.ValidateFor("") }
+
+// ValidateFor is Validate for the command of role (see LoadFor): the
+// sections it does not use are neither checked nor changed, and stay in c.
+func (c *Config) ValidateFor(role string) error {
+	used, err := roleSections(role)
+	if err != nil {
+		return err
 	}
-	return nil
+	view := *c
+	view.view(role)
+	ch := &checker{file: c.Path, role: role}
+	view.check(ch)
+	_, err = view.result(ch, used)
+	c.Warnings = view.Warnings
+	return err
+}
+
+// result keeps the problems in the sections used, sets the warnings and
+// returns c, or nil and every error in file order.
+func (c *Config) result(ch *checker, used map[string]bool) (*Config, error) {
+	errs, warns := ch.relevant(ch.errs, used), ch.relevant(ch.warns, used)
+	c.Warnings = nil
+	sortByLine(warns)
+	for _, w := range warns {
+		c.Warnings = append(c.Warnings, w.Error())
+	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	return c, nil
 }
 
 // joinErrors orders errs by line and joins them, one per line.
 func joinErrors(errs []*Error) error {
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	sortByLine(errs)
 	list := make([]error, len(errs))
 	for i, e := range errs {
 		list[i] = e
 	}
 	return errors.Join(list...)
+}
+
+// below reports whether key lies under one of the refused keys.
+func below(key string, bad map[string]bool) bool {
+	for k := range bad {
+		if strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// sortByLine orders problems by line, keeping the order of one line's.
+func sortByLine(errs []*Error) {
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 }
 
 // decodeErrRE matches the text of BurntSushi/toml errors that are not a

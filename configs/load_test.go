@@ -17,12 +17,12 @@ import (
 const (
 	gwOK = `[gateway]
 pools = ["10.88.0.0/24"]
-token = "t0ken"
+token = "t0ken-0123456789abcdef"
 ` // 3 lines
 	copyOK = `[copy]
 interface = "eth0"
 gateways = ["10.0.0.40:36524"]
-token = "t0ken"
+token = "t0ken-0123456789abcdef"
 [[copy.route]]
 from = "10.0.0.20:80"
 to = "10.0.0.30:80"
@@ -46,8 +46,8 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Syntax and types, from the TOML decoder.
 		{"syntax", gwOK + "mtu = \n", 4, "gateway.mtu", "expected value"},
-		{"type int", gwOK + "queues = \"four\"\n", 4, "gateway.queues", "incompatible types"},
-		{"type in 2nd route", copyOK + "[[copy.route]]\nfrom = \"10.0.0.20:81\"\nto = 5\n", 10, "copy.route[1].to", "incompatible types"},
+		{"type int", gwOK + "queues = \"four\"\n", 4, "gateway.queues", `must be an integer, not a string ("four")`},
+		{"type in 2nd route", copyOK + "[[copy.route]]\nfrom = \"10.0.0.20:81\"\nto = 5\n", 10, "copy.route[1].to", "must be a string in quotes, e.g. to = \"...\", not an integer (5)"},
 		{"duration no unit", gwOK + "hold_early = \"2\"\n", 4, "gateway.hold_early", `duration "2" has no unit`},
 		{"duration int", gwOK + "route_ttl = 300\n", 4, "gateway.route_ttl", "has no unit"},
 		{"duration garbage", "[copy]\nidle_timeout = \"soon\"\n", 2, "copy.idle_timeout", `invalid duration "soon"`},
@@ -61,7 +61,14 @@ func TestParseErrors(t *testing.T) {
 		{"unknown parsed field", gwOK + "secret = \"x\"\n", 4, "gateway.secret", `unknown key "secret"`},
 		{"unknown top", "path = \"x\"\n" + gwOK, 1, "path", `unknown key "path"`},
 		{"unknown in route", copyOK + "[[copy.route]]\nfrom = \"10.0.0.20:81\"\ntoo = \"10.0.0.30:81\"\n", 10, "copy.route[1].too", `did you mean "to"?`},
-		{"table for a value", gwOK + "[gateway.tun]\nx = 1\n", 4, "gateway.tun", "incompatible types"},
+		{"table for a value", gwOK + "[gateway.tun]\nx = 1\n", 4, "gateway.tun", "must be a string in quotes, e.g. tun = \"...\", not a table"},
+		{"route as a table", "[copy]\n[copy.route]\nfrom = \"10.0.0.20:80\"\n", 2, "copy.route", "must be a list of tables: use [[copy.route]] (two brackets)"},
+		{"gateways not a list", strings.Replace(copyOK, `["10.0.0.40:36524"]`, `"10.0.0.40:36524"`, 1), 3, "copy.gateways", `must be a list, e.g. gateways = ["10.0.0.40:36524"], not a string`},
+		{"pools element", "[gateway]\ntoken = \"x\"\npools = [\"10.88.0.0/24\", 7]\n", 3, "gateway.pools[1]", "must be a string in quotes"},
+		{"section not a table", "gateway = 5\n", 1, "gateway", "must be a table ([gateway]), not an integer (5)"},
+		{"bool quoted", gwOK + "answer_ping = \"yes\"\n", 4, "gateway.answer_ping", "must be true or false (no quotes)"},
+		{"int as float", gwOK + "mtu = 1500.0\n", 4, "gateway.mtu", "must be an integer, not a float (1500)"},
+		{"duration table", gwOK + "hold_early = {s = 2}\n", 4, "gateway.hold_early", "must be a string in quotes (e.g. \"2s\""},
 		{"unknown inline", "[copy]\nroute = [{from = \"10.0.0.20:80\", to = \"10.0.0.30:80\"},\n  {from = \"10.0.0.21:80\", port = 1}]\n", 3, "copy.route[1].port", `unknown key "port"`},
 
 		// [gateway]
@@ -115,8 +122,8 @@ func TestParseErrors(t *testing.T) {
 		{"gateway no host", strings.Replace(copyOK, "10.0.0.40:36524", ":36524", 1), 3, "copy.gateways[0]", "has no host"},
 		{"gateway twice", strings.Replace(copyOK, `"10.0.0.40:36524"`, `"gw:1", "gw:1"`, 1), 3, "copy.gateways[1]", "listed twice"},
 		{"interface missing", strings.Replace(copyOK, "interface = \"eth0\"\n", "", 1), 1, "copy.interface", "missing"},
-		{"copy token missing", strings.Replace(copyOK, "token = \"t0ken\"\n", "", 1), 1, "copy.token", "missing"},
-		{"copy token empty", strings.Replace(copyOK, "\"t0ken\"", "\"\"", 1), 4, "copy.token", "empty"},
+		{"copy token missing", strings.Replace(copyOK, "token = \"t0ken-0123456789abcdef\"\n", "", 1), 1, "copy.token", "missing"},
+		{"copy token empty", strings.Replace(copyOK, "\"t0ken-0123456789abcdef\"", "\"\"", 1), 4, "copy.token", "empty"},
 		{"copy token both", strings.Replace(copyOK, "[[copy.route]]", "token_file = \"x\"\n[[copy.route]]", 1), 5, "copy.token_file", "both token and token_file"},
 		{"copies 0 explicit", strings.Replace(copyOK, "[[copy.route]]", "copies = 0\n[[copy.route]]", 1), 5, "copy.copies", "0 is out of range 1..64"},
 		{"copies 65", strings.Replace(copyOK, "[[copy.route]]", "copies = 65\n[[copy.route]]", 1), 5, "copy.copies", "65 is out of range 1..64"},
@@ -301,7 +308,7 @@ func TestDefaults(t *testing.T) {
 		{"copier_queue", g.CopierQueue, 65536},
 		{"payload_cap", g.PayloadCap, 0},
 		{"pool prefixes", len(g.PoolPrefixes), 1},
-		{"gateway secret", g.Secret, "t0ken"},
+		{"gateway secret", g.Secret, "t0ken-0123456789abcdef"},
 		{"copies", p.Copies, 1},
 		{"sample_percent", p.SamplePercent, 100.0},
 		{"workers", p.Workers, 0},
@@ -316,7 +323,7 @@ func TestDefaults(t *testing.T) {
 		{"sender (appliance)", p.Sender, "tun"},
 		{"send_interface (appliance)", p.SendInterface, "rgw0s"},
 		{"ledger_max_size", p.LedgerMaxSize, 64 * MiB},
-		{"copy secret", p.Secret, "t0ken"},
+		{"copy secret", p.Secret, "t0ken-0123456789abcdef"},
 		{"from", p.Routes[0].FromAddr.String(), "10.0.0.20:80"},
 		{"to", p.Routes[0].ToAddr.String(), "10.0.0.30:80"},
 		{"client prefix unset", p.ClientPrefix.IsValid(), false},
@@ -332,7 +339,7 @@ func TestDefaults(t *testing.T) {
 	}
 
 	// SetDefaults for configs built in code fills the same values.
-	built := &Config{Gateway: &Gateway{Pools: []string{"10.88.0.0/24"}, Token: "t0ken"}, Copy: &Copy{
+	built := &Config{Gateway: &Gateway{Pools: []string{"10.88.0.0/24"}, Token: "t0ken-0123456789abcdef"}, Copy: &Copy{
 		Interface: "eth0", Sender: "tun", Routes: []Route{{From: "10.0.0.20:80", To: "10.0.0.30:80"}},
 		ClientPool: "10.88.0.0/24"}}
 	built.SetDefaults()
@@ -342,7 +349,7 @@ func TestDefaults(t *testing.T) {
 	if built.Gateway.Queues != g.Queues || built.Copy.MemoryLimit != p.MemoryLimit || built.Copy.SendInterface != "rgw0s" {
 		t.Errorf("SetDefaults: %+v %+v", built.Gateway, built.Copy)
 	}
-	if built.Copy.Secret != "t0ken" {
+	if built.Copy.Secret != "t0ken-0123456789abcdef" {
 		t.Errorf("appliance copy secret = %q, want the gateway's", built.Copy.Secret)
 	}
 }
@@ -370,7 +377,7 @@ func TestTokenFile(t *testing.T) {
 	}
 	conf := filepath.Join(dir, "replaygw.toml")
 	text := "[gateway]\npools = [\"10.88.0.0/24\"]\ntoken_file = \"token\"\n" + // relative to the config
-		strings.Replace(copyOK, `token = "t0ken"`, `token_file = "`+filepath.Join(dir, "token")+`"`, 1)
+		strings.Replace(copyOK, `token = "t0ken-0123456789abcdef"`, `token_file = "`+filepath.Join(dir, "token")+`"`, 1)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -398,8 +405,10 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example does not load:\n%v", err)
 	}
-	if len(c.Warnings) != 0 {
-		t.Errorf("example has warnings: %q", c.Warnings)
+	for _, w := range c.Warnings {
+		if !strings.Contains(w, "the example's token") {
+			t.Errorf("example has a warning: %q", w)
+		}
 	}
 	if c.Role() != RoleAppliance || len(c.Copy.Routes) != 2 || c.Metrics.Listen == "" {
 		t.Errorf("example: role %q, %d routes, metrics %q", c.Role(), len(c.Copy.Routes), c.Metrics.Listen)

@@ -8,13 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // check validates every section, refreshing the parsed fields.
 func (c *Config) check(ch *checker) {
-	if c.Gateway == nil && c.Copy == nil {
-		ch.errf("", "no [gateway] or [copy] section: nothing to run")
-	}
+	c.checkSections(ch)
 	dir := ""
 	if c.Path != "" {
 		dir = filepath.Dir(c.Path)
@@ -25,8 +24,8 @@ func (c *Config) check(ch *checker) {
 	if c.Copy != nil {
 		c.Copy.check(ch, dir, c.Gateway)
 	}
-	if c.Metrics.Listen != "" {
-		ch.hostPort("metrics.listen", c.Metrics.Listen, true)
+	if c.Metrics.Listen != "" && ch.hostPort("metrics.listen", c.Metrics.Listen, true) {
+		c.checkListeners(ch)
 	}
 	ch.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	ch.oneOf("log.format", c.Log.Format, "text", "json")
@@ -34,9 +33,8 @@ func (c *Config) check(ch *checker) {
 
 func (g *Gateway) check(ch *checker, dir string) {
 	ch.ifName("gateway.tun", g.TUN)
-	if g.Ingress != "" {
-		ch.ifName("gateway.ingress", g.Ingress)
-	}
+	ch.tunName("gateway.tun", g.TUN)
+	g.checkIngress(ch)
 
 	g.PoolPrefixes = nil
 	if len(g.Pools) == 0 {
@@ -52,6 +50,9 @@ func (g *Gateway) check(ch *checker, dir string) {
 		}
 		if p.Bits() == 0 {
 			ch.errf(key, "%q would route every address into the TUN", s)
+			continue
+		}
+		if !ch.checkPoolRange(key, p) {
 			continue
 		}
 		for j, q := range g.PoolPrefixes {
@@ -71,6 +72,7 @@ func (g *Gateway) check(ch *checker, dir string) {
 	}
 	g.Secret = ch.secret("gateway", g.Token, g.TokenFile, dir, true)
 
+	ch.tokenStrength("gateway", g.Token, g.Secret)
 	ch.intRange("gateway.queues", g.Queues, 1, MaxQueues)
 	ch.intRange("gateway.mtu", g.MTU, 576, 65535)
 	if ipv6 && g.MTU >= 576 && g.MTU < 1280 {
@@ -78,13 +80,40 @@ func (g *Gateway) check(ch *checker, dir string) {
 	}
 	if g.TxQueueLen < 0 {
 		ch.errf("gateway.txqueuelen", "%d is negative", g.TxQueueLen)
+	} else {
+		ch.intRange("gateway.txqueuelen", g.TxQueueLen, 0, math.MaxInt32)
 	}
 	ch.oneOf("gateway.redirect", g.Redirect, "auto", "tc", "forwarding")
 	ch.intRange("gateway.payload_cap", g.PayloadCap, 0, MaxPayloadCap)
-	ch.positive("gateway.hold_early", g.HoldEarly)
-	ch.positive("gateway.route_ttl", g.RouteTTL)
+	ch.duration("gateway.hold_early", g.HoldEarly, time.Minute)
+	ch.duration("gateway.route_ttl", g.RouteTTL, 24*time.Hour)
 	if g.CopierQueue < 1 {
 		ch.errf("gateway.copier_queue", "%d must be at least 1", g.CopierQueue)
+	} else {
+		ch.intRange("gateway.copier_queue", g.CopierQueue, 1, MaxCopierQueue)
+	}
+}
+
+// checkIngress checks the comma-separated ingress interfaces: names Linux
+// accepts, each once, never the TUN itself.
+func (g *Gateway) checkIngress(ch *checker) {
+	if g.Ingress == "" {
+		return
+	}
+	seen := map[string]bool{}
+	for n := range strings.SplitSeq(g.Ingress, ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+			ch.errf("gateway.ingress", "%q has an empty name; write \"eth0\" or \"eth0,eth1\"", g.Ingress)
+		case seen[n]:
+			ch.errf("gateway.ingress", "%q lists %s twice", g.Ingress, n)
+		case n == g.TUN:
+			ch.errf("gateway.ingress", "%q names the gateway's own TUN; the responses arrive on another interface", g.Ingress)
+		default:
+			ch.ifName("gateway.ingress", n)
+		}
+		seen[n] = true
 	}
 }
 
@@ -95,12 +124,14 @@ func (p *Copy) FromFile() bool { return p.Source != "" && p.Source != DefaultSou
 func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	appliance := gw != nil
 
-	switch {
+	switch _, statErr := os.Stat(p.Source); {
 	case p.Source == "":
 		ch.errf("copy.source", "empty: write \"live\" or a pcap file path")
+	case p.FromFile() && statErr != nil && strings.EqualFold(p.Source, DefaultSource):
+		ch.errf("copy.source", "%q is neither \"live\" nor a pcap file; did you mean \"live\"? (values are case-sensitive)", p.Source)
 	case p.FromFile():
-		if _, err := os.Stat(p.Source); err != nil {
-			ch.warnf("copy.source", "pcap file: %v", err)
+		if statErr != nil {
+			ch.warnf("copy.source", "pcap file: %v", statErr)
 		}
 		if p.Record != "" && filepath.Clean(p.Record) == filepath.Clean(p.Source) {
 			ch.errf("copy.record", "%q is the source file; recording would overwrite it", p.Record)
@@ -108,6 +139,9 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	}
 	if !p.FromFile() || p.Interface != "" {
 		ch.ifName("copy.interface", p.Interface)
+	}
+	if gw != nil && p.Interface != "" && p.Interface == gw.TUN {
+		ch.errf("copy.interface", "%q is the gateway's TUN: capture on the interface the online traffic arrives on", p.Interface)
 	}
 
 	if len(p.Gateways) == 0 && !appliance && !p.FromFile() {
@@ -125,6 +159,7 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 		seen[s] = i
 	}
 	p.Secret = ch.secret("copy", p.Token, p.TokenFile, dir, len(p.Gateways) > 0)
+	ch.tokenStrength("copy", p.Token, p.Secret)
 	if p.Secret == "" && appliance && p.Token == "" && p.TokenFile == "" {
 		p.Secret = gw.Secret // responses are handed over in-process
 	}
@@ -136,6 +171,10 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 
 	p.checkRoutes(ch)
 	p.checkClientPool(ch, gw)
+	p.checkRouteTargets(ch, gw)
+	if p.Copies > 1 && p.Copies <= MaxCopies && p.ClientPool == "" {
+		ch.errf("copy.copies", "%d copies need a client_pool: without one every copy of a session would use the client's own address and 4-tuple", p.Copies)
+	}
 
 	ch.oneOf("copy.sender", p.Sender, "raw", "tun", "l2")
 	switch {
@@ -147,6 +186,12 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 		ch.errf("copy.send_interface", "%q is the gateway's own TUN: the sender needs a device of its own (default %q)", p.SendInterface, SenderTUN(gw.TUN))
 	case p.SendInterface != "":
 		ch.ifName("copy.send_interface", p.SendInterface)
+	}
+	switch {
+	case p.Sender == "tun":
+		ch.tunName("copy.send_interface", p.SendInterface)
+	case p.Sender == "raw" && p.SendInterface != "" && ch.isDefined("copy.send_interface"):
+		ch.warnf("copy.send_interface", "ignored with sender = \"raw\" (the kernel's routes pick the interface)")
 	}
 	if p.NextHopMAC != "" {
 		if hw, err := net.ParseMAC(p.NextHopMAC); err != nil || len(hw) != 6 {
@@ -167,14 +212,21 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	} else if p.MemoryLimit > 0 && p.SessionBuffer > p.MemoryLimit {
 		ch.errf("copy.session_buffer", "%s is larger than memory_limit (%s)", p.SessionBuffer, p.MemoryLimit)
 	}
+	if p.MemoryLimit > MaxMemoryLimit {
+		ch.errf("copy.memory_limit", "%s is more than %s", p.MemoryLimit, MaxMemoryLimit)
+	}
 	if p.RateLimit < 0 {
 		ch.errf("copy.rate_limit", "%d is negative (0 means unlimited)", p.RateLimit)
+	} else {
+		ch.intRange("copy.rate_limit", p.RateLimit, 0, MaxRateLimit)
 	}
-	ch.positive("copy.idle_timeout", p.IdleTimeout)
-	ch.positive("copy.gap_timeout", p.GapTimeout)
-	ch.positive("copy.syn_timeout", p.SynTimeout)
+	ch.duration("copy.idle_timeout", p.IdleTimeout, 24*time.Hour)
+	ch.duration("copy.gap_timeout", p.GapTimeout, 10*time.Minute)
+	ch.duration("copy.syn_timeout", p.SynTimeout, 10*time.Minute)
 	if p.TimeWait.Duration < 0 {
 		ch.errf("copy.time_wait", "%s is negative", p.TimeWait)
+	} else if p.TimeWait.Duration > time.Hour {
+		ch.errf("copy.time_wait", "%s is more than 1h", p.TimeWait)
 	}
 	ch.intRange("copy.mss", p.MSS, 88, 65495)
 	ch.intRange("copy.payload_bytes", p.PayloadBytes, 0, MaxPayloadCap)
@@ -183,6 +235,8 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	}
 	if p.LedgerMaxSize <= 0 {
 		ch.errf("copy.ledger_max_size", "%s must be greater than 0", p.LedgerMaxSize)
+	} else if p.LedgerMaxSize < MinLedgerMaxSize {
+		ch.errf("copy.ledger_max_size", "%s is less than %s: the ledger would rotate at nearly every line", p.LedgerMaxSize, MinLedgerMaxSize)
 	}
 }
 
@@ -199,6 +253,12 @@ func (p *Copy) checkRoutes(ch *checker) {
 		f, okF := ch.addrPort(key+".from", r.From)
 		t, okT := ch.addrPort(key+".to", r.To)
 		r.FromAddr, r.ToAddr = f, t
+		if okF {
+			ch.routeAddr(key+".from", f, r.AllowLocal)
+		}
+		if okT {
+			ch.routeAddr(key+".to", t, r.AllowLocal)
+		}
 		if okF {
 			if j, dup := from[f]; dup {
 				ch.errf(key+".from", "%s is already replayed by copy.route[%d]", f, j)
@@ -223,7 +283,7 @@ func (p *Copy) checkClientPool(ch *checker, gw *Gateway) {
 		return
 	}
 	cp, ok := ch.prefix("copy.client_pool", p.ClientPool)
-	if !ok {
+	if !ok || !ch.checkPoolRange("copy.client_pool", cp) {
 		return
 	}
 	p.ClientPrefix = cp
@@ -237,14 +297,39 @@ func (p *Copy) checkClientPool(ch *checker, gw *Gateway) {
 		ch.warnf("copy.client_pool", "%s has %d addresses, fewer than copies (%d): copies of one client will share addresses", cp, n, p.Copies)
 	}
 	if gw != nil && len(gw.PoolPrefixes) > 0 {
-		inside := false
-		for _, q := range gw.PoolPrefixes {
-			inside = inside || q.Bits() <= cp.Bits() && q.Contains(cp.Addr())
-		}
-		if !inside {
+		if !insideAny(cp, gw.PoolPrefixes) {
 			ch.errf("copy.client_pool", "%s is not inside gateway.pools (%s): the target's responses would not reach the TUN",
 				cp, joinPrefixes(gw.PoolPrefixes))
 		}
+	}
+}
+
+// insideAny reports whether p lies wholly inside one of pools.
+func insideAny(p netip.Prefix, pools []netip.Prefix) bool {
+	for _, q := range pools {
+		if q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkForeignPools warns, for the copier of a file that also has a
+// [gateway] section, when client_pool lies outside that section's pools:
+// the copier does not run the gateway, but the file says both.
+func (p *Copy) checkForeignPools(ch *checker, gw *Gateway) {
+	if gw == nil || !p.ClientPrefix.IsValid() {
+		return
+	}
+	var pools []netip.Prefix
+	for _, s := range gw.Pools {
+		if q, err := netip.ParsePrefix(strings.TrimSpace(s)); err == nil {
+			pools = append(pools, q)
+		}
+	}
+	if len(pools) > 0 && !insideAny(p.ClientPrefix, pools) {
+		ch.warnf("copy.client_pool", "%s is not inside the pools of this file's [gateway] (%s): unless the gateway runs with other pools, the target's responses will not reach it",
+			p.ClientPrefix, joinPrefixes(pools))
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 // sndSinkPacket is a TCP packet of size bytes to the benchmark sink.
@@ -77,7 +77,7 @@ func BenchmarkRawSender(b *testing.B) {
 func BenchmarkTUNSender(b *testing.B) {
 	lab := newSndLab(b)
 	var s *TUNSender
-	netnstest.InNS(b, lab.nsC, func() (err error) {
+	netns.InNS(b, lab.nsC, func() (err error) {
 		s, err = NewTUNSender(lab.id+"u", SenderOptions{})
 		return err
 	})
@@ -88,7 +88,7 @@ func BenchmarkTUNSender(b *testing.B) {
 func BenchmarkL2Sender(b *testing.B) {
 	lab := newSndLab(b)
 	var fixed, resolving *L2Sender
-	netnstest.InNS(b, lab.nsC, func() (err error) {
+	netns.InNS(b, lab.nsC, func() (err error) {
 		if fixed, err = NewL2Sender(lab.vC, sndSinkMAC, SenderOptions{}); err != nil {
 			return err
 		}

@@ -12,7 +12,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/replaygw/replaygw/capture"
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 // sndLab is the senders' test network: namespace C (the copier,
@@ -23,7 +23,7 @@ import (
 // neighbour entry in C with a MAC nobody owns: T drops their frames at once
 // (not for its MAC), a cheap discard for benchmarks.
 type sndLab struct {
-	id         string // netnstest.Unique(sndPrefix); every name starts with it
+	id         string // netns.Unique(sndPrefix); every name starts with it
 	nsC, nsT   string
 	vC, vT     string
 	macT       net.HardwareAddr
@@ -32,7 +32,7 @@ type sndLab struct {
 }
 
 // sndPrefix starts the name of every namespace and link the sender tests
-// create (see netnstest.Unique).
+// create (see netns.Unique).
 const sndPrefix = "rgC"
 
 var (
@@ -47,29 +47,29 @@ var (
 
 func newSndLab(t testing.TB) *sndLab {
 	t.Helper()
-	netnstest.RequireRoot(t)
-	netnstest.RemoveStale(sndPrefix)
-	id := netnstest.Unique(sndPrefix)
+	netns.RequireRoot(t)
+	netns.RemoveStale(sndPrefix)
+	id := netns.Unique(sndPrefix)
 	l := &sndLab{
 		id: id, nsC: id + "-c", nsT: id + "-t", vC: id + "C", vT: id + "T",
 		macT: net.HardwareAddr{2, 0, 0, 0, 1, 0x0b},
 	}
 	for _, ns := range []string{l.nsC, l.nsT} {
-		netnstest.Add(t, ns)
+		netns.Add(t, ns)
 		// No duplicate address detection: link-local addresses usable at
 		// once, so neighbour discovery answers immediately.
-		netnstest.SetSysctl(t, ns, "net.ipv6.conf.default.accept_dad", "0")
-		netnstest.SetSysctl(t, ns, "net.ipv6.conf.all.accept_dad", "0")
+		netns.SetSysctl(t, ns, "net.ipv6.conf.default.accept_dad", "0")
+		netns.SetSysctl(t, ns, "net.ipv6.conf.all.accept_dad", "0")
 	}
-	netnstest.Veth(t,
-		netnstest.End{NS: l.nsC, Dev: l.vC, MAC: "02:00:00:00:01:0a", Addrs: []string{"10.252.0.1/24", "fd00:252::1/64"}},
-		netnstest.End{NS: l.nsT, Dev: l.vT, MAC: l.macT.String(), Addrs: []string{"10.252.0.2/24", "fd00:252::2/64"}})
-	netnstest.Sh(t, "ip", "-n", l.nsT, "route", "add", "10.88.0.0/24", "via", "10.252.0.1")
-	netnstest.Sh(t, "ip", "-n", l.nsT, "route", "add", "fd00:88::/64", "via", "fd00:252::1")
+	netns.Veth(t,
+		netns.End{NS: l.nsC, Dev: l.vC, MAC: "02:00:00:00:01:0a", Addrs: []string{"10.252.0.1/24", "fd00:252::1/64"}},
+		netns.End{NS: l.nsT, Dev: l.vT, MAC: l.macT.String(), Addrs: []string{"10.252.0.2/24", "fd00:252::2/64"}})
+	netns.Sh(t, "ip", "-n", l.nsT, "route", "add", "10.88.0.0/24", "via", "10.252.0.1")
+	netns.Sh(t, "ip", "-n", l.nsT, "route", "add", "fd00:88::/64", "via", "fd00:252::1")
 	for _, a := range []string{sndSink4.Addr().String(), sndSink6.Addr().String()} {
-		netnstest.Sh(t, "ip", "-n", l.nsC, "neigh", "replace", a, "lladdr", sndSinkMAC.String(), "dev", l.vC, "nud", "permanent")
+		netns.Sh(t, "ip", "-n", l.nsC, "neigh", "replace", a, "lladdr", sndSinkMAC.String(), "dev", l.vC, "nud", "permanent")
 	}
-	netnstest.InNS(t, l.nsT, func() (err error) {
+	netns.InNS(t, l.nsT, func() (err error) {
 		if l.listenerT4, err = net.Listen("tcp4", sndTarget4.String()); err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ type sndCapture struct {
 func newSndCapture(t testing.TB, ns, dev string, dst ...netip.AddrPort) *sndCapture {
 	t.Helper()
 	var live *capture.Live
-	netnstest.InNS(t, ns, func() (err error) {
+	netns.InNS(t, ns, func() (err error) {
 		live, err = capture.OpenLive(capture.LiveConfig{Interface: dev, Filter: capture.Filter{Dst: dst}, BlockMB: 16})
 		return err
 	})

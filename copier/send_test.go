@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 // sndPoolClient returns the pool client address of the family of target.
@@ -24,7 +24,7 @@ func sndPoolClient(target netip.AddrPort, port uint16) netip.AddrPort {
 func openRawIn(t testing.TB, ns string) *RawSender {
 	t.Helper()
 	var s *RawSender
-	netnstest.InNS(t, ns, func() (err error) {
+	netns.InNS(t, ns, func() (err error) {
 		s, err = NewRawSender(SenderOptions{})
 		return err
 	})
@@ -196,7 +196,7 @@ func TestTUNSender(t *testing.T) {
 	lab := newSndLab(t)
 	var s *TUNSender
 	name := lab.id + "u"
-	netnstest.InNS(t, lab.nsC, func() (err error) {
+	netns.InNS(t, lab.nsC, func() (err error) {
 		s, err = NewTUNSender(name, SenderOptions{})
 		return err
 	})
@@ -238,7 +238,7 @@ func TestTUNSender(t *testing.T) {
 func TestL2Sender(t *testing.T) {
 	lab := newSndLab(t)
 	var resolving, fixed *L2Sender
-	netnstest.InNS(t, lab.nsC, func() (err error) {
+	netns.InNS(t, lab.nsC, func() (err error) {
 		if resolving, err = NewL2Sender(lab.vC, nil, SenderOptions{}); err != nil {
 			return err
 		}

@@ -3,11 +3,11 @@ package doctor
 import (
 	"testing"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 // The test lab: three hosts (online, target, gateway) on one bridge, each
-// in its own namespace named netnstest.Unique("rgD")-<host>; nothing
+// in its own namespace named netns.Unique("rgD")-<host>; nothing
 // touches the root namespace.
 const (
 	labPrefix = "rgD"
@@ -33,13 +33,13 @@ func (l *lab) ns(h string) string { return l.name + "-" + h }
 // newLab builds the topology and registers its removal.
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	netnstest.RequireRoot(t)
-	netnstest.RemoveStale(labPrefix)
-	l := &lab{name: netnstest.Unique(labPrefix)}
+	netns.RequireRoot(t)
+	netns.RemoveStale(labPrefix)
+	l := &lab{name: netns.Unique(labPrefix)}
 	hosts := map[string]string{"on": onlineIP, "tg": targetIP, "gw": gwIP}
 	hosts6 := map[string]string{"on": online6, "tg": target6, "gw": gw6}
 	for _, h := range []string{"sw", "on", "tg", "gw"} {
-		netnstest.Add(t, l.ns(h))
+		netns.Add(t, l.ns(h))
 		// No duplicate address detection: addresses (link-local ones too)
 		// are usable at once, so neighbour discovery works immediately.
 		l.sysctl(t, h, "net.ipv6.conf.default.accept_dad", "0")
@@ -68,19 +68,19 @@ func newLab(t *testing.T) *lab {
 // run runs a command in host's namespace.
 func (l *lab) run(t *testing.T, host string, args ...string) string {
 	t.Helper()
-	return netnstest.Exec(t, l.ns(host), args...)
+	return netns.Exec(t, l.ns(host), args...)
 }
 
 // sysctl sets key (sysctl(8) form) in host's namespace.
 func (l *lab) sysctl(t *testing.T, host, key, val string) {
 	t.Helper()
-	netnstest.SetSysctl(t, l.ns(host), key, val)
+	netns.SetSysctl(t, l.ns(host), key, val)
 }
 
-// in runs fn inside host's namespace (see netnstest.InNS).
+// in runs fn inside host's namespace (see netns.InNS).
 func (l *lab) in(t *testing.T, host string, fn func()) {
 	t.Helper()
-	netnstest.InNS(t, l.ns(host), func() error { fn(); return nil })
+	netns.InNS(t, l.ns(host), func() error { fn(); return nil })
 }
 
 // installRedirect adds the tc ingress redirect on the gateway by hand.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/copier"
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -22,7 +22,7 @@ import (
 // back to the copier.
 func TestGatewayNetns(t *testing.T) {
 	const pool = "10.88.7.0/24"
-	l := netnstest.NewPair(t, "rgB", pool)
+	l := netns.NewPair(t, "rgB", pool)
 	tun, tgtIP := l.Link("u"), netip.MustParseAddr(l.TgtIP4)
 	ln, err := net.Listen("tcp", "127.0.0.1:0") // control channel on the root loopback
 	if err != nil {
@@ -34,12 +34,12 @@ func TestGatewayNetns(t *testing.T) {
 		HoldEarly: configs.Duration{Duration: time.Second},
 	}
 	var g *Gateway
-	netnstest.InNS(t, l.GW, func() (err error) {
+	netns.InNS(t, l.GW, func() (err error) {
 		g, err = newGateway(cfg, slog.New(slog.DiscardHandler), ln)
 		return err
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	ran := netnstest.Go(l.GW, func() error { return g.Run(ctx) })
+	ran := netns.Go(l.GW, func() error { return g.Run(ctx) })
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -83,7 +83,7 @@ func TestGatewayNetns(t *testing.T) {
 	// The target opens two connections to pool addresses: one registered,
 	// one not. The black hole never answers; the dials time out.
 	for _, port := range []int{40001, 40002} {
-		netnstest.InNS(t, l.Tgt, func() error {
+		netns.InNS(t, l.Tgt, func() error {
 			d := net.Dialer{Timeout: 300 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: tgtIP.AsSlice(), Port: port}}
 			c, err := d.Dial("tcp", dst.String())
 			if err == nil {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 const applianceMirror = "rgOmir"
@@ -23,24 +25,24 @@ const applianceMirror = "rgOmir"
 // assistant's LAN interface, the copier on the mirror port. record, when
 // set, is where the copier writes what it captures; clients are mapped into
 // clientPool, a part of the gateway's pool.
-func applianceTOML(l *Lab, clientPool netip.Prefix, record string) string {
+func applianceTOML(l *lab.Lab, clientPool netip.Prefix, record string) string {
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
 	var b strings.Builder
-	fmt.Fprintf(&b, "[gateway]\ntun = %q\npools = [%q]\ningress = %q\ntoken = %q\n\n", "rgw0", l.Pool, Iface, hex.EncodeToString(tok[:]))
+	fmt.Fprintf(&b, "[gateway]\ntun = %q\npools = [%q]\ningress = %q\ntoken = %q\n\n", "rgw0", l.Pool, lab.Iface, hex.EncodeToString(tok[:]))
 	fmt.Fprintf(&b, "[copy]\ninterface = %q\nclient_pool = %q\n", applianceMirror, clientPool)
 	if record != "" {
 		fmt.Fprintf(&b, "record = %q\n", record)
 	}
 	fmt.Fprintf(&b, "\n[[copy.route]]\nfrom = %q\nto = %q\n\n",
-		netip.AddrPortFrom(l.Addr(Online), 80), netip.AddrPortFrom(l.Addr(Target), 80))
-	fmt.Fprintf(&b, "[metrics]\nlisten = %q\n", DemoMetricsListen)
+		netip.AddrPortFrom(l.Addr(lab.Online), 80), netip.AddrPortFrom(l.Addr(lab.Target), 80))
+	fmt.Fprintf(&b, "[metrics]\nlisten = %q\n", lab.DemoMetricsListen)
 	return b.String()
 }
 
 func TestApplianceMirrorPort(t *testing.T) {
 	bin := needBinary(t, "up", "replay")
-	l, err := NewLab(LabOptions{Prefix: "rgO", Logger: testLogger(t)})
+	l, err := lab.NewLab(lab.LabOptions{Prefix: "rgO", Logger: lab.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func TestApplianceMirrorPort(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Error(err)
 		}
-		assertNoNamespaces(t, l.Name)
+		lab.AssertNoNamespaces(t, l.Name)
 	})
 	// Each run maps the clients into its own part of the pool: the file
 	// replays play the live run's 4-tuples again, and must not meet the
@@ -59,29 +61,29 @@ func TestApplianceMirrorPort(t *testing.T) {
 		a[3] = byte(64 * i)
 		return netip.PrefixFrom(netip.AddrFrom4(a), 26)
 	}
-	if err := l.AddMirror(Online, Assistant, applianceMirror); err != nil {
+	if err := l.AddMirror(lab.Online, lab.Assistant, applianceMirror); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := l.Listen(Online, "tcp", ":80")
+	ln, err := l.Listen(lab.Online, "tcp", ":80")
 	if err != nil {
 		t.Fatal(err)
 	}
-	online := NewIDServer(ln, IDServerOptions{})
+	online := lab.NewIDServer(ln, lab.IDServerOptions{})
 	t.Cleanup(func() { online.Close() })
 	target, err := newArrivalTarget(l)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pools := []netip.Prefix{l.Pool, l.Pool6}
-	var leaks []*PacketCounter
-	for _, h := range []Host{Client, Online} {
-		pc, err := l.NewPacketCounter(h, Iface, pools...)
+	var leaks []*lab.PacketCounter
+	for _, h := range []lab.Host{lab.Client, lab.Online} {
+		pc, err := l.NewPacketCounter(h, lab.Iface, pools...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		leaks = append(leaks, pc)
 	}
-	forwarded, err := l.NewPacketCounter(Assistant, Iface, pools...)
+	forwarded, err := l.NewPacketCounter(lab.Assistant, lab.Iface, pools...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestApplianceMirrorPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	app, err := l.Start(Assistant, logf, bin, "up", "--config", cfgLive)
+	app, err := l.Start(lab.Assistant, logf, bin, "up", "--config", cfgLive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,35 +114,35 @@ func TestApplianceMirrorPort(t *testing.T) {
 			app.Stop(5 * time.Second)
 		}
 		if t.Failed() {
-			t.Logf("appliance log:\n%s", logTail(logf.Name(), 40))
+			t.Logf("appliance log:\n%s", lab.LogTail(logf.Name(), 40))
 		}
 	})
 
 	// Ready when a probe request to the online server reaches the target.
 	ctx := context.Background()
-	addr := l.Addr(Online).String() + ":80"
+	addr := l.Addr(lab.Online).String() + ":80"
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; target.CountPrefix("probe") == 0; i++ {
 		select {
 		case <-app.Done():
-			t.Fatalf("appliance exited: %v\n%s", app.Err(), logTail(logf.Name(), 20))
+			t.Fatalf("appliance exited: %v\n%s", app.Err(), lab.LogTail(logf.Name(), 20))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no probe request reached the target within 20s\n%s", logTail(logf.Name(), 20))
+			t.Fatalf("no probe request reached the target within 20s\n%s", lab.LogTail(logf.Name(), 20))
 		}
-		if _, err := l.Load(ctx, Client, LoadOptions{Addr: addr, Short: 1, Duration: time.Second, IDPrefix: fmt.Sprintf("probe%d", i)}); err != nil {
+		if _, err := l.Load(ctx, lab.Client, lab.LoadOptions{Addr: addr, Short: 1, Duration: time.Second, IDPrefix: fmt.Sprintf("probe%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	promisc, err := l.Exec(Assistant, "ip", "link", "show", applianceMirror).Output()
+	promisc, err := l.Exec(lab.Assistant, "ip", "link", "show", applianceMirror).Output()
 	if err != nil || !strings.Contains(string(promisc), "PROMISC") {
 		t.Errorf("mirror port not promiscuous while the appliance runs: %s %v", promisc, err)
 	}
 
-	lo := LoadOptions{Addr: addr, Short: 200, KeepAlive: 4, PerConn: 25, Rate: 150, Duration: 15 * time.Second, IDPrefix: "app"}
-	res, err := l.Load(ctx, Client, lo)
+	lo := lab.LoadOptions{Addr: addr, Short: 200, KeepAlive: 4, PerConn: 25, Rate: 150, Duration: 15 * time.Second, IDPrefix: "app"}
+	res, err := l.Load(ctx, lab.Client, lo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func TestApplianceMirrorPort(t *testing.T) {
 	if len(res.OK) < want*99/100 {
 		t.Fatalf("online answered %d of %d: %v", len(res.OK), want, res.Errors)
 	}
-	waitFor(t, 5*time.Second, func() bool { return target.CountSeen(res.OK) == len(res.OK) })
+	lab.WaitFor(t, 5*time.Second, func() bool { return target.CountSeen(res.OK) == len(res.OK) })
 	time.Sleep(300 * time.Millisecond) // late responses of the target, for the leak counters
 	got := target.CountSeen(res.OK)
 	t.Logf("mirror port: target saw %d of %d requests", got, len(res.OK))
@@ -168,7 +170,7 @@ func TestApplianceMirrorPort(t *testing.T) {
 	}
 	for i, pc := range leaks {
 		if n := pc.Matched(); n != 0 {
-			t.Errorf("%s: %d pool-bound packets on its LAN interface", []Host{Client, Online}[i], n)
+			t.Errorf("%s: %d pool-bound packets on its LAN interface", []lab.Host{lab.Client, lab.Online}[i], n)
 		}
 	}
 	if n := forwarded.Stats.Out.Load(); n != 0 {
@@ -182,7 +184,7 @@ func TestApplianceMirrorPort(t *testing.T) {
 		t.Errorf("appliance did not stop cleanly: %v", err)
 	}
 	stopped = true
-	promisc, _ = l.Exec(Assistant, "ip", "link", "show", applianceMirror).Output()
+	promisc, _ = l.Exec(lab.Assistant, "ip", "link", "show", applianceMirror).Output()
 	if strings.Contains(string(promisc), "PROMISC") {
 		t.Errorf("mirror port still promiscuous after the appliance stopped: %s", promisc)
 	}
@@ -195,7 +197,7 @@ func TestApplianceMirrorPort(t *testing.T) {
 			t.Fatalf("the appliance recorded nothing: %v", err)
 		}
 		tg := freshTarget(t, l)
-		run := runReplay(l, Assistant, bin, cfgFile, rec, 60*time.Second, "--speed", "max")
+		run := runReplay(l, lab.Assistant, bin, cfgFile, rec, 60*time.Second, "--speed", "max")
 		if run.crashed() || run.exitCode() != 0 {
 			t.Fatalf("appliance replay failed:\n%s", run)
 		}
@@ -215,7 +217,7 @@ func TestApplianceMirrorPort(t *testing.T) {
 		tg := freshTarget(t, l)
 		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 		defer cancel()
-		out, err := l.ExecContext(ctx, Assistant, bin, "up", "--config", cfgSource).CombinedOutput()
+		out, err := l.ExecContext(ctx, lab.Assistant, bin, "up", "--config", cfgSource).CombinedOutput()
 		if err != nil || strings.Contains(string(out), "panic:") {
 			t.Fatalf("replaygw up with copy.source = %s: %v\n%s", rec, err, out)
 		}

@@ -31,6 +31,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 // benchStep is one load level of the lab benchmark.
@@ -85,42 +87,42 @@ func TestBenchLab(t *testing.T) {
 
 	r := newCopyRig(t, bin)
 	if napi {
-		if err := r.lab.ThreadedNAPI(); err != nil {
+		if err := r.Lab.ThreadedNAPI(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// One client address opens tens of thousands of connections.
-	if err := r.lab.Sysctl(Client, "net.ipv4.ip_local_port_range", "1024 65535"); err != nil {
+	if err := r.Lab.Sysctl(lab.Client, "net.ipv4.ip_local_port_range", "1024 65535"); err != nil {
 		t.Fatal(err)
 	}
 	// The online server and the target are idsrv processes, so that the CPU
 	// time of each can be read like the copier's.
-	r.online.Close()
-	r.target.Close()
+	r.Online.Close()
+	r.Target.Close()
 	srvLog, err := os.Create(filepath.Join(dir, "idsrv.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srvLog.Close()
-	var srv [2]*Proc
-	for i, h := range []Host{Online, Target} {
-		if srv[i], err = r.lab.Start(h, srvLog, srvBin, "-listen", ":80", "-admin", idsrvAdmin); err != nil {
+	var srv [2]*lab.Proc
+	for i, h := range []lab.Host{lab.Online, lab.Target} {
+		if srv[i], err = r.Lab.Start(h, srvLog, srvBin, "-listen", ":80", "-admin", idsrvAdmin); err != nil {
 			t.Fatal(err)
 		}
 	}
-	addr := r.lab.Addr(Online).String() + ":80"
-	for _, h := range []Host{Online, Target} {
-		a := r.lab.Addr(h).String() + ":80"
-		waitFor(t, 10*time.Second, func() bool {
-			res, err := r.lab.Load(context.Background(), Client, LoadOptions{Addr: a, Short: 1, Duration: time.Second})
+	addr := r.Lab.Addr(lab.Online).String() + ":80"
+	for _, h := range []lab.Host{lab.Online, lab.Target} {
+		a := r.Lab.Addr(h).String() + ":80"
+		lab.WaitFor(t, 10*time.Second, func() bool {
+			res, err := r.Lab.Load(context.Background(), lab.Client, lab.LoadOptions{Addr: a, Short: 1, Duration: time.Second})
 			return err == nil && len(res.OK) == 1
 		})
 	}
 	// The generator's ceiling: wrk against the online server alone, with
 	// no copier, gateway work or replayed traffic on the machine.
-	base := runWrk(t, r.lab, wrk, dir, wrkRun{addr: addr, prefix: "base.", conns: 64, short: true,
+	base := runWrk(t, r.Lab, wrk, dir, wrkRun{addr: addr, prefix: "base.", conns: 64, short: true,
 		duration: time.Duration(seconds) * time.Second, max: 60000})
-	baseIDs, err := answeredIDs(r.lab, Online, "base.")
+	baseIDs, err := answeredIDs(r.Lab, lab.Online, "base.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,18 +138,18 @@ func TestBenchLab(t *testing.T) {
 	}
 	r.startCopier(copierConf{Extra: extra}, false)
 	// Ready when a request answered online reaches the target.
-	waitFor(t, 20*time.Second, func() bool {
-		res, err := r.lab.Load(context.Background(), Client, LoadOptions{Addr: addr, Short: 1, IDPrefix: "probe", Duration: time.Second})
+	lab.WaitFor(t, 20*time.Second, func() bool {
+		res, err := r.Lab.Load(context.Background(), lab.Client, lab.LoadOptions{Addr: addr, Short: 1, IDPrefix: "probe", Duration: time.Second})
 		if err != nil || len(res.OK) != 1 {
 			return false
 		}
-		got, err := answeredIDs(r.lab, Target, "probe")
+		got, err := answeredIDs(r.Lab, lab.Target, "probe")
 		return err == nil && len(got) > 0
 	})
 
 	snap := func() ([5]cpuTime, machineCPU) {
 		var out [5]cpuTime
-		for i, pid := range []int{r.cp.Pid(), srv[0].Pid(), r.gw.Pid(), srv[1].Pid()} {
+		for i, pid := range []int{r.CP.Pid(), srv[0].Pid(), r.GW.Pid(), srv[1].Pid()} {
 			d, err := procCPU(pid)
 			if err != nil {
 				t.Fatal(err)
@@ -183,25 +185,25 @@ func TestBenchLab(t *testing.T) {
 		// this machine answers in a step).
 		var perf *exec.Cmd
 		if pd := os.Getenv("RGW_BENCH_PERF"); pd != "" {
-			perf = exec.Command("perf", "record", "-F", "999", "-g", "-p", strconv.Itoa(r.cp.Pid()),
+			perf = exec.Command("perf", "record", "-F", "999", "-g", "-p", strconv.Itoa(r.CP.Pid()),
 				"-o", filepath.Join(pd, fmt.Sprintf("step%d-%s-%d.data", i, st.shape, st.conns)), "--", "sleep", strconv.Itoa(seconds))
 			if err := perf.Start(); err != nil {
 				t.Fatalf("perf: %v", err)
 			}
 		}
-		res := runWrk(t, r.lab, wrk, dir, wrkRun{addr: addr, prefix: prefix, conns: st.conns,
+		res := runWrk(t, r.Lab, wrk, dir, wrkRun{addr: addr, prefix: prefix, conns: st.conns,
 			short: st.shape == "short", duration: time.Duration(seconds) * time.Second, max: 60000})
 		if perf != nil {
 			if err := perf.Wait(); err != nil {
 				t.Logf("perf: %v", err)
 			}
 		}
-		online, err := answeredIDs(r.lab, Online, prefix)
+		online, err := answeredIDs(r.Lab, lab.Online, prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
 		row := benchRow{step: st, answered: len(online), wrk: res.cpu, wrkErrors: res.socketErrors()}
-		row.replayed = waitReplayed(t, r.lab, prefix, online, 15*time.Second)
+		row.replayed = waitReplayed(t, r.Lab, prefix, online, 15*time.Second)
 		time.Sleep(time.Second) // let the last sessions end and count their fates
 		cpu1, m1 := snap()
 		after := r.copierMetrics()
@@ -227,11 +229,11 @@ func TestBenchLab(t *testing.T) {
 				i, per("packets_sent"), per("syns_sent"), per("acks_sent"), per("fins_sent"), per("records_in"))
 		}
 		if os.Getenv("RGW_BENCH_NSTAT") != "" {
-			for _, h := range []Host{Online, Target, Assistant, Client} {
-				out, _ := r.lab.Exec(h, "sh", "-c", "nstat -a; ip -s link show eth0").CombinedOutput()
+			for _, h := range []lab.Host{lab.Online, lab.Target, lab.Assistant, lab.Client} {
+				out, _ := r.Lab.Exec(h, "sh", "-c", "nstat -a; ip -s link show eth0").CombinedOutput()
 				t.Logf("nstat %s:\n%s", h, out)
 			}
-			out, _ := exec.Command("ip", "netns", "exec", r.lab.switchNS(), "ip", "-s", "link").CombinedOutput()
+			out, _ := exec.Command("ip", "netns", "exec", r.Lab.SwitchNS(), "ip", "-s", "link").CombinedOutput()
 			t.Logf("switch:\n%s", out)
 			var gw []string
 			for k, v := range r.gatewayMetrics() {
@@ -252,14 +254,14 @@ func TestBenchLab(t *testing.T) {
 	t.Logf("lab benchmark (wrk, one client address, %d s per step, threaded NAPI %v, copier %s, GOMAXPROCS %q, %d CPUs):\n%s",
 		seconds, napi, workers, os.Getenv("GOMAXPROCS"), runtime.NumCPU(), benchTable(rows))
 	for _, row := range rows {
-		if row.step.shape == "short" && percent(row.replayed, row.answered) < 99.9 {
+		if row.step.shape == "short" && lab.Percent(row.replayed, row.answered) < 99.9 {
 			t.Logf("goal not met: short connections, %d wrk connections (%.0f/s): %.3f%% replayed; fates %v; drops %v",
-				row.step.conns, row.achieved, percent(row.replayed, row.answered), row.fates, row.drops)
+				row.step.conns, row.achieved, lab.Percent(row.replayed, row.answered), row.fates, row.drops)
 		}
 	}
 	if os.Getenv("RGW_BENCH_STRICT") != "" && lastShort >= 0 {
 		last := rows[lastShort]
-		if p := percent(last.replayed, last.answered); p < 99.9 {
+		if p := lab.Percent(last.replayed, last.answered); p < 99.9 {
 			t.Errorf("short connections at the highest load: %.3f%% replayed < 99.9%%", p)
 		}
 		if last.copier.total() >= last.online.total() {
@@ -279,7 +281,7 @@ func benchTable(rows []benchRow) string {
 			ratio = fmt.Sprintf("%.2f", row.copier.total().Seconds()/row.online.total().Seconds())
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %d | %.3f%% | %v | %v | %s | %v | %v | %v | %.2f of %.2f CPU-s |\n",
-			row.step.shape, row.step.conns, row.answered, row.achieved, row.replayed, percent(row.replayed, row.answered),
+			row.step.shape, row.step.conns, row.answered, row.achieved, row.replayed, lab.Percent(row.replayed, row.answered),
 			row.copier, row.online, ratio, row.gw, row.target, row.wrk, row.machine.busy.Seconds(), row.machine.all.Seconds())
 	}
 	return b.String()
@@ -295,7 +297,7 @@ func (row benchRow) line() string {
 		return strings.Join(s, " ")
 	}
 	return fmt.Sprintf("answered %d (%.0f/s), replayed %d (%.3f%%); CPU (user+sys) copier %v, online %v, gateway %v, target %v, wrk %v; machine busy %.2f of %.2f CPU-s; fates [%s]; drops/errors [%s]; wrk [%s]",
-		row.answered, row.achieved, row.replayed, percent(row.replayed, row.answered),
+		row.answered, row.achieved, row.replayed, lab.Percent(row.replayed, row.answered),
 		row.copier, row.online, row.gw, row.target, row.wrk, row.machine.busy.Seconds(), row.machine.all.Seconds(),
 		keys(row.fates), keys(row.drops), row.wrkErrors)
 }

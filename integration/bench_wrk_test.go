@@ -22,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 // wrkScript numbers the requests "<prefix>t<thread>-<n>" (path and
@@ -82,7 +84,7 @@ func needWrk(t *testing.T) string {
 }
 
 // runWrk runs wrk from the client's namespace and waits for it.
-func runWrk(t *testing.T, l *Lab, wrk, dir string, w wrkRun) wrkResult {
+func runWrk(t *testing.T, l *lab.Lab, wrk, dir string, w wrkRun) wrkResult {
 	t.Helper()
 	script := filepath.Join(dir, "ids.lua")
 	if _, err := os.Stat(script); err != nil {
@@ -97,7 +99,7 @@ func runWrk(t *testing.T, l *Lab, wrk, dir string, w wrkRun) wrkResult {
 	}
 	var out bytes.Buffer
 	start := time.Now()
-	p, err := l.Start(Client, &out, wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(w.conns),
+	p, err := l.Start(lab.Client, &out, wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(w.conns),
 		"-d", fmt.Sprintf("%.0fs", w.duration.Seconds()), "--timeout", "5s", "-s", script,
 		"http://"+w.addr+"/", "--", w.prefix, strconv.Itoa(w.max), mode)
 	if err != nil {
@@ -132,7 +134,7 @@ const idsrvAdmin = "127.0.0.1:81"
 
 // answeredIDs asks host's idsrv for the ids it answered with prefix
 // (duplicates removed).
-func answeredIDs(l *Lab, h Host, prefix string) (map[string]struct{}, error) {
+func answeredIDs(l *lab.Lab, h lab.Host, prefix string) (map[string]struct{}, error) {
 	d, err := l.Dialer(h)
 	if err != nil {
 		return nil, err
@@ -165,10 +167,10 @@ func answeredIDs(l *Lab, h Host, prefix string) (map[string]struct{}, error) {
 // waitReplayed polls the target until every id of want has arrived, or
 // the count has not moved for a second, or limit has passed, and returns
 // how many of want it saw.
-func waitReplayed(t *testing.T, l *Lab, prefix string, want map[string]struct{}, limit time.Duration) int {
+func waitReplayed(t *testing.T, l *lab.Lab, prefix string, want map[string]struct{}, limit time.Duration) int {
 	t.Helper()
 	count := func() int {
-		got, err := answeredIDs(l, Target, prefix)
+		got, err := answeredIDs(l, lab.Target, prefix)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 // TestCopyModerateRate: short and keep-alive connections at a moderate
@@ -24,16 +26,16 @@ func TestCopyModerateRate(t *testing.T) {
 	r := newCopyRig(t, needBinary(t, "up", "copy"))
 	r.startCopier(copierConf{}, true)
 	// By default the live copier runs one worker on one CPU.
-	if b, err := os.ReadFile(r.cpLog.Name()); err != nil || !bytes.Contains(b, []byte("workers=1 cpus=1")) {
+	if b, err := os.ReadFile(r.CPLog.Name()); err != nil || !bytes.Contains(b, []byte("workers=1 cpus=1")) {
 		t.Errorf("copier log does not show the default footprint (workers=1 cpus=1): %v\n%s", err, b)
 	}
 	// 1000 short connections at 500/s, interleaved with 8 keep-alive
 	// connections of 50 requests: 1400 requests at 700/s overall.
-	lo := LoadOptions{
-		Addr: r.lab.Addr(Online).String() + ":80", Short: 1000, KeepAlive: 8, PerConn: 50,
+	lo := lab.LoadOptions{
+		Addr: r.Lab.Addr(lab.Online).String() + ":80", Short: 1000, KeepAlive: 8, PerConn: 50,
 		Rate: 700, Concurrency: 40, Duration: 15 * time.Second, IDPrefix: "mod",
 	}
-	res, err := r.lab.Load(context.Background(), Client, lo)
+	res, err := r.Lab.Load(context.Background(), lab.Client, lo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +43,8 @@ func TestCopyModerateRate(t *testing.T) {
 	if len(res.OK) < planned*99/100 {
 		t.Fatalf("online answered only %d of %d (failed %d, not sent %d): %v", len(res.OK), planned, res.Failed, res.NotSent, res.Errors)
 	}
-	got := waitSeen(r.target, res.OK, 5*time.Second)
-	success := percent(got, len(res.OK))
+	got := waitSeen(r.Target, res.OK, 5*time.Second)
+	success := lab.Percent(got, len(res.OK))
 	t.Logf("replay success: %d of %d answered ids reached the target = %.3f%% (planned %d, load %.1fs, %.0f req/s)",
 		got, len(res.OK), success, planned, res.Elapsed.Seconds(), float64(len(res.OK))/res.Elapsed.Seconds())
 	m := r.copierMetrics()
@@ -50,7 +52,7 @@ func TestCopyModerateRate(t *testing.T) {
 	if success < 99.9 {
 		t.Errorf("replay success %.3f%% < 99.9%%", success)
 	}
-	if n := r.target.Stats.Duplicates.Load(); n != 0 {
+	if n := r.Target.Stats.Duplicates.Load(); n != 0 {
 		t.Errorf("target saw %d duplicate requests", n)
 	}
 	r.copierAlive()
@@ -58,7 +60,7 @@ func TestCopyModerateRate(t *testing.T) {
 
 // waitSeen waits until srv saw all ids, or nothing moved for a second, or
 // limit passed; it returns how many it saw.
-func waitSeen(srv *IDServer, ids []string, limit time.Duration) int {
+func waitSeen(srv *lab.IDServer, ids []string, limit time.Duration) int {
 	end := time.Now().Add(limit)
 	last, moved := srv.CountSeen(ids), time.Now()
 	for last < len(ids) && time.Now().Before(end) && time.Since(moved) < time.Second {
@@ -75,21 +77,21 @@ func waitSeen(srv *IDServer, ids []string, limit time.Duration) int {
 // requests sent on them after the copier is ready reach the target.
 func TestCopyMidStreamJoin(t *testing.T) {
 	r := newCopyRig(t, needBinary(t, "up", "copy"))
-	addr := r.lab.Addr(Online).String() + ":80"
+	addr := r.Lab.Addr(lab.Online).String() + ":80"
 	const conns, pre, post = 4, 3, 5
-	ka := openKeepAlive(t, r.lab, addr, conns)
-	preIDs := ka.send("pre", pre)
+	ka := lab.OpenKeepAlive(t, r.Lab, addr, conns)
+	preIDs := ka.Send("pre", pre)
 	r.startCopier(copierConf{}, true) // ready: a fresh probe connection was replayed
-	postIDs := ka.send("post", post)
-	got := waitSeen(r.target, postIDs, 5*time.Second)
+	postIDs := ka.Send("post", post)
+	got := waitSeen(r.Target, postIDs, 5*time.Second)
 	m := r.copierMetrics()
 	syn, ok := metric(m, "replaygw_engine_synthesized_syns")
 	t.Logf("target saw %d of %d requests sent after the copier was ready; %d of %d sent before; synthesized SYNs %v (exported %v); fates %v",
-		got, len(postIDs), r.target.CountSeen(preIDs), len(preIDs), syn, ok, fates(m))
+		got, len(postIDs), r.Target.CountSeen(preIDs), len(preIDs), syn, ok, fates(m))
 	if got != len(postIDs) {
 		t.Errorf("target saw %d of %d post-start requests", got, len(postIDs))
 	}
-	if n := r.target.CountSeen(preIDs); n != 0 {
+	if n := r.Target.CountSeen(preIDs); n != 0 {
 		t.Errorf("target saw %d requests sent before the copier ran", n)
 	}
 	if !ok {
@@ -107,18 +109,18 @@ func TestCopyMultiplication(t *testing.T) {
 	r := newCopyRig(t, needBinary(t, "up", "copy"))
 	var mu sync.Mutex
 	seen := make(map[string][]string) // id -> remote addr:port per arrival
-	r.replaceTarget(IDServerOptions{OnRequest: func(id, remote string) {
+	r.replaceTarget(lab.IDServerOptions{OnRequest: func(id, remote string) {
 		mu.Lock()
 		seen[id] = append(seen[id], remote)
 		mu.Unlock()
 	}})
 	const copies = 3
 	r.startCopier(copierConf{Extra: []string{fmt.Sprintf("copies = %d", copies)}}, true)
-	lo := LoadOptions{
-		Addr: r.lab.Addr(Online).String() + ":80", Short: 100, KeepAlive: 4, PerConn: 25,
+	lo := lab.LoadOptions{
+		Addr: r.Lab.Addr(lab.Online).String() + ":80", Short: 100, KeepAlive: 4, PerConn: 25,
 		Rate: 300, Concurrency: 16, Duration: 15 * time.Second, IDPrefix: "mul",
 	}
-	res, err := r.lab.Load(context.Background(), Client, lo)
+	res, err := r.Lab.Load(context.Background(), lab.Client, lo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestCopyMultiplication(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 8*time.Second, func() bool { return count() == copies*len(res.OK) })
+	lab.WaitFor(t, 8*time.Second, func() bool { return count() == copies*len(res.OK) })
 	mu.Lock()
 	defer mu.Unlock()
 	bad, tuples := 0, make(map[string]bool)
@@ -165,24 +167,24 @@ func TestCopyPoolRewrite(t *testing.T) {
 	r := newCopyRig(t, needBinary(t, "up", "copy"))
 	pool := netip.MustParsePrefix("10.88.0.16/28") // inside the lab pool the target routes to the assistant
 	r.startCopier(copierConf{Pool: pool}, true)
-	lo := LoadOptions{
-		Addr: r.lab.Addr(Online).String() + ":80", Short: 200, KeepAlive: 4, PerConn: 25,
+	lo := lab.LoadOptions{
+		Addr: r.Lab.Addr(lab.Online).String() + ":80", Short: 200, KeepAlive: 4, PerConn: 25,
 		Rate: 400, Concurrency: 16, Duration: 15 * time.Second, IDPrefix: "pool",
 	}
-	res, err := r.lab.Load(context.Background(), Client, lo)
+	res, err := r.Lab.Load(context.Background(), lab.Client, lo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := lo.Short + lo.KeepAlive*lo.PerConn; len(res.OK) != want {
 		t.Fatalf("online answered %d of %d: %v", len(res.OK), want, res.Errors)
 	}
-	got := waitSeen(r.target, res.OK, 5*time.Second)
+	got := waitSeen(r.Target, res.OK, 5*time.Second)
 	if got != len(res.OK) {
 		t.Errorf("target saw %d of %d", got, len(res.OK))
 	}
 	var inside, outside int
 	var addrs []string
-	for a, n := range r.target.Sources() {
+	for a, n := range r.Target.Sources() {
 		if pool.Contains(a) {
 			inside += n
 			addrs = append(addrs, a.String())
@@ -210,18 +212,18 @@ func TestCopySampling(t *testing.T) {
 	r.startCopier(copierConf{Extra: []string{"sample_percent = 50"}}, true)
 	before := fates(r.copierMetrics())
 	const n = 600
-	lo := LoadOptions{
-		Addr: r.lab.Addr(Online).String() + ":80", Short: n,
+	lo := lab.LoadOptions{
+		Addr: r.Lab.Addr(lab.Online).String() + ":80", Short: n,
 		Rate: 400, Concurrency: 16, Duration: 15 * time.Second, IDPrefix: "smp",
 	}
-	res, err := r.lab.Load(context.Background(), Client, lo)
+	res, err := r.Lab.Load(context.Background(), lab.Client, lo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.OK) != n {
 		t.Fatalf("online answered %d of %d: %v", len(res.OK), n, res.Errors)
 	}
-	got := waitSeen(r.target, res.OK, 5*time.Second)
+	got := waitSeen(r.Target, res.OK, 5*time.Second)
 	after := fates(r.copierMetrics())
 	sampledOut := after["sampled_out"] - before["sampled_out"]
 	sigma := math.Sqrt(n * 0.25)
@@ -250,7 +252,7 @@ func TestCopyClientPortReuse(t *testing.T) {
 	var mu sync.Mutex
 	ports := map[uint16]int{}
 	addrs := map[netip.Addr]int{}
-	r.replaceTarget(IDServerOptions{OnRequest: func(id, remote string) {
+	r.replaceTarget(lab.IDServerOptions{OnRequest: func(id, remote string) {
 		if ap, err := netip.ParseAddrPort(remote); err == nil && strings.HasPrefix(id, "reuse") {
 			mu.Lock()
 			ports[ap.Port()]++
@@ -260,16 +262,16 @@ func TestCopyClientPortReuse(t *testing.T) {
 	}})
 	r.startCopier(copierConf{}, true)
 	const lo, hi = 40000, 40063 // 64 client ports for 256 connections
-	if err := r.lab.Sysctl(Client, "net.ipv4.ip_local_port_range", fmt.Sprintf("%d %d", lo, hi)); err != nil {
+	if err := r.Lab.Sysctl(lab.Client, "net.ipv4.ip_local_port_range", fmt.Sprintf("%d %d", lo, hi)); err != nil {
 		t.Fatal(err)
 	}
 	// The client may close first: let it reuse its TIME_WAIT ports (after
 	// a second; hence 64 ports at 50 connections/s).
-	if err := r.lab.Sysctl(Client, "net.ipv4.tcp_tw_reuse", "1"); err != nil {
+	if err := r.Lab.Sysctl(lab.Client, "net.ipv4.tcp_tw_reuse", "1"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.lab.Load(context.Background(), Client, LoadOptions{
-		Addr: r.lab.Addr(Online).String() + ":80", Short: 256, Rate: 50, Concurrency: 4,
+	res, err := r.Lab.Load(context.Background(), lab.Client, lab.LoadOptions{
+		Addr: r.Lab.Addr(lab.Online).String() + ":80", Short: 256, Rate: 50, Concurrency: 4,
 		Duration: 15 * time.Second, IDPrefix: "reuse",
 	})
 	if err != nil {
@@ -278,7 +280,7 @@ func TestCopyClientPortReuse(t *testing.T) {
 	if len(res.OK) < 240 {
 		t.Fatalf("online answered only %d of 256: %v", len(res.OK), res.Errors)
 	}
-	if got := waitSeen(r.target, res.OK, 5*time.Second); got != len(res.OK) {
+	if got := waitSeen(r.Target, res.OK, 5*time.Second); got != len(res.OK) {
 		t.Fatalf("%d of %d answered ids reached the target; fates %v", got, len(res.OK), fates(r.copierMetrics()))
 	}
 	mu.Lock()

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 // rgEPrefix names every namespace these tests create.
@@ -30,7 +32,7 @@ type copierConf struct {
 
 // copyRig is one lab with its two real roles.
 type copyRig struct {
-	*demo
+	*lab.Rig
 	t   *testing.T
 	log bytes.Buffer
 	tun string // the gateway's TUN device
@@ -42,68 +44,68 @@ type copyRig struct {
 func newCopyRig(t *testing.T, bin string) *copyRig {
 	t.Helper()
 	r := &copyRig{t: t}
-	r.demo = &demo{
-		opts: DemoOptions{Binary: bin, Prefix: rgEPrefix, ReadyTimeout: 20 * time.Second, Logger: testLogger(t)},
-		out:  &r.log, dir: t.TempDir(), res: &DemoResult{},
+	r.Rig = &lab.Rig{
+		Opts: lab.DemoOptions{Binary: bin, Prefix: rgEPrefix, ReadyTimeout: 20 * time.Second, Logger: lab.Logger(t)},
+		Out:  &r.log, Dir: t.TempDir(), Res: &lab.DemoResult{},
 	}
-	if err := r.opts.defaults(); err != nil {
+	if err := r.Opts.Defaults(); err != nil {
 		t.Fatal(err)
 	}
-	closeRigAtEnd(t, r.demo, &r.log, rgEPrefix)
-	if err := r.setup(); err != nil {
+	closeRigAtEnd(t, r.Rig, &r.log, rgEPrefix)
+	if err := r.Setup(); err != nil {
 		t.Fatal(err)
 	}
 	// A TUN name of our own: the gateway keeps its state file under
 	// /run/replaygw/<tun>.json, shared by every namespace on the machine.
-	r.tun = r.lab.Name + "t"
-	gwc, err := os.ReadFile(r.gwConfig)
+	r.tun = r.Lab.Name + "t"
+	gwc, err := os.ReadFile(r.GWConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gwc = bytes.Replace(gwc, []byte(`tun = "rgw0"`), []byte(fmt.Sprintf("tun = %q", r.tun)), 1)
-	if err := os.WriteFile(r.gwConfig, gwc, 0o600); err != nil {
+	if err := os.WriteFile(r.GWConfig, gwc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.gw, err = r.lab.Start(Assistant, r.gwLog, bin, "up", "--config", r.gwConfig)
+	r.GW, err = r.Lab.Start(lab.Assistant, r.GWLog, bin, "up", "--config", r.GWConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	never := func() bool { return false }
-	if err := r.waitReady(context.Background(), Assistant, r.gw, r.gwLog, time.Now().Add(r.opts.ReadyTimeout), never, ""); err != nil {
+	if err := r.WaitReady(context.Background(), lab.Assistant, r.GW, r.GWLog, time.Now().Add(r.Opts.ReadyTimeout), never, ""); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
 // replaceTarget swaps the target's ID server for one built with opts.
-func (r *copyRig) replaceTarget(opts IDServerOptions) {
+func (r *copyRig) replaceTarget(opts lab.IDServerOptions) {
 	r.t.Helper()
-	r.target.Close()
-	ln, err := r.lab.Listen(Target, "tcp", ":80")
+	r.Target.Close()
+	ln, err := r.Lab.Listen(lab.Target, "tcp", ":80")
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	if opts.Logger == nil {
-		opts.Logger = r.opts.Logger
+		opts.Logger = r.Opts.Logger
 	}
-	r.target = NewIDServer(ln, opts)
+	r.Target = lab.NewIDServer(ln, opts)
 }
 
 var tokenRE = regexp.MustCompile(`(?m)^token = "([^"]+)"`)
 
 // copierTOML renders the copier's config with the gateway's token.
 func (r *copyRig) copierTOML(c copierConf) (string, error) {
-	gw, err := os.ReadFile(r.gwConfig)
+	gw, err := os.ReadFile(r.GWConfig)
 	if err != nil {
 		return "", fmt.Errorf("read gateway config: %w", err)
 	}
 	m := tokenRE.FindSubmatch(gw)
 	if m == nil {
-		return "", fmt.Errorf("no token in %s", r.gwConfig)
+		return "", fmt.Errorf("no token in %s", r.GWConfig)
 	}
-	dc := NewDemoConfig(r.lab)
+	dc := lab.NewDemoConfig(r.Lab)
 	if !c.Pool.IsValid() {
-		c.Pool = r.lab.Pool
+		c.Pool = r.Lab.Pool
 	}
 	if len(c.Routes) == 0 {
 		c.Routes = [][2]netip.AddrPort{{dc.From, dc.To}}
@@ -130,20 +132,20 @@ func (r *copyRig) startCopier(c copierConf, probe bool) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if err := os.WriteFile(r.cpConfig, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(r.CPConfig, []byte(text), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
-	r.cp, err = r.lab.Start(Online, r.cpLog, r.opts.Binary, "copy", "--config", r.cpConfig)
+	r.CP, err = r.Lab.Start(lab.Online, r.CPLog, r.Opts.Binary, "copy", "--config", r.CPConfig)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	ctx := context.Background()
-	deadline := time.Now().Add(r.opts.ReadyTimeout)
-	if err := r.waitReady(ctx, Online, r.cp, r.cpLog, deadline, func() bool { return false }, ""); err != nil {
+	deadline := time.Now().Add(r.Opts.ReadyTimeout)
+	if err := r.WaitReady(ctx, lab.Online, r.CP, r.CPLog, deadline, func() bool { return false }, ""); err != nil {
 		r.t.Fatalf("%v\nconfig:\n%s", err, text)
 	}
 	if probe {
-		if err := r.waitReplay(ctx, deadline); err != nil {
+		if err := r.WaitReplay(ctx, deadline); err != nil {
 			r.t.Fatal(err)
 		}
 	}
@@ -153,22 +155,22 @@ func (r *copyRig) startCopier(c copierConf, probe bool) {
 // sample name with labels (as printed) -> value.
 func (r *copyRig) copierMetrics() map[string]float64 {
 	r.t.Helper()
-	return r.scrape(Online, "copier")
+	return r.scrape(lab.Online, "copier")
 }
 
 // gatewayMetrics scrapes the gateway's /metrics inside the assistant.
 func (r *copyRig) gatewayMetrics() map[string]float64 {
 	r.t.Helper()
-	return r.scrape(Assistant, "gateway")
+	return r.scrape(lab.Assistant, "gateway")
 }
 
-func (r *copyRig) scrape(h Host, role string) map[string]float64 {
+func (r *copyRig) scrape(h lab.Host, role string) map[string]float64 {
 	r.t.Helper()
-	dial, err := r.lab.Dialer(h)
+	dial, err := r.Lab.Dialer(h)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	resp, err := dial.HTTPClient(3 * time.Second).Get("http://" + DemoMetricsListen + "/metrics")
+	resp, err := dial.HTTPClient(3 * time.Second).Get("http://" + lab.DemoMetricsListen + "/metrics")
 	if err != nil {
 		r.t.Fatalf("%s metrics: %v", role, err)
 	}
@@ -240,7 +242,7 @@ func fates(m map[string]float64) map[string]float64 {
 // copierAlive fails the test when the copier has exited.
 func (r *copyRig) copierAlive() {
 	r.t.Helper()
-	if err := r.childrenAlive(); err != nil {
+	if err := r.ChildrenAlive(); err != nil {
 		r.t.Fatal(err)
 	}
 }

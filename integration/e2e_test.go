@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 // binary is the real replaygw built once by TestMain ("" when the build
@@ -67,9 +70,9 @@ func needBinary(t *testing.T, cmds ...string) string {
 }
 
 // assertDemoCleaned checks that nothing of a demo run is left.
-func assertDemoCleaned(t *testing.T, prefix string, res *DemoResult) {
+func assertDemoCleaned(t *testing.T, prefix string, res *lab.DemoResult) {
 	t.Helper()
-	names, err := ListNamespaces(fmt.Sprintf("%s%d-", prefix, os.Getpid()))
+	names, err := netns.List(fmt.Sprintf("%s%d-", prefix, os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +89,7 @@ func assertDemoCleaned(t *testing.T, prefix string, res *DemoResult) {
 func TestDemo(t *testing.T) {
 	bin := needBinary(t, "up", "copy")
 	var out bytes.Buffer
-	res, err := Demo(context.Background(), DemoOptions{Binary: bin, Duration: 3 * time.Second, Logger: testLogger(t)}, &out)
+	res, err := lab.Demo(context.Background(), lab.DemoOptions{Binary: bin, Duration: 3 * time.Second, Logger: lab.Logger(t)}, &out)
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +124,7 @@ func TestDemoOrchestration(t *testing.T) {
 		t.Setenv(fakeEnv, "replay")
 		var out bytes.Buffer
 		start := time.Now()
-		res, err := Demo(context.Background(), DemoOptions{Binary: self, Duration: 2 * time.Second, Prefix: "rgLdemo"}, &out)
+		res, err := lab.Demo(context.Background(), lab.DemoOptions{Binary: self, Duration: 2 * time.Second, Prefix: "rgLdemo"}, &out)
 		t.Logf("demo output (%v):\n%s", time.Since(start), out.String())
 		if err != nil {
 			t.Fatal(err)
@@ -146,7 +149,7 @@ func TestDemoOrchestration(t *testing.T) {
 	t.Run("nothing replayed", func(t *testing.T) {
 		t.Setenv(fakeEnv, "silent")
 		var out bytes.Buffer
-		res, err := Demo(context.Background(), DemoOptions{Binary: self, Duration: time.Second, ReadyTimeout: 2 * time.Second, Prefix: "rgLdemo"}, &out)
+		res, err := lab.Demo(context.Background(), lab.DemoOptions{Binary: self, Duration: time.Second, ReadyTimeout: 2 * time.Second, Prefix: "rgLdemo"}, &out)
 		if err == nil {
 			t.Fatalf("demo without replay succeeded:\n%s", out.String())
 		}
@@ -165,7 +168,7 @@ func TestDemoOrchestration(t *testing.T) {
 		time.AfterFunc(2500*time.Millisecond, cancel) // mid-load
 		var out bytes.Buffer
 		start := time.Now()
-		res, err := Demo(ctx, DemoOptions{Binary: self, Duration: 30 * time.Second, Prefix: "rgLdemo"}, &out)
+		res, err := lab.Demo(ctx, lab.DemoOptions{Binary: self, Duration: 30 * time.Second, Prefix: "rgLdemo"}, &out)
 		if err == nil {
 			t.Fatal("canceled demo returned no error")
 		}
@@ -178,7 +181,7 @@ func TestDemoOrchestration(t *testing.T) {
 	t.Run("child crashes", func(t *testing.T) {
 		t.Setenv(fakeEnv, "replay")
 		var out bytes.Buffer
-		res, err := Demo(context.Background(), DemoOptions{Binary: "/bin/false", Duration: time.Second, ReadyTimeout: 3 * time.Second, Prefix: "rgLdemo"}, &out)
+		res, err := lab.Demo(context.Background(), lab.DemoOptions{Binary: "/bin/false", Duration: time.Second, ReadyTimeout: 3 * time.Second, Prefix: "rgLdemo"}, &out)
 		if err == nil || !strings.Contains(err.Error(), "exited before it was ready") {
 			t.Errorf("err = %v", err)
 		}
@@ -193,8 +196,8 @@ func TestDemoOrchestration(t *testing.T) {
 // real clients.
 func TestGatewayAbsorbsPoolTraffic(t *testing.T) {
 	bin := needBinary(t, "up")
-	l := newTestLab(t)
-	cfg := NewDemoConfig(l)
+	l := lab.NewTestLab(t)
+	cfg := lab.NewDemoConfig(l)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gateway.toml")
 	if err := os.WriteFile(path, []byte(cfg.GatewayTOML()), 0o600); err != nil {
@@ -205,7 +208,7 @@ func TestGatewayAbsorbsPoolTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	gw, err := l.Start(Assistant, logf, bin, "up", "--config", path)
+	gw, err := l.Start(lab.Assistant, logf, bin, "up", "--config", path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,26 +217,26 @@ func TestGatewayAbsorbsPoolTraffic(t *testing.T) {
 			t.Logf("gateway stop: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("gateway log:\n%s", logTail(logf.Name(), 40))
+			t.Logf("gateway log:\n%s", lab.LogTail(logf.Name(), 40))
 		}
 	})
 	// Ready: the TUN exists in the assistant namespace.
-	waitFor(t, 10*time.Second, func() bool {
-		return l.Exec(Assistant, "ip", "link", "show", cfg.TUN).Run() == nil
+	lab.WaitFor(t, 10*time.Second, func() bool {
+		return l.Exec(lab.Assistant, "ip", "link", "show", cfg.TUN).Run() == nil
 	})
-	if err := l.Exec(Assistant, "ip", "link", "show", cfg.TUN).Run(); err != nil {
-		t.Fatalf("TUN %s not up in the assistant: %v\n%s", cfg.TUN, err, logTail(logf.Name(), 20))
+	if err := l.Exec(lab.Assistant, "ip", "link", "show", cfg.TUN).Run(); err != nil {
+		t.Fatalf("TUN %s not up in the assistant: %v\n%s", cfg.TUN, err, lab.LogTail(logf.Name(), 20))
 	}
 	pools := []netip.Prefix{l.Pool, l.Pool6}
-	assistant, err := l.NewPacketCounter(Assistant, Iface, pools...)
+	assistant, err := l.NewPacketCounter(lab.Assistant, lab.Iface, pools...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := l.NewPacketCounter(Client, Iface, pools...)
+	client, err := l.NewPacketCounter(lab.Client, lab.Iface, pools...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	online, err := l.NewPacketCounter(Online, Iface, pools...)
+	online, err := l.NewPacketCounter(lab.Online, lab.Iface, pools...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +244,7 @@ func TestGatewayAbsorbsPoolTraffic(t *testing.T) {
 	// what it would send; TCP connects from the target to pool addresses
 	// are a simple way to make it send pool-bound TCP segments.
 	const n = 50
-	err = l.Do(Target, func() error {
+	err = l.Do(lab.Target, func() error {
 		for i := range n {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 			var d net.Dialer
@@ -262,7 +265,7 @@ func TestGatewayAbsorbsPoolTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, func() bool { return assistant.Stats.In.Load() >= n })
+	lab.WaitFor(t, 2*time.Second, func() bool { return assistant.Stats.In.Load() >= n })
 	time.Sleep(200 * time.Millisecond)
 	if got := assistant.Stats.In.Load(); got < n {
 		t.Errorf("assistant received %d pool-bound packets, want >= %d", got, n)
@@ -272,7 +275,7 @@ func TestGatewayAbsorbsPoolTraffic(t *testing.T) {
 	}
 	// The kernel transmitted them into the TUN (the gateway reads them
 	// there) and the gateway wrote nothing back.
-	rx, tx, err := l.LinkStats(Assistant, cfg.TUN)
+	rx, tx, err := l.LinkStats(lab.Assistant, cfg.TUN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +291,7 @@ func TestGatewayAbsorbsPoolTraffic(t *testing.T) {
 	}
 	select {
 	case <-gw.Done():
-		t.Fatalf("gateway exited: %v\n%s", gw.Err(), logTail(logf.Name(), 20))
+		t.Fatalf("gateway exited: %v\n%s", gw.Err(), lab.LogTail(logf.Name(), 20))
 	default:
 	}
 }
@@ -315,35 +318,35 @@ func TestReplayRig(t *testing.T) {
 
 func replayCases(t *testing.T, bin string, wantPool bool) {
 	var out bytes.Buffer
-	d := &demo{
-		opts: DemoOptions{Binary: bin, Prefix: "rgLe2e", ReadyTimeout: 20 * time.Second, Logger: testLogger(t)},
-		out:  &out, dir: t.TempDir(), res: &DemoResult{},
+	d := &lab.Rig{
+		Opts: lab.DemoOptions{Binary: bin, Prefix: "rgLe2e", ReadyTimeout: 20 * time.Second, Logger: lab.Logger(t)},
+		Out:  &out, Dir: t.TempDir(), Res: &lab.DemoResult{},
 	}
-	if err := d.opts.defaults(); err != nil {
+	if err := d.Opts.Defaults(); err != nil {
 		t.Fatal(err)
 	}
 	closeRigAtEnd(t, d, &out, "rgLe2e")
-	if err := d.setup(); err != nil {
+	if err := d.Setup(); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := d.startChildren(ctx); err != nil {
+	if err := d.StartChildren(ctx); err != nil {
 		t.Fatal(err)
 	}
-	online := d.lab.Addr(Online).String() + ":80"
+	online := d.Lab.Addr(lab.Online).String() + ":80"
 	for _, tc := range []struct {
 		name string
-		lo   LoadOptions
+		lo   lab.LoadOptions
 	}{
-		{"short connections", LoadOptions{Short: 300, Rate: 300}},
-		{"keep-alive connections", LoadOptions{KeepAlive: 6, PerConn: 50, Rate: 300}},
-		{"mixed burst", LoadOptions{Short: 200, KeepAlive: 4, PerConn: 50, Concurrency: 32}},
+		{"short connections", lab.LoadOptions{Short: 300, Rate: 300}},
+		{"keep-alive connections", lab.LoadOptions{KeepAlive: 6, PerConn: 50, Rate: 300}},
+		{"mixed burst", lab.LoadOptions{Short: 200, KeepAlive: 4, PerConn: 50, Concurrency: 32}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lo := tc.lo
 			lo.Addr, lo.Duration = online, 10*time.Second
 			lo.IDPrefix = strings.ReplaceAll(tc.name, " ", "_")
-			res, err := d.lab.Load(ctx, Client, lo)
+			res, err := d.Lab.Load(ctx, lab.Client, lo)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -351,18 +354,18 @@ func replayCases(t *testing.T, bin string, wantPool bool) {
 			if len(res.OK) != want {
 				t.Fatalf("online answered %d of %d (failed %d, not sent %d): %v", len(res.OK), want, res.Failed, res.NotSent, res.Errors)
 			}
-			waitFor(t, 5*time.Second, func() bool { return d.target.CountSeen(res.OK) == want })
-			if got := d.target.CountSeen(res.OK); got != want {
+			lab.WaitFor(t, 5*time.Second, func() bool { return d.Target.CountSeen(res.OK) == want })
+			if got := d.Target.CountSeen(res.OK); got != want {
 				t.Errorf("target saw %d of %d requests", got, want)
 			}
 		})
 	}
-	if n := d.target.Stats.Duplicates.Load(); n != 0 {
+	if n := d.Target.Stats.Duplicates.Load(); n != 0 {
 		t.Errorf("target saw %d duplicate requests", n)
 	}
 	var pool, other int
-	for a, n := range d.target.Sources() {
-		if d.lab.Pool.Contains(a) {
+	for a, n := range d.Target.Sources() {
+		if d.Lab.Pool.Contains(a) {
 			pool++
 		} else {
 			other += n
@@ -371,12 +374,12 @@ func replayCases(t *testing.T, bin string, wantPool bool) {
 	if wantPool && (pool == 0 || other != 0) {
 		t.Errorf("target clients: %d pool addresses, %d requests from elsewhere", pool, other)
 	}
-	for _, pc := range d.leaks {
+	for _, pc := range d.Leaks {
 		if n := pc.Matched(); n != 0 {
 			t.Errorf("%d pool-bound packets on a LAN interface of client/online", n)
 		}
 	}
-	if n := d.forwarded.Stats.Out.Load(); n != 0 {
+	if n := d.Forwarded.Stats.Out.Load(); n != 0 {
 		t.Errorf("assistant sent %d pool-bound packets back out", n)
 	}
 }

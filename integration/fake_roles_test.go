@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 // fakeEnv switches the test binary into a stand-in for `replaygw up` /
@@ -32,7 +35,7 @@ func runFakeRole() bool {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	ln, err := net.Listen("tcp", DemoMetricsListen)
+	ln, err := net.Listen("tcp", lab.DemoMetricsListen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fake:", err)
 		os.Exit(1)
@@ -53,11 +56,11 @@ func runFakeRole() bool {
 // fakeCopy captures TCP payloads to online:80 on eth0 and re-sends each
 // request id once to target:80 over HTTP.
 func fakeCopy(ctx context.Context) error {
-	ifi, err := net.InterfaceByName(Iface)
+	ifi, err := net.InterfaceByName(lab.Iface)
 	if err != nil {
 		return err
 	}
-	proto := htons(unix.ETH_P_IP)
+	proto := bits.ReverseBytes16(unix.ETH_P_IP) // network byte order (htons)
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(proto))
 	if err != nil {
 		return err

@@ -18,10 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replaygw/replaygw/wire"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/replaygw/replaygw/lab"
+	"github.com/replaygw/replaygw/wire"
 )
 
 // TestGatewayLifecycle runs `replaygw up` several times in one lab:
@@ -31,12 +33,12 @@ func TestGatewayLifecycle(t *testing.T) {
 	bin := needBinary(t, "up", "down")
 	l := newOpsLab(t)
 	cfg := newOpsConfig(t, l, t.TempDir())
-	listenID(t, l, Target) // the target answers SYNs with SYN-ACKs
+	listenID(t, l, lab.Target) // the target answers SYNs with SYN-ACKs
 	clean := gatewayState(t, l, cfg.TUN)
 	port := uint16(40000)
 
 	t.Run("ip_forward=0", func(t *testing.T) {
-		gw := startRole(t, l, Assistant, bin, "up", "--config", cfg.gwPath)
+		gw := startRole(t, l, lab.Assistant, bin, "up", "--config", cfg.gwPath)
 		absorbSynAcks(t, l, cfg, &port)
 		refusesPeers(t, l, cfg)
 		if err := gw.Stop(5 * time.Second); err != nil {
@@ -45,22 +47,22 @@ func TestGatewayLifecycle(t *testing.T) {
 		assertState(t, "after SIGTERM", clean, gatewayState(t, l, cfg.TUN))
 	})
 
-	if err := l.Sysctl(Assistant, "net.ipv4.ip_forward", "1"); err != nil {
+	if err := l.Sysctl(lab.Assistant, "net.ipv4.ip_forward", "1"); err != nil {
 		t.Fatal(err)
 	}
 	clean = gatewayState(t, l, cfg.TUN)
 
 	t.Run("ip_forward=1, SIGKILL then down", func(t *testing.T) {
-		gw := startRole(t, l, Assistant, bin, "up", "--config", cfg.gwPath)
+		gw := startRole(t, l, lab.Assistant, bin, "up", "--config", cfg.gwPath)
 		absorbSynAcks(t, l, cfg, &port)
-		gw.cmd.Process.Kill()
+		gw.Cmd.Process.Kill()
 		<-gw.Done()
 		stale := gatewayState(t, l, cfg.TUN)
 		if stale.String() == clean.String() {
 			t.Fatalf("a SIGKILLed up left nothing behind: the down check below would be vacuous:\n%s", stale)
 		}
 		t.Logf("left by a SIGKILLed up:\n%s", stale.diff(clean))
-		out, err := l.Exec(Assistant, bin, "down", "--config", cfg.gwPath).CombinedOutput()
+		out, err := l.Exec(lab.Assistant, bin, "down", "--config", cfg.gwPath).CombinedOutput()
 		if err != nil {
 			t.Fatalf("down: %v: %s", err, out)
 		}
@@ -68,10 +70,10 @@ func TestGatewayLifecycle(t *testing.T) {
 	})
 
 	t.Run("ip_forward=1, up after a crash", func(t *testing.T) {
-		gw := startRole(t, l, Assistant, bin, "up", "--config", cfg.gwPath)
-		gw.cmd.Process.Kill()
+		gw := startRole(t, l, lab.Assistant, bin, "up", "--config", cfg.gwPath)
+		gw.Cmd.Process.Kill()
 		<-gw.Done()
-		gw = startRole(t, l, Assistant, bin, "up", "--config", cfg.gwPath)
+		gw = startRole(t, l, lab.Assistant, bin, "up", "--config", cfg.gwPath)
 		absorbSynAcks(t, l, cfg, &port)
 		if err := gw.Stop(5 * time.Second); err != nil {
 			t.Errorf("up did not exit cleanly on SIGTERM: %v", err)
@@ -84,12 +86,12 @@ func TestGatewayLifecycle(t *testing.T) {
 // SYNs from the online host) and checks the gateway absorbs them all:
 // received on the assistant, nothing sent out of its LAN side, nothing
 // written into the TUN, nothing seen by the client or online host.
-func absorbSynAcks(t *testing.T, l *Lab, cfg *opsConfig, port *uint16) {
+func absorbSynAcks(t *testing.T, l *lab.Lab, cfg *opsConfig, port *uint16) {
 	t.Helper()
 	pools := []netip.Prefix{l.Pool, l.Pool6}
-	var counters []*PacketCounter
-	for _, h := range []Host{Assistant, Client, Online} {
-		pc, err := l.NewPacketCounter(h, Iface, pools...)
+	var counters []*lab.PacketCounter
+	for _, h := range []lab.Host{lab.Assistant, lab.Client, lab.Online} {
+		pc, err := l.NewPacketCounter(h, lab.Iface, pools...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,13 +99,13 @@ func absorbSynAcks(t *testing.T, l *Lab, cfg *opsConfig, port *uint16) {
 		counters = append(counters, pc)
 	}
 	assistant := counters[0]
-	before, err := scrapeMetrics(l, Assistant)
+	before, err := scrapeMetrics(l, lab.Assistant)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 40
-	target := netip.AddrPortFrom(l.Addr(Target), 80)
-	err = l.Do(Online, func() error {
+	target := netip.AddrPortFrom(l.Addr(lab.Target), 80)
+	err = l.Do(lab.Online, func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 		if err != nil {
 			return fmt.Errorf("raw socket: %w", err)
@@ -123,13 +125,13 @@ func absorbSynAcks(t *testing.T, l *Lab, cfg *opsConfig, port *uint16) {
 		t.Fatal(err)
 	}
 	var after map[string]float64
-	waitFor(t, 3*time.Second, func() bool {
-		after, err = scrapeMetrics(l, Assistant)
+	lab.WaitFor(t, 3*time.Second, func() bool {
+		after, err = scrapeMetrics(l, lab.Assistant)
 		return err == nil && assistant.Stats.In.Load() >= n &&
 			after["replaygw_tun_tcp_absorbed"]-before["replaygw_tun_tcp_absorbed"] >= n
 	})
 	time.Sleep(200 * time.Millisecond) // let any wrongly forwarded packet show up
-	if after, err = scrapeMetrics(l, Assistant); err != nil {
+	if after, err = scrapeMetrics(l, lab.Assistant); err != nil {
 		t.Fatal(err)
 	}
 	absorbed := after["replaygw_tun_tcp_absorbed"] - before["replaygw_tun_tcp_absorbed"]
@@ -147,7 +149,7 @@ func absorbSynAcks(t *testing.T, l *Lab, cfg *opsConfig, port *uint16) {
 	if got := after["replaygw_tun_writes_attempted"]; got != 0 {
 		t.Errorf("gateway attempted %v writes into the TUN", got)
 	}
-	if rx, _, err := l.LinkStats(Assistant, cfg.TUN); err != nil || rx != 0 {
+	if rx, _, err := l.LinkStats(lab.Assistant, cfg.TUN); err != nil || rx != 0 {
 		t.Errorf("TUN %s received %d packets from the gateway (%v)", cfg.TUN, rx, err)
 	}
 	if got := counters[1].Matched() + counters[2].Matched(); got != 0 {
@@ -178,9 +180,9 @@ func synPacket(src, dst netip.AddrPort) []byte {
 // refusesPeers dials the gateway's control port from the online host: the
 // right token is accepted (so the refusals below are meaningful), a wrong
 // token and a hello of protocol version 99 are refused.
-func refusesPeers(t *testing.T, l *Lab, cfg *opsConfig) {
+func refusesPeers(t *testing.T, l *lab.Lab, cfg *opsConfig) {
 	t.Helper()
-	d, err := l.Dialer(Online)
+	d, err := l.Dialer(lab.Online)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +195,7 @@ func refusesPeers(t *testing.T, l *Lab, cfg *opsConfig) {
 		}
 		return wire.NewConn(c)
 	}
-	before, err := scrapeMetrics(l, Assistant)
+	before, err := scrapeMetrics(l, lab.Assistant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,8 +249,8 @@ func refusesPeers(t *testing.T, l *Lab, cfg *opsConfig) {
 	}
 
 	var after map[string]float64
-	waitFor(t, 2*time.Second, func() bool {
-		after, err = scrapeMetrics(l, Assistant)
+	lab.WaitFor(t, 2*time.Second, func() bool {
+		after, err = scrapeMetrics(l, lab.Assistant)
 		return err == nil && after["replaygw_gateway_auth_failures"] > before["replaygw_gateway_auth_failures"] &&
 			after["replaygw_gateway_version_refused"] > before["replaygw_gateway_version_refused"]
 	})
@@ -289,7 +291,7 @@ func (s gwState) diff(base gwState) string {
 // gatewayState snapshots the assistant's TUN, routes, tc qdiscs and
 // filters on the LAN interface, and the forwarding and reverse-path
 // sysctls, plus the gateway's state file.
-func gatewayState(t *testing.T, l *Lab, tun string) gwState {
+func gatewayState(t *testing.T, l *lab.Lab, tun string) gwState {
 	t.Helper()
 	var lines []string
 	add := func(kind string, out []byte) {
@@ -308,19 +310,19 @@ func gatewayState(t *testing.T, l *Lab, tun string) gwState {
 		{"link", []string{"ip", "-o", "link", "show", "type", "tun"}},
 		{"route4", []string{"ip", "-4", "route", "show", "table", "all"}},
 		{"route6", []string{"ip", "-6", "route", "show", "table", "all"}},
-		{"qdisc", []string{"tc", "qdisc", "show", "dev", Iface}},
-		{"filter-ingress", []string{"tc", "filter", "show", "dev", Iface, "ingress"}},
-		{"filter-egress", []string{"tc", "filter", "show", "dev", Iface, "egress"}},
+		{"qdisc", []string{"tc", "qdisc", "show", "dev", lab.Iface}},
+		{"filter-ingress", []string{"tc", "filter", "show", "dev", lab.Iface, "ingress"}},
+		{"filter-egress", []string{"tc", "filter", "show", "dev", lab.Iface, "egress"}},
 	} {
-		out, err := l.Exec(Assistant, c.args...).CombinedOutput()
+		out, err := l.Exec(lab.Assistant, c.args...).CombinedOutput()
 		if err != nil && c.kind != "filter-ingress" && c.kind != "filter-egress" {
 			t.Fatalf("%v: %v: %s", c.args, err, out)
 		}
 		add(c.kind, out)
 	}
-	err := l.Do(Assistant, func() error {
+	err := l.Do(lab.Assistant, func() error {
 		for _, dir := range []string{"/proc/sys/net/ipv4/conf", "/proc/sys/net/ipv6/conf"} {
-			for _, dev := range []string{"all", "default", Iface, "lo"} {
+			for _, dev := range []string{"all", "default", lab.Iface, "lo"} {
 				ents, err := os.ReadDir(filepath.Join(dir, dev))
 				if err != nil {
 					return err

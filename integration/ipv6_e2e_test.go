@@ -13,6 +13,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 // rgVPrefix names every namespace these tests create.
@@ -31,56 +33,56 @@ type rgVRig struct {
 func newRGVRig(t *testing.T, bin string) *rgVRig {
 	t.Helper()
 	cr := &copyRig{t: t}
-	cr.demo = &demo{
-		opts: DemoOptions{Binary: bin, Prefix: rgVPrefix, ReadyTimeout: 20 * time.Second, Logger: testLogger(t)},
-		out:  &cr.log, dir: t.TempDir(), res: &DemoResult{},
+	cr.Rig = &lab.Rig{
+		Opts: lab.DemoOptions{Binary: bin, Prefix: rgVPrefix, ReadyTimeout: 20 * time.Second, Logger: lab.Logger(t)},
+		Out:  &cr.log, Dir: t.TempDir(), Res: &lab.DemoResult{},
 	}
-	if err := cr.opts.defaults(); err != nil {
+	if err := cr.Opts.Defaults(); err != nil {
 		t.Fatal(err)
 	}
 	r := &rgVRig{copyRig: cr}
-	closeRigAtEnd(t, r.demo, &r.log, rgVPrefix)
-	if err := r.setup(); err != nil {
+	closeRigAtEnd(t, r.Rig, &r.log, rgVPrefix)
+	if err := r.Setup(); err != nil {
 		t.Fatal(err)
 	}
-	r.online6 = netip.AddrPortFrom(r.lab.Addr6(Online), 80)
-	r.target6 = netip.AddrPortFrom(r.lab.Addr6(Target), 80)
+	r.online6 = netip.AddrPortFrom(r.Lab.Addr6(lab.Online), 80)
+	r.target6 = netip.AddrPortFrom(r.Lab.Addr6(lab.Target), 80)
 	for _, s := range []struct {
-		h    Host
+		h    lab.Host
 		addr netip.AddrPort
-		dst  **IDServer
-	}{{Online, r.online6, &r.online}, {Target, r.target6, &r.target}} {
+		dst  **lab.IDServer
+	}{{lab.Online, r.online6, &r.Online}, {lab.Target, r.target6, &r.Target}} {
 		(*s.dst).Close()
-		ln, err := r.lab.Listen(s.h, "tcp6", s.addr.String())
+		ln, err := r.Lab.Listen(s.h, "tcp6", s.addr.String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		*s.dst = NewIDServer(ln, IDServerOptions{Logger: r.opts.Logger})
+		*s.dst = lab.NewIDServer(ln, lab.IDServerOptions{Logger: r.Opts.Logger})
 	}
-	r.tun = r.lab.Name + "t" // the gateway's state file is /run/replaygw/<tun>.json
-	gwc, err := os.ReadFile(r.gwConfig)
+	r.tun = r.Lab.Name + "t" // the gateway's state file is /run/replaygw/<tun>.json
+	gwc, err := os.ReadFile(r.GWConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pools := fmt.Sprintf("pools = [%q, %q]", r.lab.Pool.String(), r.lab.Pool6.String())
+	pools := fmt.Sprintf("pools = [%q, %q]", r.Lab.Pool.String(), r.Lab.Pool6.String())
 	for _, rep := range [][2]string{
 		{`tun = "rgw0"`, fmt.Sprintf("tun = %q", r.tun)},
-		{fmt.Sprintf("pools = [%q]", r.lab.Pool.String()), pools},
+		{fmt.Sprintf("pools = [%q]", r.Lab.Pool.String()), pools},
 	} {
 		if !bytes.Contains(gwc, []byte(rep[0])) {
 			t.Fatalf("gateway config has no %s:\n%s", rep[0], gwc)
 		}
 		gwc = bytes.Replace(gwc, []byte(rep[0]), []byte(rep[1]), 1)
 	}
-	if err := os.WriteFile(r.gwConfig, gwc, 0o600); err != nil {
+	if err := os.WriteFile(r.GWConfig, gwc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.gw, err = r.lab.Start(Assistant, r.gwLog, bin, "up", "--config", r.gwConfig)
+	r.GW, err = r.Lab.Start(lab.Assistant, r.GWLog, bin, "up", "--config", r.GWConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	never := func() bool { return false }
-	if err := r.waitReady(context.Background(), Assistant, r.gw, r.gwLog, time.Now().Add(r.opts.ReadyTimeout), never, ""); err != nil {
+	if err := r.WaitReady(context.Background(), lab.Assistant, r.GW, r.GWLog, time.Now().Add(r.Opts.ReadyTimeout), never, ""); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -91,24 +93,24 @@ func newRGVRig(t *testing.T, bin string) *rgVRig {
 // request is replayed to the target.
 func (r *rgVRig) startCopier6() {
 	r.t.Helper()
-	r.startCopier(copierConf{Pool: r.lab.Pool6, Routes: [][2]netip.AddrPort{{r.online6, r.target6}}}, false)
-	deadline := time.Now().Add(r.opts.ReadyTimeout)
+	r.startCopier(copierConf{Pool: r.Lab.Pool6, Routes: [][2]netip.AddrPort{{r.online6, r.target6}}}, false)
+	deadline := time.Now().Add(r.Opts.ReadyTimeout)
 	for i := 0; ; i++ {
 		r.copierAlive()
-		if _, err := r.lab.Load(context.Background(), Client, LoadOptions{
+		if _, err := r.Lab.Load(context.Background(), lab.Client, lab.LoadOptions{
 			Addr: r.online6.String(), Short: 1, Duration: time.Second, IDPrefix: fmt.Sprintf("v6probe%d", i),
 		}); err != nil {
 			r.t.Fatalf("probe: %v", err)
 		}
 		wait := time.Now().Add(200 * time.Millisecond)
 		for time.Now().Before(wait) {
-			if r.target.CountPrefix("v6probe") > 0 {
+			if r.Target.CountPrefix("v6probe") > 0 {
 				return
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("no IPv6 probe reached the target within %v (online saw %d)", r.opts.ReadyTimeout, r.online.CountPrefix("v6probe"))
+			r.t.Fatalf("no IPv6 probe reached the target within %v (online saw %d)", r.Opts.ReadyTimeout, r.Online.CountPrefix("v6probe"))
 		}
 	}
 }
@@ -118,7 +120,7 @@ func (r *rgVRig) startCopier6() {
 func (r *rgVRig) assertPoolSources(pool netip.Prefix, atLeast int) int {
 	r.t.Helper()
 	inside, addrs := 0, 0
-	for a, n := range r.target.Sources() {
+	for a, n := range r.Target.Sources() {
 		if !pool.Contains(a) {
 			r.t.Errorf("target saw %d requests from %s, outside %s", n, a, pool)
 			continue
@@ -138,23 +140,23 @@ func (r *rgVRig) assertPoolSources(pool netip.Prefix, atLeast int) int {
 func (r *rgVRig) assertNoLeaks() {
 	r.t.Helper()
 	var leaked uint64
-	for _, pc := range r.leaks {
+	for _, pc := range r.Leaks {
 		leaked += pc.Matched()
 	}
-	leaked += r.forwarded.Stats.Out.Load()
+	leaked += r.Forwarded.Stats.Out.Load()
 	if leaked != 0 {
 		r.t.Errorf("%d pool-bound packets leaked", leaked)
 	}
-	if r.forwarded.Stats.In.Load() == 0 {
+	if r.Forwarded.Stats.In.Load() == 0 {
 		r.t.Errorf("the assistant received no pool-bound packet: the counters see nothing")
 	}
-	gw, err := scrapeMetrics(r.lab, Assistant)
+	gw, err := scrapeMetrics(r.Lab, lab.Assistant)
 	if err != nil {
 		r.t.Fatalf("gateway metrics: %v", err)
 	}
 	v, ok := gw["replaygw_tun_writes_attempted"]
 	r.t.Logf("assistant: %d pool-bound packets in, %d out; gateway tun_writes_attempted %v (exported %v), records sent %v",
-		r.forwarded.Stats.In.Load(), r.forwarded.Stats.Out.Load(), v, ok, gw["replaygw_gateway_records_sent"])
+		r.Forwarded.Stats.In.Load(), r.Forwarded.Stats.Out.Load(), v, ok, gw["replaygw_gateway_records_sent"])
 	if !ok {
 		r.t.Errorf("gateway exports no replaygw_tun_writes_attempted")
 	} else if v != 0 {
@@ -170,11 +172,11 @@ func TestIPv6Replay(t *testing.T) {
 	r.startCopier6()
 	// 600 short connections and 8 keep-alive connections of 50 requests:
 	// 1000 requests at 500/s.
-	lo := LoadOptions{
+	lo := lab.LoadOptions{
 		Addr: r.online6.String(), Short: 600, KeepAlive: 8, PerConn: 50,
 		Rate: 500, Concurrency: 32, Duration: 15 * time.Second, IDPrefix: "v6load",
 	}
-	res, err := r.lab.Load(context.Background(), Client, lo)
+	res, err := r.Lab.Load(context.Background(), lab.Client, lo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,19 +184,19 @@ func TestIPv6Replay(t *testing.T) {
 	if len(res.OK) < planned*99/100 {
 		t.Fatalf("online answered only %d of %d (failed %d, not sent %d): %v", len(res.OK), planned, res.Failed, res.NotSent, res.Errors)
 	}
-	got := waitSeen(r.target, res.OK, 5*time.Second)
-	success := percent(got, len(res.OK))
+	got := waitSeen(r.Target, res.OK, 5*time.Second)
+	success := lab.Percent(got, len(res.OK))
 	m := r.copierMetrics()
 	t.Logf("IPv6 replay: %d of %d answered ids reached the target = %.3f%% (planned %d, load %.1fs); duplicates %d; fates %v",
-		got, len(res.OK), success, planned, res.Elapsed.Seconds(), r.target.Stats.Duplicates.Load(), fates(m))
+		got, len(res.OK), success, planned, res.Elapsed.Seconds(), r.Target.Stats.Duplicates.Load(), fates(m))
 	if success < 99.9 {
 		t.Errorf("replay success %.3f%% < 99.9%%", success)
 	}
-	if n := r.target.Stats.Duplicates.Load(); n != 0 {
+	if n := r.Target.Stats.Duplicates.Load(); n != 0 {
 		t.Errorf("target saw %d duplicate requests", n)
 	}
-	addrs := r.assertPoolSources(r.lab.Pool6, got)
-	t.Logf("target clients: %d distinct addresses in %s", addrs, r.lab.Pool6)
+	addrs := r.assertPoolSources(r.Lab.Pool6, got)
+	t.Logf("target clients: %d distinct addresses in %s", addrs, r.Lab.Pool6)
 	r.assertNoLeaks()
 	r.copierAlive()
 }
@@ -206,28 +208,28 @@ func TestIPv6MidStreamJoin(t *testing.T) {
 	r := newRGVRig(t, needBinary(t, "up", "copy"))
 	addr := r.online6.String()
 	const conns, pre, post = 4, 2, 5
-	ka := openKeepAlive(t, r.lab, addr, conns)
-	preIDs := ka.send("v6pre", pre)
+	ka := lab.OpenKeepAlive(t, r.Lab, addr, conns)
+	preIDs := ka.Send("v6pre", pre)
 	r.startCopier6()
-	postIDs := ka.send("v6post", post)
-	got := waitSeen(r.target, postIDs, 5*time.Second)
+	postIDs := ka.Send("v6post", post)
+	got := waitSeen(r.Target, postIDs, 5*time.Second)
 	m := r.copierMetrics()
 	syn, ok := metric(m, "replaygw_engine_synthesized_syns")
 	t.Logf("target saw %d of %d requests sent after the copier was ready, %d of %d sent before; synthesized SYNs %v; fates %v",
-		got, len(postIDs), r.target.CountSeen(preIDs), len(preIDs), syn, fates(m))
+		got, len(postIDs), r.Target.CountSeen(preIDs), len(preIDs), syn, fates(m))
 	if got != len(postIDs) {
 		t.Errorf("target saw %d of %d post-start requests", got, len(postIDs))
 	}
-	if n := r.target.CountSeen(preIDs); n != 0 {
+	if n := r.Target.CountSeen(preIDs); n != 0 {
 		t.Errorf("target saw %d requests sent before the copier ran", n)
 	}
 	if !ok || syn < conns {
 		t.Errorf("synthesized SYNs = %v (exported %v), want >= %d", syn, ok, conns)
 	}
-	if n := r.target.Stats.Duplicates.Load(); n != 0 {
+	if n := r.Target.Stats.Duplicates.Load(); n != 0 {
 		t.Errorf("target saw %d duplicate requests", n)
 	}
-	r.assertPoolSources(r.lab.Pool6, got)
+	r.assertPoolSources(r.Lab.Pool6, got)
 	r.assertNoLeaks()
 	r.copierAlive()
 }

@@ -18,12 +18,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 // offlineRig is a lab whose gateway runs and whose copier recorded a
 // capture of known requests.
 type offlineRig struct {
-	d       *demo
+	d       *lab.Rig
 	bin     string
 	rec     string       // the recording (pcapng, raw IP)
 	ids     []string     // ids answered by the online server while recording
@@ -40,9 +42,9 @@ func (r *offlineRig) usePool(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	base := r.d.lab.Pool.Addr().As4()
-	if r.pools >= 1<<(28-r.d.lab.Pool.Bits()) {
-		return fmt.Errorf("client pool %s has no /28 left for run %d", r.d.lab.Pool, r.pools+1)
+	base := r.d.Lab.Pool.Addr().As4()
+	if r.pools >= 1<<(28-r.d.Lab.Pool.Bits()) {
+		return fmt.Errorf("client pool %s has no /28 left for run %d", r.d.Lab.Pool, r.pools+1)
 	}
 	base[3] += byte(16 * r.pools)
 	r.pools++
@@ -59,7 +61,7 @@ func (r *offlineRig) usePool(src, dst string) error {
 func (r *offlineRig) config(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "replay.toml")
-	if err := r.usePool(r.d.cpConfig, path); err != nil {
+	if err := r.usePool(r.d.CPConfig, path); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -69,33 +71,33 @@ func (r *offlineRig) config(t *testing.T) string {
 // stops the copier. The gateway keeps running for the replays.
 func newOfflineRig(t *testing.T, bin string) *offlineRig {
 	var out bytes.Buffer
-	d := &demo{
-		opts: DemoOptions{Binary: bin, Prefix: "rgO", ReadyTimeout: 20 * time.Second, Logger: testLogger(t)},
-		out:  &out, dir: t.TempDir(), res: &DemoResult{},
+	d := &lab.Rig{
+		Opts: lab.DemoOptions{Binary: bin, Prefix: "rgO", ReadyTimeout: 20 * time.Second, Logger: lab.Logger(t)},
+		Out:  &out, Dir: t.TempDir(), Res: &lab.DemoResult{},
 	}
-	if err := d.opts.defaults(); err != nil {
+	if err := d.Opts.Defaults(); err != nil {
 		t.Fatal(err)
 	}
-	r := &offlineRig{d: d, bin: bin, rec: filepath.Join(d.dir, "rec.pcapng")}
-	d.cpArgs = []string{"--record", r.rec}
+	r := &offlineRig{d: d, bin: bin, rec: filepath.Join(d.Dir, "rec.pcapng")}
+	d.CPArgs = []string{"--record", r.rec}
 	closeRigAtEnd(t, d, &out, "rgO")
-	if err := d.setup(); err != nil {
+	if err := d.Setup(); err != nil {
 		t.Fatal(err)
 	}
 	// Each run gets its own slice of the client pool: the live copy the
 	// first /28, every replay the next one (see config). A replay's
 	// sessions then never meet the target's TIME_WAIT of an earlier run on
 	// the same 4-tuples, as they would not on a fresh target host.
-	if err := r.usePool(d.cpConfig, d.cpConfig); err != nil {
+	if err := r.usePool(d.CPConfig, d.CPConfig); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := d.startChildren(ctx); err != nil {
+	if err := d.StartChildren(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lo := LoadOptions{Addr: d.lab.Addr(Online).String() + ":80", Short: 200, KeepAlive: 4, PerConn: 25,
+	lo := lab.LoadOptions{Addr: d.Lab.Addr(lab.Online).String() + ":80", Short: 200, KeepAlive: 4, PerConn: 25,
 		Rate: 100, Duration: 15 * time.Second, IDPrefix: "rec"}
-	res, err := d.lab.Load(ctx, Client, lo)
+	res, err := d.Lab.Load(ctx, lab.Client, lo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,12 +108,12 @@ func newOfflineRig(t *testing.T, bin string) *offlineRig {
 	r.ids = res.OK
 	// The live copy is not under test here, but waiting for it makes sure
 	// the copier has seen (and recorded) everything before it stops.
-	waitFor(t, 5*time.Second, func() bool { return d.target.CountSeen(r.ids) == len(r.ids) })
-	if err := d.cp.Stop(5 * time.Second); err != nil {
-		t.Fatalf("copier did not stop cleanly: %v\n%s", err, logTail(d.cpLog.Name(), 20))
+	lab.WaitFor(t, 5*time.Second, func() bool { return d.Target.CountSeen(r.ids) == len(r.ids) })
+	if err := d.CP.Stop(5 * time.Second); err != nil {
+		t.Fatalf("copier did not stop cleanly: %v\n%s", err, lab.LogTail(d.CPLog.Name(), 20))
 	}
-	d.target.Close()
-	d.target = nil
+	d.Target.Close()
+	d.Target = nil
 	if r.pkts, err = readIPCapture(r.rec); err != nil {
 		t.Fatalf("read the recording: %v", err)
 	}
@@ -128,8 +130,8 @@ func newOfflineRig(t *testing.T, bin string) *offlineRig {
 // returns the run and the target.
 func (r *offlineRig) replay(t *testing.T, file string, args ...string) (replayRun, *arrivalTarget) {
 	t.Helper()
-	tg := freshTarget(t, r.d.lab)
-	run := runReplay(r.d.lab, Online, r.bin, r.config(t), file, 60*time.Second, args...)
+	tg := freshTarget(t, r.d.Lab)
+	run := runReplay(r.d.Lab, lab.Online, r.bin, r.config(t), file, 60*time.Second, args...)
 	if run.crashed() {
 		t.Fatalf("replaygw replay crashed:\n%s", run)
 	}
@@ -141,7 +143,7 @@ func wantIDs(t *testing.T, tg *arrivalTarget, ids []string, run replayRun) {
 	t.Helper()
 	// Late sessions: the replay has drained them before it exited, give
 	// the target's handlers a moment.
-	waitFor(t, 2*time.Second, func() bool { return tg.CountSeen(ids) == len(ids) })
+	lab.WaitFor(t, 2*time.Second, func() bool { return tg.CountSeen(ids) == len(ids) })
 	got := tg.CountSeen(ids)
 	if p := percentOf(got, len(ids)); p < 99.9 {
 		t.Errorf("target saw %d of %d ids (%.2f%%, want >= 99.9%%)\n%s", got, len(ids), p, run)

@@ -15,12 +15,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 // arrivalTarget is an IDServer on the target's :80 that also records the
 // arrival time of every request.
 type arrivalTarget struct {
-	*IDServer
+	*lab.IDServer
 	srv *http.Server
 
 	mu      sync.Mutex
@@ -29,17 +31,17 @@ type arrivalTarget struct {
 
 // newArrivalTarget serves on target:80. The IDServer itself listens on an
 // unused loopback port: its ServeHTTP does the id bookkeeping.
-func newArrivalTarget(l *Lab) (*arrivalTarget, error) {
-	spare, err := l.Listen(Target, "tcp", "127.0.0.1:0")
+func newArrivalTarget(l *lab.Lab) (*arrivalTarget, error) {
+	spare, err := l.Listen(lab.Target, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	ln, err := l.Listen(Target, "tcp", ":80")
+	ln, err := l.Listen(lab.Target, "tcp", ":80")
 	if err != nil {
 		spare.Close()
 		return nil, err
 	}
-	a := &arrivalTarget{IDServer: NewIDServer(spare, IDServerOptions{}), arrived: map[string]time.Time{}}
+	a := &arrivalTarget{IDServer: lab.NewIDServer(spare, lab.IDServerOptions{}), arrived: map[string]time.Time{}}
 	a.srv = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
 	go a.srv.Serve(ln)
 	return a, nil
@@ -47,7 +49,7 @@ func newArrivalTarget(l *Lab) (*arrivalTarget, error) {
 
 func (a *arrivalTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	if id := RequestID(r); id != "" {
+	if id := lab.RequestID(r); id != "" {
 		a.mu.Lock()
 		if _, ok := a.arrived[id]; !ok {
 			a.arrived[id] = now
@@ -84,7 +86,7 @@ func (a *arrivalTarget) Close() error {
 
 // freshTarget replaces the target server of the lab with a new one (no ids
 // seen) and closes it at the end of the test.
-func freshTarget(t *testing.T, l *Lab) *arrivalTarget {
+func freshTarget(t *testing.T, l *lab.Lab) *arrivalTarget {
 	t.Helper()
 	a, err := newArrivalTarget(l)
 	if err != nil {
@@ -103,7 +105,7 @@ type replayRun struct {
 
 // runReplay runs `replaygw replay --config cfg --no-progress args... file`
 // in host's namespace, bounded by limit.
-func runReplay(l *Lab, h Host, bin, cfg, file string, limit time.Duration, args ...string) replayRun {
+func runReplay(l *lab.Lab, h lab.Host, bin, cfg, file string, limit time.Duration, args ...string) replayRun {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	argv := append([]string{bin, "replay", "--config", cfg, "--no-progress", "--drain", "5s"}, args...)

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/replaygw/replaygw/doctor"
+	"github.com/replaygw/replaygw/lab"
+	"github.com/replaygw/replaygw/lab/netns"
 	"github.com/replaygw/replaygw/ledger"
 )
 
@@ -38,9 +40,9 @@ func opsTUN(seq int) string { return fmt.Sprintf("rgP%d_%d", os.Getpid()%1000000
 
 // newOpsLab builds a lab with the rgP prefix, removed at the end of the
 // test (and checked gone).
-func newOpsLab(t *testing.T) *Lab {
+func newOpsLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	l, err := NewLab(LabOptions{Prefix: opsPrefix, Logger: testLogger(t)})
+	l, err := lab.NewLab(lab.LabOptions{Prefix: opsPrefix, Logger: lab.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func newOpsLab(t *testing.T) *Lab {
 		if err := l.Close(); err != nil {
 			t.Error(err)
 		}
-		names, err := ListNamespaces(l.Name)
+		names, err := netns.List(l.Name)
 		if err != nil || len(names) != 0 {
 			t.Errorf("namespaces left behind: %v %v", names, err)
 		}
@@ -58,7 +60,7 @@ func newOpsLab(t *testing.T) *Lab {
 
 // opsConfig is a lab's demo config with a unique TUN, written to dir.
 type opsConfig struct {
-	DemoConfig
+	lab.DemoConfig
 	dir            string
 	gwPath, cpPath string
 }
@@ -68,13 +70,13 @@ var opsSeq struct {
 	n int
 }
 
-func newOpsConfig(t *testing.T, l *Lab, dir string) *opsConfig {
+func newOpsConfig(t *testing.T, l *lab.Lab, dir string) *opsConfig {
 	t.Helper()
 	opsSeq.Lock()
 	opsSeq.n++
 	n := opsSeq.n
 	opsSeq.Unlock()
-	c := &opsConfig{DemoConfig: NewDemoConfig(l), dir: dir}
+	c := &opsConfig{DemoConfig: lab.NewDemoConfig(l), dir: dir}
 	c.TUN = opsTUN(n)
 	c.gwPath = filepath.Join(dir, "gateway.toml")
 	c.cpPath = filepath.Join(dir, "copier.toml")
@@ -106,7 +108,7 @@ func (c *opsConfig) write(t *testing.T, ledgerPath string) {
 
 // writeVariant writes a copy of the copier config with edit applied and
 // returns its path.
-func (c *opsConfig) writeVariant(t *testing.T, name string, edit func(DemoConfig) DemoConfig) string {
+func (c *opsConfig) writeVariant(t *testing.T, name string, edit func(lab.DemoConfig) lab.DemoConfig) string {
 	t.Helper()
 	p := filepath.Join(c.dir, name)
 	if err := os.WriteFile(p, []byte(edit(c.DemoConfig).CopierTOML()), 0o600); err != nil {
@@ -117,13 +119,13 @@ func (c *opsConfig) writeVariant(t *testing.T, name string, edit func(DemoConfig
 
 // child is a running role with its log.
 type child struct {
-	*Proc
+	*lab.Proc
 	log string
 }
 
 // startRole starts `replaygw <args>` in h and waits until its /metrics
 // answers inside h.
-func startRole(t *testing.T, l *Lab, h Host, bin string, args ...string) *child {
+func startRole(t *testing.T, l *lab.Lab, h lab.Host, bin string, args ...string) *child {
 	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), string(h)+"-*.log")
 	if err != nil {
@@ -139,21 +141,21 @@ func startRole(t *testing.T, l *Lab, h Host, bin string, args ...string) *child 
 		c.Stop(5 * time.Second)
 		f.Close()
 		if t.Failed() {
-			t.Logf("%s %v log:\n%s", h, args, logTail(f.Name(), 40))
+			t.Logf("%s %v log:\n%s", h, args, lab.LogTail(f.Name(), 40))
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
 		case <-p.Done():
-			t.Fatalf("replaygw %v in %s exited: %v\n%s", args, h, p.Err(), logTail(f.Name(), 20))
+			t.Fatalf("replaygw %v in %s exited: %v\n%s", args, h, p.Err(), lab.LogTail(f.Name(), 20))
 		default:
 		}
 		if _, err := scrapeMetrics(l, h); err == nil {
 			return c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replaygw %v in %s: /metrics not ready in 15s\n%s", args, h, logTail(f.Name(), 20))
+			t.Fatalf("replaygw %v in %s: /metrics not ready in 15s\n%s", args, h, lab.LogTail(f.Name(), 20))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -164,14 +166,14 @@ func (c *child) alive(t *testing.T) {
 	t.Helper()
 	select {
 	case <-c.Done():
-		t.Fatalf("child exited: %v\n%s", c.Err(), logTail(c.log, 20))
+		t.Fatalf("child exited: %v\n%s", c.Err(), lab.LogTail(c.log, 20))
 	default:
 	}
 }
 
 // runDoctor runs `replaygw doctor --config path --json` in h and returns
 // the checks and the exit status.
-func runDoctor(t *testing.T, l *Lab, h Host, bin, path string) ([]doctor.Check, int) {
+func runDoctor(t *testing.T, l *lab.Lab, h lab.Host, bin, path string) ([]doctor.Check, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -214,12 +216,12 @@ func fmtChecks(checks []doctor.Check) string {
 
 // scrapeMetrics reads /metrics of the role in h (inside its namespace) as
 // a map from "name{labels}" to value.
-func scrapeMetrics(l *Lab, h Host) (map[string]float64, error) {
+func scrapeMetrics(l *lab.Lab, h lab.Host) (map[string]float64, error) {
 	d, err := l.Dialer(h)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := d.HTTPClient(2 * time.Second).Get("http://" + DemoMetricsListen + "/metrics")
+	resp, err := d.HTTPClient(2 * time.Second).Get("http://" + lab.DemoMetricsListen + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -297,13 +299,13 @@ func TestDoctorHealthyLab(t *testing.T) {
 	bin := needBinary(t, "up", "doctor")
 	l := newOpsLab(t)
 	cfg := newOpsConfig(t, l, t.TempDir())
-	listenID(t, l, Target)
-	startRole(t, l, Assistant, bin, "up", "--config", cfg.gwPath)
+	listenID(t, l, lab.Target)
+	startRole(t, l, lab.Assistant, bin, "up", "--config", cfg.gwPath)
 
 	for _, tc := range []struct {
-		h    Host
+		h    lab.Host
 		path string
-	}{{Assistant, cfg.gwPath}, {Online, cfg.cpPath}} {
+	}{{lab.Assistant, cfg.gwPath}, {lab.Online, cfg.cpPath}} {
 		checks, code := runDoctor(t, l, tc.h, bin, tc.path)
 		t.Logf("doctor in %s (exit %d):\n%s", tc.h, code, fmtChecks(checks))
 		if code != 0 {
@@ -321,7 +323,7 @@ func TestDoctorHealthyLab(t *testing.T) {
 			}
 		}
 	}
-	checks, _ := runDoctor(t, l, Online, bin, cfg.cpPath)
+	checks, _ := runDoctor(t, l, lab.Online, bin, cfg.cpPath)
 	if p := findCheck(t, checks, "probe "+cfg.To.String()); p.Status != doctor.Pass || !strings.Contains(p.Detail, "SYN-ACK") {
 		t.Errorf("probe: %s %s", p.Status, p.Detail)
 	}
@@ -336,13 +338,13 @@ func healthyWarn(c doctor.Check) bool {
 }
 
 // listenID serves an IDServer on :80 of h until the test ends.
-func listenID(t *testing.T, l *Lab, h Host) *IDServer {
+func listenID(t *testing.T, l *lab.Lab, h lab.Host) *lab.IDServer {
 	t.Helper()
 	ln, err := l.Listen(h, "tcp", ":80")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewIDServer(&remoteListener{Listener: ln}, IDServerOptions{Logger: testLogger(t)})
+	s := lab.NewIDServer(&lab.RemoteListener{Listener: ln}, lab.IDServerOptions{Logger: lab.Logger(t)})
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -353,53 +355,53 @@ func TestDoctorPlantedFaults(t *testing.T) {
 	bin := needBinary(t, "up", "doctor")
 	l := newOpsLab(t)
 	cfg := newOpsConfig(t, l, t.TempDir())
-	listenID(t, l, Target)
-	gw := startRole(t, l, Assistant, bin, "up", "--config", cfg.gwPath)
+	listenID(t, l, lab.Target)
+	gw := startRole(t, l, lab.Assistant, bin, "up", "--config", cfg.gwPath)
 	probe := "probe " + cfg.To.String()
 	gwCheck := "gateway " + cfg.Gateway
 
 	t.Run("wrong token", func(t *testing.T) {
-		bad := cfg.writeVariant(t, "badtoken.toml", func(c DemoConfig) DemoConfig { c.Token = "not-the-token"; return c })
-		checks, code := runDoctor(t, l, Online, bin, bad)
+		bad := cfg.writeVariant(t, "badtoken.toml", func(c lab.DemoConfig) lab.DemoConfig { c.Token = "not-the-token"; return c })
+		checks, code := runDoctor(t, l, lab.Online, bin, bad)
 		c := findCheck(t, checks, gwCheck)
 		if code != 1 || c.Status != doctor.Fail || !strings.Contains(c.Detail+c.Fix, "token") {
 			t.Errorf("exit %d, %s %s: %s (fix: %s)", code, c.Status, c.Name, c.Detail, c.Fix)
 		}
 	})
 	t.Run("strict rp_filter", func(t *testing.T) {
-		key := "net.ipv4.conf." + Iface + ".rp_filter"
-		if err := l.Sysctl(Online, key, "1"); err != nil {
+		key := "net.ipv4.conf." + lab.Iface + ".rp_filter"
+		if err := l.Sysctl(lab.Online, key, "1"); err != nil {
 			t.Fatal(err)
 		}
-		defer l.Sysctl(Online, key, "0")
-		checks, _ := runDoctor(t, l, Online, bin, cfg.cpPath)
-		c := findCheck(t, checks, "rp_filter "+Iface)
+		defer l.Sysctl(lab.Online, key, "0")
+		checks, _ := runDoctor(t, l, lab.Online, bin, cfg.cpPath)
+		c := findCheck(t, checks, "rp_filter "+lab.Iface)
 		if c.Status == doctor.Pass || !strings.Contains(c.Fix, "sysctl") || !strings.Contains(c.Fix, "rp_filter") {
 			t.Errorf("%s %s: %s (fix: %s)", c.Status, c.Name, c.Detail, c.Fix)
 		}
 	})
 	t.Run("no route on the target", func(t *testing.T) {
-		route := []string{l.Pool.String(), "via", l.Addr(Assistant).String(), "dev", Iface}
-		if out, err := l.Exec(Target, append([]string{"ip", "route", "del"}, route...)...).CombinedOutput(); err != nil {
+		route := []string{l.Pool.String(), "via", l.Addr(lab.Assistant).String(), "dev", lab.Iface}
+		if out, err := l.Exec(lab.Target, append([]string{"ip", "route", "del"}, route...)...).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		defer l.Exec(Target, append([]string{"ip", "route", "add"}, route...)...).Run()
-		checks, code := runDoctor(t, l, Online, bin, cfg.cpPath)
+		defer l.Exec(lab.Target, append([]string{"ip", "route", "add"}, route...)...).Run()
+		checks, code := runDoctor(t, l, lab.Online, bin, cfg.cpPath)
 		c := findCheck(t, checks, probe)
-		want := fmt.Sprintf("ip route add %s via %s", l.Pool, l.Addr(Assistant))
+		want := fmt.Sprintf("ip route add %s via %s", l.Pool, l.Addr(lab.Assistant))
 		if code != 1 || c.Status != doctor.Fail || !strings.Contains(c.Fix, want) {
 			t.Errorf("exit %d, %s %s: %s\nfix: %s\nwant the fix to contain %q", code, c.Status, c.Name, c.Detail, c.Fix, want)
 		}
 	})
 	t.Run("forwarding leak", func(t *testing.T) {
-		if err := l.Sysctl(Assistant, "net.ipv4.ip_forward", "1"); err != nil {
+		if err := l.Sysctl(lab.Assistant, "net.ipv4.ip_forward", "1"); err != nil {
 			t.Fatal(err)
 		}
-		defer l.Sysctl(Assistant, "net.ipv4.ip_forward", "0")
-		if out, err := l.Exec(Assistant, "tc", "filter", "del", "dev", Iface, "ingress").CombinedOutput(); err != nil {
+		defer l.Sysctl(lab.Assistant, "net.ipv4.ip_forward", "0")
+		if out, err := l.Exec(lab.Assistant, "tc", "filter", "del", "dev", lab.Iface, "ingress").CombinedOutput(); err != nil {
 			t.Fatalf("remove the redirect: %v: %s", err, out)
 		}
-		checks, code := runDoctor(t, l, Assistant, bin, cfg.gwPath)
+		checks, code := runDoctor(t, l, lab.Assistant, bin, cfg.gwPath)
 		c := findCheck(t, checks, "leak")
 		if code != 1 || c.Status != doctor.Fail || !strings.Contains(c.Fix, "sysctl -w") {
 			t.Errorf("exit %d, %s %s: %s (fix: %s)\n%s", code, c.Status, c.Name, c.Detail, c.Fix, fmtChecks(checks))
@@ -409,12 +411,12 @@ func TestDoctorPlantedFaults(t *testing.T) {
 		if err := gw.Stop(5 * time.Second); err != nil {
 			t.Fatalf("gateway stop: %v", err)
 		}
-		checks, code := runDoctor(t, l, Online, bin, cfg.cpPath)
+		checks, code := runDoctor(t, l, lab.Online, bin, cfg.cpPath)
 		c := findCheck(t, checks, gwCheck)
 		if code != 1 || c.Status != doctor.Fail {
 			t.Errorf("exit %d, %s %s: %s (fix: %s)", code, c.Status, c.Name, c.Detail, c.Fix)
 		}
-		checks, code = runDoctor(t, l, Assistant, bin, cfg.gwPath)
+		checks, code = runDoctor(t, l, lab.Assistant, bin, cfg.gwPath)
 		c = findCheck(t, checks, "tun "+cfg.TUN)
 		if code != 1 || c.Status != doctor.Fail || !strings.Contains(c.Fix, "replaygw up") {
 			t.Errorf("gateway doctor: exit %d, %s %s: %s (fix: %s)", code, c.Status, c.Name, c.Detail, c.Fix)
@@ -425,10 +427,10 @@ func TestDoctorPlantedFaults(t *testing.T) {
 // opsRig is a lab with the real gateway and copier running, the target's
 // IDServer recording each connection's source tuple.
 type opsRig struct {
-	lab            *Lab
+	lab            *lab.Lab
 	cfg            *opsConfig
-	online, target *IDServer
-	targetLn       *remoteListener
+	online, target *lab.IDServer
+	targetLn       *lab.RemoteListener
 	gw, cp         *child
 	ledger         string
 }
@@ -443,16 +445,16 @@ func newOpsRig(t *testing.T, withLedger bool) *opsRig {
 		r.ledger = filepath.Join(dir, "sessions.jsonl")
 		r.cfg.write(t, r.ledger)
 	}
-	r.online = listenID(t, r.lab, Online)
-	ln, err := r.lab.Listen(Target, "tcp", ":80")
+	r.online = listenID(t, r.lab, lab.Online)
+	ln, err := r.lab.Listen(lab.Target, "tcp", ":80")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.targetLn = &remoteListener{Listener: ln}
-	r.target = NewIDServer(r.targetLn, IDServerOptions{Logger: testLogger(t)})
+	r.targetLn = &lab.RemoteListener{Listener: ln}
+	r.target = lab.NewIDServer(r.targetLn, lab.IDServerOptions{Logger: lab.Logger(t)})
 	t.Cleanup(func() { r.target.Close() })
-	r.gw = startRole(t, r.lab, Assistant, bin, "up", "--config", r.cfg.gwPath)
-	r.cp = startRole(t, r.lab, Online, bin, "copy", "--config", r.cfg.cpPath)
+	r.gw = startRole(t, r.lab, lab.Assistant, bin, "up", "--config", r.cfg.gwPath)
+	r.cp = startRole(t, r.lab, lab.Online, bin, "copy", "--config", r.cfg.cpPath)
 	// Warm up: one request replayed end to end.
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; r.target.CountPrefix("warm") == 0; i++ {
@@ -462,7 +464,7 @@ func newOpsRig(t *testing.T, withLedger bool) *opsRig {
 			t.Fatal("no warm-up request reached the target in 20s")
 		}
 		r.load(t, fmt.Sprintf("warm%d-", i), 1)
-		waitFor(t, 300*time.Millisecond, func() bool { return r.target.CountPrefix("warm") > 0 })
+		lab.WaitFor(t, 300*time.Millisecond, func() bool { return r.target.CountPrefix("warm") > 0 })
 	}
 	return r
 }
@@ -471,8 +473,8 @@ func newOpsRig(t *testing.T, withLedger bool) *opsRig {
 // returns their ids (all answered by the online server).
 func (r *opsRig) load(t *testing.T, prefix string, n int) []string {
 	t.Helper()
-	res, err := r.lab.Load(context.Background(), Client, LoadOptions{
-		Addr: r.lab.Addr(Online).String() + ":80", Short: n, Rate: 200, Duration: 15 * time.Second, IDPrefix: prefix,
+	res, err := r.lab.Load(context.Background(), lab.Client, lab.LoadOptions{
+		Addr: r.lab.Addr(lab.Online).String() + ":80", Short: n, Rate: 200, Duration: 15 * time.Second, IDPrefix: prefix,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -488,14 +490,14 @@ func (r *opsRig) load(t *testing.T, prefix string, n int) []string {
 func (r *opsRig) waitSessionsEnded(t *testing.T, ids []string) map[string]float64 {
 	t.Helper()
 	var m map[string]float64
-	waitFor(t, 15*time.Second, func() bool {
+	lab.WaitFor(t, 15*time.Second, func() bool {
 		// Scrape only once the target has everything: a session whose
 		// request arrived has been counted as started and released.
 		if r.target.CountSeen(ids) != len(ids) {
 			return false
 		}
 		var err error
-		m, err = scrapeMetrics(r.lab, Online)
+		m, err = scrapeMetrics(r.lab, lab.Online)
 		return err == nil && m["replaygw_engine_sessions"] == 0
 	})
 	if got := r.target.CountSeen(ids); got != len(ids) {
@@ -512,14 +514,14 @@ func (r *opsRig) waitSessionsEnded(t *testing.T, ids []string) map[string]float6
 // `replaygw status` and the capabilities each daemon kept.
 func TestMetricsAgainstLoad(t *testing.T) {
 	r := newOpsRig(t, false)
-	before, err := scrapeMetrics(r.lab, Online)
+	before, err := scrapeMetrics(r.lab, lab.Online)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 200
 	ids := r.load(t, "met", n)
 	cp := r.waitSessionsEnded(t, ids)
-	gw, err := scrapeMetrics(r.lab, Assistant)
+	gw, err := scrapeMetrics(r.lab, lab.Assistant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,14 +560,14 @@ func TestMetricsAgainstLoad(t *testing.T) {
 	if got := cp["replaygw_target_response_seconds_count"]; got <= 0 {
 		t.Errorf("target latency histogram count %v", got)
 	}
-	for h, m := range map[Host]map[string]float64{Online: cp, Assistant: gw} {
+	for h, m := range map[lab.Host]map[string]float64{lab.Online: cp, lab.Assistant: gw} {
 		if m["go_goroutines"] <= 0 || m["process_resident_memory_bytes"] <= 0 {
 			t.Errorf("%s: Go runtime/process metrics missing (go_goroutines %v, process_resident_memory_bytes %v)",
 				h, m["go_goroutines"], m["process_resident_memory_bytes"])
 		}
 	}
 
-	out, err := r.lab.Exec(Online, replaygwBin, "status", "--once", "--url", "http://"+DemoMetricsListen+"/status").CombinedOutput()
+	out, err := r.lab.Exec(lab.Online, replaygwBin, "status", "--once", "--url", "http://"+lab.DemoMetricsListen+"/status").CombinedOutput()
 	t.Logf("replaygw status --once:\n%s", out)
 	if err != nil {
 		t.Fatalf("status: %v", err)
@@ -596,7 +598,7 @@ func TestLedgerMatchesTarget(t *testing.T) {
 	r.waitSessionsEnded(t, ids)
 	// The ledger is written by a background goroutine; wait for the lines.
 	var entries []ledger.Entry
-	waitFor(t, 5*time.Second, func() bool {
+	lab.WaitFor(t, 5*time.Second, func() bool {
 		var err error
 		entries, err = readLedger(r.ledger)
 		return err == nil && len(entries) >= n+1
@@ -608,8 +610,8 @@ func TestLedgerMatchesTarget(t *testing.T) {
 	// The ledger also holds the warm-up sessions; the load's sessions are
 	// those whose pool tuple the target accepted after the warm-up.
 	accepted := r.targetLn.Remotes()
-	online := netip.AddrPortFrom(r.lab.Addr(Online), 80).String()
-	clientAddr := r.lab.Addr(Client)
+	online := netip.AddrPortFrom(r.lab.Addr(lab.Online), 80).String()
+	clientAddr := r.lab.Addr(lab.Client)
 	replayed := make(map[string]bool)
 	withOnline := 0
 	var onlineSum, targetSum time.Duration

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 const redisServer = "/usr/bin/redis-server"
@@ -119,7 +121,7 @@ func (r *respConn) reply() (any, error) {
 
 // startRedis runs redis-server on h's lab address and waits until it
 // answers PING from inside h's namespace.
-func startRedis(t *testing.T, l *Lab, h Host, dir string) netip.AddrPort {
+func startRedis(t *testing.T, l *lab.Lab, h lab.Host, dir string) netip.AddrPort {
 	t.Helper()
 	addr := netip.AddrPortFrom(l.Addr(h), 6379)
 	logf, err := os.Create(filepath.Join(dir, "redis-"+string(h)+".log"))
@@ -154,11 +156,11 @@ func startRedis(t *testing.T, l *Lab, h Host, dir string) netip.AddrPort {
 		}
 		select {
 		case <-p.Done():
-			t.Fatalf("redis-server on %s exited: %v\n%s", h, p.Err(), logTail(logf.Name(), 10))
+			t.Fatalf("redis-server on %s exited: %v\n%s", h, p.Err(), lab.LogTail(logf.Name(), 10))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s not ready: %v\n%s", h, err, logTail(logf.Name(), 10))
+			t.Fatalf("redis-server on %s not ready: %v\n%s", h, err, lab.LogTail(logf.Name(), 10))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -175,14 +177,14 @@ func TestCopyRedis(t *testing.T) {
 	}
 	r := newCopyRig(t, bin)
 	dir := t.TempDir()
-	online := startRedis(t, r.lab, Online, dir)
-	target := startRedis(t, r.lab, Target, dir)
-	dc := NewDemoConfig(r.lab)
+	online := startRedis(t, r.Lab, lab.Online, dir)
+	target := startRedis(t, r.Lab, lab.Target, dir)
+	dc := lab.NewDemoConfig(r.Lab)
 	r.startCopier(copierConf{Routes: [][2]netip.AddrPort{{dc.From, dc.To}, {online, target}}}, true)
 
 	const conns, singles, batches, perBatch = 4, 40, 5, 10
 	want := make(map[string]string) // key -> value on online
-	dial, err := r.lab.Dialer(Client)
+	dial, err := r.Lab.Dialer(lab.Client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,14 +230,14 @@ func TestCopyRedis(t *testing.T) {
 		nc.Close()
 	}
 	// The online Redis holds what we sent (sanity check of the client).
-	onDial, err := r.lab.Dialer(Online)
+	onDial, err := r.Lab.Dialer(lab.Online)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := redisDiff(t, onDial, online, want); diff != 0 {
 		t.Fatalf("online redis differs from what was sent in %d keys", diff)
 	}
-	tgDial, err := r.lab.Dialer(Target)
+	tgDial, err := r.Lab.Dialer(lab.Target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +261,7 @@ func TestCopyRedis(t *testing.T) {
 // redisDiff counts keys of want whose value at addr differs (MGET from
 // inside the namespace of d); it logs the first few when the test has
 // failed already.
-func redisDiff(t *testing.T, d *Dialer, addr netip.AddrPort, want map[string]string) int {
+func redisDiff(t *testing.T, d *lab.Dialer, addr netip.AddrPort, want map[string]string) int {
 	t.Helper()
 	nc, err := d.DialContext(context.Background(), "tcp", addr.String())
 	if err != nil {

@@ -14,8 +14,8 @@
 //  4. make responses arriving on the ingress interface(s) reach the TUN
 //     whatever net.ipv4.ip_forward says. With forwarding off on the interface
 //     a packet arrives on, the kernel drops pool-bound packets before routing
-//     them (IpInAddrErrors). Two ways out, measured in
-//     shared/reference/netstack.md:
+//     them (IpInAddrErrors). Two ways out (measured: docs/design.md,
+//     "The gateway on a TUN: measured facts"):
 //     - "tc": a clsact qdisc on the ingress interface with one u32 filter per
 //     pool and a mirred egress redirect to the TUN. The IP stack never sees
 //     the packets. The filter is bound to the TUN's ifindex: recreating the

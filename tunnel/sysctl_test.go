@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 // TestSysctlRecordRestore runs against a fake /proc/sys tree.
@@ -79,12 +79,12 @@ func TestOpenRefusesLiveOwner(t *testing.T) {
 	name := fmt.Sprintf("rgTlive%d", os.Getpid()%1000000)
 	// In a throwaway namespace, so that a broken check cannot touch the
 	// host's network.
-	l := netnstest.NewPair(t, nsPrefix)
+	l := netns.NewPair(t, nsPrefix)
 	st := &state{TUN: name, PID: 1, path: nsStatePath(t, l.GW, dir, name)} // pid 1 is always alive
 	if err := st.save(); err != nil {
 		t.Fatal(err)
 	}
-	netnstest.InNS(t, l.GW, func() error {
+	netns.InNS(t, l.GW, func() error {
 		_, err := Open(Config{Name: name, Pools: []netip.Prefix{netip.MustParsePrefix("10.88.0.0/24")}, StateDir: dir})
 		if err == nil || !strings.Contains(err.Error(), "held by running process 1") {
 			return fmt.Errorf("Open() = %v, want refusal", err)

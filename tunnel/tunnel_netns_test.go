@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replaygw/replaygw/internal/netnstest"
+	"github.com/replaygw/replaygw/lab/netns"
 )
 
 // drain reads every queue until the deadline and returns the destination
@@ -50,7 +50,7 @@ func drain(queues []*os.File, d time.Duration) map[netip.Addr]int {
 // sendUDP sends one datagram from the target namespace to each address.
 func sendUDP(t *testing.T, ns string, addrs ...netip.Addr) {
 	t.Helper()
-	netnstest.InNS(t, ns, func() error {
+	netns.InNS(t, ns, func() error {
 		for _, a := range addrs {
 			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 9)))
 			if err != nil {
@@ -71,7 +71,7 @@ func TestOpenCloseNetns(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			v4 := netip.MustParsePrefix("10.88.7.0/24")
 			v6 := netip.MustParsePrefix("fd88::/120")
-			l := netnstest.NewPair(t, nsPrefix, v4.String(), v6.String())
+			l := netns.NewPair(t, nsPrefix, v4.String(), v6.String())
 			name := l.Link("u")
 			dir := t.TempDir()
 			cfg := Config{
@@ -82,11 +82,11 @@ func TestOpenCloseNetns(t *testing.T) {
 				cfg.Ingress = "" // found: every up interface but lo and the TUN
 			}
 			var tun *Tunnel
-			netnstest.InNS(t, l.GW, func() (err error) {
+			netns.InNS(t, l.GW, func() (err error) {
 				tun, err = Open(cfg)
 				return err
 			})
-			t.Cleanup(func() { netnstest.InNS(t, l.GW, tun.Close) })
+			t.Cleanup(func() { netns.InNS(t, l.GW, tun.Close) })
 
 			if got := tun.RedirectMode(); got != mode {
 				t.Fatalf("RedirectMode() = %s, want %s", got, mode)
@@ -97,19 +97,19 @@ func TestOpenCloseNetns(t *testing.T) {
 			if len(tun.Queues()) != 2 {
 				t.Fatalf("%d queues, want 2", len(tun.Queues()))
 			}
-			link := netnstest.Sh(t, "ip", "-n", l.GW, "-d", "link", "show", name)
+			link := netns.Sh(t, "ip", "-n", l.GW, "-d", "link", "show", name)
 			for _, want := range []string{"mtu 1400", "qlen 4000", "multi_queue", ",UP"} {
 				if !strings.Contains(link, want) {
 					t.Errorf("link %s lacks %q:\n%s", name, want, link)
 				}
 			}
-			if r := netnstest.Sh(t, "ip", "-n", l.GW, "route", "show", "dev", name); !strings.Contains(r, v4.String()) {
+			if r := netns.Sh(t, "ip", "-n", l.GW, "route", "show", "dev", name); !strings.Contains(r, v4.String()) {
 				t.Errorf("no IPv4 pool route: %q", r)
 			}
-			if r := netnstest.Sh(t, "ip", "-n", l.GW, "-6", "route", "show", "dev", name); !strings.Contains(r, v6.String()) {
+			if r := netns.Sh(t, "ip", "-n", l.GW, "-6", "route", "show", "dev", name); !strings.Contains(r, v6.String()) {
 				t.Errorf("no IPv6 pool route: %q", r)
 			}
-			filters := netnstest.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress")
+			filters := netns.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress")
 			if mode == RedirectTC {
 				if n := strings.Count(filters, "mirred"); n != 2 {
 					t.Errorf("%d mirred filters, want 2:\n%s", n, filters)
@@ -118,11 +118,11 @@ func TestOpenCloseNetns(t *testing.T) {
 				if strings.Contains(filters, "mirred") {
 					t.Errorf("forwarding mode installed filters:\n%s", filters)
 				}
-				if v := netnstest.Sysctl(t, l.GW, "net/ipv4/conf/"+l.VethG+"/forwarding"); v != "1" {
+				if v := netns.Sysctl(t, l.GW, "net/ipv4/conf/"+l.VethG+"/forwarding"); v != "1" {
 					t.Errorf("ingress ipv4 forwarding = %s, want 1", v)
 				}
 			}
-			if v := netnstest.Sysctl(t, l.GW, "net/ipv4/ip_forward"); v != "0" {
+			if v := netns.Sysctl(t, l.GW, "net/ipv4/ip_forward"); v != "0" {
 				t.Fatalf("gateway ip_forward = %s, want 0", v)
 			}
 			if _, err := os.Stat(nsStatePath(t, l.GW, dir, name)); err != nil {
@@ -140,7 +140,7 @@ func TestOpenCloseNetns(t *testing.T) {
 				t.Errorf("TUN saw %v, want 2 packets to each of %s and %s", seen, a4, a6)
 			}
 
-			netnstest.InNS(t, l.GW, tun.Close)
+			netns.InNS(t, l.GW, tun.Close)
 			assertClean(t, l, name, dir)
 		})
 	}
@@ -148,22 +148,22 @@ func TestOpenCloseNetns(t *testing.T) {
 
 // assertClean checks that nothing of the tunnel is left in the gateway
 // namespace.
-func assertClean(t *testing.T, l *netnstest.Pair, name, dir string) {
+func assertClean(t *testing.T, l *netns.Pair, name, dir string) {
 	t.Helper()
 	if err := exec.Command("ip", "-n", l.GW, "link", "show", name).Run(); err == nil {
 		t.Errorf("TUN %s still exists", name)
 	}
-	if r := netnstest.Sh(t, "ip", "-n", l.GW, "route", "show", "10.88.0.0/16"); strings.TrimSpace(r) != "" {
+	if r := netns.Sh(t, "ip", "-n", l.GW, "route", "show", "10.88.0.0/16"); strings.TrimSpace(r) != "" {
 		t.Errorf("routes left: %q", r)
 	}
-	if q := netnstest.Sh(t, "tc", "-n", l.GW, "qdisc", "show", "dev", l.VethG); strings.Contains(q, "clsact") {
+	if q := netns.Sh(t, "tc", "-n", l.GW, "qdisc", "show", "dev", l.VethG); strings.Contains(q, "clsact") {
 		t.Errorf("clsact left: %q", q)
 	}
-	if f := netnstest.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress"); strings.TrimSpace(f) != "" {
+	if f := netns.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress"); strings.TrimSpace(f) != "" {
 		t.Errorf("filters left: %q", f)
 	}
 	for _, key := range []string{"net/ipv4/conf/" + l.VethG + "/forwarding", "net/ipv6/conf/" + l.VethG + "/force_forwarding", "net/ipv4/ip_forward"} {
-		if v := netnstest.Sysctl(t, l.GW, key); v != "0" {
+		if v := netns.Sysctl(t, l.GW, key); v != "0" {
 			t.Errorf("%s = %s after close, want 0", key, v)
 		}
 	}
@@ -177,17 +177,17 @@ func assertClean(t *testing.T, l *netnstest.Pair, name, dir string) {
 // from "another process" removes everything, even with the TUN still open.
 func TestCrashRecoveryNetns(t *testing.T) {
 	v4 := netip.MustParsePrefix("10.88.9.0/24")
-	l := netnstest.NewPair(t, nsPrefix, v4.String())
+	l := netns.NewPair(t, nsPrefix, v4.String())
 	name := l.Link("u")
 	dir := t.TempDir()
 	cfg := Config{Name: name, Pools: []netip.Prefix{v4}, Ingress: l.VethG, Redirect: RedirectForwarding, AnswerPing: true, StateDir: dir}
 
 	var crashed *Tunnel
-	netnstest.InNS(t, l.GW, func() (err error) {
+	netns.InNS(t, l.GW, func() (err error) {
 		crashed, err = Open(cfg)
 		return err
 	})
-	if v := netnstest.Sysctl(t, l.GW, "net/ipv4/conf/"+l.VethG+"/forwarding"); v != "1" {
+	if v := netns.Sysctl(t, l.GW, "net/ipv4/conf/"+l.VethG+"/forwarding"); v != "1" {
 		t.Fatalf("forwarding = %s, want 1", v)
 	}
 	closeFiles(crashed.Queues()) // the process "dies": the TUN goes, the rest stays
@@ -195,32 +195,32 @@ func TestCrashRecoveryNetns(t *testing.T) {
 	// Second run in tc mode: the stale forwarding sysctl must be restored.
 	cfg.Redirect = RedirectTC
 	var tun *Tunnel
-	netnstest.InNS(t, l.GW, func() (err error) {
+	netns.InNS(t, l.GW, func() (err error) {
 		tun, err = Open(cfg)
 		return err
 	})
-	t.Cleanup(func() { netnstest.InNS(t, l.GW, tun.Close) })
-	if v := netnstest.Sysctl(t, l.GW, "net/ipv4/conf/"+l.VethG+"/forwarding"); v != "0" {
+	t.Cleanup(func() { netns.InNS(t, l.GW, tun.Close) })
+	if v := netns.Sysctl(t, l.GW, "net/ipv4/conf/"+l.VethG+"/forwarding"); v != "0" {
 		t.Errorf("stale forwarding = %s after reopen, want 0", v)
 	}
-	if v := netnstest.Sysctl(t, l.GW, "net/ipv4/conf/"+name+"/forwarding"); v != "1" {
+	if v := netns.Sysctl(t, l.GW, "net/ipv4/conf/"+name+"/forwarding"); v != "1" {
 		t.Errorf("AnswerPing: TUN forwarding = %s, want 1", v)
 	}
-	filters := netnstest.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress")
+	filters := netns.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress")
 	if n := strings.Count(filters, "mirred"); n != 1 {
 		t.Fatalf("%d filters after reopen, want 1:\n%s", n, filters)
 	}
 
 	// Reinstall keeps exactly one filter bound to the TUN.
-	netnstest.InNS(t, l.GW, tun.Reinstall)
-	filters = netnstest.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress")
+	netns.InNS(t, l.GW, tun.Reinstall)
+	filters = netns.Sh(t, "tc", "-n", l.GW, "filter", "show", "dev", l.VethG, "ingress")
 	if n := strings.Count(filters, "mirred"); n != 1 || !strings.Contains(filters, "to device "+name) {
 		t.Fatalf("after Reinstall:\n%s", filters)
 	}
 
-	netnstest.InNS(t, l.GW, func() error { return Down(dir, name) })
+	netns.InNS(t, l.GW, func() error { return Down(dir, name) })
 	assertClean(t, l, name, dir)
-	netnstest.InNS(t, l.GW, tun.Close) // after Down, Close finds nothing left to undo
+	netns.InNS(t, l.GW, tun.Close) // after Down, Close finds nothing left to undo
 	assertClean(t, l, name, dir)
 }
 
@@ -235,19 +235,19 @@ func TestDisplacedRouteRestored(t *testing.T) {
 			name = "crash-then-down"
 		}
 		t.Run(name, func(t *testing.T) {
-			l := netnstest.NewPair(t, nsPrefix)
+			l := netns.NewPair(t, nsPrefix)
 			tunName := l.Link("d")
-			netnstest.Sh(t, "ip", "-n", l.GW, "route", "add", v4.String(), "via", l.TgtIP4, "dev", l.VethG)
-			netnstest.Sh(t, "ip", "-n", l.GW, "-6", "route", "add", v6.String(), "via", "fd7a::2", "dev", l.VethG)
+			netns.Sh(t, "ip", "-n", l.GW, "route", "add", v4.String(), "via", l.TgtIP4, "dev", l.VethG)
+			netns.Sh(t, "ip", "-n", l.GW, "-6", "route", "add", v6.String(), "via", "fd7a::2", "dev", l.VethG)
 			show := func() string {
-				return netnstest.Sh(t, "ip", "-n", l.GW, "route", "show", v4.String()) +
-					netnstest.Sh(t, "ip", "-n", l.GW, "-6", "route", "show", v6.String())
+				return netns.Sh(t, "ip", "-n", l.GW, "route", "show", v4.String()) +
+					netns.Sh(t, "ip", "-n", l.GW, "-6", "route", "show", v6.String())
 			}
 			before := show()
 			dir := t.TempDir()
 			cfg := Config{Name: tunName, Pools: []netip.Prefix{v4, v6}, Ingress: l.VethG, Redirect: RedirectTC, StateDir: dir}
 			var tun *Tunnel
-			netnstest.InNS(t, l.GW, func() (err error) {
+			netns.InNS(t, l.GW, func() (err error) {
 				tun, err = Open(cfg)
 				return err
 			})
@@ -257,9 +257,9 @@ func TestDisplacedRouteRestored(t *testing.T) {
 			}
 			if crash {
 				closeFiles(tun.Queues()) // the process "dies": the TUN goes, the rest stays
-				netnstest.InNS(t, l.GW, func() error { return Down(dir, tunName) })
+				netns.InNS(t, l.GW, func() error { return Down(dir, tunName) })
 			} else {
-				netnstest.InNS(t, l.GW, tun.Close)
+				netns.InNS(t, l.GW, tun.Close)
 			}
 			if after := show(); after != before {
 				t.Fatalf("routes after teardown\n%s\nwant as before\n%s", after, before)

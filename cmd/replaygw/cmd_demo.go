@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/replaygw/replaygw/integration"
+	"github.com/replaygw/replaygw/lab"
 )
 
 func init() {
@@ -21,11 +21,11 @@ func init() {
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		opts := integration.DemoOptions{Duration: *dur, Rate: *rate, MinSuccess: *minOK, KeepLogs: *keep}
+		opts := lab.DemoOptions{Duration: *dur, Rate: *rate, MinSuccess: *minOK, KeepLogs: *keep}
 		if *verbose {
 			opts.Logger = newLogger(logDefaults, "debug")
 		}
-		return integration.RunDemo(ctx, opts, os.Stdout)
+		return lab.RunDemo(ctx, opts, os.Stdout)
 	}
 	register(c)
 }

@@ -2,7 +2,7 @@
 // on the online host and on the target so that the CPU time of each can be
 // read like the copier's: a plain net/http server (keep-alive on) that
 // answers every request 200 with its id (the X-Req-Id header, else the
-// path after /r/) as the body, like integration.IDServer.
+// path after /r/) as the body, like lab.IDServer.
 //
 // With -admin it also remembers every id it answered and serves them on
 // that second address: GET /ids?prefix=P lists the ids starting with P,
