@@ -17,12 +17,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 // faultRig is a copy rig with the copier running.
 type faultRig struct {
 	*copyRig
-	targets []*IDServer // the target's servers, one per (re)start
+	targets []*lab.IDServer // the target's servers, one per (re)start
 }
 
 // newFaultRig builds the lab and starts the copier with extra [copy]
@@ -37,8 +39,8 @@ func newFaultRig(t *testing.T, extra ...string) *faultRig {
 
 // startTarget (re)starts the target's ID server.
 func (f *faultRig) startTarget() {
-	f.replaceTarget(IDServerOptions{})
-	f.targets = append(f.targets, f.target)
+	f.replaceTarget(lab.IDServerOptions{})
+	f.targets = append(f.targets, f.Target)
 }
 
 // replayed counts the ids that one of the target's servers answered.
@@ -58,17 +60,17 @@ func (f *faultRig) replayed(ids []string) int {
 // restartGateway SIGKILLs `replaygw up` and starts it again after pause.
 func (f *faultRig) restartGateway(pause time.Duration) {
 	f.t.Helper()
-	if err := f.gw.cmd.Process.Kill(); err != nil {
+	if err := f.GW.Cmd.Process.Kill(); err != nil {
 		f.t.Fatalf("kill gateway: %v", err)
 	}
-	<-f.gw.Done()
+	<-f.GW.Done()
 	time.Sleep(pause)
 	var err error
-	if f.gw, err = f.lab.Start(Assistant, f.gwLog, f.opts.Binary, "up", "--config", f.gwConfig); err != nil {
+	if f.GW, err = f.Lab.Start(lab.Assistant, f.GWLog, f.Opts.Binary, "up", "--config", f.GWConfig); err != nil {
 		f.t.Fatal(err)
 	}
 	never := func() bool { return false }
-	if err := f.waitReady(context.Background(), Assistant, f.gw, f.gwLog, time.Now().Add(f.opts.ReadyTimeout), never, ""); err != nil {
+	if err := f.WaitReady(context.Background(), lab.Assistant, f.GW, f.GWLog, time.Now().Add(f.Opts.ReadyTimeout), never, ""); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -77,7 +79,7 @@ func (f *faultRig) restartGateway(pause time.Duration) {
 // starts a new one on the same port after pause.
 func (f *faultRig) restartTarget(pause time.Duration) {
 	f.t.Helper()
-	if err := f.target.Close(); err != nil {
+	if err := f.Target.Close(); err != nil {
 		f.t.Logf("stop target: %v", err)
 	}
 	time.Sleep(pause)
@@ -131,7 +133,7 @@ func lossScript(permille int) string {
 	chain in { type filter hook input priority -10; iifname %[2]q meta l4proto tcp numgen random mod 1000 < %[3]d counter drop; }
 	chain out { type filter hook output priority -10; oifname %[2]q meta l4proto tcp numgen random mod 1000 < %[3]d counter drop; }
 }
-`, lossTable, Iface, permille)
+`, lossTable, lab.Iface, permille)
 }
 
 // dupTable duplicates percent of the packets towards the target (from the
@@ -140,21 +142,21 @@ func lossScript(permille int) string {
 // switch port at once, the original follows through the bridge.
 const dupTable = "rgwdup"
 
-func dupScript(l *Lab, percent int) string {
+func dupScript(l *lab.Lab, percent int) string {
 	return fmt.Sprintf(`table netdev %[1]s {
 	chain from_online { type filter hook ingress device "p-%[2]s" priority 0; ip daddr %[3]s numgen random mod 100 < %[4]d counter dup to "p-%[5]s"; }
 	chain from_target { type filter hook ingress device "p-%[5]s" priority 0; ip daddr %[6]s numgen random mod 100 < %[4]d counter dup to "p-%[7]s"; }
 }
-`, dupTable, Online, l.Addr(Target), percent, Target, l.Pool, Assistant)
+`, dupTable, lab.Online, l.Addr(lab.Target), percent, lab.Target, l.Pool, lab.Assistant)
 }
 
 // mixedLoad is rate requests per second for d: half of them on
 // one-request connections, half on keep-alive connections of 100
 // requests, bounded in count (rate x d) and time (1.5 d + 10 s).
-func mixedLoad(addr, prefix string, rate float64, d time.Duration) LoadOptions {
+func mixedLoad(addr, prefix string, rate float64, d time.Duration) lab.LoadOptions {
 	n := int(rate * d.Seconds())
 	ka := n / 2 / 100
-	return LoadOptions{
+	return lab.LoadOptions{
 		Addr: addr, Short: n - ka*100, KeepAlive: ka, PerConn: 100, Rate: rate,
 		Concurrency: 64, Duration: d + d/2 + 10*time.Second, IDPrefix: prefix,
 	}
@@ -172,7 +174,7 @@ type faultRow struct {
 	note               string
 }
 
-func (r faultRow) success() float64 { return percent(r.replayed, r.answered) }
+func (r faultRow) success() float64 { return lab.Percent(r.replayed, r.answered) }
 
 // procStatusKiB reads one "Vm...:  N kB" field of /proc/pid/status.
 func procStatusKiB(pid int, field string) (int64, error) {
@@ -210,10 +212,10 @@ func (f *faultRig) waitSessionsClosed(limit time.Duration) float64 {
 // run drives the load lo with fault applied: fault runs at mid-load (its
 // return value is added to the row's note) when mid is set, else before
 // the load. The ids answered online are then awaited at the target.
-func (f *faultRig) run(name string, lo LoadOptions, mid bool, fault func() string) faultRow {
+func (f *faultRig) run(name string, lo lab.LoadOptions, mid bool, fault func() string) faultRow {
 	f.t.Helper()
 	row := faultRow{name: name}
-	pid := f.cp.Pid()
+	pid := f.CP.Pid()
 	cpu0, err := procCPU(pid)
 	if err != nil {
 		f.t.Fatal(err)
@@ -223,13 +225,13 @@ func (f *faultRig) run(name string, lo LoadOptions, mid bool, fault func() strin
 		row.note = fault()
 	}
 	var (
-		res  *LoadResult
+		res  *lab.LoadResult
 		lerr error
 		done = make(chan struct{})
 	)
 	go func() {
 		defer close(done)
-		res, lerr = f.lab.Load(context.Background(), Client, lo)
+		res, lerr = f.Lab.Load(context.Background(), lab.Client, lo)
 	}()
 	if mid && fault != nil {
 		planned := time.Duration(float64(lo.Short+lo.KeepAlive*lo.PerConn) / lo.Rate * float64(time.Second))

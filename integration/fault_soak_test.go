@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 // soakResult is what a soak measured.
@@ -33,7 +35,7 @@ type soakResult struct {
 
 func runSoak(t *testing.T, rate float64, d time.Duration) soakResult {
 	f := newFaultRig(t)
-	pid := f.cp.Pid()
+	pid := f.CP.Pid()
 	rss := func() int64 {
 		v, err := procStatusKiB(pid, "VmRSS")
 		if err != nil {
@@ -43,7 +45,7 @@ func runSoak(t *testing.T, rate float64, d time.Duration) soakResult {
 	}
 	res := soakResult{rate: rate, duration: d}
 	res.rss[0] = rss()
-	lo := mixedLoad(f.lab.Addr(Online).String()+":80", "soak", rate, d)
+	lo := mixedLoad(f.Lab.Addr(lab.Online).String()+":80", "soak", rate, d)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mid := make(chan struct{})

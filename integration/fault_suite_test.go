@@ -33,6 +33,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/replaygw/replaygw/lab"
 )
 
 const faultRate = 1000 // requests per second
@@ -55,7 +57,7 @@ func lossCase(permille int, conf ...string) faultCase {
 	return faultCase{
 		name: name, conf: conf,
 		inject: func(t *testing.T, f *faultRig) string {
-			ns := f.lab.NS(Target)
+			ns := f.Lab.NS(lab.Target)
 			if err := nft(ns, lossScript(permille)); err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +72,7 @@ var faultCases = []faultCase{
 	lossCase(50),
 	lossCase(50, ciSynTimeout),
 	{name: "1 % duplication to and from the target", inject: func(t *testing.T, f *faultRig) string {
-		if err := nft(f.lab.switchNS(), dupScript(f.lab, 1)); err != nil {
+		if err := nft(f.Lab.SwitchNS(), dupScript(f.Lab, 1)); err != nil {
 			t.Fatal(err)
 		}
 		return ""
@@ -90,15 +92,15 @@ var faultCases = []faultCase{
 // counts to its note.
 func runFaultCase(t *testing.T, c faultCase, seconds int, prefix string) faultRow {
 	f := newFaultRig(t, c.conf...)
-	lo := mixedLoad(f.lab.Addr(Online).String()+":80", prefix, faultRate, time.Duration(seconds)*time.Second)
+	lo := mixedLoad(f.Lab.Addr(lab.Online).String()+":80", prefix, faultRate, time.Duration(seconds)*time.Second)
 	var fault func() string
 	if c.inject != nil {
 		fault = func() string { return c.inject(t, f) }
 	}
 	row := f.run(c.name, lo, c.mid, fault)
 	for _, tb := range []struct{ ns, family, table, what string }{
-		{f.lab.NS(Target), "inet", lossTable, "packets dropped"},
-		{f.lab.switchNS(), "netdev", dupTable, "packets duplicated"},
+		{f.Lab.NS(lab.Target), "inet", lossTable, "packets dropped"},
+		{f.Lab.SwitchNS(), "netdev", dupTable, "packets duplicated"},
 	} {
 		if n, err := nftCounted(tb.ns, tb.family, tb.table); err == nil {
 			row.note = fmt.Sprintf("%d %s", n, tb.what)
