@@ -26,7 +26,7 @@ func FuzzEngine(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if len(in) > 4096 {
+		if len(in) > 4096 { // keeps each connection in its quarter of the sequence space
 			return
 		}
 		fz := newFuzzRig(t)
@@ -106,7 +106,11 @@ func fuzzOps(in []byte) func(func(fuzzOp) bool) {
 	}
 }
 
-// fuzzConn is one scripted client connection (its own client port).
+// fuzzConn is one scripted client connection (its own client port). Its
+// sequence numbers stay in its own quarter of the space: from conn << 30,
+// a 4096-byte input moves them by at most 4096 reuses of about 100,000 and
+// 4096 data steps of at most 2,041 (under 2^30), so a sent segment's seq
+// tells its connection.
 type fuzzConn struct {
 	isn  uint32 // current connection's ISN
 	nxt  uint32 // the client's next seq
@@ -159,6 +163,7 @@ func (r *seqRanges) covers(seq, n uint32) bool {
 // fuzzTuple is what the rig knows of one session from the packets sent.
 type fuzzTuple struct {
 	t       wire.Tuple
+	conn    int    // the client connection (fz.conns)
 	synSeq  uint32 // the SYN's seq
 	sentEnd uint32 // highest seq sent + 1
 	rcv     uint32 // the target's next seq (our script)
@@ -188,7 +193,7 @@ func newFuzzRig(t *testing.T) *fuzzRig {
 	fz := &fuzzRig{engRig: r, byTup: map[wire.Tuple]*fuzzTuple{}}
 	for i := range fz.conns {
 		c := &fz.conns[i]
-		c.isn = uint32(i+1) * 100_000_000
+		c.isn = uint32(i)<<30 + 1000
 		c.nxt, c.ack = c.isn+1, 5000
 		c.fins = map[uint32]bool{}
 	}
@@ -253,7 +258,7 @@ func (fz *fuzzRig) step(op fuzzOp) {
 		fz.advance(d)
 	case opNewConn:
 		c.gen++
-		c.isn += 10_000_000 + c.gen
+		c.isn += 100_000 + c.gen
 		c.nxt, c.ack = c.isn+1, 5000
 		fz.capture(op.conn, c.isn, header.TCPFlagSyn, 0, clientSynOpts(true))
 	}
@@ -305,11 +310,6 @@ func (fz *fuzzRig) observe() {
 		if p.dst != target4 || !fzPool.Contains(p.src.Addr()) {
 			fz.t.Fatalf("sent %v -> %v: not from the pool to the target", p.src, p.dst)
 		}
-		i := int(p.src.Port()) - fzClientPort
-		if i < 0 || i >= fzConns {
-			fz.t.Fatalf("sent from port %d, no client connection has it", p.src.Port())
-		}
-		c := &fz.conns[i]
 		tup := tupleOf(p)
 		tu := fz.byTup[tup]
 		if p.has(header.TCPFlagSyn) {
@@ -317,12 +317,20 @@ func (fz *fuzzRig) observe() {
 				fz.t.Fatalf("SYN with %d payload bytes", len(p.payload))
 			}
 			if tu == nil || tu.synSeq != p.seq {
-				tu = &fuzzTuple{t: tup, synSeq: p.seq, sentEnd: p.seq + 1}
+				// The allocator may move a copy to another port or pool
+				// address: the SYN's seq (a client's ISN, or its first
+				// byte - 1) tells the connection.
+				tu = &fuzzTuple{t: tup, conn: int(p.seq >> 30), synSeq: p.seq, sentEnd: p.seq + 1}
 				fz.byTup[tup] = tu
 				fz.tuples = append(fz.tuples, tu)
 			}
 			continue
 		}
+		if tu == nil {
+			fz.t.Fatalf("sent %v on %v before any SYN", p.flags, tup)
+		}
+		i := tu.conn
+		c := &fz.conns[i]
 		if !c.data.covers(p.seq, uint32(len(p.payload))) {
 			fz.t.Fatalf("sent bytes [%d, %d) on %v, client %d did not send them all", p.seq, p.seq+uint32(len(p.payload)), tup, i)
 		}
