@@ -287,8 +287,12 @@ func (f *faultRig) waitReplayed(ids []string, limit time.Duration) int {
 }
 
 func (r faultRow) line() string {
-	return fmt.Sprintf("replayed %d of %d answered = %.3f%% (load %.1fs); copier CPU %v, peak RSS %.1f MiB; sessions left %.0f; fates %v; %s",
-		r.replayed, r.answered, r.success(), r.load.Seconds(), r.copierCPU, float64(r.peakRSS)/1024, r.sessionsLeft, r.fates, r.note)
+	s := fmt.Sprintf("replayed %d of %d answered = %.3f%% (load %.1fs); copier CPU %v, peak RSS %.1f MiB; sessions left %.0f; fates %v",
+		r.replayed, r.answered, r.success(), r.load.Seconds(), r.copierCPU, float64(r.peakRSS)/1024, r.sessionsLeft, r.fates)
+	if r.note != "" {
+		s += "; " + r.note
+	}
+	return s
 }
 
 // faultTable renders rows as a Markdown table.

@@ -14,7 +14,6 @@ package integration
 // >= 99.9 % replayed and no session left.
 
 import (
-	"context"
 	"os"
 	"strconv"
 	"testing"
@@ -26,9 +25,7 @@ import (
 // soakResult is what a soak measured.
 type soakResult struct {
 	row              faultRow
-	rate             float64
 	rss              [3]int64 // KiB: start, middle, end
-	duration         time.Duration
 	achievedPerSec   float64
 	sessionsMidpoint float64
 }
@@ -43,23 +40,16 @@ func runSoak(t *testing.T, rate float64, d time.Duration) soakResult {
 		}
 		return v
 	}
-	res := soakResult{rate: rate, duration: d}
+	var res soakResult
 	res.rss[0] = rss()
 	lo := mixedLoad(f.Lab.Addr(lab.Online).String()+":80", "soak", rate, d)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	mid := make(chan struct{})
-	go func() {
-		defer close(mid)
-		select {
-		case <-time.After(d / 2):
-			res.rss[1] = rss()
-			res.sessionsMidpoint = f.sessionsOpen()
-		case <-ctx.Done():
-		}
-	}()
-	res.row = f.run("soak", lo, false, nil)
-	<-mid
+	// The mid-run sample runs on the test goroutine, as a "fault" at
+	// mid-load.
+	res.row = f.run("soak", lo, true, func() string {
+		res.rss[1] = rss()
+		res.sessionsMidpoint = f.sessionsOpen()
+		return ""
+	})
 	res.rss[2] = rss()
 	res.achievedPerSec = float64(res.row.answered) / res.row.load.Seconds()
 	t.Logf("soak: %.0f s at %.0f req/s planned (%.0f achieved), mixed: %s; copier RSS start %.1f MiB, middle %.1f MiB (%.0f sessions open), end %.1f MiB",
