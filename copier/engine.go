@@ -10,7 +10,7 @@ package copier
 // its sessions outright: maps, buffers, a timer wheel and an output buffer,
 // no locks on the per-packet path and no allocation in steady state.
 //
-// Per session (session.go, pacing.go, retransmit.go, segment.go): the
+// Per session (the files are listed in doc.go): the
 // client's sequence numbers are kept, the target's ISN is adopted from its
 // SYN-ACK and the highest target byte reported is acked; the client's own
 // ACKs are never forwarded, the engine generates the ones the target needs
@@ -31,7 +31,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/replaygw/replaygw/protocol"
 	"github.com/replaygw/replaygw/wire"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 // Sender transmits one complete IP packet (v4 or v6) to the target. It must
@@ -48,8 +50,12 @@ type Router interface {
 
 // Route maps an online service to the target service it is replayed to.
 // A From address that is unspecified (0.0.0.0 or ::) matches any address
-// with that port.
-type Route struct{ From, To netip.AddrPort }
+// with that port. Protocol makes each session's protocol state; nil (or
+// protocol/tcp) sends the bytes as captured.
+type Route struct {
+	From, To netip.AddrPort
+	Protocol protocol.New
+}
 
 // Config configures the session engine. Zero values take the defaults
 // noted.
@@ -260,7 +266,7 @@ func (e *Engine) handlePacket(pkt []byte, ts time.Time, hold, wait bool) {
 		return
 	}
 	m.p.ts = ts.UnixNano()
-	if m.p.payLen > 0 || m.p.flags&(wire.FlagSYN|wire.FlagFIN|wire.FlagRST) != 0 {
+	if m.p.payLen > 0 || m.p.flags&(header.TCPFlagSyn|header.TCPFlagFin|header.TCPFlagRst) != 0 {
 		m.buf = getPbuf(pkt)
 	}
 	w := e.workers[0]

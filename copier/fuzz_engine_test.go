@@ -346,7 +346,7 @@ func (fz *fuzzRig) observe() {
 			}
 			end++
 		}
-		if tu != nil && seqGT(end, tu.sentEnd) {
+		if int32(end-tu.sentEnd) > 0 {
 			tu.sentEnd = end
 		}
 	}
@@ -362,17 +362,18 @@ func (fz *fuzzRig) check() {
 	var sum int64
 	for _, w := range fz.e.workers {
 		for _, s := range w.sessions {
-			if s.buffered < 0 || s.buffered > fzSessionBuf {
-				fz.t.Fatalf("session %v buffers %d bytes, cap %d", s.tuple, s.buffered, fzSessionBuf)
+			b := s.cap.buffered
+			if b < 0 || b > fzSessionBuf {
+				fz.t.Fatalf("session %v buffers %d bytes, cap %d", s.tuple, b, fzSessionBuf)
 			}
 			var held int64
-			for _, g := range s.live() {
+			for _, g := range s.cap.live() {
 				held += int64(g.n)
 			}
-			if held != s.buffered {
-				fz.t.Fatalf("session %v holds %d bytes in segments, counts %d", s.tuple, held, s.buffered)
+			if held != b {
+				fz.t.Fatalf("session %v holds %d bytes in segments, counts %d", s.tuple, held, b)
 			}
-			sum += s.buffered
+			sum += b
 		}
 	}
 	if sum != got {

@@ -78,22 +78,6 @@ type GatewayStats struct {
 	FramesMalformed atomic.Uint64 // bad frames from a gateway (the connection is redialed)
 }
 
-// Counters lists the counters with their metric names.
-func (s *GatewayStats) Counters() []Counter {
-	return []Counter{
-		{"gateway_client_connects", "authenticated connections to gateways made", s.Connects.Load()},
-		{"gateway_client_disconnects", "authenticated gateway connections lost", s.Disconnects.Load()},
-		{"gateway_client_dial_failures", "gateway dials or handshakes that failed", s.DialFailures.Load()},
-		{"gateway_client_auth_refused", "handshakes refused for a token mismatch", s.AuthRefused.Load()},
-		{"gateway_client_version_refused", "handshakes refused for a protocol version mismatch", s.VersionRefused.Load()},
-		{"gateway_client_routes_sent", "route registrations written to gateways", s.RoutesSent.Load()},
-		{"gateway_client_route_dels_sent", "route deletions written to gateways", s.RouteDelsSent.Load()},
-		{"gateway_client_routes_overflow", "gateway connections redialed because route updates piled up", s.RoutesOverflow.Load()},
-		{"gateway_client_records_received", "response records received from gateways", s.RecordsReceived.Load()},
-		{"gateway_client_frames_malformed", "malformed frames received from gateways", s.FramesMalformed.Load()},
-	}
-}
-
 var _ Router = (*GatewayClient)(nil)
 
 // maxPendingOps bounds the route updates waiting for one gateway; beyond it

@@ -54,23 +54,6 @@ func (g *Gateway) deliver(r *wire.Record) {
 	g.srv.Deliver(r)
 }
 
-// GatewayStats are the counters of the gateway's parts.
-type GatewayStats struct {
-	Server *Stats
-	Stack  *absorb.Stats
-}
-
-// Counters lists every part's counters.
-func (s GatewayStats) Counters() []Counter {
-	out := s.Server.Counters()
-	if s.Stack != nil {
-		for _, c := range s.Stack.Counters() {
-			out = append(out, Counter{Name: c.Name, Help: c.Help, Value: c.Value})
-		}
-	}
-	return out
-}
-
 // NewGateway listens on the control address, opens the TUN with its routes
 // and redirect, and attaches the netstack. On error nothing stays open.
 // Kernel state is created in the network namespace of the calling thread.

@@ -120,7 +120,7 @@ func TestGatewayNetns(t *testing.T) {
 	for _, c := range st.Counters() {
 		names[c.Name] = true
 	}
-	if !names["gateway_records_routed"] || len(names) < len(st.Server.Counters())+3 {
+	if !names["gateway_records_routed_total"] || !names["tun_absorbed_total"] || len(st.Counters()) != len(st.Server.Counters())+len(st.Stack.Counters()) {
 		t.Fatalf("counters %v", names)
 	}
 	t.Logf("redirect %s, records to copier %d, unrouted %d", g.Tunnel().RedirectMode(), len(got), st.Server.Unrouted.Load())

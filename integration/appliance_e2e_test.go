@@ -42,16 +42,7 @@ func applianceTOML(l *lab.Lab, clientPool netip.Prefix, record string) string {
 
 func TestApplianceMirrorPort(t *testing.T) {
 	bin := needBinary(t, "up", "replay")
-	l, err := lab.NewLab(lab.LabOptions{Prefix: "rgO", Logger: lab.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Error(err)
-		}
-		lab.AssertNoNamespaces(t, l.Name)
-	})
+	l := lab.NewTestLab(t, lab.LabOptions{Prefix: "rgO", Logger: lab.Logger(t)})
 	// Each run maps the clients into its own part of the pool: the file
 	// replays play the live run's 4-tuples again, and must not meet the
 	// target's TIME_WAIT of them (a fresh target would hold none).
@@ -64,12 +55,7 @@ func TestApplianceMirrorPort(t *testing.T) {
 	if err := l.AddMirror(lab.Online, lab.Assistant, applianceMirror); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := l.Listen(lab.Online, "tcp", ":80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	online := lab.NewIDServer(ln, lab.IDServerOptions{})
-	t.Cleanup(func() { online.Close() })
+	lab.ServeIDs(t, l, lab.Online, lab.IDServerOptions{})
 	target, err := newArrivalTarget(l)
 	if err != nil {
 		t.Fatal(err)

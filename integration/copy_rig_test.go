@@ -5,14 +5,12 @@ package integration
 // the lab benchmark.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,18 +61,26 @@ func newCopyRig(t *testing.T, bin string) *copyRig {
 		t.Fatal(err)
 	}
 	gwc = bytes.Replace(gwc, []byte(`tun = "rgw0"`), []byte(fmt.Sprintf("tun = %q", r.tun)), 1)
-	if err := os.WriteFile(r.GWConfig, gwc, 0o600); err != nil {
-		t.Fatal(err)
+	r.startGateway(gwc)
+	return r
+}
+
+// startGateway writes config as the gateway's, starts `replaygw up` in the
+// assistant and waits until its /metrics answers.
+func (r *copyRig) startGateway(config []byte) {
+	r.t.Helper()
+	if err := os.WriteFile(r.GWConfig, config, 0o600); err != nil {
+		r.t.Fatal(err)
 	}
-	r.GW, err = r.Lab.Start(lab.Assistant, r.GWLog, bin, "up", "--config", r.GWConfig)
+	var err error
+	r.GW, err = r.Lab.Start(lab.Assistant, r.GWLog, r.Opts.Binary, "up", "--config", r.GWConfig)
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
 	never := func() bool { return false }
 	if err := r.WaitReady(context.Background(), lab.Assistant, r.GW, r.GWLog, time.Now().Add(r.Opts.ReadyTimeout), never, ""); err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
-	return r
 }
 
 // replaceTarget swaps the target's ID server for one built with opts.
@@ -166,34 +172,8 @@ func (r *copyRig) gatewayMetrics() map[string]float64 {
 
 func (r *copyRig) scrape(h lab.Host, role string) map[string]float64 {
 	r.t.Helper()
-	dial, err := r.Lab.Dialer(h)
+	m, err := scrapeMetrics(r.Lab, h)
 	if err != nil {
-		r.t.Fatal(err)
-	}
-	resp, err := dial.HTTPClient(3 * time.Second).Get("http://" + lab.DemoMetricsListen + "/metrics")
-	if err != nil {
-		r.t.Fatalf("%s metrics: %v", role, err)
-	}
-	defer resp.Body.Close()
-	m := make(map[string]float64)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		m[line[:i]] = v
-	}
-	if err := sc.Err(); err != nil {
 		r.t.Fatalf("%s metrics: %v", role, err)
 	}
 	return m
@@ -218,25 +198,17 @@ func metric(m map[string]float64, parts ...string) (float64, bool) {
 }
 
 // fates returns every engine fate counter of a scrape, by fate name: the
-// labeled vector replaygw_engine_sessions_total{fate="..."}, or the flat
-// replaygw_engine_sessions_<fate> counters when there is no vector.
+// labeled vector replaygw_engine_sessions_ended_total{fate="..."}.
 func fates(m map[string]float64) map[string]float64 {
-	labeled, flat := make(map[string]float64), make(map[string]float64)
+	labeled := make(map[string]float64)
 	for k, v := range m {
-		if rest, ok := strings.CutPrefix(k, `replaygw_engine_sessions_total{fate="`); ok {
+		if rest, ok := strings.CutPrefix(k, `replaygw_engine_sessions_ended_total{fate="`); ok {
 			if j := strings.IndexByte(rest, '"'); j > 0 {
 				labeled[rest[:j]] += v
 			}
-			continue
-		}
-		if name, ok := strings.CutPrefix(k, "replaygw_engine_sessions_"); ok && !strings.ContainsAny(name, "{ ") {
-			flat[name] = v
 		}
 	}
-	if len(labeled) > 0 {
-		return labeled
-	}
-	return flat
+	return labeled
 }
 
 // copierAlive fails the test when the copier has exited.
@@ -245,4 +217,20 @@ func (r *copyRig) copierAlive() {
 	if err := r.ChildrenAlive(); err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+// loadAnswered runs lo from the client host and fails the test unless the
+// online server answered at least minPercent of the planned requests
+// (short ones plus keep-alive connections times requests per connection).
+func loadAnswered(t *testing.T, l *lab.Lab, lo lab.LoadOptions, minPercent int) *lab.LoadResult {
+	t.Helper()
+	res, err := l.Load(context.Background(), lab.Client, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned := lo.Short + lo.KeepAlive*lo.PerConn
+	if len(res.OK) < planned*minPercent/100 {
+		t.Fatalf("online answered only %d of %d (failed %d, not sent %d): %v", len(res.OK), planned, res.Failed, res.NotSent, res.Errors)
+	}
+	return res
 }

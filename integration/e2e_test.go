@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/replaygw/replaygw/lab"
-	"github.com/replaygw/replaygw/lab/netns"
 )
 
 // binary is the real replaygw built once by TestMain ("" when the build
@@ -72,13 +71,7 @@ func needBinary(t *testing.T, cmds ...string) string {
 // assertDemoCleaned checks that nothing of a demo run is left.
 func assertDemoCleaned(t *testing.T, prefix string, res *lab.DemoResult) {
 	t.Helper()
-	names, err := netns.List(fmt.Sprintf("%s%d-", prefix, os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(names) != 0 {
-		t.Errorf("namespaces left behind: %v", names)
-	}
+	lab.AssertNoNamespaces(t, fmt.Sprintf("%s%d-", prefix, os.Getpid()))
 	if res != nil && res.LogDir != "" {
 		if _, err := os.Stat(res.LogDir); err == nil {
 			t.Errorf("temp dir %s left behind after a successful demo", res.LogDir)
@@ -196,7 +189,7 @@ func TestDemoOrchestration(t *testing.T) {
 // real clients.
 func TestGatewayAbsorbsPoolTraffic(t *testing.T) {
 	bin := needBinary(t, "up")
-	l := lab.NewTestLab(t)
+	l := lab.NewTestLab(t, lab.LabOptions{})
 	cfg := lab.NewDemoConfig(l)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gateway.toml")

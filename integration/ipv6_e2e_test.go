@@ -74,17 +74,7 @@ func newRGVRig(t *testing.T, bin string) *rgVRig {
 		}
 		gwc = bytes.Replace(gwc, []byte(rep[0]), []byte(rep[1]), 1)
 	}
-	if err := os.WriteFile(r.GWConfig, gwc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r.GW, err = r.Lab.Start(lab.Assistant, r.GWLog, bin, "up", "--config", r.GWConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	never := func() bool { return false }
-	if err := r.WaitReady(context.Background(), lab.Assistant, r.GW, r.GWLog, time.Now().Add(r.Opts.ReadyTimeout), never, ""); err != nil {
-		t.Fatal(err)
-	}
+	cr.startGateway(gwc)
 	return r
 }
 
@@ -154,11 +144,11 @@ func (r *rgVRig) assertNoLeaks() {
 	if err != nil {
 		r.t.Fatalf("gateway metrics: %v", err)
 	}
-	v, ok := gw["replaygw_tun_writes_attempted"]
+	v, ok := gw["replaygw_tun_writes_attempted_total"]
 	r.t.Logf("assistant: %d pool-bound packets in, %d out; gateway tun_writes_attempted %v (exported %v), records sent %v",
-		r.Forwarded.Stats.In.Load(), r.Forwarded.Stats.Out.Load(), v, ok, gw["replaygw_gateway_records_sent"])
+		r.Forwarded.Stats.In.Load(), r.Forwarded.Stats.Out.Load(), v, ok, gw["replaygw_gateway_records_sent_total"])
 	if !ok {
-		r.t.Errorf("gateway exports no replaygw_tun_writes_attempted")
+		r.t.Errorf("gateway exports no replaygw_tun_writes_attempted_total")
 	} else if v != 0 {
 		r.t.Errorf("gateway attempted %v writes into the TUN", v)
 	}
@@ -176,14 +166,8 @@ func TestIPv6Replay(t *testing.T) {
 		Addr: r.online6.String(), Short: 600, KeepAlive: 8, PerConn: 50,
 		Rate: 500, Concurrency: 32, Duration: 15 * time.Second, IDPrefix: "v6load",
 	}
-	res, err := r.Lab.Load(context.Background(), lab.Client, lo)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := loadAnswered(t, r.Lab, lo, 99)
 	planned := lo.Short + lo.KeepAlive*lo.PerConn
-	if len(res.OK) < planned*99/100 {
-		t.Fatalf("online answered only %d of %d (failed %d, not sent %d): %v", len(res.OK), planned, res.Failed, res.NotSent, res.Errors)
-	}
 	got := waitSeen(r.Target, res.OK, 5*time.Second)
 	success := lab.Percent(got, len(res.OK))
 	m := r.copierMetrics()
@@ -214,7 +198,7 @@ func TestIPv6MidStreamJoin(t *testing.T) {
 	postIDs := ka.Send("v6post", post)
 	got := waitSeen(r.Target, postIDs, 5*time.Second)
 	m := r.copierMetrics()
-	syn, ok := metric(m, "replaygw_engine_synthesized_syns")
+	syn, ok := metric(m, "replaygw_engine_synthesized_syns_total")
 	t.Logf("target saw %d of %d requests sent after the copier was ready, %d of %d sent before; synthesized SYNs %v; fates %v",
 		got, len(postIDs), r.Target.CountSeen(preIDs), len(preIDs), syn, fates(m))
 	if got != len(postIDs) {

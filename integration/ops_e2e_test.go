@@ -25,7 +25,6 @@ import (
 
 	"github.com/replaygw/replaygw/doctor"
 	"github.com/replaygw/replaygw/lab"
-	"github.com/replaygw/replaygw/lab/netns"
 	"github.com/replaygw/replaygw/ledger"
 )
 
@@ -42,20 +41,7 @@ func opsTUN(seq int) string { return fmt.Sprintf("rgP%d_%d", os.Getpid()%1000000
 // test (and checked gone).
 func newOpsLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	l, err := lab.NewLab(lab.LabOptions{Prefix: opsPrefix, Logger: lab.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Error(err)
-		}
-		names, err := netns.List(l.Name)
-		if err != nil || len(names) != 0 {
-			t.Errorf("namespaces left behind: %v %v", names, err)
-		}
-	})
-	return l
+	return lab.NewTestLab(t, lab.LabOptions{Prefix: opsPrefix, Logger: lab.Logger(t)})
 }
 
 // opsConfig is a lab's demo config with a unique TUN, written to dir.
@@ -221,7 +207,7 @@ func scrapeMetrics(l *lab.Lab, h lab.Host) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := d.HTTPClient(2 * time.Second).Get("http://" + lab.DemoMetricsListen + "/metrics")
+	resp, err := d.HTTPClient(3 * time.Second).Get("http://" + lab.DemoMetricsListen + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -473,16 +459,9 @@ func newOpsRig(t *testing.T, withLedger bool) *opsRig {
 // returns their ids (all answered by the online server).
 func (r *opsRig) load(t *testing.T, prefix string, n int) []string {
 	t.Helper()
-	res, err := r.lab.Load(context.Background(), lab.Client, lab.LoadOptions{
+	return loadAnswered(t, r.lab, lab.LoadOptions{
 		Addr: r.lab.Addr(lab.Online).String() + ":80", Short: n, Rate: 200, Duration: 15 * time.Second, IDPrefix: prefix,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.OK) != n {
-		t.Fatalf("online answered %d of %d (failed %d, not sent %d): %v", len(res.OK), n, res.Failed, res.NotSent, res.Errors)
-	}
-	return res.OK
+	}, 100).OK
 }
 
 // waitSessionsEnded waits until the copier has no open session and all of
@@ -498,13 +477,13 @@ func (r *opsRig) waitSessionsEnded(t *testing.T, ids []string) map[string]float6
 		}
 		var err error
 		m, err = scrapeMetrics(r.lab, lab.Online)
-		return err == nil && m["replaygw_engine_sessions"] == 0
+		return err == nil && m["replaygw_engine_sessions_open"] == 0
 	})
 	if got := r.target.CountSeen(ids); got != len(ids) {
 		t.Fatalf("target saw %d of %d requests", got, len(ids))
 	}
-	if m["replaygw_engine_sessions"] != 0 {
-		t.Logf("copier still has %v sessions open after 15s", m["replaygw_engine_sessions"])
+	if m["replaygw_engine_sessions_open"] != 0 {
+		t.Logf("copier still has %v sessions open after 15s", m["replaygw_engine_sessions_open"])
 	}
 	return m
 }
@@ -527,16 +506,16 @@ func TestMetricsAgainstLoad(t *testing.T) {
 	}
 	delta := func(name string) float64 { return cp[name] - before[name] }
 	t.Logf("copier: started %v, replayed %v, released %v, records received %v; gateway: records sent %v, tun writes %v",
-		delta("replaygw_engine_sessions_started"), delta(`replaygw_engine_sessions_total{fate="replayed"}`),
-		delta("replaygw_engine_requests_released"), cp["replaygw_gateway_client_records_received"],
-		gw["replaygw_gateway_records_sent"], gw["replaygw_tun_writes_attempted"])
+		delta("replaygw_engine_sessions_started_total"), delta(`replaygw_engine_sessions_ended_total{fate="replayed"}`),
+		delta("replaygw_engine_requests_released_total"), cp["replaygw_gateway_client_records_received_total"],
+		gw["replaygw_gateway_records_sent_total"], gw["replaygw_tun_writes_attempted_total"])
 	for _, c := range []struct {
 		name string
 		min  float64
 	}{
-		{"replaygw_engine_sessions_started", n},
-		{"replaygw_engine_requests_released", n},
-		{`replaygw_engine_sessions_total{fate="replayed"}`, n},
+		{"replaygw_engine_sessions_started_total", n},
+		{"replaygw_engine_requests_released_total", n},
+		{`replaygw_engine_sessions_ended_total{fate="replayed"}`, n},
 	} {
 		if got := delta(c.name); got < c.min {
 			t.Errorf("copier %s grew by %v, want >= %v", c.name, got, c.min)
@@ -544,17 +523,23 @@ func TestMetricsAgainstLoad(t *testing.T) {
 	}
 	// Short connections replay one session each; a few more (the
 	// client's own retries) are tolerated, a multiple is not.
-	if got := delta(`replaygw_engine_sessions_total{fate="replayed"}`); got > n+n/20 {
+	if got := delta(`replaygw_engine_sessions_ended_total{fate="replayed"}`); got > n+n/20 {
 		t.Errorf("replayed sessions grew by %v for %d connections", got, n)
 	}
-	if got := delta("replaygw_engine_sessions_ended"); got < n {
+	ended := func(m map[string]float64) (sum float64) {
+		for _, v := range fates(m) {
+			sum += v
+		}
+		return sum
+	}
+	if got := ended(cp) - ended(before); got < n {
 		t.Errorf("sessions ended grew by %v, want >= %d", got, n)
 	}
-	recv, sent := cp["replaygw_gateway_client_records_received"], gw["replaygw_gateway_records_sent"]
+	recv, sent := cp["replaygw_gateway_client_records_received_total"], gw["replaygw_gateway_records_sent_total"]
 	if recv < float64(n) || sent < recv {
 		t.Errorf("records: gateway sent %v, copier received %v (want sent >= received >= %d)", sent, recv, n)
 	}
-	if got := gw["replaygw_tun_writes_attempted"]; got != 0 {
+	if got := gw["replaygw_tun_writes_attempted_total"]; got != 0 {
 		t.Errorf("gateway attempted %v writes into the TUN", got)
 	}
 	if got := cp["replaygw_target_response_seconds_count"]; got <= 0 {
@@ -572,7 +557,7 @@ func TestMetricsAgainstLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
-	replayed := strconv.FormatFloat(cp[`replaygw_engine_sessions_total{fate="replayed"}`], 'f', -1, 64)
+	replayed := strconv.FormatFloat(cp[`replaygw_engine_sessions_ended_total{fate="replayed"}`], 'f', -1, 64)
 	if !strings.Contains(string(out), replayed) || !strings.Contains(string(out), "replayed") {
 		t.Errorf("status output does not show the replayed count %s", replayed)
 	}

@@ -4,8 +4,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/replaygw/replaygw/lab/netns"
@@ -22,14 +20,15 @@ type TB interface {
 	Output() io.Writer
 }
 
-// NewTestLab builds a lab removed at the end of the test, or skips when not
-// root.
-func NewTestLab(t TB) *Lab {
+// NewTestLab builds a lab with opts, or skips when not root. At the end of
+// the test it removes the lab and fails the test if any of its namespaces
+// is left.
+func NewTestLab(t TB, opts LabOptions) *Lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("network namespaces need root")
 	}
-	l, err := NewLab(LabOptions{})
+	l, err := NewLab(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,15 +45,25 @@ func NewTestLab(t TB) *Lab {
 // with prefix.
 func AssertNoNamespaces(t TB, prefix string) {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "list").Output()
+	names, err := netns.List(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, prefix) {
-			t.Errorf("namespace left behind: %s", line)
-		}
+	for _, name := range names {
+		t.Errorf("namespace left behind: %s", name)
 	}
+}
+
+// ServeIDs serves an IDServer on :80 of host h until the test ends.
+func ServeIDs(t TB, l *Lab, h Host, opts IDServerOptions) *IDServer {
+	t.Helper()
+	ln, err := l.Listen(h, "tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewIDServer(ln, opts)
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // WaitFor polls cond every 10ms until it holds or limit has passed; the

@@ -16,13 +16,8 @@ import (
 )
 
 func TestLabHTTPThroughBridge(t *testing.T) {
-	l := NewTestLab(t)
-	ln, err := l.Listen(Online, "tcp", ":80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewIDServer(ln, IDServerOptions{})
-	defer srv.Close()
+	l := NewTestLab(t, LabOptions{})
+	srv := ServeIDs(t, l, Online, IDServerOptions{})
 
 	for _, addr := range []string{"10.77.0.20:80", "[fd77::20]:80"} {
 		t.Run(addr, func(t *testing.T) {
@@ -65,7 +60,7 @@ func TestLabHTTPThroughBridge(t *testing.T) {
 }
 
 func TestLabTargetRoutesPoolViaAssistant(t *testing.T) {
-	l := NewTestLab(t)
+	l := NewTestLab(t, LabOptions{})
 	for _, tc := range []struct{ dst, via string }{
 		{"10.88.0.7", "via 10.77.0.40"},
 		{"fd88::7", "via fd77::40"},
@@ -156,7 +151,7 @@ func TestLabCloseRemovesEverything(t *testing.T) {
 }
 
 func TestLabStartRunsInNamespace(t *testing.T) {
-	l := NewTestLab(t)
+	l := NewTestLab(t, LabOptions{})
 	var out bytes.Buffer
 	p, err := l.Start(Assistant, &out, "ip", "-o", "addr", "show", "dev", Iface)
 	if err != nil {
@@ -213,7 +208,7 @@ func TestCleanStaleRemovesDeadOwners(t *testing.T) {
 }
 
 func TestPacketCounterCountsPoolTraffic(t *testing.T) {
-	l := NewTestLab(t)
+	l := NewTestLab(t, LabOptions{})
 	pools := []netip.Prefix{l.Pool, l.Pool6}
 	targetOut, err := l.NewPacketCounter(Target, Iface, pools...)
 	if err != nil {
@@ -277,13 +272,8 @@ func TestPacketCounterCountsPoolTraffic(t *testing.T) {
 }
 
 func TestLoadIsBounded(t *testing.T) {
-	l := NewTestLab(t)
-	ln, err := l.Listen(Online, "tcp", ":80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewIDServer(ln, IDServerOptions{})
-	defer srv.Close()
+	l := NewTestLab(t, LabOptions{})
+	ServeIDs(t, l, Online, IDServerOptions{})
 	start := time.Now()
 	res, err := l.Load(context.Background(), Client, LoadOptions{
 		Addr: "10.77.0.20:80", Short: 1000, KeepAlive: 2, PerConn: 1000, Rate: 100, Duration: time.Second,
@@ -337,7 +327,7 @@ func TestNewLabCleansUpAfterPartialFailure(t *testing.T) {
 // TestLabThreadedNAPI: every veth end receives in a kernel thread of its
 // own (GRO on, TSO off, threaded) and traffic still crosses the bridge.
 func TestLabThreadedNAPI(t *testing.T) {
-	l := NewTestLab(t)
+	l := NewTestLab(t, LabOptions{})
 	if err := l.ThreadedNAPI(); err != nil {
 		t.Fatal(err)
 	}
@@ -372,12 +362,7 @@ func TestLabThreadedNAPI(t *testing.T) {
 			t.Errorf("%s: gro %d tso %d, want 1 and 0", h, gro, tso)
 		}
 	}
-	ln, err := l.Listen(Online, "tcp", ":80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewIDServer(ln, IDServerOptions{})
-	defer srv.Close()
+	srv := ServeIDs(t, l, Online, IDServerOptions{})
 	res, err := l.Load(context.Background(), Client, LoadOptions{
 		Addr: "10.77.0.20:80", Short: 50, KeepAlive: 2, PerConn: 25, Duration: 10 * time.Second, Concurrency: 4,
 	})

@@ -155,9 +155,9 @@ func replayFile(ctx context.Context, cfg *configs.Config, log *slog.Logger, file
 	for _, r := range cfg.Copy.Routes {
 		servers = append(servers, r.FromAddr)
 	}
-	shift := newLoopShift(servers)
-	opts.OnLoop = shift.setLoop
-	sum, playErr := replay.Play(ctx, file, opts, shift.wrap(eng.HandlePacketWait))
+	shift := replay.NewLoopShift(servers)
+	opts.OnLoop = shift.SetLoop
+	sum, playErr := replay.Play(ctx, file, opts, shift.Wrap(eng.HandlePacketWait))
 	// What was captured before a damaged record still completes.
 	drainSessions(ctx, eng.Sessions, func() uint64 {
 		return st.SessionsStarted.Load() + st.SessionsEnded.Load() + st.PacketsSent.Load()

@@ -58,7 +58,7 @@ func runGateway(ctx context.Context, cfg *configs.Config, log *slog.Logger) erro
 	log.Debug("capabilities after setup", "effective", privdrop.Effective())
 	exp := metrics.New("gateway")
 	exp.SetLogger(log)
-	exp.AddCounters("", metrics.FromCounters(func() []gateway.Counter { return gw.Stats().Counters() }))
+	exp.Add(gw.Counters()...)
 	stopMetrics := serveMetrics(ctx, exp, cfg.Metrics.Listen, log)
 	defer stopMetrics()
 	return gw.Run(ctx)
@@ -70,6 +70,7 @@ func serveMetrics(ctx context.Context, exp *metrics.Exporter, listen string, log
 	if listen == "" {
 		return func() {}
 	}
+	exp.SetVersion(version)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

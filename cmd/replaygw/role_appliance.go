@@ -49,7 +49,7 @@ func openAppliance(cfg *configs.Config, log *slog.Logger, live bool) (a *applian
 		return nil, err
 	}
 	gw := a.gw
-	a.exp.AddCounters("", metrics.FromCounters(func() []gateway.Counter { return gw.Stats().Counters() }))
+	a.exp.Add(gw.Counters()...)
 	a.cp, err = openCopier(cfg, a.exp, log.With("role", "copier"), copier.Options{Router: localRouter{}, NoCapture: !live})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/copier"
+	"github.com/replaygw/replaygw/counter"
 	"github.com/replaygw/replaygw/ledger"
 	"github.com/replaygw/replaygw/metrics"
 )
@@ -28,7 +29,7 @@ func openCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 			return nil, err
 		}
 		r.ledger = w
-		exp.AddCounters("", metrics.FromCounters(w.Counters))
+		exp.Add(w.Counters()...)
 	}
 	targetLatency := exp.Histogram("target_response_seconds", "target response time per request (release to first response byte), averaged per session", nil)
 	onlineLatency := exp.Histogram("online_response_seconds", "online server response time per request, estimated from the captured client stream (request to the client's ACK of the response, less the client's round trip), averaged per session", nil)
@@ -58,33 +59,19 @@ func openCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 		return nil, err
 	}
 	r.Copier = c
-	st := c.Engine().Stats()
-	// Fates are exported once, as replaygw_engine_sessions_total{fate=...}.
-	fates := map[string]bool{}
-	st.EachFate(func(f string, _ uint64) { fates["engine_sessions_"+f] = true })
-	all := metrics.FromCounters(st.Counters)
-	exp.AddCounters("", func(emit func(name, help string, v uint64)) {
-		all(func(name, help string, v uint64) {
-			if !fates[name] {
-				emit(name, help, v)
-			}
-		})
-	})
-	exp.AddFates("engine", func(emit func(name, help string, v uint64)) {
-		st.EachFate(func(f string, n uint64) { emit(f, "", n) })
-	})
+	exp.Add(c.Engine().Stats().Counters()...)
 	if g := c.Gateways(); g != nil {
-		exp.AddCounters("", metrics.FromCounters(g.Stats().Counters))
-		exp.AddGauge("gateway_client", "connected", "gateways connected and authenticated", func() float64 { return float64(g.Connected()) })
+		exp.Add(g.Stats().Counters()...)
+		exp.AddGauge("gateway_client_gateways_connected", "gateways connected and authenticated", func() float64 { return float64(g.Connected()) })
 	}
 	if l := c.Capture(); l != nil {
-		exp.AddCounters("", metrics.FromCounters(l.Stats().Counters))
+		exp.Add(l.Counters()...)
 	}
-	if s, ok := c.Sender().(interface{ Counters() []copier.Counter }); ok {
-		exp.AddCounters("", metrics.FromCounters(s.Counters))
+	if s, ok := c.Sender().(interface{ Counters() []counter.Metric }); ok {
+		exp.Add(s.Counters()...)
 	}
-	exp.AddGauge("engine", "sessions", "sessions open", func() float64 { return float64(c.Engine().Sessions()) })
-	exp.AddGauge("engine", "buffered_bytes", "captured bytes buffered", func() float64 { return float64(c.Engine().BufferedBytes()) })
+	exp.AddGauge("engine_sessions_open", "sessions open", func() float64 { return float64(c.Engine().Sessions()) })
+	exp.AddGauge("engine_buffered_bytes", "captured bytes buffered", func() float64 { return float64(c.Engine().BufferedBytes()) })
 	return r, nil
 }
 

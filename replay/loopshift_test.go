@@ -1,4 +1,4 @@
-package main
+package replay
 
 import (
 	"net"
@@ -55,10 +55,10 @@ func TestLoopShift(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newLoopShift([]netip.AddrPort{server, server6})
-			s.setLoop(tc.loop)
+			s := NewLoopShift([]netip.AddrPort{server, server6})
+			s.SetLoop(tc.loop)
 			var got []byte
-			s.wrap(func(p []byte, _ time.Time) { got = append([]byte(nil), p...) })(tcpPacket(t, tc.src, tc.dst, "GET / HTTP/1.1\r\n\r\n"), time.Time{})
+			s.Wrap(func(p []byte, _ time.Time) { got = append([]byte(nil), p...) })(tcpPacket(t, tc.src, tc.dst, "GET / HTTP/1.1\r\n\r\n"), time.Time{})
 			src, dst := tc.src, tc.dst
 			if tc.wantSrc {
 				src = tc.want
@@ -72,4 +72,34 @@ func TestLoopShift(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLoopShiftLeavesOthers(t *testing.T) {
+	server := netip.MustParseAddrPort("10.0.0.20:80")
+	client := netip.MustParseAddrPort("10.0.0.10:40000")
+	req := tcpPacket(t, client, server, "x")
+	tests := []struct {
+		name string
+		pkt  []byte
+	}{
+		{"UDP", mutate(req, func(b []byte) { b[9] = 17 })},
+		{"later fragment", mutate(req, func(b []byte) { b[6], b[7] = 0, 8 })},
+		{"no room for the TCP checksum", mutate(req[:36], func(b []byte) { b[2], b[3] = 0, 36 })},
+		{"bad IP header", mutate(req, func(b []byte) { b[0] = 0x44 })},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewLoopShift([]netip.AddrPort{server})
+			s.SetLoop(1)
+			if got := s.shift(tc.pkt); &got[0] != &tc.pkt[0] || len(got) != len(tc.pkt) {
+				t.Errorf("packet rewritten: % x", got)
+			}
+		})
+	}
+}
+
+func mutate(b []byte, f func([]byte)) []byte {
+	b = append([]byte(nil), b...)
+	f(b)
+	return b
 }

@@ -3,6 +3,8 @@ package copier
 import (
 	"math/rand/v2"
 	"testing"
+
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
 // The segment buffer against a byte-stream model: random segments with
@@ -16,46 +18,46 @@ func TestSegmentBufferModel(t *testing.T) {
 			stream[i] = byte(rnd.IntN(256))
 		}
 		buf := getPbuf(stream)
-		iss := uint32(0xffffff00) // wraps
-		s := &session{capNxt: iss, sndUna: iss}
-		una := uint32(0)
+		iss := seqnum.Value(0xffffff00) // wraps
+		s := &captured{nxt: iss}
+		una := seqnum.Size(0)
 		for range 3000 {
 			a := rnd.IntN(size)
 			b := min(size, a+1+rnd.IntN(3000))
-			s.insertSeg(seg{seq: iss + uint32(a), n: uint32(b - a), data: stream[a:b], buf: buf})
-			if got := s.capNxt - iss; rnd.IntN(4) == 0 && got > una {
-				una += uint32(rnd.IntN(int(got-una) + 1))
-				s.freeAcked(iss + una)
+			s.insert(seg{seq: iss.Add(seqnum.Size(a)), n: seqnum.Size(b - a), data: stream[a:b], buf: buf})
+			if got := iss.Size(s.nxt); rnd.IntN(4) == 0 && got > una {
+				una += seqnum.Size(rnd.IntN(int(got-una) + 1))
+				s.freeAcked(iss.Add(una))
 			}
 			// Live segments stay sorted, disjoint and above una.
 			live := s.live()
 			for i := range live {
-				if seqLT(live[i].seq, iss+una) && seqLEQ(live[i].end(), iss+una) {
+				if live[i].seq.LessThan(iss.Add(una)) && live[i].end().LessThanEq(iss.Add(una)) {
 					t.Fatalf("seed %d: acked segment kept", seed)
 				}
-				if i > 0 && seqLT(live[i].seq, live[i-1].end()) {
+				if i > 0 && live[i].seq.LessThan(live[i-1].end()) {
 					t.Fatalf("seed %d: overlapping segments", seed)
 				}
 			}
 		}
 		// Fill whatever is still missing, then read the stream back.
-		s.insertSeg(seg{seq: iss, n: size, data: stream, buf: buf})
-		if s.capNxt != iss+size || s.hasGap() {
-			t.Fatalf("seed %d: capNxt %d, gap %v", seed, s.capNxt-iss, s.hasGap())
+		s.insert(seg{seq: iss, n: size, data: stream, buf: buf})
+		if s.nxt != iss.Add(size) || s.hasGap() {
+			t.Fatalf("seed %d: capNxt %d, gap %v", seed, iss.Size(s.nxt), s.hasGap())
 		}
 		for q := una; q < size; {
-			i := s.findSeg(iss + q)
+			i := s.find(iss.Add(q))
 			if i < 0 {
 				t.Fatalf("seed %d: byte %d not found", seed, q)
 			}
 			g := &s.segs[i]
-			off := iss + q - g.seq
+			off := g.seq.Size(iss.Add(q))
 			if g.data[off] != stream[q] {
 				t.Fatalf("seed %d: byte %d differs", seed, q)
 			}
 			q += g.n - off
 		}
-		if s.findSeg(iss+size) != -1 {
+		if s.find(iss.Add(size)) != -1 {
 			t.Fatal("found a segment past the end")
 		}
 		var sum int64
@@ -76,15 +78,15 @@ func TestSegmentBufferModel(t *testing.T) {
 func TestSegmentSpanningHoles(t *testing.T) {
 	data := []byte("0123456789")
 	buf := getPbuf(data)
-	s := &session{capNxt: 100}
-	s.insertSeg(seg{seq: 102, n: 2, data: data[2:4], buf: buf})
-	s.insertSeg(seg{seq: 106, n: 4, data: data[6:10], buf: buf})
+	s := &captured{nxt: 100}
+	s.insert(seg{seq: 102, n: 2, data: data[2:4], buf: buf})
+	s.insert(seg{seq: 106, n: 4, data: data[6:10], buf: buf})
 	if !s.hasGap() {
 		t.Fatal("no gap")
 	}
-	s.insertSeg(seg{seq: 100, n: 10, data: data, buf: buf, fin: true})
-	if s.hasGap() || s.capNxt != 110 || !s.ctlSeen || s.ctlSeq != 110 {
-		t.Fatalf("capNxt %d gap %v ctl %v@%d", s.capNxt, s.hasGap(), s.ctlSeen, s.ctlSeq)
+	s.insert(seg{seq: 100, n: 10, data: data, buf: buf, fin: true})
+	if s.hasGap() || s.nxt != 110 || !s.ctlSeen || s.ctlSeq != 110 {
+		t.Fatalf("capNxt %d gap %v ctl %v@%d", s.nxt, s.hasGap(), s.ctlSeen, s.ctlSeq)
 	}
 	var got []byte
 	for _, g := range s.live() {
