@@ -194,8 +194,19 @@ func procStatusKiB(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("status of %d: no %s", pid, field)
 }
 
-// sessionsOpen is the copier's live session gauge.
-func (f *faultRig) sessionsOpen() float64 { return f.copierMetrics()["replaygw_engine_sessions"] }
+// sessionsGauge is the copier's gauge of open sessions.
+const sessionsGauge = "replaygw_engine_sessions_open"
+
+// sessionsOpen reads the copier's open sessions; a copier without the
+// gauge fails the test (a missing gauge must not read as none left).
+func (f *faultRig) sessionsOpen() float64 {
+	f.t.Helper()
+	v, ok := f.copierMetrics()[sessionsGauge]
+	if !ok {
+		f.t.Fatalf("the copier exports no %s", sessionsGauge)
+	}
+	return v
+}
 
 // waitSessionsClosed waits up to limit for the copier to have no session
 // open and returns how many are.
