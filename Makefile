@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/replaygw
 PKGS     := ./...
 
-.PHONY: all deps bench-deps build test test-short bench demo fuzz vet clean
+.PHONY: all deps bench-deps build test test-short bench demo fuzz faults soak vet clean
 
 all: build
 
@@ -39,12 +39,22 @@ bench: bench-deps build
 	$(GO) test -run '^$$' -bench Absorb -benchtime 5x ./absorb
 	RGW_BENCH=1 $(GO) test ./integration -run '^TestBenchLab$$' -count=1 -v -timeout 15m
 
+# The fault suite and the soak (root): replay success, copier CPU and RSS
+# under loss, duplication, a gateway crash and a target restart, and over a
+# long steady load. Figures and commands: docs/reliability.md.
+faults: deps
+	RGW_FAULTS=1 $(GO) test ./integration -run '^TestFaults$$' -count=1 -v -timeout 20m
+
+soak: deps
+	RGW_SOAK=1 $(GO) test ./integration -run '^TestSoak$$' -count=1 -v -timeout 30m
+
 demo: deps build
 	$(BIN) demo
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./wire
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./absorb
+	$(GO) test -run '^$$' -fuzz '^FuzzEngine$$' -fuzztime 60s ./copier
 
 clean:
 	rm -rf bin

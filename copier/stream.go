@@ -63,11 +63,13 @@ func (s *captured) insert(g seg) (insertResult, int) {
 	if g.seq.LessThan(s.nxt) {
 		cut := g.seq.Size(s.nxt)
 		if cut >= g.n {
-			if !ctl || s.ctlSeen {
+			// A FIN before data already captured is not the client's
+			// end of stream (no data follows a FIN): a stray, dropped.
+			if !ctl || s.ctlSeen || (g.fin && g.end() != s.nxt) {
 				return insDup, 0
 			}
-			// A FIN/RST whose bytes are all old: keep the control, at
-			// the end of the captured data.
+			// An RST whose bytes are all old, or a FIN right at the end
+			// of the captured data: keep the control there.
 			g.seq, g.n, g.data = s.nxt, 0, nil
 		} else {
 			g.seq.UpdateForward(cut)
