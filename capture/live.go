@@ -23,11 +23,23 @@ type LiveConfig struct {
 	Fanout    int    // sockets in one PACKET_FANOUT_HASH group; default 1
 	Filter    Filter
 	// BlockMB is the ring memory of all sockets together, in MiB (split
-	// evenly, at least 4 MiB per socket); default 64.
+	// evenly, at least 2 MiB per socket); default 4. The ring is mapped
+	// into the process, so it is resident memory from the start. Below
+	// about 400 packets per block per retire timeout (200,000 packets/s
+	// per socket at 2ms) blocks retire by timeout, not full, so a ring of
+	// n blocks holds n*BlockTimeout of traffic whatever the rate: the
+	// default 16 blocks of 128 KiB per socket ride out a 32ms stall of
+	// the reader. Raise it for higher rates or longer stalls (the
+	// kernel's drops are counted in Stats.KernelDrops).
 	BlockMB int
 	// BlockTimeout bounds how long a captured packet may wait in a
-	// partially filled TPACKET_V3 block; default 1ms (latency matters:
-	// the engine replays with the client's timing).
+	// partially filled TPACKET_V3 block (tp_retire_blk_tov, whole
+	// milliseconds); default 2ms. The reader wakes once per retired
+	// block and hands the engine everything the block holds, so this is
+	// the wake-up rate at everyday traffic (per socket at most
+	// 1/BlockTimeout) against the latency it adds (at most BlockTimeout;
+	// the engine replays with the client's timing, from the packets'
+	// capture timestamps).
 	BlockTimeout time.Duration
 	Logger       *slog.Logger
 
@@ -59,7 +71,12 @@ type Live struct {
 type kernelStats struct{ packets, drops, freezes uint }
 
 const (
-	blockSize   = 128 << 10 // holds a 64 KiB GRO packet; many small blocks keep the ring deep even when the 1ms block timeout retires them half empty
+	blockSize = 128 << 10 // holds a 64 KiB GRO packet; many small blocks keep the ring deep even when the block timeout retires them half empty
+
+	defaultRingMB       = 4
+	minSocketRingMB     = 2
+	defaultBlockTimeout = 2 * time.Millisecond
+
 	pollTimeout = 100 * time.Millisecond
 )
 
@@ -71,12 +88,13 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		cfg.Fanout = 1
 	}
 	if cfg.BlockMB < 1 {
-		cfg.BlockMB = 64
+		cfg.BlockMB = defaultRingMB
 	}
-	perSocketMB := max(cfg.BlockMB/cfg.Fanout, 4)
-	if cfg.BlockTimeout < time.Millisecond {
-		cfg.BlockTimeout = time.Millisecond
+	perSocketMB := max(cfg.BlockMB/cfg.Fanout, minSocketRingMB)
+	if cfg.BlockTimeout <= 0 {
+		cfg.BlockTimeout = defaultBlockTimeout
 	}
+	cfg.BlockTimeout = max(cfg.BlockTimeout, time.Millisecond) // the kernel counts whole milliseconds
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -124,7 +142,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		}
 	}
 	log.Info("capture open", "interface", cfg.Interface, "link", lt.String(),
-		"sockets", cfg.Fanout, "ring_mb_per_socket", perSocketMB, "services", len(cfg.Filter.Dst),
+		"sockets", cfg.Fanout, "ring_mb_per_socket", perSocketMB, "block_timeout", cfg.BlockTimeout, "services", len(cfg.Filter.Dst),
 		"kernel_skips_outgoing", l.kernelSkipsOutgoing)
 	return l, nil
 }
