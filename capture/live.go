@@ -23,14 +23,17 @@ type LiveConfig struct {
 	Fanout    int    // sockets in one PACKET_FANOUT_HASH group; default 1
 	Filter    Filter
 	// BlockMB is the ring memory of all sockets together, in MiB (split
-	// evenly, at least 2 MiB per socket); default 4. The ring is mapped
+	// evenly, at least 4 MiB per socket); default 32. The ring is mapped
 	// into the process, so it is resident memory from the start. Below
 	// about 400 packets per block per retire timeout (200,000 packets/s
 	// per socket at 2ms) blocks retire by timeout, not full, so a ring of
 	// n blocks holds n*BlockTimeout of traffic whatever the rate: the
-	// default 16 blocks of 128 KiB per socket ride out a 32ms stall of
-	// the reader. Raise it for higher rates or longer stalls (the
-	// kernel's drops are counted in Stats.KernelDrops).
+	// default 256 blocks of 128 KiB ride out a 512ms stall of the reader
+	// (one socket; 256ms each with two), as the former 64 MiB did with
+	// a 1ms timeout. Lower it to save memory on a quiet host (4 MiB rode
+	// out this lab's 1,000 req/s but dropped on an overloaded machine),
+	// raise it for an overloaded one; ring overflows are counted in
+	// Stats.KernelDrops, refreshed every second.
 	BlockMB int
 	// BlockTimeout bounds how long a captured packet may wait in a
 	// partially filled TPACKET_V3 block (tp_retire_blk_tov, whole
@@ -73,11 +76,12 @@ type kernelStats struct{ packets, drops, freezes uint }
 const (
 	blockSize = 128 << 10 // holds a 64 KiB GRO packet; many small blocks keep the ring deep even when the block timeout retires them half empty
 
-	defaultRingMB       = 4
-	minSocketRingMB     = 2
+	defaultRingMB       = 32
+	minSocketRingMB     = 4
 	defaultBlockTimeout = 2 * time.Millisecond
 
 	pollTimeout = 100 * time.Millisecond
+	statsEvery  = time.Second // how often a reader refreshes the kernel's counters while running
 )
 
 // OpenLive opens cfg.Fanout capture sockets on cfg.Interface, each with the
@@ -259,6 +263,8 @@ func readPollTimeout() time.Duration {
 
 // readSocket reads tp until ctx ends. When no ring block is ready it calls
 // flush (the handler's batch is complete) and waits for the next block.
+// About once a second it refreshes the kernel's packet and drop counters,
+// so that ring overflows show while the capture runs, not only at Close.
 func (l *Live) readSocket(ctx context.Context, tp *afpacket.TPacket, h Handler, flush func()) error {
 	w, err := newRingWaiter(tp)
 	if err != nil {
@@ -267,6 +273,7 @@ func (l *Live) readSocket(ctx context.Context, tp *afpacket.TPacket, h Handler, 
 	if w != nil {
 		defer w.close()
 	}
+	nextStats := time.Now().Add(statsEvery)
 	for {
 		data, ci, err := tp.ZeroCopyReadPacketData()
 		if err != nil {
@@ -278,6 +285,10 @@ func (l *Live) readSocket(ctx context.Context, tp *afpacket.TPacket, h Handler, 
 			}
 			if flush != nil {
 				flush()
+			}
+			if now := time.Now(); now.After(nextStats) {
+				l.updateKernelStats()
+				nextStats = now.Add(statsEvery)
 			}
 			if w != nil {
 				if err := w.wait(pollTimeout); err != nil {

@@ -146,6 +146,9 @@ func TestBenchOpenLoop(t *testing.T) {
 		drops, _ := metric(m1, "capture_kernel_drops")
 		drops0, _ := metric(m0, "capture_kernel_drops")
 		row.ringDrops = int(drops - drops0)
+		if row.replayed < row.ok {
+			t.Logf("step %d: copier counters that moved: %s", i, movedCounters(m0, m1))
+		}
 		t.Logf("step %d: %d req/s for %d s: sent %d, answered %d (failed %d, not sent %d), replayed %d (%.3f%%); capture ring drops %d; CPU copier %v, gateway %v; p99 %v; errors %v",
 			i, st.rate, st.seconds, row.sent, row.ok, res.Failed, res.NotSent, row.replayed,
 			lab.Percent(row.replayed, row.ok), row.ringDrops, row.copier, row.gw, row.lat, res.Errors)
@@ -191,6 +194,20 @@ func openLoad(t *testing.T, l *lab.Lab, addr, prefix string, st openStep) *lab.L
 		all.Errors = append(all.Errors, res.Errors...)
 	}
 	return all
+}
+
+// movedCounters lists the copier's drop, error, retransmit and fate
+// counters that changed between two scrapes.
+func movedCounters(before, after map[string]float64) string {
+	var out []string
+	for k, v := range after {
+		if d := v - before[k]; d != 0 && (strings.Contains(k, "drop") || strings.Contains(k, "error") ||
+			strings.Contains(k, "retransmit") || strings.Contains(k, "sessions")) {
+			out = append(out, fmt.Sprintf("%s=%.0f", strings.TrimPrefix(k, "replaygw_"), d))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
 }
 
 // startPerf records the copier's and the gateway's profiles during a step
