@@ -3,6 +3,7 @@ package absorb
 import (
 	"net/netip"
 
+	"github.com/replaygw/replaygw/pkt"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -10,21 +11,20 @@ import (
 
 const replyHopLimit = 64
 
-// echoReply builds in out the reply to pkt if pkt is an ICMP or ICMPv6 echo
+// echoReply builds in out the reply to b if b is an ICMP or ICMPv6 echo
 // request from a unicast source to a unicast address in pools (any address
 // when pools is empty), and returns its length; otherwise 0. IPv4 requests
 // with IP options or fragments are not answered.
-func echoReply(pkt, out []byte, pools []netip.Prefix) int {
-	if len(pkt) == 0 {
+func echoReply(b, out []byte, pools []netip.Prefix) int {
+	var ip pkt.IP
+	if pkt.ParseIP(b, &ip) != nil || ip.SizedByBuffer || ip.End > len(out) || ip.Fragment() ||
+		!unicast(ip.Src) || !unicast(ip.Dst) || !inPools(ip.Dst, pools) {
 		return 0
 	}
-	switch pkt[0] >> 4 {
-	case 4:
-		return echoReply4(pkt, out, pools)
-	case 6:
-		return echoReply6(pkt, out, pools)
+	if ip.V6 {
+		return echoReply6(b[:ip.End], out, &ip)
 	}
-	return 0
+	return echoReply4(b[:ip.End], out)
 }
 
 func inPools(a netip.Addr, pools []netip.Prefix) bool {
@@ -43,30 +43,22 @@ func unicast(a netip.Addr) bool {
 	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
-func echoReply4(pkt, out []byte, pools []netip.Prefix) int {
-	if len(pkt) < header.IPv4MinimumSize+header.ICMPv4MinimumSize {
+// echoReply4 answers the IPv4 packet b (cut to its length), if it is an
+// echo request without IP options.
+func echoReply4(b, out []byte) int {
+	ip := header.IPv4(b)
+	if len(b) < header.IPv4MinimumSize+header.ICMPv4MinimumSize || ip.HeaderLength() != header.IPv4MinimumSize ||
+		ip.TransportProtocol() != header.ICMPv4ProtocolNumber {
 		return 0
 	}
-	ip := header.IPv4(pkt)
-	total := int(ip.TotalLength())
-	if ip.HeaderLength() != header.IPv4MinimumSize || total > len(pkt) || total > len(out) ||
-		total < header.IPv4MinimumSize+header.ICMPv4MinimumSize ||
-		ip.Protocol() != uint8(header.ICMPv4ProtocolNumber) || ip.More() || ip.FragmentOffset() != 0 {
-		return 0
-	}
-	icmp := header.ICMPv4(pkt[header.IPv4MinimumSize:total])
+	icmp := header.ICMPv4(b[header.IPv4MinimumSize:])
 	if icmp.Type() != header.ICMPv4Echo || icmp.Code() != 0 {
 		return 0
 	}
-	src := netip.AddrFrom4([4]byte(pkt[12:16]))
-	dst := netip.AddrFrom4([4]byte(pkt[16:20]))
-	if !unicast(src) || !unicast(dst) || !inPools(dst, pools) {
-		return 0
-	}
-	copy(out, pkt[:total])
+	total := copy(out, b)
 	rip := header.IPv4(out[:total])
-	rip.SetSourceAddress(tcpip.AddrFrom4(dst.As4()))
-	rip.SetDestinationAddress(tcpip.AddrFrom4(src.As4()))
+	rip.SetSourceAddress(ip.DestinationAddress())
+	rip.SetDestinationAddress(ip.SourceAddress())
 	rip.SetTTL(replyHopLimit)
 	rip.SetChecksum(0)
 	rip.SetChecksum(^rip.CalculateChecksum())
@@ -77,28 +69,19 @@ func echoReply4(pkt, out []byte, pools []netip.Prefix) int {
 	return total
 }
 
-func echoReply6(pkt, out []byte, pools []netip.Prefix) int {
-	if len(pkt) < header.IPv6MinimumSize+header.ICMPv6MinimumSize {
+// echoReply6 answers the IPv6 packet b (cut to its length), if it is an
+// echo request.
+func echoReply6(b, out []byte, ip *pkt.IP) int {
+	if len(b) < header.IPv6MinimumSize+header.ICMPv6EchoMinimumSize || ip.Protocol != header.ICMPv6ProtocolNumber {
 		return 0
 	}
-	ip := header.IPv6(pkt)
-	total := header.IPv6MinimumSize + int(ip.PayloadLength())
-	if total > len(pkt) || total > len(out) || total < header.IPv6MinimumSize+header.ICMPv6EchoMinimumSize ||
-		ip.NextHeader() != uint8(header.ICMPv6ProtocolNumber) {
-		return 0
-	}
-	icmp := header.ICMPv6(pkt[header.IPv6MinimumSize:total])
+	icmp := header.ICMPv6(b[header.IPv6MinimumSize:])
 	if icmp.Type() != header.ICMPv6EchoRequest || icmp.Code() != 0 {
 		return 0
 	}
-	src := netip.AddrFrom16([16]byte(pkt[8:24]))
-	dst := netip.AddrFrom16([16]byte(pkt[24:40]))
-	if !unicast(src) || !unicast(dst) || !inPools(dst, pools) {
-		return 0
-	}
-	copy(out, pkt[:total])
+	total := copy(out, b)
 	rip := header.IPv6(out[:total])
-	newSrc, newDst := tcpip.AddrFrom16(dst.As16()), tcpip.AddrFrom16(src.As16())
+	newSrc, newDst := tcpip.AddrFrom16(ip.Dst.As16()), tcpip.AddrFrom16(ip.Src.As16())
 	rip.SetSourceAddress(newSrc)
 	rip.SetDestinationAddress(newDst)
 	rip.SetHopLimit(replyHopLimit)

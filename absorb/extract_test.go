@@ -92,6 +92,8 @@ func TestExtract(t *testing.T) {
 		{name: "v4 TCP shorter than 20", pkt: mutate(tcpPacket(tcpSpec{src: tgt4, dst: cli4}), func(p []byte) { header.IPv4(p).SetTotalLength(30) }), wantErr: ErrMalformed},
 		{name: "v4 data offset 4", pkt: mutate(tcpPacket(tcpSpec{src: tgt4, dst: cli4}), func(p []byte) { p[32] = 4 << 4 }), wantErr: ErrMalformed},
 		{name: "v4 data offset beyond segment", pkt: mutate(tcpPacket(tcpSpec{src: tgt4, dst: cli4}), func(p []byte) { p[32] = 6 << 4 }), wantErr: ErrMalformed},
+		{name: "v4 total length 0", pkt: mutate(tcpPacket(tcpSpec{src: tgt4, dst: cli4}), func(p []byte) { header.IPv4(p).SetTotalLength(0) }), wantErr: ErrMalformed},
+		{name: "v6 payload length 0", pkt: mutate(tcpPacket(tcpSpec{src: tgt6, dst: cli6}), func(p []byte) { header.IPv6(p).SetPayloadLength(0) }), wantErr: ErrMalformed},
 		{name: "v6 short", pkt: tcpPacket(tcpSpec{src: tgt6, dst: cli6})[:39], wantErr: ErrMalformed},
 		{name: "v6 payload length > buffer", pkt: tcpPacket(tcpSpec{src: tgt6, dst: cli6})[:50], wantErr: ErrMalformed},
 		{name: "v6 data offset 15", pkt: mutate(tcpPacket(tcpSpec{src: tgt6, dst: cli6}), func(p []byte) { p[52] = 15 << 4 }), wantErr: ErrMalformed},

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/wire"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -67,15 +68,17 @@ func (s *Stack) newNetstack(ep gstack.LinkEndpoint) (*gstack.Stack, error) {
 // tcpViaStack absorbs the TCP segments that needed the netstack (IPv4
 // fragments, IPv6 extension headers) and reports them like the fast path.
 // It runs on the reader goroutine that injected the packet.
-func (s *Stack) tcpViaStack(id gstack.TransportEndpointID, pkt *gstack.PacketBuffer) bool {
-	var r wire.Record
-	src, _ := netip.AddrFromSlice(id.RemoteAddress.AsSlice())
-	dst, _ := netip.AddrFromSlice(id.LocalAddress.AsSlice())
-	if err := fillTCP(&r, pkt.TransportHeader().Slice(), src, dst, 0); err != nil {
+func (s *Stack) tcpViaStack(id gstack.TransportEndpointID, pb *gstack.PacketBuffer) bool {
+	var v pkt.View
+	v.Src, _ = netip.AddrFromSlice(id.RemoteAddress.AsSlice())
+	v.Dst, _ = netip.AddrFromSlice(id.LocalAddress.AsSlice())
+	if err := pkt.ParseTCP(pb.TransportHeader().Slice(), &v); err != nil {
 		s.shared.Malformed.Add(1)
 		return true
 	}
-	data := pkt.Data()
+	var r wire.Record
+	fill(&r, &v, 0)
+	data := pb.Data()
 	r.PayloadLen = uint16(data.Size())
 	if s.cfg.PayloadCap > 0 && data.Size() > 0 {
 		r.Payload = data.AsRange().Capped(s.cfg.PayloadCap).ToSlice()

@@ -3,9 +3,11 @@ package absorb
 import (
 	"net/netip"
 
+	"github.com/replaygw/replaygw/pkt"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
 // Packet builders for tests (and the benchmark generator).
@@ -30,51 +32,37 @@ func tcpPacket(s tcpSpec) []byte {
 	for len(opts)%4 != 0 {
 		opts = append(opts, header.TCPOptionEOL)
 	}
-	tcpLen := header.TCPMinimumSize + len(opts) + len(s.payload)
-	seg := make([]byte, tcpLen)
-	tcp := header.TCP(seg)
-	tcp.Encode(&header.TCPFields{
-		SrcPort: s.src.Port(), DstPort: s.dst.Port(), SeqNum: s.seq, AckNum: s.ack,
-		DataOffset: uint8(header.TCPMinimumSize + len(opts)), Flags: s.flags, WindowSize: s.window,
-	})
-	copy(seg[header.TCPMinimumSize:], opts)
-	copy(seg[header.TCPMinimumSize+len(opts):], s.payload)
-	src, dst := taddr(s.src.Addr()), taddr(s.dst.Addr())
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(tcpLen))
-	tcp.SetChecksum(^checksum.Checksum(seg, xsum))
-
+	seg := pkt.Segment{
+		Src: s.src, Dst: s.dst, Seq: seqnum.Value(s.seq), Ack: seqnum.Value(s.ack),
+		Flags: s.flags, Window: s.window, Options: opts, Payload: s.payload, ID: 7,
+	}
+	b := make([]byte, seg.Size())
+	if _, err := pkt.Build(b, &seg); err != nil {
+		panic(err)
+	}
 	if s.src.Addr().Is4() {
-		pkt := make([]byte, header.IPv4MinimumSize+tcpLen)
-		ip := header.IPv4(pkt)
-		var flags uint8
-		if s.moreFrags {
-			flags = header.IPv4FlagMoreFragments
+		if s.moreFrags || s.fragOffset != 0 {
+			var flags uint8
+			if s.moreFrags {
+				flags = header.IPv4FlagMoreFragments
+			}
+			ip := header.IPv4(b)
+			ip.SetFlagsFragmentOffset(flags, s.fragOffset)
+			ip.SetChecksum(0)
+			ip.SetChecksum(^ip.CalculateChecksum())
 		}
-		ip.Encode(&header.IPv4Fields{
-			TotalLength: uint16(len(pkt)), TTL: 64, Protocol: uint8(header.TCPProtocolNumber),
-			SrcAddr: src, DstAddr: dst, Flags: flags, FragmentOffset: s.fragOffset, ID: 7,
-		})
-		ip.SetChecksum(^ip.CalculateChecksum())
-		copy(pkt[header.IPv4MinimumSize:], seg)
-		return pkt
+		return b
 	}
-	ext := 0
 	if s.extHeader {
-		ext = 8
-	}
-	pkt := make([]byte, header.IPv6MinimumSize+ext+tcpLen)
-	next := uint8(header.TCPProtocolNumber)
-	if s.extHeader {
-		next = uint8(header.IPv6HopByHopOptionsExtHdrIdentifier)
 		// hop-by-hop: next header TCP, length 0 (8 bytes), PadN option.
-		copy(pkt[header.IPv6MinimumSize:], []byte{uint8(header.TCPProtocolNumber), 0, 1, 4, 0, 0, 0, 0})
+		// The TCP checksum stays: its pseudo-header has the TCP length.
+		hbh := []byte{uint8(header.TCPProtocolNumber), 0, 1, 4, 0, 0, 0, 0}
+		b = append(append(b[:header.IPv6MinimumSize:header.IPv6MinimumSize], hbh...), b[header.IPv6MinimumSize:]...)
+		ip := header.IPv6(b)
+		ip.SetNextHeader(uint8(header.IPv6HopByHopOptionsExtHdrIdentifier))
+		ip.SetPayloadLength(ip.PayloadLength() + uint16(len(hbh)))
 	}
-	header.IPv6(pkt).Encode(&header.IPv6Fields{
-		PayloadLength: uint16(ext + tcpLen), TransportProtocol: tcpip.TransportProtocolNumber(next),
-		HopLimit: 64, SrcAddr: src, DstAddr: dst,
-	})
-	copy(pkt[header.IPv6MinimumSize+ext:], seg)
-	return pkt
+	return b
 }
 
 // udpPacket builds an IPv4 or IPv6 UDP datagram.

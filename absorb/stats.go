@@ -1,12 +1,10 @@
 package absorb
 
-import "sync/atomic"
+import (
+	"sync/atomic"
 
-// Counter is one named counter value, for logs and Prometheus.
-type Counter struct {
-	Name, Help string
-	Value      uint64
-}
+	"github.com/replaygw/replaygw/counter"
+)
 
 // Stats are the black hole's counters.
 type Stats struct {
@@ -25,23 +23,34 @@ type Stats struct {
 	ReadErrors      atomic.Uint64 // failed reads
 }
 
-// Counters lists the counters with their Prometheus-style names.
-func (s *Stats) Counters() []Counter {
-	return []Counter{
-		{"tun_packets_read", "Packets read from the TUN.", s.PacketsRead.Load()},
-		{"tun_bytes_read", "Bytes read from the TUN.", s.BytesRead.Load()},
-		{"tun_tcp_absorbed", "TCP segments absorbed and reported.", s.TCPAbsorbed.Load()},
-		{"tun_tcp_via_stack", "TCP segments that needed the netstack (fragments, IPv6 extension headers).", s.TCPViaStack.Load()},
-		{"tun_malformed", "Packets dropped for a bad IP or TCP header or length.", s.Malformed.Load()},
-		{"tun_to_stack", "Non-fast-path packets injected into the netstack.", s.ToStack.Load()},
-		{"tun_udp_absorbed", "UDP datagrams absorbed by the netstack.", s.UDPAbsorbed.Load()},
-		{"tun_icmp_absorbed", "ICMP and ICMPv6 messages absorbed by the netstack.", s.ICMPAbsorbed.Load()},
-		{"tun_echo_requests", "ICMP echo requests to the pool seen while answer_ping is on.", s.EchoRequests.Load()},
-		{"tun_writes_attempted", "Packets the netstack tried to send; dropped. Must stay 0.", s.WritesAttempted.Load()},
-		{"tun_writes_allowed", "ICMP echo replies written to the TUN.", s.WritesAllowed.Load()},
-		{"tun_write_errors", "ICMP echo replies the TUN refused.", s.WriteErrors.Load()},
-		{"tun_read_errors", "Failed TUN reads.", s.ReadErrors.Load()},
+// Counters lists the counters with their metric names.
+func (s *Stats) Counters() []counter.Metric {
+	absorbed := counter.Of(nil, "tun_absorbed_total", "Packets to the client pool absorbed, by IP protocol (tcp: reported to the Handler; udp, icmp: by the netstack).")
+	return []counter.Metric{
+		counter.Of(&s.PacketsRead, "tun_packets_read_total", "Packets read from the TUN."),
+		counter.Of(&s.BytesRead, "tun_read_bytes_total", "Bytes read from the TUN."),
+		absorbed.At(&s.TCPAbsorbed).With("proto", "tcp"),
+		absorbed.At(&s.UDPAbsorbed).With("proto", "udp"),
+		absorbed.At(&s.ICMPAbsorbed).With("proto", "icmp"),
+		counter.Of(&s.TCPViaStack, "tun_tcp_via_stack_total", "TCP segments that needed the netstack (fragments, IPv6 extension headers)."),
+		counter.Of(&s.Malformed, "tun_malformed_total", "Packets dropped for a bad IP or TCP header or length."),
+		counter.Of(&s.ToStack, "tun_to_stack_total", "Non-fast-path packets injected into the netstack."),
+		counter.Of(&s.EchoRequests, "tun_echo_requests_total", "ICMP echo requests to the pool seen while answer_ping is on."),
+		counter.Of(&s.WritesAttempted, "tun_writes_attempted_total", "Packets the netstack tried to send; dropped. Must stay 0."),
+		counter.Of(&s.WritesAllowed, "tun_writes_allowed_total", "ICMP echo replies written to the TUN."),
+		counter.Of(&s.WriteErrors, "tun_write_errors_total", "ICMP echo replies the TUN refused."),
+		counter.Of(&s.ReadErrors, "tun_read_errors_total", "Failed TUN reads."),
 	}
+}
+
+// Counters lists the stack's counters, summed live over the readers of
+// every queue and the shared ones (Stats is a snapshot; this is not).
+func (s *Stack) Counters() []counter.Metric {
+	lists := [][]counter.Metric{s.shared.Counters()}
+	for _, r := range s.readers {
+		lists = append(lists, r.stats.Counters())
+	}
+	return counter.Sum(lists...)
 }
 
 // add accumulates o into s (for the sum over queues).

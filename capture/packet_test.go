@@ -1,48 +1,33 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 
 	"github.com/gopacket/gopacket/layers"
+	"github.com/replaygw/replaygw/pkt"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
-// tcpPacket builds an IPv4 or IPv6 TCP packet (checksums are not needed by
-// the capture side). ipOpts adds IPv4 option bytes (a multiple of 4).
+// tcpPacket builds an IPv4 or IPv6 TCP packet. ipOpts adds IPv4 option
+// bytes (a multiple of 4).
 func tcpPacket(src, dst netip.AddrPort, payload string, ipOpts int) []byte {
-	tcp := make([]byte, 20+len(payload))
-	binary.BigEndian.PutUint16(tcp[0:], src.Port())
-	binary.BigEndian.PutUint16(tcp[2:], dst.Port())
-	binary.BigEndian.PutUint32(tcp[4:], 1000)
-	tcp[12] = 5 << 4
-	tcp[13] = 0x18 // PSH|ACK
-	binary.BigEndian.PutUint16(tcp[14:], 65535)
-	copy(tcp[20:], payload)
-	if src.Addr().Is4() {
-		hl := 20 + ipOpts
-		ip := make([]byte, hl, hl+len(tcp))
-		ip[0] = 0x40 | byte(hl/4)
-		binary.BigEndian.PutUint16(ip[2:], uint16(hl+len(tcp)))
-		ip[6] = 0x40 // DF
-		ip[8] = 64
-		ip[9] = 6
-		s, d := src.Addr().As4(), dst.Addr().As4()
-		copy(ip[12:], s[:])
-		copy(ip[16:], d[:])
-		for i := 20; i < hl; i++ {
-			ip[i] = 1 // NOP options
-		}
-		return append(ip, tcp...)
+	s := pkt.Segment{Src: src, Dst: dst, Seq: 1000, Flags: header.TCPFlagPsh | header.TCPFlagAck, Window: 65535, Payload: []byte(payload)}
+	b := make([]byte, s.Size())
+	if _, err := pkt.Build(b, &s); err != nil {
+		panic(err)
 	}
-	ip := make([]byte, 40, 40+len(tcp))
-	ip[0] = 0x60
-	binary.BigEndian.PutUint16(ip[4:], uint16(len(tcp)))
-	ip[6] = 6
-	ip[7] = 64
-	s, d := src.Addr().As16(), dst.Addr().As16()
-	copy(ip[8:], s[:])
-	copy(ip[24:], d[:])
-	return append(ip, tcp...)
+	if ipOpts == 0 {
+		return b
+	}
+	out := append(append(b[:20:20], bytes.Repeat([]byte{1}, ipOpts)...), b[20:]...) // NOP options
+	ip := header.IPv4(out)
+	ip.SetHeaderLength(uint8(20 + ipOpts))
+	ip.SetTotalLength(uint16(len(out)))
+	ip.SetChecksum(0)
+	ip.SetChecksum(^ip.CalculateChecksum())
+	return out
 }
 
 var (

@@ -1,12 +1,10 @@
 package capture
 
-import "sync/atomic"
+import (
+	"sync/atomic"
 
-// Counter is one named counter value, exported for metrics.
-type Counter struct {
-	Name, Help string
-	Value      uint64
-}
+	"github.com/replaygw/replaygw/counter"
+)
 
 // Stats counts what a packet source saw. All fields are safe for concurrent
 // use.
@@ -22,17 +20,31 @@ type Stats struct {
 	SnapCut       atomic.Uint64 // packets cut by the snap length (or ring block size), skipped
 }
 
-// Counters returns the counters for metrics.
-func (s *Stats) Counters() []Counter {
-	return []Counter{
-		{"capture_packets", "IP packets handed to the engine", s.Packets.Load()},
-		{"capture_bytes", "bytes of IP packets handed to the engine", s.Bytes.Load()},
-		{"capture_kernel_packets", "packets the kernel filter accepted", s.KernelPackets.Load()},
-		{"capture_kernel_drops", "packets dropped by the kernel (capture ring full)", s.KernelDrops.Load()},
-		{"capture_kernel_freezes", "TPACKET_V3 queue freezes", s.KernelFreezes.Load()},
-		{"capture_non_ip", "captured frames without an IPv4/IPv6 packet", s.NonIP.Load()},
-		{"capture_malformed", "captured frames that did not parse", s.Malformed.Load()},
-		{"capture_filtered", "captured IP packets not for a filtered service", s.Filtered.Load()},
-		{"capture_snap_cut", "packets cut by the snap length or capture block size (skipped)", s.SnapCut.Load()},
+// Counters lists the counters with their metric names.
+func (s *Stats) Counters() []counter.Metric {
+	skipped := counter.Of(nil, "capture_packets_skipped_total", "captured frames not handed to the engine, by reason (non_ip: no IPv4/IPv6 packet; malformed: did not parse; filtered: not for a filtered service; snap_cut: cut by the snap length or capture block size)")
+	return []counter.Metric{
+		counter.Of(&s.Packets, "capture_packets_total", "IP packets handed to the engine"),
+		counter.Of(&s.Bytes, "capture_bytes_total", "bytes of IP packets handed to the engine"),
+		counter.Of(&s.KernelPackets, "capture_kernel_packets_total", "packets the kernel filter accepted"),
+		counter.Of(&s.KernelDrops, "capture_kernel_drops_total", "packets dropped by the kernel (capture ring full)"),
+		counter.Of(&s.KernelFreezes, "capture_kernel_freezes_total", "TPACKET_V3 queue freezes"),
+		skipped.At(&s.NonIP).With("reason", "non_ip"),
+		skipped.At(&s.Malformed).With("reason", "malformed"),
+		skipped.At(&s.Filtered).With("reason", "filtered"),
+		skipped.At(&s.SnapCut).With("reason", "snap_cut"),
 	}
+}
+
+// Counters lists the capture's counters, the kernel's ring statistics
+// pulled from the sockets at each read.
+func (l *Live) Counters() []counter.Metric {
+	ms := l.stats.Counters()
+	for i, m := range ms {
+		switch m.Name {
+		case "capture_kernel_packets_total", "capture_kernel_drops_total", "capture_kernel_freezes_total":
+			ms[i] = m.Refreshed(l.updateKernelStats)
+		}
+	}
+	return ms
 }

@@ -10,7 +10,7 @@ package copier
 // its sessions outright: maps, buffers, a timer wheel and an output buffer,
 // no locks on the per-packet path and no allocation in steady state.
 //
-// Per session (session.go, pacing.go, retransmit.go, segment.go): the
+// Per session (the files are listed in doc.go): the
 // client's sequence numbers are kept, the target's ISN is adopted from its
 // SYN-ACK and the highest target byte reported is acked; the client's own
 // ACKs are never forwarded, the engine generates the ones the target needs
@@ -31,7 +31,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/replaygw/replaygw/protocol"
 	"github.com/replaygw/replaygw/wire"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 // Sender transmits one complete IP packet (v4 or v6) to the target. It must
@@ -48,8 +50,12 @@ type Router interface {
 
 // Route maps an online service to the target service it is replayed to.
 // A From address that is unspecified (0.0.0.0 or ::) matches any address
-// with that port.
-type Route struct{ From, To netip.AddrPort }
+// with that port. Protocol makes each session's protocol state; nil (or
+// protocol/tcp) sends the bytes as captured.
+type Route struct {
+	From, To netip.AddrPort
+	Protocol protocol.New
+}
 
 // Config configures the session engine. Zero values take the defaults
 // noted.
@@ -84,6 +90,12 @@ type Config struct {
 	OnSessionEnd func(SessionSummary) // optional, called on the worker goroutine
 	Logger       *slog.Logger
 
+	// NewRouter, when NewEngine is given no Router, builds one around the
+	// engine (its HandleRecord, HandleLeaseRefused and SetShare) once the
+	// engine can take records and before any worker starts: the gateway
+	// client gets its sinks by construction.
+	NewRouter func(*Engine) Router
+
 	// Synchronous runs no goroutines: HandlePacket and HandleRecord work in
 	// the caller (serialised per worker) and timers run only when RunTimers
 	// is called. For tests and deterministic offline replay.
@@ -97,6 +109,8 @@ type BoundaryFunc func(prevAck, ack uint32, payload []byte) bool
 
 // Defaults of the zero Config fields.
 const (
+	DefaultCopies        = 1
+	DefaultSamplePercent = 100
 	DefaultIdleTimeout   = 60 * time.Second
 	DefaultGapTimeout    = 3 * time.Second
 	DefaultSynTimeout    = 6 * time.Second
@@ -129,7 +143,7 @@ type Engine struct {
 
 // NewEngine validates cfg and starts the workers.
 func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
-	if s == nil || r == nil {
+	if s == nil || (r == nil && cfg.NewRouter == nil) {
 		return nil, errors.New("engine: nil sender or router")
 	}
 	if len(cfg.Routes) == 0 {
@@ -140,7 +154,7 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 			return nil, fmt.Errorf("engine: route %d: invalid address", i)
 		}
 	}
-	setDefault(&cfg.Copies, 1)
+	setDefault(&cfg.Copies, DefaultCopies)
 	setDefault(&cfg.Workers, runtime.NumCPU())
 	setDefault(&cfg.MSS, DefaultMSS)
 	setDefault(&cfg.MemoryLimit, DefaultMemoryLimit)
@@ -154,7 +168,7 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 		cfg.TimeWait = DefaultTimeWait
 	}
 	if cfg.SamplePercent <= 0 {
-		cfg.SamplePercent = 100
+		cfg.SamplePercent = DefaultSamplePercent
 	}
 	if cfg.MSS < 64 || cfg.MSS > 65495 {
 		return nil, fmt.Errorf("engine: mss %d out of range", cfg.MSS)
@@ -178,6 +192,9 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 	e.workers = make([]*worker, cfg.Workers)
 	for i := range e.workers {
 		e.workers[i] = newWorker(e, i, now)
+	}
+	if e.rt == nil {
+		e.rt = cfg.NewRouter(e)
 	}
 	if !cfg.Synchronous {
 		for _, w := range e.workers {
@@ -260,7 +277,7 @@ func (e *Engine) handlePacket(pkt []byte, ts time.Time, hold, wait bool) {
 		return
 	}
 	m.p.ts = ts.UnixNano()
-	if m.p.payLen > 0 || m.p.flags&(wire.FlagSYN|wire.FlagFIN|wire.FlagRST) != 0 {
+	if m.p.payLen > 0 || m.p.flags&(header.TCPFlagSyn|header.TCPFlagFin|header.TCPFlagRst) != 0 {
 		m.buf = getPbuf(pkt)
 	}
 	w := e.workers[0]

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/wire"
-	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
 // Test harness: a fake sender that parses what the engine sends, a fake
@@ -41,39 +41,20 @@ func (f *engSender) Send(b []byte) error {
 	if !f.keep {
 		return nil
 	}
-	var p sentPkt
-	var tcp header.TCP
-	var src, dst netip.Addr
-	switch header.IPVersion(b) {
-	case 4:
-		ip := header.IPv4(b)
-		if !ip.IsValid(len(b)) || !ip.IsChecksumValid() {
-			f.t.Errorf("sent an invalid IPv4 header")
-		}
-		tcp = header.TCP(ip.Payload())
-		src, dst = netip.AddrFrom4(ip.SourceAddress().As4()), netip.AddrFrom4(ip.DestinationAddress().As4())
-		if !tcp.IsChecksumValid(ip.SourceAddress(), ip.DestinationAddress(), checksum.Checksum(tcp.Payload(), 0), uint16(len(tcp.Payload()))) {
-			f.t.Errorf("sent a bad TCP checksum")
-		}
-	case 6:
-		ip := header.IPv6(b)
-		if !ip.IsValid(len(b)) {
-			f.t.Errorf("sent an invalid IPv6 header")
-		}
-		tcp = header.TCP(ip.Payload())
-		src, dst = netip.AddrFrom16(ip.SourceAddress().As16()), netip.AddrFrom16(ip.DestinationAddress().As16())
-		if !tcp.IsChecksumValid(ip.SourceAddress(), ip.DestinationAddress(), checksum.Checksum(tcp.Payload(), 0), uint16(len(tcp.Payload()))) {
-			f.t.Errorf("sent a bad TCP checksum (v6)")
-		}
-	default:
-		f.t.Errorf("sent a packet of IP version %d", header.IPVersion(b))
+	var v pkt.View
+	if err := pkt.Parse(b, &v); err != nil {
+		f.t.Errorf("sent a packet that does not parse: %v", err)
 		return nil
 	}
-	p.src = netip.AddrPortFrom(src, tcp.SourcePort())
-	p.dst = netip.AddrPortFrom(dst, tcp.DestinationPort())
-	p.seq, p.ack, p.flags, p.win = tcp.SequenceNumber(), tcp.AckNumber(), tcp.Flags(), tcp.WindowSize()
-	p.opts = header.ParseSynOptions(tcp.Options(), tcp.Flags()&header.TCPFlagAck != 0)
-	p.payload = append([]byte(nil), tcp.Payload()...)
+	if !v.ChecksumsValid(b) {
+		f.t.Errorf("sent a bad checksum (IPv6 %v)", v.V6)
+	}
+	p := sentPkt{
+		src: v.SrcAddrPort(), dst: v.DstAddrPort(),
+		seq: uint32(v.Seq), ack: uint32(v.Ack), flags: v.Flags, win: v.Window,
+		opts:    header.ParseSynOptions(v.Options, v.Flags&header.TCPFlagAck != 0),
+		payload: append([]byte(nil), v.Payload...),
+	}
 	f.pkts = append(f.pkts, p)
 	return nil
 }
@@ -182,28 +163,14 @@ type capSpec struct {
 }
 
 func buildCaptured(s capSpec) []byte {
-	v6 := s.src.Addr().Is6()
-	ipLen := header.IPv4MinimumSize
-	if v6 {
-		ipLen = header.IPv6MinimumSize
-	}
-	tcpLen := header.TCPMinimumSize + len(s.opts)
-	b := make([]byte, ipLen+tcpLen+len(s.payload))
-	srcA, dstA := tcpip.AddrFromSlice(s.src.Addr().AsSlice()), tcpip.AddrFromSlice(s.dst.Addr().AsSlice())
 	if s.win == 0 {
 		s.win = 502
 	}
-	tcp := header.TCP(b[ipLen:])
-	tcp.Encode(&header.TCPFields{SrcPort: s.src.Port(), DstPort: s.dst.Port(), SeqNum: s.seq, AckNum: s.ack,
-		DataOffset: uint8(tcpLen), Flags: s.flags, WindowSize: s.win})
-	copy(b[ipLen+header.TCPMinimumSize:], s.opts)
-	copy(b[ipLen+tcpLen:], s.payload)
-	if v6 {
-		header.IPv6(b).Encode(&header.IPv6Fields{PayloadLength: uint16(tcpLen + len(s.payload)), TransportProtocol: header.TCPProtocolNumber, HopLimit: 64, SrcAddr: srcA, DstAddr: dstA})
-	} else {
-		ip := header.IPv4(b)
-		ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(header.TCPProtocolNumber), SrcAddr: srcA, DstAddr: dstA})
-		ip.SetChecksum(^ip.CalculateChecksum())
+	seg := pkt.Segment{Src: s.src, Dst: s.dst, Seq: seqnum.Value(s.seq), Ack: seqnum.Value(s.ack),
+		Flags: s.flags, Window: s.win, Options: s.opts, Payload: s.payload}
+	b := make([]byte, seg.Size())
+	if _, err := pkt.Build(b, &seg); err != nil {
+		panic(err)
 	}
 	return b
 }

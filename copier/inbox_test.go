@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/replaygw/replaygw/wire"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
 func signalled(b *inbox) bool {
@@ -65,7 +66,7 @@ func TestInboxWakes(t *testing.T) {
 func TestInboxTakeAndLimit(t *testing.T) {
 	b := newInbox()
 	for i := range queueLen {
-		if ok, _ := b.pushPacket(&pktMsg{p: capPkt{seq: uint32(i)}}, false, false); !ok {
+		if ok, _ := b.pushPacket(&pktMsg{p: capPkt{seq: seqnum.Value(i)}}, false, false); !ok {
 			t.Fatalf("push %d refused", i)
 		}
 	}
@@ -82,7 +83,7 @@ func TestInboxTakeAndLimit(t *testing.T) {
 		t.Fatalf("took %d packets %d records", len(pkts), len(recs))
 	}
 	for i := range pkts {
-		if pkts[i].p.seq != uint32(i) {
+		if pkts[i].p.seq != seqnum.Value(i) {
 			t.Fatalf("packet %d out of order: seq %d", i, pkts[i].p.seq)
 		}
 	}
@@ -105,7 +106,7 @@ func TestInboxWaitForRoom(t *testing.T) {
 	var recs []wire.Record
 	b.take(&pkts, &recs) // the worker parks
 	for i := range queueLen {
-		if ok, waited := b.pushPacket(&pktMsg{p: capPkt{seq: uint32(i)}}, true, true); !ok || waited {
+		if ok, waited := b.pushPacket(&pktMsg{p: capPkt{seq: seqnum.Value(i)}}, true, true); !ok || waited {
 			t.Fatalf("push %d: ok %v waited %v", i, ok, waited)
 		}
 	}
@@ -144,7 +145,7 @@ func TestInboxWaitForRoom(t *testing.T) {
 	}
 
 	for i := range queueLen {
-		b.pushPacket(&pktMsg{p: capPkt{seq: uint32(i)}}, false, false)
+		b.pushPacket(&pktMsg{p: capPkt{seq: seqnum.Value(i)}}, false, false)
 	}
 	go func() {
 		ok, waited := b.pushPacket(&pktMsg{}, false, true)

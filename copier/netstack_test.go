@@ -347,8 +347,8 @@ func TestAgainstNetstack(t *testing.T) {
 func engCounters(e *Engine) string {
 	var b strings.Builder
 	for _, c := range e.Stats().Counters() {
-		if c.Value != 0 {
-			fmt.Fprintf(&b, "%s=%d ", c.Name, c.Value)
+		if c.Value() != 0 {
+			fmt.Fprintf(&b, "%s ", c)
 		}
 	}
 	return b.String()

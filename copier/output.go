@@ -1,71 +1,37 @@
 package copier
 
 import (
-	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"github.com/replaygw/replaygw/pkt"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
 // Building the packets sent to the target: IPv4 or IPv6 plus TCP, with
-// gVisor's header package, into the worker's scratch buffer.
+// package pkt, into the worker's scratch buffer (or the output batch's).
 
 const outBufSize = header.IPv6MinimumSize + header.TCPHeaderMaximumSize + 65535
 
-// emit builds and sends one segment of session s. opts are the TCP options
-// (already padded to a multiple of 4); payload may be empty.
-func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack uint32, win uint16, opts, payload []byte) {
-	ipLen := header.IPv4MinimumSize
-	if s.v6 {
-		ipLen = header.IPv6MinimumSize
+// emit builds (pkt.Build) and sends one segment of session s. opts are the
+// TCP options (already padded to a multiple of 4); payload may be empty.
+func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack seqnum.Value, win uint16, opts, payload []byte) {
+	sg := pkt.Segment{
+		Src: s.tuple.Client, Dst: s.tuple.Target,
+		Seq: seq, Ack: ack, Flags: flags, Window: win,
+		Options: opts, Payload: payload,
 	}
-	tcpLen := header.TCPMinimumSize + len(opts)
-	total := ipLen + tcpLen + len(payload)
+	if !s.v6 {
+		s.ipID++
+		sg.ID = s.ipID
+	}
 	b := w.out[:]
 	if w.ob != nil {
-		b = w.ob.buf(&w.e.stats, total)
+		b = w.ob.buf(&w.e.stats, sg.Size())
 	}
-	if total > len(b) {
+	total, err := pkt.Build(b, &sg)
+	if err != nil {
 		w.e.stats.SendErrors.Add(1)
 		return
 	}
-	t := header.TCP(b[ipLen:])
-	t.Encode(&header.TCPFields{
-		SrcPort:    s.tuple.Client.Port(),
-		DstPort:    s.tuple.Target.Port(),
-		SeqNum:     seq,
-		AckNum:     ack,
-		DataOffset: uint8(tcpLen),
-		Flags:      flags,
-		WindowSize: win,
-	})
-	copy(b[ipLen+header.TCPMinimumSize:], opts)
-	copy(b[ipLen+tcpLen:], payload)
-	segLen := uint16(tcpLen + len(payload))
-	if s.v6 {
-		header.IPv6(b).Encode(&header.IPv6Fields{
-			PayloadLength:     segLen,
-			TransportProtocol: header.TCPProtocolNumber,
-			HopLimit:          64,
-			SrcAddr:           s.src,
-			DstAddr:           s.dst,
-		})
-	} else {
-		s.ipID++
-		ip := header.IPv4(b)
-		ip.Encode(&header.IPv4Fields{
-			TotalLength: uint16(total),
-			ID:          s.ipID,
-			Flags:       header.IPv4FlagDontFragment,
-			TTL:         64,
-			Protocol:    uint8(header.TCPProtocolNumber),
-			SrcAddr:     s.src,
-			DstAddr:     s.dst,
-		})
-		ip.SetChecksum(^ip.CalculateChecksum())
-	}
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, s.src, s.dst, segLen)
-	xsum = checksum.Checksum(payload, xsum)
-	t.SetChecksum(^t.CalculateChecksum(xsum))
 
 	w.emitted++
 	st := &w.e.stats
@@ -91,20 +57,20 @@ func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack uint32, win ui
 
 // tsOpts fills w.opt with NOP,NOP,TS when the session uses timestamps.
 func (w *worker) tsOpts(s *session, now int64) []byte {
-	if !s.tsOn {
+	if !s.rcv.tsOn {
 		return nil
 	}
 	o := w.opt[:12]
 	o[0], o[1] = header.TCPOptionNOP, header.TCPOptionNOP
-	header.EncodeTSOption(s.tsVal(now), s.tsRecent, o[2:])
+	header.EncodeTSOption(s.tsVal(now), s.rcv.tsRecent, o[2:])
 	return o
 }
 
 // sendAck sends a pure ACK for everything the target sent so far.
 func (w *worker) sendAck(s *session, now int64) {
-	w.emit(s, header.TCPFlagAck, s.sndNxt, s.rcvNxt, s.advWin, w.tsOpts(s, now), nil)
-	s.ackAt = 0
-	s.ackPend = 0
+	w.emit(s, header.TCPFlagAck, s.snd.nxt, s.rcv.nxt, s.snd.advWin, w.tsOpts(s, now), nil)
+	s.timers.ackAt = 0
+	s.rcv.ackPend = 0
 	w.e.stats.ACKsSent.Add(1)
 }
 
@@ -114,12 +80,12 @@ func (w *worker) sendRST(s *session, now int64) {
 		return
 	}
 	fl := header.TCPFlagRst
-	ack := uint32(0)
+	ack := seqnum.Value(0)
 	if s.state >= stEstablished {
 		fl |= header.TCPFlagAck
-		ack = s.rcvNxt
+		ack = s.rcv.nxt
 	}
-	w.emit(s, fl, s.sndNxt, ack, 0, nil, nil)
+	w.emit(s, fl, s.snd.nxt, ack, 0, nil, nil)
 }
 
 // sendSYN sends (or resends) the session's SYN: the client's own options
@@ -128,12 +94,12 @@ func (w *worker) sendRST(s *session, now int64) {
 // longer: see Config.MSS).
 func (w *worker) sendSYN(s *session) {
 	g := s.grp
-	if g.synSeen {
-		w.emit(s, header.TCPFlagSyn, s.iss, 0, g.synWin, g.synOpts[:g.synOptLen], nil)
+	if g.syn.seen {
+		w.emit(s, header.TCPFlagSyn, s.snd.iss, 0, g.syn.win, g.syn.opts[:g.syn.optLen], nil)
 	} else {
 		o := w.opt[:4]
 		header.EncodeMSSOption(uint32(synMSS(w.e.cfg.MSS, s.v6)), o)
-		w.emit(s, header.TCPFlagSyn, s.iss, 0, 65535, o, nil)
+		w.emit(s, header.TCPFlagSyn, s.snd.iss, 0, 65535, o, nil)
 	}
 	w.e.stats.SYNsSent.Add(1)
 }
@@ -146,14 +112,6 @@ func synMSS(mss int, v6 bool) int {
 		return mss - (header.IPv6MinimumSize - header.IPv4MinimumSize)
 	}
 	return mss
-}
-
-// tcpipAddr converts without allocating.
-func tcpipAddr(a [16]byte, v6 bool) tcpip.Address {
-	if v6 {
-		return tcpip.AddrFrom16(a)
-	}
-	return tcpip.AddrFrom4([4]byte(a[12:16]))
 }
 
 // synTSVal extracts the TSval of a captured SYN's options, if any.

@@ -130,18 +130,6 @@ func (s *SendStats) fail(log *slog.Logger, kind string, err error) error {
 	return err
 }
 
-// counters returns the stats as Counters named prefix_*.
-func (s *SendStats) counters(prefix string) []Counter {
-	c := []Counter{
-		{prefix + "_packets_sent", "packets handed to the kernel", s.Sent.Load()},
-		{prefix + "_bytes_sent", "IP bytes handed to the kernel", s.Bytes.Load()},
-	}
-	for i, r := range sendErrorReasons {
-		c = append(c, Counter{prefix + "_errors_" + r.name, "send errors: " + r.reason, s.Errors[i].Load()})
-	}
-	return c
-}
-
 // ipVersion returns 4 or 6 for a packet with a complete IP header, else 0.
 func ipVersion(pkt []byte) int {
 	if len(pkt) >= 20 && pkt[0]>>4 == 4 {

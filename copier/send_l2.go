@@ -212,9 +212,6 @@ func (s *L2Sender) solicit(hop netip.Addr, family int) {
 // Stats returns the sender's counters.
 func (s *L2Sender) Stats() *SendStats { return &s.stats }
 
-// Counters returns the counters for metrics (names l2_sender_*).
-func (s *L2Sender) Counters() []Counter { return s.stats.counters("l2_sender") }
-
 // Close closes the socket. Call it after the last Send has returned.
 func (s *L2Sender) Close() error {
 	var err error

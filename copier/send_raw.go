@@ -254,9 +254,6 @@ func (b *mmsgBatch) reset() {
 // Stats returns the sender's counters.
 func (s *RawSender) Stats() *SendStats { return &s.stats }
 
-// Counters returns the counters for metrics (names raw_sender_*).
-func (s *RawSender) Counters() []Counter { return s.stats.counters("raw_sender") }
-
 // Close closes the sockets. Call it after the last Send has returned.
 func (s *RawSender) Close() error {
 	s.closeM.Lock()

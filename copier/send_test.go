@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/replaygw/replaygw/counter"
 	"github.com/replaygw/replaygw/lab/netns"
 )
 
@@ -113,13 +114,7 @@ func TestRawSenderErrorsCounted(t *testing.T) {
 	if len(atT.wait(1, 3*time.Second, func(p []byte) bool { return bytes.Equal(p, syn) })) != 1 {
 		t.Fatal("SYN after the errors did not arrive")
 	}
-	found := false
-	for _, c := range s.Counters() {
-		if c.Name == "raw_sender_errors_emsgsize" {
-			found = c.Value == 2
-		}
-	}
-	if !found {
+	if c, ok := counter.Find(s.Counters(), `sender_errors_total{sender="raw",errno="emsgsize"}`); !ok || c.Value() != 2 {
 		t.Fatalf("counters: %+v", s.Counters())
 	}
 }

@@ -101,9 +101,6 @@ func (s *TUNSender) Send(pkt []byte) error {
 // Stats returns the sender's counters.
 func (s *TUNSender) Stats() *SendStats { return &s.stats }
 
-// Counters returns the counters for metrics (names tun_sender_*).
-func (s *TUNSender) Counters() []Counter { return s.stats.counters("tun_sender") }
-
 // Close closes the device (a non-persistent TUN disappears).
 func (s *TUNSender) Close() error {
 	var err error

@@ -1,12 +1,10 @@
 package copier
 
-import "sync/atomic"
+import (
+	"sync/atomic"
 
-// Counter is one named counter value, for the metrics endpoint.
-type Counter struct {
-	Name, Help string
-	Value      uint64
-}
+	"github.com/replaygw/replaygw/counter"
+)
 
 // Stats counts every stage of the session engine.
 type Stats struct {
@@ -53,46 +51,49 @@ type Stats struct {
 // Fate returns how many sessions ended with f.
 func (s *Stats) Fate(f Fate) uint64 { return s.Fates[f].Load() }
 
-// Counters lists every counter.
-func (s *Stats) Counters() []Counter {
-	c := []Counter{
-		{"engine_packets_in", "captured packets handed to the engine", s.PacketsIn.Load()},
-		{"engine_packets_malformed", "captured packets that are not parsable TCP", s.PacketsMalformed.Load()},
-		{"engine_packets_unmatched", "captured packets matching no route", s.PacketsUnmatched.Load()},
-		{"engine_packets_queue_dropped", "captured packets dropped: worker queue full", s.PacketsQueueDrop.Load()},
-		{"engine_capture_waits", "captured packets that waited for room in a full worker queue (the capture ring buffered meanwhile)", s.CaptureWaits.Load()},
-		{"engine_packets_no_session", "captured packets with no session that cannot start one", s.PacketsNoSession.Load()},
-		{"engine_packets_after_end", "captured packets for sessions that already ended", s.PacketsAfterEnd.Load()},
-		{"engine_pure_acks_dropped", "client pure ACKs, never forwarded", s.PureACKsDropped.Load()},
-		{"engine_capture_duplicates", "client retransmits and duplicate captures", s.CaptureDups.Load()},
-		{"engine_capture_out_of_order", "captured segments stored beyond a hole", s.CaptureOutOfOrder.Load()},
-		{"engine_buffer_drops", "segments refused by buffer limits", s.BufferDrops.Load()},
-		{"engine_records_in", "target response records handed to the engine", s.RecordsIn.Load()},
-		{"engine_records_unknown", "records for no live session", s.RecordsUnknown.Load()},
-		{"engine_records_queue_dropped", "records dropped: worker queue full", s.RecordsQueueDrop.Load()},
-		{"engine_packets_sent", "packets sent to the target", s.PacketsSent.Load()},
-		{"engine_payload_bytes_sent", "payload bytes sent to the target", s.PayloadBytesSent.Load()},
-		{"engine_payload_bytes_new", "client payload bytes sent for the first time", s.PayloadBytesNew.Load()},
-		{"engine_send_errors", "sender errors", s.SendErrors.Load()},
-		{"engine_syns_sent", "SYNs sent, retransmits included", s.SYNsSent.Load()},
-		{"engine_synthesized_syns", "sessions joined mid-stream with a synthesized handshake", s.SynthesizedSYNs.Load()},
-		{"engine_acks_sent", "pure ACKs generated", s.ACKsSent.Load()},
-		{"engine_fins_sent", "FINs sent", s.FINsSent.Load()},
-		{"engine_rsts_sent", "RSTs sent", s.RSTsSent.Load()},
-		{"engine_retransmits", "segments retransmitted", s.Retransmits.Load()},
-		{"engine_fast_retransmits", "retransmissions on the third duplicate ACK", s.FastRetransmits.Load()},
-		{"engine_window_probes", "zero-window probes sent", s.WindowProbes.Load()},
-		{"engine_probe_acks", "ACKs answering target probes and old data", s.ProbeACKs.Load()},
-		{"engine_segments_split", "extra segments from cutting super-packets to the MSS", s.SegmentsSplit.Load()},
-		{"engine_requests_released", "requests released to the target", s.RequestsReleased.Load()},
-		{"engine_pace_held", "requests held until the previous response was done", s.PaceHeld.Load()},
-		{"engine_pace_wait_expired", "held requests released by the response wait cap", s.PaceWaitExpired.Load()},
-		{"engine_timer_wakeups", "worker wake-ups to run session timers", s.TimerWakeups.Load()},
-		{"engine_sessions_started", "sessions started towards the target", s.SessionsStarted.Load()},
-		{"engine_sessions_ended", "sessions ended (all fates)", s.SessionsEnded.Load()},
+// Counters lists every counter with its metric name.
+func (s *Stats) Counters() []counter.Metric {
+	dropped := counter.Of(nil, "engine_packets_dropped_total", "captured packets dropped before a session, by reason (malformed: not parsable TCP; unmatched: no route; queue_full: worker queue full; no_session: no session and cannot start one; after_end: the session already ended)")
+	records := counter.Of(nil, "engine_records_dropped_total", "target response records dropped, by reason (unknown_session: no live session for the tuple; queue_full: worker queue full)")
+	segments := counter.Of(nil, "engine_segments_sent_total", "control segments sent to the target, by kind (syn: retransmits included; ack: pure ACKs, probe answers included; fin; rst; window_probe: zero-window probes)")
+	ended := counter.Of(nil, "engine_sessions_ended_total", "sessions ended, by fate")
+	c := []counter.Metric{
+		counter.Of(&s.PacketsIn, "engine_packets_in_total", "captured packets handed to the engine"),
+		dropped.At(&s.PacketsMalformed).With("reason", "malformed"),
+		dropped.At(&s.PacketsUnmatched).With("reason", "unmatched"),
+		dropped.At(&s.PacketsQueueDrop).With("reason", "queue_full"),
+		dropped.At(&s.PacketsNoSession).With("reason", "no_session"),
+		dropped.At(&s.PacketsAfterEnd).With("reason", "after_end"),
+		counter.Of(&s.CaptureWaits, "engine_capture_waits_total", "captured packets that waited for room in a full worker queue (the capture ring buffered meanwhile)"),
+		counter.Of(&s.PureACKsDropped, "engine_client_pure_acks_total", "client pure ACKs, never forwarded"),
+		counter.Of(&s.CaptureDups, "engine_capture_duplicates_total", "client retransmits and duplicate captures"),
+		counter.Of(&s.CaptureOutOfOrder, "engine_capture_out_of_order_total", "captured segments stored beyond a hole"),
+		counter.Of(&s.BufferDrops, "engine_buffer_drops_total", "segments refused by buffer limits"),
+		counter.Of(&s.RecordsIn, "engine_records_in_total", "target response records handed to the engine"),
+		records.At(&s.RecordsUnknown).With("reason", "unknown_session"),
+		records.At(&s.RecordsQueueDrop).With("reason", "queue_full"),
+		counter.Of(&s.PacketsSent, "engine_packets_sent_total", "packets sent to the target"),
+		counter.Of(&s.PayloadBytesSent, "engine_payload_sent_bytes_total", "payload bytes sent to the target, retransmissions included"),
+		counter.Of(&s.PayloadBytesNew, "engine_payload_new_bytes_total", "client payload bytes sent for the first time"),
+		counter.Of(&s.SendErrors, "engine_send_errors_total", "packets the sender refused"),
+		segments.At(&s.SYNsSent).With("kind", "syn"),
+		segments.At(&s.ACKsSent).With("kind", "ack"),
+		segments.At(&s.FINsSent).With("kind", "fin"),
+		segments.At(&s.RSTsSent).With("kind", "rst"),
+		segments.At(&s.WindowProbes).With("kind", "window_probe"),
+		counter.Of(&s.SynthesizedSYNs, "engine_synthesized_syns_total", "sessions joined mid-stream with a synthesized handshake"),
+		counter.Of(&s.Retransmits, "engine_retransmits_total", "segments retransmitted"),
+		counter.Of(&s.FastRetransmits, "engine_fast_retransmits_total", "retransmissions on the third duplicate ACK (also in engine_retransmits_total)"),
+		counter.Of(&s.ProbeACKs, "engine_probe_acks_total", "ACKs answering target probes and old data (also in engine_segments_sent_total{kind=\"ack\"})"),
+		counter.Of(&s.SegmentsSplit, "engine_segments_split_total", "extra segments from cutting super-packets to the MSS"),
+		counter.Of(&s.RequestsReleased, "engine_requests_released_total", "requests released to the target"),
+		counter.Of(&s.PaceHeld, "engine_requests_held_total", "requests held until the previous response was done"),
+		counter.Of(&s.PaceWaitExpired, "engine_requests_wait_expired_total", "held requests released by the response wait cap"),
+		counter.Of(&s.TimerWakeups, "engine_timer_wakeups_total", "worker wake-ups to run session timers"),
+		counter.Of(&s.SessionsStarted, "engine_sessions_started_total", "sessions started towards the target"),
 	}
 	for f := Fate(0); f < numFates; f++ {
-		c = append(c, Counter{"engine_sessions_" + f.String(), "sessions ended with fate " + f.String(), s.Fates[f].Load()})
+		c = append(c, ended.At(&s.Fates[f]).With("fate", f.String()))
 	}
 	return c
 }
@@ -103,3 +104,44 @@ func (s *Stats) EachFate(fn func(fate string, sessions uint64)) {
 		fn(f.String(), s.Fates[f].Load())
 	}
 }
+
+// Counters lists the gateway client's counters with their metric names.
+func (s *GatewayStats) Counters() []counter.Metric {
+	refused := counter.Of(nil, "gateway_client_handshakes_refused_total", "handshakes a gateway refused, by reason (token: token mismatch; version: protocol version mismatch)")
+	return []counter.Metric{
+		counter.Of(&s.Connects, "gateway_client_connects_total", "authenticated connections to gateways made"),
+		counter.Of(&s.Disconnects, "gateway_client_disconnects_total", "authenticated gateway connections lost"),
+		counter.Of(&s.DialFailures, "gateway_client_dial_failures_total", "gateway dials or handshakes that failed (refusals excluded)"),
+		refused.At(&s.AuthRefused).With("reason", "token"),
+		refused.At(&s.VersionRefused).With("reason", "version"),
+		counter.Of(&s.RoutesSent, "gateway_client_lease_adds_sent_total", "lease adds written to gateways (per gateway)"),
+		counter.Of(&s.RouteDelsSent, "gateway_client_lease_releases_sent_total", "lease releases written to gateways (per gateway)"),
+		counter.Of(&s.RoutesOverflow, "gateway_client_backlog_redials_total", "gateway connections redialed because lease updates piled up"),
+		counter.Of(&s.LeasesRefused, "gateway_client_leases_refused_total", "leases a gateway refused because another copier holds the tuple (the session ends: lease_taken)"),
+		counter.Of(&s.ShareChanges, "gateway_client_share_changes_total", "changes of the client pool share this copier picks tuples from"),
+		counter.Of(&s.RecordsReceived, "gateway_client_records_received_total", "response records received from gateways"),
+		counter.Of(&s.FramesMalformed, "gateway_client_frames_malformed_total", "malformed frames received from gateways (the connection is redialed)"),
+	}
+}
+
+// counters lists a sender's stats, labelled sender=kind.
+func (s *SendStats) counters(kind string) []counter.Metric {
+	errs := counter.Of(nil, "sender_errors_total", "packets the sender's kernel refused, by errno (invalid_packet, no_neighbour and other are not errnos)").With("sender", kind)
+	c := []counter.Metric{
+		counter.Of(&s.Sent, "sender_packets_sent_total", "packets handed to the kernel").With("sender", kind),
+		counter.Of(&s.Bytes, "sender_sent_bytes_total", "IP bytes handed to the kernel").With("sender", kind),
+	}
+	for i, r := range sendErrorReasons {
+		c = append(c, errs.At(&s.Errors[i]).With("errno", r.name))
+	}
+	return c
+}
+
+// Counters lists the sender's counters.
+func (s *L2Sender) Counters() []counter.Metric { return s.stats.counters("l2") }
+
+// Counters lists the sender's counters.
+func (s *TUNSender) Counters() []counter.Metric { return s.stats.counters("tun") }
+
+// Counters lists the sender's counters.
+func (s *RawSender) Counters() []counter.Metric { return s.stats.counters("raw") }

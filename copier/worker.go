@@ -44,8 +44,9 @@ type worker struct {
 
 	emitted uint64 // packets built by emit (to tell whether a call sent any)
 
-	out [outBufSize]byte
-	opt [40]byte
+	out      [outBufSize]byte
+	protoOut []byte // the protocol's Client output, reused
+	opt      [40]byte
 
 	pkts []pktMsg      // the round being handled (swapped with the inbox's)
 	recs []wire.Record // idem

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/bpf"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -104,28 +105,18 @@ func TestProbeSegment(t *testing.T) {
 		if segmentFrom(syn, dst, src, header.TCPFlagSyn) {
 			t.Fatalf("%s: reversed tuple matched", tt.src)
 		}
-		var tcp header.TCP
-		var xsum uint16
-		if src.Addr().Is4() {
-			ip := header.IPv4(syn)
-			if !ip.IsChecksumValid() {
-				t.Error("bad IPv4 checksum")
-			}
-			tcp = ip.Payload()
-			xsum = header.PseudoHeaderChecksum(header.TCPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(tcp)))
-		} else {
-			ip := header.IPv6(syn)
-			tcp = ip.Payload()
-			xsum = header.PseudoHeaderChecksum(header.TCPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(tcp)))
+		var v pkt.View
+		if err := pkt.Parse(syn, &v); err != nil {
+			t.Fatal(err)
 		}
-		if !tcp.IsChecksumValid(addr(src.Addr()), addr(dst.Addr()), xsum, 0) && tcp.CalculateChecksum(xsum) != 0xffff {
-			t.Error("bad TCP checksum")
+		if !v.ChecksumsValid(syn) {
+			t.Error("bad checksums")
 		}
-		if opts := header.ParseSynOptions(tcp.Options(), false); opts.MSS != 1400 {
+		if opts := header.ParseSynOptions(v.Options, false); opts.MSS != 1400 {
 			t.Errorf("MSS option %d", opts.MSS)
 		}
-		if tcp.SequenceNumber() != 1000 || tcp.Flags() != header.TCPFlagSyn {
-			t.Errorf("seq %d flags %v", tcp.SequenceNumber(), tcp.Flags())
+		if v.Seq != 1000 || v.Flags != header.TCPFlagSyn {
+			t.Errorf("seq %d flags %v", v.Seq, v.Flags)
 		}
 		rst := probeSegment(src, dst, 1001, 0, header.TCPFlagRst, 0)
 		if !segmentFrom(rst, src, dst, header.TCPFlagRst) || segmentFrom(rst, src, dst, header.TCPFlagSyn) {

@@ -3,15 +3,14 @@ package doctor
 import (
 	"errors"
 	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/tcpip/header"
 
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -122,9 +121,9 @@ func (g *fakeGateway) serve(c *fakeConn, token string) {
 			return
 		}
 		switch typ {
-		case wire.TypeRouteAdd:
+		case wire.TypeLeaseAdd:
 			wire.Batch(body, func(_ int, e []byte) (int, error) {
-				t, _, n, err := wire.DecodeRouteAdd(e)
+				t, _, n, err := wire.DecodeLeaseAdd(e)
 				if err == nil {
 					g.mu.Lock()
 					g.routes[t] = c
@@ -133,9 +132,9 @@ func (g *fakeGateway) serve(c *fakeConn, token string) {
 				}
 				return n, err
 			})
-		case wire.TypeRouteDel:
+		case wire.TypeLeaseRelease:
 			wire.Batch(body, func(_ int, e []byte) (int, error) {
-				t, n, err := wire.DecodeRouteDel(e)
+				t, n, err := wire.DecodeLeaseRelease(e)
 				if err == nil {
 					g.mu.Lock()
 					delete(g.routes, t)
@@ -183,34 +182,14 @@ func (g *fakeGateway) readTUN() {
 
 // recordFrom parses an IPv4 or IPv6 TCP segment read from the TUN into the
 // record a gateway reports (the client is the destination).
-func recordFrom(pkt []byte) (wire.Record, bool) {
-	var src, dst netip.Addr
-	var tcp header.TCP
-	switch {
-	case len(pkt) >= header.IPv4MinimumSize && pkt[0]>>4 == 4:
-		ip := header.IPv4(pkt)
-		if ip.TransportProtocol() != header.TCPProtocolNumber {
-			return wire.Record{}, false
-		}
-		src, dst, tcp = netip.AddrFrom4(ip.SourceAddress().As4()), netip.AddrFrom4(ip.DestinationAddress().As4()), ip.Payload()
-	case len(pkt) >= header.IPv6MinimumSize && pkt[0]>>4 == 6:
-		ip := header.IPv6(pkt)
-		if ip.TransportProtocol() != header.TCPProtocolNumber {
-			return wire.Record{}, false
-		}
-		src, dst, tcp = netip.AddrFrom16(ip.SourceAddress().As16()), netip.AddrFrom16(ip.DestinationAddress().As16()), ip.Payload()
-	default:
-		return wire.Record{}, false
-	}
-	if len(tcp) < header.TCPMinimumSize {
+func recordFrom(b []byte) (wire.Record, bool) {
+	var v pkt.View
+	if pkt.Parse(b, &v) != nil {
 		return wire.Record{}, false
 	}
 	return wire.Record{
-		Tuple: wire.Tuple{
-			Client: netip.AddrPortFrom(dst, tcp.DestinationPort()),
-			Target: netip.AddrPortFrom(src, tcp.SourcePort()),
-		},
-		Seq: tcp.SequenceNumber(), Ack: tcp.AckNumber(), Window: tcp.WindowSize(),
-		Flags: uint8(tcp.Flags()), Time: time.Now().UnixNano(),
+		Tuple: wire.Tuple{Client: v.DstAddrPort(), Target: v.SrcAddrPort()},
+		Seq:   uint32(v.Seq), Ack: uint32(v.Ack), Window: v.Window,
+		Flags: uint8(v.Flags), Time: time.Now().UnixNano(),
 	}, true
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -193,21 +194,25 @@ func egressOf(dst netip.Addr) (string, int, error) {
 }
 
 // rawSend sends an IP packet with a raw socket (the header as built).
-func rawSend(pkt []byte) error {
-	af := unix.AF_INET
+func rawSend(b []byte) error {
+	var ip pkt.IP
+	if err := pkt.ParseIP(b, &ip); err != nil {
+		return fmt.Errorf("raw send: %w", err)
+	}
+	af := unix.AF_INET6
 	var sa unix.Sockaddr
-	if pkt[0]>>4 == 4 {
-		sa = &unix.SockaddrInet4{Addr: [4]byte(pkt[16:20])}
+	if ip.V6 {
+		sa = &unix.SockaddrInet6{Addr: ip.Dst.As16()}
 	} else {
-		af = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Addr: [16]byte(pkt[24:40])}
+		af = unix.AF_INET
+		sa = &unix.SockaddrInet4{Addr: ip.Dst.As4()}
 	}
 	fd, err := unix.Socket(af, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 	if err != nil {
 		return fmt.Errorf("raw socket: %w", err)
 	}
 	defer unix.Close(fd)
-	if err := unix.Sendto(fd, pkt, 0, sa); err != nil {
+	if err := unix.Sendto(fd, b, 0, sa); err != nil {
 		return fmt.Errorf("sendto: %w", err)
 	}
 	return nil

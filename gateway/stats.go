@@ -1,12 +1,10 @@
 package gateway
 
-import "sync/atomic"
+import (
+	"sync/atomic"
 
-// Counter is one named counter value, for the metrics endpoint.
-type Counter struct {
-	Name, Help string
-	Value      uint64
-}
+	"github.com/replaygw/replaygw/counter"
+)
 
 // Stats are the gateway server's counters. All fields are safe for
 // concurrent use.
@@ -28,42 +26,51 @@ type Stats struct {
 	RoutesOrphaned    atomic.Uint64 // removed because their copier disconnected
 	RoutesActive      atomic.Uint64 // gauge
 	RoutesInvalid     atomic.Uint64 // well-formed route adds that can never match (ignored)
+	LeasesRefused     atomic.Uint64 // lease adds refused: another copier holds the tuple
 	CopiersConn       atomic.Uint64 // gauge: copiers connected now
 	CopiersTotal      atomic.Uint64 // authenticated connections accepted
 	CopiersStalled    atomic.Uint64 // disconnected because they stopped reading
 	AuthFailures      atomic.Uint64
 	VersionRefused    atomic.Uint64
 	HandshakeFailures atomic.Uint64 // other handshake failures (not a replaygw peer, timeout)
+	PendingRefused    atomic.Uint64 // connections closed before authentication: too many handshakes pending
+	SharesRefused     atomic.Uint64 // authenticated copiers refused: every pool share taken
 	FramesMalformed   atomic.Uint64 // bad control frames from copiers (the copier is closed)
 }
 
-// Counters lists the counters with their metric names.
-func (s *Stats) Counters() []Counter {
-	return []Counter{
-		{"gateway_records_in", "response records handed to the gateway by the netstack", s.RecordsIn.Load()},
-		{"gateway_records_routed", "records queued for the copier owning their session", s.RecordsRouted.Load()},
-		{"gateway_records_sent", "records written to copiers", s.RecordsSent.Load()},
-		{"gateway_record_frames_sent", "record batch frames written to copiers", s.FramesSent.Load()},
-		{"gateway_records_unrouted", "records with no route, dropped", s.Unrouted.Load()},
-		{"gateway_held_early", "SYN-ACK or RST records held until their route arrives", s.HeldEarly.Load()},
-		{"gateway_held_delivered", "held records delivered after their route arrived", s.HeldDelivered.Load()},
-		{"gateway_held_expired", "held records dropped because no route arrived in time", s.HeldExpired.Load()},
-		{"gateway_dropped_hold_full", "early records dropped because the hold buffer was full", s.DroppedHold.Load()},
-		{"gateway_dropped_queue_full", "records dropped because the copier's queue was full", s.DroppedQueue.Load()},
-		{"gateway_dropped_copier_gone", "records dropped because their copier disconnected", s.DroppedGone.Load()},
-		{"gateway_routes_added", "routes registered by copiers", s.RoutesAdded.Load()},
-		{"gateway_routes_deleted", "routes deleted by copiers", s.RoutesDeleted.Load()},
-		{"gateway_routes_expired", "routes expired after their TTL without traffic", s.RoutesExpired.Load()},
-		{"gateway_routes_orphaned", "routes removed because their copier disconnected", s.RoutesOrphaned.Load()},
-		{"gateway_routes_active", "routes held now", s.RoutesActive.Load()},
-		{"gateway_routes_invalid", "route adds ignored because they can never match a response", s.RoutesInvalid.Load()},
-		{"gateway_copiers_connected", "copiers connected now", s.CopiersConn.Load()},
-		{"gateway_copiers_accepted", "authenticated copier connections accepted", s.CopiersTotal.Load()},
-		{"gateway_copiers_stalled", "copiers disconnected because they stopped reading", s.CopiersStalled.Load()},
-		{"gateway_auth_failures", "peers refused for a wrong token", s.AuthFailures.Load()},
-		{"gateway_version_refused", "peers refused for another protocol version", s.VersionRefused.Load()},
-		{"gateway_handshake_failures", "other failed handshakes (not a replaygw peer, timeout)", s.HandshakeFailures.Load()},
-		{"gateway_frames_malformed", "malformed or unexpected control frames (the copier is disconnected)", s.FramesMalformed.Load()},
+// Counters lists the counters and gauges with their metric names.
+func (s *Stats) Counters() []counter.Metric {
+	dropped := counter.Of(nil, "gateway_records_dropped_total", "response records dropped, by reason (unrouted: no lease and not held; held_expired: held, no lease came in time; hold_full: the early-record hold was full; queue_full: the copier's queue was full; copier_gone: the copier disconnected)")
+	removed := counter.Of(nil, "gateway_leases_removed_total", "leases removed, by reason (released: by their copier; expired: TTL passed without traffic; orphaned: their copier disconnected)")
+	refused := counter.Of(nil, "gateway_handshakes_failed_total", "control connections refused in the handshake, by reason (token: wrong token; version: another protocol version; other: not a replaygw peer, timeout; no_share: every pool share taken)")
+	return []counter.Metric{
+		counter.Of(&s.RecordsIn, "gateway_records_in_total", "response records handed to the gateway by the netstack"),
+		counter.Of(&s.RecordsRouted, "gateway_records_routed_total", "records queued for the copier holding their session's lease"),
+		counter.Of(&s.RecordsSent, "gateway_records_sent_total", "records written to copiers"),
+		counter.Of(&s.FramesSent, "gateway_record_frames_sent_total", "record batch frames written to copiers"),
+		dropped.At(&s.Unrouted).With("reason", "unrouted"),
+		dropped.At(&s.HeldExpired).With("reason", "held_expired"),
+		dropped.At(&s.DroppedHold).With("reason", "hold_full"),
+		dropped.At(&s.DroppedQueue).With("reason", "queue_full"),
+		dropped.At(&s.DroppedGone).With("reason", "copier_gone"),
+		counter.Of(&s.HeldEarly, "gateway_records_held_total", "SYN-ACK or RST records held until their lease arrives"),
+		counter.Of(&s.HeldDelivered, "gateway_records_held_delivered_total", "held records delivered after their lease arrived"),
+		counter.Of(&s.RoutesAdded, "gateway_leases_added_total", "leases added by copiers"),
+		removed.At(&s.RoutesDeleted).With("reason", "released"),
+		removed.At(&s.RoutesExpired).With("reason", "expired"),
+		removed.At(&s.RoutesOrphaned).With("reason", "orphaned"),
+		counter.GaugeOf(&s.RoutesActive, "gateway_leases_active", "leases in the gateway's table now (one per replayed session)"),
+		counter.Of(&s.RoutesInvalid, "gateway_leases_invalid_total", "lease adds ignored because they can never match a response"),
+		counter.Of(&s.LeasesRefused, "gateway_leases_refused_total", "lease adds refused because another copier holds the tuple (the copier ends that session: lease_taken)"),
+		counter.GaugeOf(&s.CopiersConn, "gateway_copiers_connected", "copiers connected now"),
+		counter.Of(&s.CopiersTotal, "gateway_copiers_accepted_total", "authenticated copier connections accepted"),
+		counter.Of(&s.CopiersStalled, "gateway_copiers_stalled_total", "copiers disconnected because they stopped reading"),
+		refused.At(&s.AuthFailures).With("reason", "token"),
+		refused.At(&s.VersionRefused).With("reason", "version"),
+		refused.At(&s.HandshakeFailures).With("reason", "other"),
+		refused.At(&s.SharesRefused).With("reason", "no_share"),
+		counter.Of(&s.PendingRefused, "gateway_handshakes_pending_dropped_total", "control connections closed before their handshake ended because too many were pending (the oldest, or one from a source over its quarter of the slots)"),
+		counter.Of(&s.FramesMalformed, "gateway_frames_malformed_total", "malformed or unexpected control frames (the copier is disconnected)"),
 	}
 }
 

@@ -223,10 +223,11 @@ func TestBenchLab(t *testing.T) {
 			}
 		}
 		t.Logf("step %d %s, %d connections: %s", i, st.shape, st.conns, row.line())
-		if d := after["replaygw_engine_sessions_started"] - before["replaygw_engine_sessions_started"]; d > 0 {
+		if d := after["replaygw_engine_sessions_started_total"] - before["replaygw_engine_sessions_started_total"]; d > 0 {
 			per := func(k string) float64 { return (after["replaygw_engine_"+k] - before["replaygw_engine_"+k]) / d }
 			t.Logf("step %d per session: %.2f packets sent (%.2f SYN, %.2f pure ACK, %.2f FIN), %.2f records in",
-				i, per("packets_sent"), per("syns_sent"), per("acks_sent"), per("fins_sent"), per("records_in"))
+				i, per("packets_sent_total"), per(`segments_sent_total{kind="syn"}`), per(`segments_sent_total{kind="ack"}`),
+				per(`segments_sent_total{kind="fin"}`), per("records_in_total"))
 		}
 		if os.Getenv("RGW_BENCH_NSTAT") != "" {
 			for _, h := range []lab.Host{lab.Online, lab.Target, lab.Assistant, lab.Client} {

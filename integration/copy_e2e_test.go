@@ -79,7 +79,7 @@ func TestCopyMidStreamJoin(t *testing.T) {
 	postIDs := ka.Send("post", post)
 	got := waitSeen(r.Target, postIDs, 5*time.Second)
 	m := r.copierMetrics()
-	syn, ok := metric(m, "replaygw_engine_synthesized_syns")
+	syn, ok := metric(m, "replaygw_engine_synthesized_syns_total")
 	t.Logf("target saw %d of %d requests sent after the copier was ready; %d of %d sent before; synthesized SYNs %v (exported %v); fates %v",
 		got, len(postIDs), r.Target.CountSeen(preIDs), len(preIDs), syn, ok, fates(m))
 	if got != len(postIDs) {
@@ -89,7 +89,7 @@ func TestCopyMidStreamJoin(t *testing.T) {
 		t.Errorf("target saw %d requests sent before the copier ran", n)
 	}
 	if !ok {
-		t.Fatalf("copier exports no replaygw_engine_synthesized_syns")
+		t.Fatalf("copier exports no replaygw_engine_synthesized_syns_total")
 	}
 	if syn < conns {
 		t.Errorf("synthesized SYNs = %v, want >= %d (one per joined connection)", syn, conns)
@@ -271,7 +271,7 @@ func TestCopyClientPortReuse(t *testing.T) {
 	if len(addrs) < 3 {
 		t.Errorf("replays came from %d pool addresses, want the reused ports spread over at least 3: %v", len(addrs), addrs)
 	}
-	if n, _ := metric(r.copierMetrics(), "sessions_total", `fate="no_port"`); n != 0 {
+	if n, _ := metric(r.copierMetrics(), "sessions_ended_total", `fate="no_port"`); n != 0 {
 		t.Errorf("%v sessions found no port", n)
 	}
 }

@@ -198,25 +198,17 @@ func metric(m map[string]float64, parts ...string) (float64, bool) {
 }
 
 // fates returns every engine fate counter of a scrape, by fate name: the
-// labeled vector replaygw_engine_sessions_total{fate="..."}, or the flat
-// replaygw_engine_sessions_<fate> counters when there is no vector.
+// labeled vector replaygw_engine_sessions_ended_total{fate="..."}.
 func fates(m map[string]float64) map[string]float64 {
-	labeled, flat := make(map[string]float64), make(map[string]float64)
+	labeled := make(map[string]float64)
 	for k, v := range m {
-		if rest, ok := strings.CutPrefix(k, `replaygw_engine_sessions_total{fate="`); ok {
+		if rest, ok := strings.CutPrefix(k, `replaygw_engine_sessions_ended_total{fate="`); ok {
 			if j := strings.IndexByte(rest, '"'); j > 0 {
 				labeled[rest[:j]] += v
 			}
-			continue
-		}
-		if name, ok := strings.CutPrefix(k, "replaygw_engine_sessions_"); ok && !strings.ContainsAny(name, "{ ") {
-			flat[name] = v
 		}
 	}
-	if len(labeled) > 0 {
-		return labeled
-	}
-	return flat
+	return labeled
 }
 
 // copierAlive fails the test when the copier has exited.

@@ -19,10 +19,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 
 	"github.com/replaygw/replaygw/lab"
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -128,15 +129,15 @@ func absorbSynAcks(t *testing.T, l *lab.Lab, cfg *opsConfig, port *uint16) {
 	lab.WaitFor(t, 3*time.Second, func() bool {
 		after, err = scrapeMetrics(l, lab.Assistant)
 		return err == nil && assistant.Stats.In.Load() >= n &&
-			after["replaygw_tun_tcp_absorbed"]-before["replaygw_tun_tcp_absorbed"] >= n
+			after[`replaygw_tun_absorbed_total{proto="tcp"}`]-before[`replaygw_tun_absorbed_total{proto="tcp"}`] >= n
 	})
 	time.Sleep(200 * time.Millisecond) // let any wrongly forwarded packet show up
 	if after, err = scrapeMetrics(l, lab.Assistant); err != nil {
 		t.Fatal(err)
 	}
-	absorbed := after["replaygw_tun_tcp_absorbed"] - before["replaygw_tun_tcp_absorbed"]
+	absorbed := after[`replaygw_tun_absorbed_total{proto="tcp"}`] - before[`replaygw_tun_absorbed_total{proto="tcp"}`]
 	t.Logf("%d SYNs: assistant received %d pool-bound packets, sent %d; gateway absorbed %v TCP segments, TUN writes attempted %v",
-		n, assistant.Stats.In.Load(), assistant.Stats.Out.Load(), absorbed, after["replaygw_tun_writes_attempted"])
+		n, assistant.Stats.In.Load(), assistant.Stats.Out.Load(), absorbed, after["replaygw_tun_writes_attempted_total"])
 	if got := assistant.Stats.In.Load(); got < n {
 		t.Errorf("assistant received %d pool-bound packets, want >= %d SYN-ACKs", got, n)
 	}
@@ -146,7 +147,7 @@ func absorbSynAcks(t *testing.T, l *lab.Lab, cfg *opsConfig, port *uint16) {
 	if got := assistant.Stats.Out.Load(); got != 0 {
 		t.Errorf("assistant sent %d pool-bound packets out of its LAN side", got)
 	}
-	if got := after["replaygw_tun_writes_attempted"]; got != 0 {
+	if got := after["replaygw_tun_writes_attempted_total"]; got != 0 {
 		t.Errorf("gateway attempted %v writes into the TUN", got)
 	}
 	if rx, _, err := l.LinkStats(lab.Assistant, cfg.TUN); err != nil || rx != 0 {
@@ -159,22 +160,12 @@ func absorbSynAcks(t *testing.T, l *lab.Lab, cfg *opsConfig, port *uint16) {
 
 // synPacket builds an IPv4 TCP SYN from src to dst.
 func synPacket(src, dst netip.AddrPort) []byte {
-	pkt := make([]byte, header.IPv4MinimumSize+header.TCPMinimumSize)
-	s, d := tcpip.AddrFrom4(src.Addr().As4()), tcpip.AddrFrom4(dst.Addr().As4())
-	ip := header.IPv4(pkt)
-	ip.Encode(&header.IPv4Fields{
-		TotalLength: uint16(len(pkt)), TTL: 64, Protocol: uint8(header.TCPProtocolNumber),
-		SrcAddr: s, DstAddr: d,
-	})
-	ip.SetChecksum(^ip.CalculateChecksum())
-	tcp := header.TCP(pkt[header.IPv4MinimumSize:])
-	tcp.Encode(&header.TCPFields{
-		SrcPort: src.Port(), DstPort: dst.Port(), SeqNum: uint32(src.Port()) << 16,
-		DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagSyn, WindowSize: 64240,
-	})
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, s, d, header.TCPMinimumSize)
-	tcp.SetChecksum(^tcp.CalculateChecksum(xsum))
-	return pkt
+	s := pkt.Segment{Src: src, Dst: dst, Seq: seqnum.Value(uint32(src.Port()) << 16), Flags: header.TCPFlagSyn, Window: 64240}
+	b := make([]byte, s.Size())
+	if _, err := pkt.Build(b, &s); err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // refusesPeers dials the gateway's control port from the online host: the
@@ -251,10 +242,10 @@ func refusesPeers(t *testing.T, l *lab.Lab, cfg *opsConfig) {
 	var after map[string]float64
 	lab.WaitFor(t, 2*time.Second, func() bool {
 		after, err = scrapeMetrics(l, lab.Assistant)
-		return err == nil && after["replaygw_gateway_auth_failures"] > before["replaygw_gateway_auth_failures"] &&
-			after["replaygw_gateway_version_refused"] > before["replaygw_gateway_version_refused"]
+		return err == nil && after[`replaygw_gateway_handshakes_failed_total{reason="token"}`] > before[`replaygw_gateway_handshakes_failed_total{reason="token"}`] &&
+			after[`replaygw_gateway_handshakes_failed_total{reason="version"}`] > before[`replaygw_gateway_handshakes_failed_total{reason="version"}`]
 	})
-	for _, name := range []string{"replaygw_gateway_auth_failures", "replaygw_gateway_version_refused"} {
+	for _, name := range []string{`replaygw_gateway_handshakes_failed_total{reason="token"}`, `replaygw_gateway_handshakes_failed_total{reason="version"}`} {
 		if after[name] != before[name]+1 {
 			t.Errorf("%s went from %v to %v, want +1", name, before[name], after[name])
 		}

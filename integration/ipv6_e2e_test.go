@@ -144,11 +144,11 @@ func (r *rgVRig) assertNoLeaks() {
 	if err != nil {
 		r.t.Fatalf("gateway metrics: %v", err)
 	}
-	v, ok := gw["replaygw_tun_writes_attempted"]
+	v, ok := gw["replaygw_tun_writes_attempted_total"]
 	r.t.Logf("assistant: %d pool-bound packets in, %d out; gateway tun_writes_attempted %v (exported %v), records sent %v",
-		r.Forwarded.Stats.In.Load(), r.Forwarded.Stats.Out.Load(), v, ok, gw["replaygw_gateway_records_sent"])
+		r.Forwarded.Stats.In.Load(), r.Forwarded.Stats.Out.Load(), v, ok, gw["replaygw_gateway_records_sent_total"])
 	if !ok {
-		r.t.Errorf("gateway exports no replaygw_tun_writes_attempted")
+		r.t.Errorf("gateway exports no replaygw_tun_writes_attempted_total")
 	} else if v != 0 {
 		r.t.Errorf("gateway attempted %v writes into the TUN", v)
 	}
@@ -198,7 +198,7 @@ func TestIPv6MidStreamJoin(t *testing.T) {
 	postIDs := ka.Send("v6post", post)
 	got := waitSeen(r.Target, postIDs, 5*time.Second)
 	m := r.copierMetrics()
-	syn, ok := metric(m, "replaygw_engine_synthesized_syns")
+	syn, ok := metric(m, "replaygw_engine_synthesized_syns_total")
 	t.Logf("target saw %d of %d requests sent after the copier was ready, %d of %d sent before; synthesized SYNs %v; fates %v",
 		got, len(postIDs), r.Target.CountSeen(preIDs), len(preIDs), syn, fates(m))
 	if got != len(postIDs) {

@@ -477,13 +477,13 @@ func (r *opsRig) waitSessionsEnded(t *testing.T, ids []string) map[string]float6
 		}
 		var err error
 		m, err = scrapeMetrics(r.lab, lab.Online)
-		return err == nil && m["replaygw_engine_sessions"] == 0
+		return err == nil && m["replaygw_engine_sessions_open"] == 0
 	})
 	if got := r.target.CountSeen(ids); got != len(ids) {
 		t.Fatalf("target saw %d of %d requests", got, len(ids))
 	}
-	if m["replaygw_engine_sessions"] != 0 {
-		t.Logf("copier still has %v sessions open after 15s", m["replaygw_engine_sessions"])
+	if m["replaygw_engine_sessions_open"] != 0 {
+		t.Logf("copier still has %v sessions open after 15s", m["replaygw_engine_sessions_open"])
 	}
 	return m
 }
@@ -506,16 +506,16 @@ func TestMetricsAgainstLoad(t *testing.T) {
 	}
 	delta := func(name string) float64 { return cp[name] - before[name] }
 	t.Logf("copier: started %v, replayed %v, released %v, records received %v; gateway: records sent %v, tun writes %v",
-		delta("replaygw_engine_sessions_started"), delta(`replaygw_engine_sessions_total{fate="replayed"}`),
-		delta("replaygw_engine_requests_released"), cp["replaygw_gateway_client_records_received"],
-		gw["replaygw_gateway_records_sent"], gw["replaygw_tun_writes_attempted"])
+		delta("replaygw_engine_sessions_started_total"), delta(`replaygw_engine_sessions_ended_total{fate="replayed"}`),
+		delta("replaygw_engine_requests_released_total"), cp["replaygw_gateway_client_records_received_total"],
+		gw["replaygw_gateway_records_sent_total"], gw["replaygw_tun_writes_attempted_total"])
 	for _, c := range []struct {
 		name string
 		min  float64
 	}{
-		{"replaygw_engine_sessions_started", n},
-		{"replaygw_engine_requests_released", n},
-		{`replaygw_engine_sessions_total{fate="replayed"}`, n},
+		{"replaygw_engine_sessions_started_total", n},
+		{"replaygw_engine_requests_released_total", n},
+		{`replaygw_engine_sessions_ended_total{fate="replayed"}`, n},
 	} {
 		if got := delta(c.name); got < c.min {
 			t.Errorf("copier %s grew by %v, want >= %v", c.name, got, c.min)
@@ -523,17 +523,23 @@ func TestMetricsAgainstLoad(t *testing.T) {
 	}
 	// Short connections replay one session each; a few more (the
 	// client's own retries) are tolerated, a multiple is not.
-	if got := delta(`replaygw_engine_sessions_total{fate="replayed"}`); got > n+n/20 {
+	if got := delta(`replaygw_engine_sessions_ended_total{fate="replayed"}`); got > n+n/20 {
 		t.Errorf("replayed sessions grew by %v for %d connections", got, n)
 	}
-	if got := delta("replaygw_engine_sessions_ended"); got < n {
+	ended := func(m map[string]float64) (sum float64) {
+		for _, v := range fates(m) {
+			sum += v
+		}
+		return sum
+	}
+	if got := ended(cp) - ended(before); got < n {
 		t.Errorf("sessions ended grew by %v, want >= %d", got, n)
 	}
-	recv, sent := cp["replaygw_gateway_client_records_received"], gw["replaygw_gateway_records_sent"]
+	recv, sent := cp["replaygw_gateway_client_records_received_total"], gw["replaygw_gateway_records_sent_total"]
 	if recv < float64(n) || sent < recv {
 		t.Errorf("records: gateway sent %v, copier received %v (want sent >= received >= %d)", sent, recv, n)
 	}
-	if got := gw["replaygw_tun_writes_attempted"]; got != 0 {
+	if got := gw["replaygw_tun_writes_attempted_total"]; got != 0 {
 		t.Errorf("gateway attempted %v writes into the TUN", got)
 	}
 	if got := cp["replaygw_target_response_seconds_count"]; got <= 0 {
@@ -551,7 +557,7 @@ func TestMetricsAgainstLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
-	replayed := strconv.FormatFloat(cp[`replaygw_engine_sessions_total{fate="replayed"}`], 'f', -1, 64)
+	replayed := strconv.FormatFloat(cp[`replaygw_engine_sessions_ended_total{fate="replayed"}`], 'f', -1, 64)
 	if !strings.Contains(string(out), replayed) || !strings.Contains(string(out), "replayed") {
 		t.Errorf("status output does not show the replayed count %s", replayed)
 	}

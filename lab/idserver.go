@@ -12,13 +12,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// Counter is one named counter value (the project-wide convention).
-type Counter struct {
-	Name, Help string
-	Value      uint64
-}
+	"github.com/replaygw/replaygw/counter"
+)
 
 // IDServerStats counts what an IDServer saw.
 type IDServerStats struct {
@@ -29,12 +25,12 @@ type IDServerStats struct {
 }
 
 // Counters lists the stats.
-func (s *IDServerStats) Counters() []Counter {
-	return []Counter{
-		{"idserver_requests", "HTTP requests served", s.Requests.Load()},
-		{"idserver_unique_ids", "requests carrying a new id", s.Unique.Load()},
-		{"idserver_duplicate_ids", "requests repeating an id", s.Duplicates.Load()},
-		{"idserver_missing_ids", "requests without an id", s.NoID.Load()},
+func (s *IDServerStats) Counters() []counter.Metric {
+	return []counter.Metric{
+		counter.Of(&s.Requests, "idserver_requests_total", "HTTP requests served"),
+		counter.Of(&s.Unique, "idserver_unique_ids_total", "requests carrying a new id"),
+		counter.Of(&s.Duplicates, "idserver_duplicate_ids_total", "requests repeating an id"),
+		counter.Of(&s.NoID, "idserver_missing_ids_total", "requests without an id"),
 	}
 }
 

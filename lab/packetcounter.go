@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/replaygw/replaygw/counter"
 )
 
 // PacketCounterStats counts the packets a PacketCounter matched.
@@ -19,11 +21,11 @@ type PacketCounterStats struct {
 }
 
 // Counters lists the stats.
-func (s *PacketCounterStats) Counters() []Counter {
-	return []Counter{
-		{"packetcounter_matched_in", "received packets with a destination in the prefixes", s.In.Load()},
-		{"packetcounter_matched_out", "sent packets with a destination in the prefixes", s.Out.Load()},
-		{"packetcounter_seen", "packets seen on the interface", s.Total.Load()},
+func (s *PacketCounterStats) Counters() []counter.Metric {
+	return []counter.Metric{
+		counter.Of(&s.In, "packetcounter_matched_in_total", "received packets with a destination in the prefixes"),
+		counter.Of(&s.Out, "packetcounter_matched_out_total", "sent packets with a destination in the prefixes"),
+		counter.Of(&s.Total, "packetcounter_seen_total", "packets seen on the interface"),
 	}
 }
 

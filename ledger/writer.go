@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -19,20 +18,6 @@ type Options struct {
 	Queue   int           // entries buffered between Write and the disk; default 8192
 	Flush   time.Duration // longest time a line waits in the file buffer; default 1s
 	Logger  *slog.Logger
-}
-
-// Stats counts the writer's work.
-type Stats struct {
-	Written   atomic.Uint64 // lines written
-	Dropped   atomic.Uint64 // entries dropped: queue full or writer closed
-	Rotations atomic.Uint64
-	Errors    atomic.Uint64 // write, rotate or encode errors
-}
-
-// Counter is one named counter value, for the metrics endpoint.
-type Counter struct {
-	Name, Help string
-	Value      uint64
 }
 
 // Writer appends entries to a JSON Lines file from its own goroutine.
@@ -207,15 +192,5 @@ func (w *Writer) fail(err error) {
 	if w.err == nil {
 		w.err = err
 		w.log.Error("ledger: write failed", "path", w.path, "err", err)
-	}
-}
-
-// Counters lists the writer's counters.
-func (w *Writer) Counters() []Counter {
-	return []Counter{
-		{"ledger_written", "session ledger lines written", w.Stats.Written.Load()},
-		{"ledger_dropped", "session ledger entries dropped (queue full)", w.Stats.Dropped.Load()},
-		{"ledger_rotations", "session ledger file rotations", w.Stats.Rotations.Load()},
-		{"ledger_errors", "session ledger write errors", w.Stats.Errors.Load()},
 	}
 }

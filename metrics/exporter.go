@@ -1,56 +1,46 @@
 // Package metrics exports replaygw's counters to Prometheus and serves a
-// JSON status endpoint, for both roles. Components keep their own atomic
-// counters; the exporter reads them at scrape time through Sources, so the
-// hot paths never touch Prometheus types.
+// JSON status endpoint, for both roles.
+//
+// Data flow: components keep their own atomic counters and list them as
+// counter.Metric values (name, help, kind, labels, a pointer to the
+// atomic). A role hands those lists to Exporter.Add once; Add checks the
+// names against the conventions and builds one Prometheus descriptor per
+// name. A scrape (/metrics) or a status read (/status) only loads the
+// atomics, so the hot paths never touch Prometheus types. Every metric is
+// replaygw_<name>; docs/metrics.md lists them all.
 package metrics
 
 import (
 	"log/slog"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/replaygw/replaygw/counter"
 )
 
 // Namespace is the first part of every metric name.
 const Namespace = "replaygw"
 
-// Source reports counter values: it calls emit once per counter. It is
-// called at scrape time, possibly concurrently, so it must only read
-// (atomics). Names are snake_case; the metric is
-// replaygw_<subsystem>_<name>.
-type Source func(emit func(name, help string, value uint64))
-
-// GaugeSource reports gauge values the same way.
-type GaugeSource func(emit func(name, help string, value float64))
-
-// Exporter collects the sources of one process (one role) and serves them.
+// Exporter collects the metrics of one process (one role) and serves them.
 type Exporter struct {
 	role    string
 	started time.Time
 	reg     *prometheus.Registry
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	counters []namedSource
-	gauges   []namedGauge
-	fates    []namedSource
-	hists    []*Histogram
-	samples  sampleRing // counter snapshots for rates, filled by Serve
+	mu      sync.Mutex
+	set     metricSet
+	version string
+	hists   []*Histogram
+	samples sampleRing // counter snapshots for rates, filled by Serve
 }
 
-type namedSource struct {
-	subsystem string
-	src       Source
-}
-
-type namedGauge struct {
-	subsystem string
-	src       GaugeSource
-}
-
-// New returns an exporter for role ("gateway", "copy", "appliance", ...)
+// New returns an exporter for role ("gateway", "copier", "appliance", ...)
 // with the Go runtime and process collectors registered.
 func New(role string) *Exporter {
 	e := &Exporter{
@@ -58,11 +48,12 @@ func New(role string) *Exporter {
 		started: time.Now(),
 		reg:     prometheus.NewRegistry(),
 		log:     slog.New(slog.DiscardHandler),
+		version: moduleVersion(),
 	}
 	e.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&sourceCollector{e: e},
+		&setCollector{e: e},
 	)
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace:   Namespace,
@@ -75,12 +66,37 @@ func New(role string) *Exporter {
 	return e
 }
 
-// SetLogger sets where scrape errors are logged (default: discarded).
+// SetLogger sets where registration and scrape errors are logged (default:
+// discarded).
 func (e *Exporter) SetLogger(l *slog.Logger) {
 	if l != nil {
 		e.log = l
 	}
 }
+
+// SetVersion sets the version label of replaygw_build_info. "" and "dev"
+// keep the module version from the build information.
+func (e *Exporter) SetVersion(v string) {
+	if v == "" || v == "dev" {
+		return
+	}
+	e.mu.Lock()
+	e.version = v
+	e.mu.Unlock()
+}
+
+// moduleVersion is the main module's version from the build information,
+// or "dev".
+func moduleVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+var buildInfoDesc = prometheus.NewDesc(Namespace+"_build_info",
+	"Always 1; the labels name the replaygw version and the Go version it was built with.",
+	[]string{"version", "goversion"}, nil)
 
 // Role returns the role given to New.
 func (e *Exporter) Role() string { return e.role }
@@ -89,46 +105,39 @@ func (e *Exporter) Role() string { return e.role }
 // collectors.
 func (e *Exporter) Registry() *prometheus.Registry { return e.reg }
 
-// AddCounters adds a counter source: every value it emits is exported as
-// the counter replaygw_<subsystem>_<name>.
-func (e *Exporter) AddCounters(subsystem string, src Source) {
+// Add registers ms, each exported as replaygw_<Name>{Labels}. A metric that
+// breaks the naming rules (see counter.Check), or whose key is already
+// registered, is logged and left out: a bad name must not fail every
+// scrape.
+func (e *Exporter) Add(ms ...counter.Metric) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.counters = append(e.counters, namedSource{sanitize(subsystem), src})
+	for _, m := range ms {
+		if err := e.set.add(m); err != nil {
+			e.log.Warn("metrics: metric left out", "err", err)
+		}
+	}
 }
 
-// AddGauges adds a gauge source: replaygw_<subsystem>_<name> gauges.
-func (e *Exporter) AddGauges(subsystem string, src GaugeSource) {
+// AddGauge adds the gauge replaygw_<name> read from f at scrape time, for
+// values a component computes rather than counts (sessions open).
+func (e *Exporter) AddGauge(name, help string, f func() float64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.gauges = append(e.gauges, namedGauge{sanitize(subsystem), src})
+	if err := e.set.addFunc(name, help, f); err != nil {
+		e.log.Warn("metrics: metric left out", "err", err)
+	}
 }
 
-// AddGauge adds one gauge read from f at scrape time.
-func (e *Exporter) AddGauge(subsystem, name, help string, f func() float64) {
-	e.AddGauges(subsystem, func(emit func(string, string, float64)) { emit(name, help, f()) })
-}
-
-// AddFates adds a session-fate source: src emits one value per fate, named
-// by the bare fate ("replayed", "target_reset", ...). They are exported as
-// one counter vector replaygw_<subsystem>_sessions_total{fate="..."} and
-// summed by fate in the status. Use WithPrefix to adapt a source whose
-// names carry a prefix.
-func (e *Exporter) AddFates(subsystem string, src Source) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.fates = append(e.fates, namedSource{sanitize(subsystem), src})
-}
-
-// Histogram registers replaygw_<name> (a histogram of seconds) and returns
-// it. Nil buckets mean LatencyBuckets.
+// Histogram registers replaygw_<name> (a histogram of seconds; name ends in
+// _seconds) and returns it. Nil buckets mean LatencyBuckets.
 func (e *Exporter) Histogram(name, help string, buckets []float64) *Histogram {
 	if buckets == nil {
 		buckets = LatencyBuckets
 	}
-	h := &Histogram{name: sanitize(name), h: prometheus.NewHistogram(prometheus.HistogramOpts{
+	h := &Histogram{name: name, h: prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: Namespace,
-		Name:      sanitize(name),
+		Name:      name,
 		Help:      help,
 		Buckets:   buckets,
 	})}
@@ -157,35 +166,12 @@ func (h *Histogram) Observe(seconds float64) { h.h.Observe(seconds) }
 // ObserveDuration records d.
 func (h *Histogram) ObserveDuration(d time.Duration) { h.h.Observe(d.Seconds()) }
 
-// sources returns copies of the registered sources, for use outside mu.
-func (e *Exporter) sources() ([]namedSource, []namedGauge, []namedSource, []*Histogram) {
+// current returns the registered metrics and histograms, for use outside
+// mu (the slices are only ever appended to).
+func (e *Exporter) current() ([]entry, []*Histogram, string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]namedSource(nil), e.counters...), append([]namedGauge(nil), e.gauges...),
-		append([]namedSource(nil), e.fates...), append([]*Histogram(nil), e.hists...)
+	return e.set.entries[:len(e.set.entries):len(e.set.entries)], e.hists[:len(e.hists):len(e.hists)], e.version
 }
 
-// sanitize maps name to the Prometheus name alphabet [a-zA-Z0-9_].
-func sanitize(name string) string {
-	ok := true
-	for i := 0; i < len(name); i++ {
-		if !validNameByte(name[i], i) {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return name
-	}
-	b := []byte(name)
-	for i := range b {
-		if !validNameByte(b[i], i) {
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
-
-func validNameByte(c byte, i int) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9'
-}
+var goVersion = runtime.Version()

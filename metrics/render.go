@@ -109,7 +109,7 @@ func RenderStatus(w io.Writer, prev, cur *Status) error {
 			if i == 10 {
 				break
 			}
-			fmt.Fprintf(&b, "  %-36s %12.1f\n", x.k, x.r)
+			fmt.Fprintf(&b, "  %-52s %12.1f\n", x.k, x.r)
 		}
 		if len(rs) == 0 {
 			b.WriteString("  (idle)\n")
@@ -131,7 +131,7 @@ func RenderStatus(w io.Writer, prev, cur *Status) error {
 			if i == 10 {
 				break
 			}
-			fmt.Fprintf(&b, "  %-36s %12s", d.k, num(d.v))
+			fmt.Fprintf(&b, "  %-52s %12s", d.k, num(d.v))
 			if r := rates[d.k]; r > 0 {
 				fmt.Fprintf(&b, "  (+%.1f/s)", r)
 			}
@@ -186,7 +186,7 @@ func sumFates(f map[string]uint64) (total, replayed, sampled uint64) {
 }
 
 func isDrop(name string) bool {
-	for _, w := range []string{"drop", "lost", "error", "full", "overflow", "fail"} {
+	for _, w := range []string{"drop", "lost", "error", "full", "overflow", "backlog", "fail"} {
 		if strings.Contains(name, w) {
 			return true
 		}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/replaygw/replaygw/counter"
 )
 
 // Status is the JSON document served at /status: a one-shot view of the
@@ -14,11 +16,11 @@ type Status struct {
 	Time       time.Time          `json:"time"`
 	Started    time.Time          `json:"started"`
 	Uptime     float64            `json:"uptime_seconds"`
-	Counters   map[string]uint64  `json:"counters"`            // <subsystem>_<name> -> value
+	Counters   map[string]uint64  `json:"counters"`            // name{labels} without replaygw_ -> value
 	Rates      map[string]float64 `json:"rates,omitempty"`     // per second over RateWindow
 	RateWindow float64            `json:"rate_window_seconds"` // 0: no rates yet
-	Gauges     map[string]float64 `json:"gauges,omitempty"`    // <subsystem>_<name> -> value
-	Fates      map[string]uint64  `json:"fates"`               // fate -> sessions, summed over sources
+	Gauges     map[string]float64 `json:"gauges,omitempty"`    // name{labels} without replaygw_ -> value
+	Fates      map[string]uint64  `json:"fates"`               // fate -> sessions, summed over every counter with a fate label
 	Latency    map[string]Latency `json:"latency,omitempty"`   // histogram name -> summary
 }
 
@@ -58,9 +60,9 @@ func (e *Exporter) Status() *Status {
 // RateWindow is how far back /status rates look.
 const RateWindow = 5 * time.Second
 
-// snapshot reads every source once.
+// snapshot reads every metric once.
 func (e *Exporter) snapshot(now time.Time) *Status {
-	counters, gauges, fates, hists := e.sources()
+	entries, hists, _ := e.current()
 	st := &Status{
 		Role:     e.role,
 		Time:     now,
@@ -69,22 +71,20 @@ func (e *Exporter) snapshot(now time.Time) *Status {
 		Counters: make(map[string]uint64),
 		Fates:    make(map[string]uint64),
 	}
-	for _, s := range counters {
-		s.src(func(name, _ string, v uint64) {
-			k := statusKey(s.subsystem, name)
-			if _, dup := st.Counters[k]; !dup {
-				st.Counters[k] = v
+	for i := range entries {
+		en := &entries[i]
+		if en.m.Kind == counter.Gauge {
+			if st.Gauges == nil {
+				st.Gauges = make(map[string]float64)
 			}
-		})
-	}
-	if len(gauges) > 0 {
-		st.Gauges = make(map[string]float64)
-		for _, s := range gauges {
-			s.src(func(name, _ string, v float64) { st.Gauges[statusKey(s.subsystem, name)] = v })
+			st.Gauges[en.key] = en.value()
+			continue
 		}
-	}
-	for _, s := range fates {
-		s.src(func(name, _ string, v uint64) { st.Fates[name] += v })
+		v := en.m.Value()
+		st.Counters[en.key] = v
+		if f := en.m.Label("fate"); f != "" {
+			st.Fates[f] += v
+		}
 	}
 	if len(hists) > 0 {
 		st.Latency = make(map[string]Latency, len(hists))
@@ -93,13 +93,6 @@ func (e *Exporter) snapshot(now time.Time) *Status {
 		}
 	}
 	return st
-}
-
-func statusKey(subsystem, name string) string {
-	if subsystem == "" {
-		return sanitize(name)
-	}
-	return subsystem + "_" + sanitize(name)
 }
 
 // summary reads the histogram's buckets.

@@ -122,3 +122,15 @@ func rewritePort(b []byte, ip *IP, port uint16, at int) error {
 	PatchChecksum(b[ip.L4+tcpChecksumAt:], old, port)
 	return nil
 }
+
+// ChecksumsValid reports whether the IPv4 header checksum (IPv6 has none)
+// and the TCP checksum of b, which v was parsed from, are right. Parse
+// does not check them; tests and probes do.
+func (v *View) ChecksumsValid(b []byte) bool {
+	if !v.V6 && !header.IPv4(b[:v.L4]).IsChecksumValid() {
+		return false
+	}
+	seg := b[v.L4:v.End]
+	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, tcpipAddr(v.Src), tcpipAddr(v.Dst), uint16(len(seg)))
+	return checksum.Checksum(seg, xsum) == 0xffff
+}

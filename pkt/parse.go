@@ -138,7 +138,14 @@ func Parse(b []byte, v *View) error {
 	if v.Fragment() {
 		return ErrFragment
 	}
-	seg := b[v.L4:v.End]
+	return ParseTCP(b[v.L4:v.End], v)
+}
+
+// ParseTCP fills v's TCP fields from seg, a TCP header and its payload
+// exactly (v.IP is left as it is: a caller that got the segment from
+// elsewhere, such as gVisor's netstack, fills it). Errors wrap
+// ErrMalformed. It never allocates.
+func ParseTCP(seg []byte, v *View) error {
 	if len(seg) < header.TCPMinimumSize {
 		return ErrShortTCP
 	}

@@ -38,22 +38,43 @@ func mutate(b []byte, f func([]byte)) []byte {
 	return b
 }
 
-// checksumsValid verifies the IPv4 header checksum and the TCP checksum
-// from scratch.
+// checksumsValid fails t unless b parses with valid checksums.
 func checksumsValid(t *testing.T, b []byte) {
 	t.Helper()
 	var v View
 	if err := Parse(b, &v); err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if !v.V6 && !header.IPv4(b).IsChecksumValid() {
-		t.Errorf("IPv4 header checksum wrong")
+	if !v.ChecksumsValid(b) {
+		t.Errorf("checksums wrong")
 	}
-	seg := b[v.L4:v.End]
-	src, dst := tcpipAddr(v.Src), tcpipAddr(v.Dst)
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(len(seg)))
-	if checksum.Checksum(seg, xsum) != 0xffff {
-		t.Errorf("TCP checksum wrong")
+}
+
+func TestChecksumsValid(t *testing.T) {
+	good4 := build(t, Segment{Src: cli4, Dst: srv4, Payload: []byte("abc")})
+	good6 := build(t, Segment{Src: cli6, Dst: srv6, Payload: []byte("abc")})
+	tests := []struct {
+		name string
+		pkt  []byte
+		want bool
+	}{
+		{"v4", good4, true},
+		{"v6", good6, true},
+		{"v4 header checksum", mutate(good4, func(b []byte) { b[10]++ }), false},
+		{"v4 TTL changed", mutate(good4, func(b []byte) { b[8]-- }), false},
+		{"v4 payload changed", mutate(good4, func(b []byte) { b[len(b)-1]++ }), false},
+		{"v6 address changed", mutate(good6, func(b []byte) { b[39]++ }), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var v View
+			if err := Parse(tc.pkt, &v); err != nil {
+				t.Fatal(err)
+			}
+			if got := v.ChecksumsValid(tc.pkt); got != tc.want {
+				t.Errorf("ChecksumsValid = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -128,6 +149,34 @@ func ipv4Options(b []byte) []byte {
 	ip.SetHeaderLength(24)
 	ip.SetTotalLength(uint16(len(out)))
 	return out
+}
+
+func TestParseTCP(t *testing.T) {
+	b := build(t, Segment{Src: cli4, Dst: srv4, Seq: 3, Flags: header.TCPFlagSyn, Options: mss, Payload: []byte("x")})
+	tests := []struct {
+		name    string
+		seg     []byte
+		wantErr error
+	}{
+		{"whole segment", b[20:], nil},
+		{"19 bytes", b[20:39], ErrShortTCP},
+		{"options cut", b[20:43], ErrDataOffset},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := View{IP: IP{Src: cli6.Addr()}}
+			err := ParseTCP(tc.seg, &v)
+			if err != tc.wantErr {
+				t.Fatalf("ParseTCP = %v, want %v", err, tc.wantErr)
+			}
+			if v.Src != cli6.Addr() {
+				t.Errorf("ParseTCP changed the IP fields")
+			}
+			if err == nil && (v.SrcPort != cli4.Port() || v.Seq != 3 || !bytes.Equal(v.Options, mss) || string(v.Payload) != "x") {
+				t.Errorf("got %+v", v)
+			}
+		})
+	}
 }
 
 func TestPorts(t *testing.T) {

@@ -26,4 +26,8 @@
 // *capture.FileError). Single records whose IP header does not parse are
 // skipped, counted in Summary.Malformed, and the first of them is kept in
 // Summary.MalformedErr.
+//
+// Loops. LoopShift, set as Options.OnLoop and wrapped around the handler,
+// moves the client address of every packet of a later loop so that its
+// connections are new sessions (see loopshift.go).
 package replay

@@ -1,0 +1,726 @@
+package copier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/replaygw/replaygw/wire"
+)
+
+// The gateway client: the copier's side of the control channel. It keeps
+// one connection per configured gateway, takes a lease on every session's
+// exact 4-tuple before the session's SYN leaves (lease-add, renewed while
+// the session lives, lease-release at its end), follows the pool share each
+// gateway gives this copier instance, and hands the response records the
+// gateways stream back to the engine.
+
+// GatewayConfig configures the copier's gateway client.
+type GatewayConfig struct {
+	Addrs      []string // gateway control addresses, host:port
+	Token      string   // shared secret
+	PayloadCap int      // response payload bytes wanted per record (0..1024)
+	Name       string   // announced to the gateways (logs); default copier@hostname
+	Logger     *slog.Logger
+	// OnRecord receives every response record, on the connection's reader
+	// goroutine (one per gateway). r is valid only during the call.
+	OnRecord func(r *wire.Record)
+	// OnLeaseRefused receives each tuple a gateway refused because another
+	// copier holds it (the client has already forgotten the lease), on the
+	// connection's reader goroutine.
+	OnLeaseRefused func(t wire.Tuple)
+	// OnShare receives the pool share the copier's allocator must pick
+	// tuples from, whenever it changes (the share of the first configured
+	// gateway that is connected; the whole pool while none is).
+	OnShare func(s wire.Share)
+
+	// Tuning; zero values take the defaults in brackets.
+	DialTimeout      time.Duration // [5s]
+	HandshakeTimeout time.Duration // [5s]
+	PingInterval     time.Duration // [5s]
+	ReadTimeout      time.Duration // a gateway silent this long is redialed [4 × PingInterval]
+	WriteTimeout     time.Duration // [10s]
+	MinBackoff       time.Duration // first redial delay [100ms]
+	MaxBackoff       time.Duration // [5s]
+	RefusedBackoff   time.Duration // first delay after a refused token/version [5s], doubling to 12×
+}
+
+func (c *GatewayConfig) fill() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.DialTimeout, 5*time.Second)
+	def(&c.HandshakeTimeout, 5*time.Second)
+	def(&c.PingInterval, 5*time.Second)
+	def(&c.ReadTimeout, 4*c.PingInterval)
+	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.MinBackoff, 100*time.Millisecond)
+	def(&c.MaxBackoff, 5*time.Second)
+	def(&c.RefusedBackoff, 5*time.Second)
+	c.PayloadCap = min(max(c.PayloadCap, 0), 1024)
+	if c.Name == "" {
+		h, _ := os.Hostname()
+		c.Name = "copier@" + h
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.OnRecord == nil {
+		c.OnRecord = func(*wire.Record) {}
+	}
+	if c.OnLeaseRefused == nil {
+		c.OnLeaseRefused = func(wire.Tuple) {}
+	}
+	if c.OnShare == nil {
+		c.OnShare = func(wire.Share) {}
+	}
+}
+
+// GatewayStats counts the gateway client's work.
+type GatewayStats struct {
+	Connects        atomic.Uint64 // authenticated connections made
+	Disconnects     atomic.Uint64 // authenticated connections lost
+	DialFailures    atomic.Uint64 // dials or handshakes that failed (refusals excluded)
+	AuthRefused     atomic.Uint64 // a gateway and we disagree on the token
+	VersionRefused  atomic.Uint64 // a gateway speaks another protocol version
+	RoutesSent      atomic.Uint64 // lease-add entries written (per gateway)
+	RouteDelsSent   atomic.Uint64 // lease-release entries written (per gateway)
+	RoutesOverflow  atomic.Uint64 // a gateway fell so far behind that it was redialed
+	LeasesRefused   atomic.Uint64 // lease adds a gateway refused: another copier holds the tuple
+	ShareChanges    atomic.Uint64 // pool share changes handed to OnShare
+	RecordsReceived atomic.Uint64
+	FramesMalformed atomic.Uint64 // bad frames from a gateway (the connection is redialed)
+}
+
+var _ Router = (*GatewayClient)(nil)
+
+// maxPendingOps bounds the lease updates waiting for one gateway; beyond it
+// the connection is redialed and the live leases re-registered from memory.
+const maxPendingOps = 1 << 18
+
+type leaseOp struct {
+	t   wire.Tuple
+	ttl time.Duration
+	del bool
+}
+
+type liveLease struct {
+	ttl   time.Duration
+	until int64 // Unix nanoseconds; 0: until ReleaseLease
+}
+
+// GatewayClient is the copier's client of the gateways' control channel: it
+// keeps a connection to every configured gateway, takes the leases of the
+// copier's sessions on all of them (remembering them to take them again
+// after a reconnect), reports the pool share and refused leases, and hands
+// the gateways' response records to OnRecord. It implements Router.
+type GatewayClient struct {
+	cfg      GatewayConfig
+	log      *slog.Logger
+	st       GatewayStats
+	instance [16]byte // this copier process, the same on every gateway
+
+	shareMu sync.Mutex // guards share; OnShare is called under it
+	share   wire.Share // last handed to OnShare
+
+	mu     sync.Mutex // guards leases and closed; taken before a link's mu
+	leases map[wire.Tuple]liveLease
+	closed bool
+	links  []*gwLink
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewGatewayClient starts one connect loop per gateway address.
+func NewGatewayClient(cfg GatewayConfig) *GatewayClient {
+	cfg.fill()
+	g := &GatewayClient{cfg: cfg, log: cfg.Logger, leases: make(map[wire.Tuple]liveLease), instance: wire.NewInstance(), share: wire.Share{Count: 1}}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	for _, a := range cfg.Addrs {
+		l := &gwLink{g: g, addr: a, wake: make(chan struct{}, 1), pong: make(chan struct{}, 1)}
+		g.links = append(g.links, l)
+	}
+	g.wg.Add(len(g.links) + 1)
+	for _, l := range g.links {
+		go l.run()
+	}
+	go g.forget()
+	return g
+}
+
+// AddLease takes the lease on t on every connected gateway (sent within
+// about a millisecond, batched with other updates) and remembers it so that
+// it is taken again after a reconnect. ttl 0 lets the gateway choose;
+// calling it again renews the lease. It never blocks on the network and
+// reports false when no gateway is connected. A gateway that finds t held
+// by another copier refuses it: OnLeaseRefused.
+func (g *GatewayClient) AddLease(t wire.Tuple, ttl time.Duration) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	n := 0
+	for _, l := range g.links {
+		if l.push(leaseOp{t: t, ttl: ttl}) {
+			n++
+		}
+	}
+	if n == 0 {
+		return false
+	}
+	var until int64
+	if ttl > 0 {
+		until = time.Now().Add(ttl).UnixNano()
+	}
+	g.leases[t] = liveLease{ttl: ttl, until: until}
+	return true
+}
+
+// ReleaseLease ends the lease on t on every connected gateway and forgets it.
+func (g *GatewayClient) ReleaseLease(t wire.Tuple) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.leases[t]; !ok || g.closed {
+		return
+	}
+	delete(g.leases, t)
+	for _, l := range g.links {
+		l.push(leaseOp{t: t, del: true})
+	}
+}
+
+// Connected returns how many gateways are connected and authenticated.
+func (g *GatewayClient) Connected() int {
+	n := 0
+	for _, l := range g.links {
+		if l.up.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// AddRoute is AddLease under the name of the engine's Router interface.
+func (g *GatewayClient) AddRoute(t wire.Tuple, ttl time.Duration) bool { return g.AddLease(t, ttl) }
+
+// DelRoute is ReleaseLease under the name of the engine's Router interface.
+func (g *GatewayClient) DelRoute(t wire.Tuple) { g.ReleaseLease(t) }
+
+// Share returns the pool share the copier picks tuples from now.
+func (g *GatewayClient) Share() wire.Share {
+	g.shareMu.Lock()
+	defer g.shareMu.Unlock()
+	return g.share
+}
+
+// updateShare hands OnShare the share of the first connected gateway
+// (the whole pool while none is) when it changed.
+func (g *GatewayClient) updateShare() {
+	g.shareMu.Lock()
+	defer g.shareMu.Unlock()
+	sh := wire.Share{Count: 1}
+	for _, l := range g.links {
+		if l.up.Load() {
+			sh = l.loadShare()
+			break
+		}
+	}
+	if sh.Whole() {
+		sh = wire.Share{Count: 1}
+	}
+	if sh == g.share {
+		return
+	}
+	g.share = sh
+	g.st.ShareChanges.Add(1)
+	g.log.Info("client pool share", "share", sh.String())
+	g.cfg.OnShare(sh)
+}
+
+// leaseRefused forgets t (a gateway says another copier holds it) and
+// tells OnLeaseRefused once, however many gateways refuse it.
+func (g *GatewayClient) leaseRefused(t wire.Tuple) {
+	g.st.LeasesRefused.Add(1)
+	g.mu.Lock()
+	_, known := g.leases[t]
+	if known {
+		delete(g.leases, t)
+		for _, l := range g.links {
+			l.push(leaseOp{t: t, del: true}) // the gateways that granted it
+		}
+	}
+	g.mu.Unlock()
+	if known {
+		g.cfg.OnLeaseRefused(t)
+	}
+}
+
+// Leases returns the number of live leases remembered.
+func (g *GatewayClient) Leases() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.leases)
+}
+
+// Stats returns the live counters.
+func (g *GatewayClient) Stats() *GatewayStats { return &g.st }
+
+// Close disconnects from every gateway and stops the loops.
+func (g *GatewayClient) Close() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	g.mu.Unlock()
+	g.cancel()
+	for _, l := range g.links {
+		l.closeConn()
+	}
+	g.wg.Wait()
+	return nil
+}
+
+// forget drops remembered leases whose TTL ran out without a renewal.
+func (g *GatewayClient) forget() {
+	defer g.wg.Done()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case now := <-t.C:
+			ns := now.UnixNano()
+			g.mu.Lock()
+			for tu, r := range g.leases {
+				if r.until != 0 && r.until < ns {
+					delete(g.leases, tu)
+				}
+			}
+			g.mu.Unlock()
+		}
+	}
+}
+
+// gwLink is the connection to one gateway.
+type gwLink struct {
+	g    *GatewayClient
+	addr string
+	up   atomic.Bool
+
+	mu    sync.Mutex
+	conn  *wire.Conn
+	share wire.Share // the gateway's share for us on this connection
+	ops   []leaseOp  // pending lease updates, in order
+	spare []leaseOp
+
+	wake    chan struct{} // cap 1: ops are pending
+	pong    chan struct{} // cap 1: answer a ping
+	lastErr string        // last connect error logged (log changes loudly, repeats quietly)
+}
+
+// push queues op if the link is up. Called with g.mu held.
+func (l *gwLink) push(op leaseOp) bool {
+	l.mu.Lock()
+	if !l.up.Load() {
+		l.mu.Unlock()
+		return false
+	}
+	if len(l.ops) >= maxPendingOps {
+		// The gateway is not keeping up: start over on a new connection,
+		// which takes every live lease again.
+		l.g.st.RoutesOverflow.Add(1)
+		l.up.Store(false)
+		l.ops = l.ops[:0]
+		if l.conn != nil {
+			l.conn.Close()
+		}
+		l.mu.Unlock()
+		return false
+	}
+	l.ops = append(l.ops, op)
+	first := len(l.ops) == 1
+	l.mu.Unlock()
+	if first {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+func (l *gwLink) loadShare() wire.Share {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.share
+}
+
+func (l *gwLink) setShare(sh wire.Share) {
+	l.mu.Lock()
+	l.share = sh
+	l.mu.Unlock()
+	l.g.updateShare()
+}
+
+func (l *gwLink) takeOps() []leaseOp {
+	l.mu.Lock()
+	ops := l.ops
+	l.ops, l.spare = l.spare[:0], nil
+	l.mu.Unlock()
+	return ops
+}
+
+func (l *gwLink) giveBack(ops []leaseOp) {
+	l.mu.Lock()
+	if l.spare == nil && cap(ops) <= 4096 {
+		l.spare = ops[:0]
+	}
+	l.mu.Unlock()
+}
+
+func (l *gwLink) closeConn() {
+	l.mu.Lock()
+	if l.conn != nil {
+		l.conn.Close()
+	}
+	l.mu.Unlock()
+}
+
+// run connects, serves and redials with back-off until Close.
+func (l *gwLink) run() {
+	g := l.g
+	defer g.wg.Done()
+	backoff := g.cfg.MinBackoff
+	refusedBackoff := g.cfg.RefusedBackoff
+	for {
+		start := time.Now()
+		refused, wasUp := l.session()
+		if g.ctx.Err() != nil {
+			return
+		}
+		var d time.Duration
+		switch {
+		case refused:
+			d = refusedBackoff
+			refusedBackoff = min(2*refusedBackoff, 12*g.cfg.RefusedBackoff)
+		case wasUp && time.Since(start) > g.cfg.MaxBackoff:
+			backoff = g.cfg.MinBackoff // a connection that lasted starts over
+			d = backoff
+		default:
+			d = backoff
+			backoff = min(2*backoff, g.cfg.MaxBackoff)
+		}
+		if !refused {
+			refusedBackoff = g.cfg.RefusedBackoff
+		}
+		d = d/2 + rand.N(d/2+1) // jitter: copiers restarted together do not redial together
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-time.After(d):
+		}
+	}
+}
+
+// session runs one connection: dial, authenticate, take the live leases
+// again, then read until it fails.
+func (l *gwLink) session() (refused, wasUp bool) {
+	g := l.g
+	d := net.Dialer{Timeout: g.cfg.DialTimeout, KeepAlive: 15 * time.Second}
+	nc, err := d.DialContext(g.ctx, "tcp", l.addr)
+	if err != nil {
+		if g.ctx.Err() == nil {
+			g.st.DialFailures.Add(1)
+			l.logFailure(slog.LevelWarn, "gateway unreachable", err)
+		}
+		return false, false
+	}
+	c := wire.NewConn(nc)
+	l.mu.Lock()
+	l.conn = c
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.conn = nil
+		l.mu.Unlock()
+		c.Close()
+	}()
+	if g.ctx.Err() != nil {
+		return false, false
+	}
+	hello, share, err := wire.HandshakeShare(c, wire.Hello{
+		Role: wire.RoleCopier, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare,
+		PayloadCap: uint16(g.cfg.PayloadCap), Instance: g.instance, Name: g.cfg.Name,
+	}, []byte(g.cfg.Token), g.cfg.HandshakeTimeout, nil)
+	if err != nil {
+		return l.handshakeFailed(err), false
+	}
+
+	// Up: take every live lease again before any newer update.
+	now := time.Now().UnixNano()
+	g.mu.Lock()
+	l.mu.Lock()
+	l.ops = l.ops[:0]
+	for tu, r := range g.leases {
+		if r.until == 0 || r.until > now {
+			l.ops = append(l.ops, leaseOp{t: tu, ttl: r.ttl})
+		}
+	}
+	restored := len(l.ops)
+	l.share = share
+	l.up.Store(true)
+	l.mu.Unlock()
+	g.mu.Unlock()
+	g.updateShare()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	g.st.Connects.Add(1)
+	l.lastErr = ""
+	g.log.Info("connected to gateway", "gateway", l.addr, "name", hello.Name,
+		"payload_cap", min(g.cfg.PayloadCap, int(hello.PayloadCap)), "leases_restored", restored, "pool", share.String())
+
+	done := make(chan struct{})
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		l.writeLoop(c, done)
+	}()
+	err = l.readLoop(c)
+
+	l.mu.Lock()
+	l.up.Store(false)
+	l.ops = l.ops[:0]
+	l.mu.Unlock()
+	g.updateShare()
+	close(done)
+	c.Close()
+	<-wdone
+	g.st.Disconnects.Add(1)
+	if g.ctx.Err() == nil {
+		g.log.Warn("lost gateway; redialing", "gateway", l.addr, "err", err)
+	}
+	return false, true
+}
+
+// handshakeFailed counts and logs a failed handshake; it reports whether
+// the gateway refused us (token or version), which redials slowly.
+func (l *gwLink) handshakeFailed(err error) bool {
+	g := l.g
+	if g.ctx.Err() != nil {
+		return false
+	}
+	var pe *wire.PeerError
+	isPE := errors.As(err, &pe)
+	switch {
+	case errors.Is(err, wire.ErrAuth) || isPE && pe.Code == wire.CodeAuth:
+		g.st.AuthRefused.Add(1)
+		l.logFailure(slog.LevelError, "gateway refused: token mismatch (copy.token must equal the gateway's token); retrying slowly", err)
+		return true
+	case isPE && pe.Code == wire.CodeBusy:
+		l.logFailure(slog.LevelError, "gateway refused: it has no pool share left for another copier; retrying", err)
+		g.st.DialFailures.Add(1)
+		return false
+	case errors.Is(err, wire.ErrVersion) || isPE && pe.Code == wire.CodeVersion:
+		g.st.VersionRefused.Add(1)
+		l.logFailure(slog.LevelError, "gateway refused: protocol version mismatch (run the same replaygw release on both hosts); retrying slowly", err)
+		return true
+	}
+	g.st.DialFailures.Add(1)
+	l.logFailure(slog.LevelWarn, "gateway handshake failed", err)
+	return false
+}
+
+// logFailure logs a connect failure at level the first time it appears and
+// at debug level while it repeats.
+func (l *gwLink) logFailure(level slog.Level, msg string, err error) {
+	if s := err.Error(); s == l.lastErr {
+		level = slog.LevelDebug
+	} else {
+		l.lastErr = s
+	}
+	l.g.log.Log(context.Background(), level, msg, "gateway", l.addr, "err", err)
+}
+
+// readLoop hands records to OnRecord and answers pings until the
+// connection fails or a frame is malformed.
+func (l *gwLink) readLoop(c *wire.Conn) error {
+	g := l.g
+	var rec wire.Record
+	got := 0
+	each := func(_ int, e []byte) (int, error) {
+		n, err := wire.DecodeRecord(e, &rec)
+		if err != nil {
+			return 0, err
+		}
+		got++
+		if rec.Flags == leaseRefusedNote {
+			return n, nil // no TCP segment has no flags; never taken for a refusal note
+		}
+		g.cfg.OnRecord(&rec)
+		return n, nil
+	}
+	nc := c.NetConn()
+	for {
+		nc.SetReadDeadline(time.Now().Add(g.cfg.ReadTimeout))
+		t, body, err := c.ReadFrame()
+		if err != nil {
+			if errors.Is(err, wire.ErrFrameTooLarge) {
+				g.st.FramesMalformed.Add(1)
+			}
+			return fmt.Errorf("copier: read from gateway: %w", err)
+		}
+		switch t {
+		case wire.TypeRecords:
+			got = 0
+			err := wire.Batch(body, each)
+			g.st.RecordsReceived.Add(uint64(got))
+			if err != nil {
+				g.st.FramesMalformed.Add(1)
+				return fmt.Errorf("copier: malformed records frame from gateway: %w", err)
+			}
+		case wire.TypeLeaseRefused:
+			err := wire.Batch(body, func(_ int, e []byte) (int, error) {
+				t, n, err := wire.DecodeLeaseRefused(e)
+				if err == nil {
+					g.leaseRefused(t)
+				}
+				return n, err
+			})
+			if err != nil {
+				g.st.FramesMalformed.Add(1)
+				return fmt.Errorf("copier: malformed lease-refused frame from gateway: %w", err)
+			}
+		case wire.TypeShare:
+			sh, err := wire.DecodeShare(body)
+			if err != nil {
+				g.st.FramesMalformed.Add(1)
+				return fmt.Errorf("copier: malformed share frame from gateway: %w", err)
+			}
+			l.setShare(sh)
+		case wire.TypePing:
+			select {
+			case l.pong <- struct{}{}:
+			default:
+			}
+		case wire.TypePong:
+		case wire.TypeError:
+			pe := wire.DecodeError(body)
+			if pe.Code == wire.CodeShutdown {
+				return errors.New("copier: the gateway is shutting down")
+			}
+			return fmt.Errorf("copier: gateway closed the channel: %w", pe)
+		default:
+			g.st.FramesMalformed.Add(1)
+			return fmt.Errorf("copier: unexpected %s frame from gateway", t)
+		}
+	}
+}
+
+// writeLoop sends lease updates in batches, and pings. It owns the write
+// side of c.
+func (l *gwLink) writeLoop(c *wire.Conn, done <-chan struct{}) {
+	g := l.g
+	tick := time.NewTicker(g.cfg.PingInterval)
+	defer tick.Stop()
+	var buf []byte
+	fail := func(err error) {
+		g.log.Debug("write to gateway failed", "gateway", l.addr, "err", err)
+		c.Close() // ends the reader too
+	}
+	for {
+		select {
+		case <-done:
+			return
+		case <-l.pong:
+			c.NetConn().SetWriteDeadline(time.Now().Add(g.cfg.WriteTimeout))
+			if err := writeFlush(c, wire.TypePong); err != nil {
+				fail(err)
+				return
+			}
+			continue
+		case <-tick.C:
+			c.NetConn().SetWriteDeadline(time.Now().Add(g.cfg.WriteTimeout))
+			if err := writeFlush(c, wire.TypePing); err != nil {
+				fail(err)
+				return
+			}
+			continue
+		case <-l.wake:
+		}
+		for {
+			ops := l.takeOps()
+			if len(ops) == 0 {
+				break
+			}
+			c.NetConn().SetWriteDeadline(time.Now().Add(g.cfg.WriteTimeout))
+			var err error
+			buf, err = l.writeOps(c, ops, buf)
+			l.giveBack(ops)
+			if err != nil {
+				fail(err)
+				return
+			}
+		}
+		if err := c.Flush(); err != nil {
+			fail(err)
+			return
+		}
+	}
+}
+
+// writeOps writes ops as lease-add and lease-release frames, keeping their
+// order: a run of one kind becomes one frame of up to wire.MaxBatch entries.
+func (l *gwLink) writeOps(c *wire.Conn, ops []leaseOp, buf []byte) ([]byte, error) {
+	st := &l.g.st
+	for len(ops) > 0 {
+		del := ops[0].del
+		buf = wire.BeginBatch(buf)
+		n := 0
+		for n < len(ops) && n < wire.MaxBatch && ops[n].del == del {
+			if del {
+				buf = wire.AppendTuple(buf, ops[n].t)
+			} else {
+				buf = wire.AppendLeaseAdd(buf, ops[n].t, ops[n].ttl)
+			}
+			n++
+		}
+		typ := wire.TypeLeaseAdd
+		if del {
+			typ = wire.TypeLeaseRelease
+		}
+		if err := c.WriteFrame(typ, wire.EndBatch(buf, n)); err != nil {
+			return buf, err
+		}
+		if del {
+			st.RouteDelsSent.Add(uint64(n))
+		} else {
+			st.RoutesSent.Add(uint64(n))
+		}
+		ops = ops[n:]
+	}
+	return buf, nil
+}
+
+func writeFlush(c *wire.Conn, t wire.Type) error {
+	if err := c.WriteFrame(t, nil); err != nil {
+		return err
+	}
+	return c.Flush()
+}

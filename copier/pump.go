@@ -1,0 +1,94 @@
+package copier
+
+import (
+	"github.com/replaygw/replaygw/protocol"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
+)
+
+// Sending the captured stream to the target: each new request passes the
+// pacing gate (pacing.go), then segments go as the target's window allows,
+// cut at its MSS; the client's FIN or RST follows once everything before it
+// is acked. Called from both paths: new captured data, new acks or window.
+
+// pump sends whatever the pacing gate, the target's window and the
+// captured stream allow, then the client's FIN or RST once all data
+// before it is acked.
+func (w *worker) pump(s *session, now int64) {
+	if s.state != stEstablished || s.ended {
+		return
+	}
+	for {
+		i := s.cap.find(s.snd.nxt)
+		if i < 0 {
+			break
+		}
+		g := &s.cap.segs[i]
+		if s.snd.nxt == g.seq && !(s.pace.gatePassed && s.pace.gateSeq == g.seq) {
+			boundary := s.pace.haveLastAck && g.ack != s.pace.lastAck
+			if f := w.e.cfg.Boundary; f != nil && s.pace.haveLastAck {
+				boundary = f(uint32(s.pace.lastAck), uint32(g.ack), g.data)
+			}
+			if s.proto != nil && s.proto.Needs()&protocol.NeedsClient != 0 {
+				boundary = g.req && s.sum.requests > 0
+			}
+			if !s.pace.haveLastAck {
+				s.pace.lastAck, s.pace.haveLastAck = g.ack, true
+			}
+			if boundary && !w.paceRelease(s, g, now) {
+				break
+			}
+			if boundary || (s.sum.requests == 0 && g.n > 0) {
+				w.startRequest(s, g, now)
+			}
+			s.pace.gatePassed, s.pace.gateSeq = true, g.seq
+			if g.n > seqnum.Size(s.snd.mss) && !g.split {
+				g.split = true
+				w.e.stats.SegmentsSplit.Add(uint64((int(g.n)+s.snd.mss-1)/s.snd.mss - 1))
+			}
+		}
+		if g.fin || g.rst {
+			s.cap.ctlGate = true
+		}
+		if g.n == 0 || s.snd.nxt == g.end() {
+			break
+		}
+		inflight := s.snd.una.Size(s.snd.nxt)
+		if inflight >= s.snd.wnd {
+			if s.snd.wnd == 0 && inflight == 0 && s.timers.persistAt == 0 {
+				s.timers.persistBack = max(baseRTO, 2*s.clientRTT())
+				s.timers.persistAt = now + s.timers.persistBack
+			}
+			break
+		}
+		n := min(s.snd.nxt.Size(g.end()), seqnum.Size(s.snd.mss), s.snd.wnd-inflight)
+		off := g.seq.Size(s.snd.nxt)
+		fl := header.TCPFlagAck
+		if s.snd.nxt.Add(n) == g.end() {
+			fl |= header.TCPFlagPsh
+		}
+		w.emit(s, fl, s.snd.nxt, s.rcv.nxt, s.snd.advWin, w.tsOpts(s, now), g.data[off:off+n])
+		if s.rtt.at == 0 {
+			s.rtt.at, s.rtt.seq = now, s.snd.nxt.Add(n)
+		}
+		s.snd.nxt.UpdateForward(n)
+		s.sum.bytes += uint64(n)
+		w.e.stats.PayloadBytesNew.Add(uint64(n))
+		s.timers.ackAt, s.rcv.ackPend = 0, 0
+		if s.timers.rtoAt == 0 {
+			s.timers.rtoAt = now + s.rtt.rto
+		}
+	}
+	if s.cap.ctlSeen && s.cap.ctlGate && !s.snd.finSent && s.snd.nxt == s.cap.ctlSeq && s.snd.una == s.snd.nxt {
+		if s.cap.ctlRST {
+			w.sendRST(s, now)
+			w.end(s, FateReplayed, now)
+			return
+		}
+		w.emit(s, header.TCPFlagFin|header.TCPFlagAck, s.snd.nxt, s.rcv.nxt, s.snd.advWin, w.tsOpts(s, now), nil)
+		s.snd.finSent = true
+		s.snd.nxt++
+		s.timers.ackAt, s.rcv.ackPend = 0, 0
+		s.timers.rtoAt = now + s.rtt.rto
+	}
+}
