@@ -23,11 +23,26 @@ type LiveConfig struct {
 	Fanout    int    // sockets in one PACKET_FANOUT_HASH group; default 1
 	Filter    Filter
 	// BlockMB is the ring memory of all sockets together, in MiB (split
-	// evenly, at least 4 MiB per socket); default 64.
+	// evenly, at least 4 MiB per socket); default 32. The ring is mapped
+	// into the process, so it is resident memory from the start. Below
+	// about 400 packets per block per retire timeout (200,000 packets/s
+	// per socket at 2ms) blocks retire by timeout, not full, so a ring of
+	// n blocks holds n*BlockTimeout of traffic whatever the rate: the
+	// default 256 blocks of 128 KiB ride out a 512ms stall of the reader
+	// (one socket; 256ms each with two), as the former 64 MiB did with
+	// a 1ms timeout. Lower it to save memory on a quiet host (4 MiB rode
+	// out this lab's 1,000 req/s but dropped on an overloaded machine),
+	// raise it for an overloaded one; ring overflows are counted in
+	// Stats.KernelDrops, refreshed every second.
 	BlockMB int
 	// BlockTimeout bounds how long a captured packet may wait in a
-	// partially filled TPACKET_V3 block; default 1ms (latency matters:
-	// the engine replays with the client's timing).
+	// partially filled TPACKET_V3 block (tp_retire_blk_tov, whole
+	// milliseconds); default 2ms. The reader wakes once per retired
+	// block and hands the engine everything the block holds, so this is
+	// the wake-up rate at everyday traffic (per socket at most
+	// 1/BlockTimeout) against the latency it adds (at most BlockTimeout;
+	// the engine replays with the client's timing, from the packets'
+	// capture timestamps).
 	BlockTimeout time.Duration
 	Logger       *slog.Logger
 
@@ -59,8 +74,14 @@ type Live struct {
 type kernelStats struct{ packets, drops, freezes uint }
 
 const (
-	blockSize   = 128 << 10 // holds a 64 KiB GRO packet; many small blocks keep the ring deep even when the 1ms block timeout retires them half empty
+	blockSize = 128 << 10 // holds a 64 KiB GRO packet; many small blocks keep the ring deep even when the block timeout retires them half empty
+
+	defaultRingMB       = 32
+	minSocketRingMB     = 4
+	defaultBlockTimeout = 2 * time.Millisecond
+
 	pollTimeout = 100 * time.Millisecond
+	statsEvery  = time.Second // how often a reader refreshes the kernel's counters while running
 )
 
 // OpenLive opens cfg.Fanout capture sockets on cfg.Interface, each with the
@@ -71,12 +92,13 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		cfg.Fanout = 1
 	}
 	if cfg.BlockMB < 1 {
-		cfg.BlockMB = 64
+		cfg.BlockMB = defaultRingMB
 	}
-	perSocketMB := max(cfg.BlockMB/cfg.Fanout, 4)
-	if cfg.BlockTimeout < time.Millisecond {
-		cfg.BlockTimeout = time.Millisecond
+	perSocketMB := max(cfg.BlockMB/cfg.Fanout, minSocketRingMB)
+	if cfg.BlockTimeout <= 0 {
+		cfg.BlockTimeout = defaultBlockTimeout
 	}
+	cfg.BlockTimeout = max(cfg.BlockTimeout, time.Millisecond) // the kernel counts whole milliseconds
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -124,7 +146,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		}
 	}
 	log.Info("capture open", "interface", cfg.Interface, "link", lt.String(),
-		"sockets", cfg.Fanout, "ring_mb_per_socket", perSocketMB, "services", len(cfg.Filter.Dst),
+		"sockets", cfg.Fanout, "ring_mb_per_socket", perSocketMB, "block_timeout", cfg.BlockTimeout, "services", len(cfg.Filter.Dst),
 		"kernel_skips_outgoing", l.kernelSkipsOutgoing)
 	return l, nil
 }
@@ -241,6 +263,8 @@ func readPollTimeout() time.Duration {
 
 // readSocket reads tp until ctx ends. When no ring block is ready it calls
 // flush (the handler's batch is complete) and waits for the next block.
+// About once a second it refreshes the kernel's packet and drop counters,
+// so that ring overflows show while the capture runs, not only at Close.
 func (l *Live) readSocket(ctx context.Context, tp *afpacket.TPacket, h Handler, flush func()) error {
 	w, err := newRingWaiter(tp)
 	if err != nil {
@@ -249,6 +273,7 @@ func (l *Live) readSocket(ctx context.Context, tp *afpacket.TPacket, h Handler, 
 	if w != nil {
 		defer w.close()
 	}
+	nextStats := time.Now().Add(statsEvery)
 	for {
 		data, ci, err := tp.ZeroCopyReadPacketData()
 		if err != nil {
@@ -260,6 +285,10 @@ func (l *Live) readSocket(ctx context.Context, tp *afpacket.TPacket, h Handler, 
 			}
 			if flush != nil {
 				flush()
+			}
+			if now := time.Now(); now.After(nextStats) {
+				l.updateKernelStats()
+				nextStats = now.Add(statsEvery)
 			}
 			if w != nil {
 				if err := w.wait(pollTimeout); err != nil {

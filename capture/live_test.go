@@ -166,18 +166,27 @@ func testLiveCapture(t *testing.T, filterOnly bool) {
 	}
 }
 
-// TestLiveKernelDrops fills a one-block ring before reading it and checks
-// that the kernel's drops are counted.
-func TestLiveKernelDrops(t *testing.T) {
+// floodSmallRing opens a capture with the smallest ring and, before it is
+// read, sends it more packets (sent) than the ring holds.
+func floodSmallRing(t *testing.T) *Live {
+	t.Helper()
 	lab := newVethLab(t)
 	svc := netip.MustParseAddrPort("10.251.0.2:8080")
 	l := openLiveIn(t, lab.nsB, LiveConfig{Interface: lab.vB, Filter: Filter{Dst: []netip.AddrPort{svc}}, BlockMB: 1})
 	inj := newInjector(t, lab.nsA, lab.vA)
 	fr := ethernet(tcpPacket(netip.MustParseAddrPort("10.251.0.1:1"), svc, string(make([]byte, 200)), 0), 0)
-	const sent = 20000
 	for i := 0; i < sent; i++ {
 		inj.send(t, fr)
 	}
+	return l
+}
+
+const sent = 20000 // packets floodSmallRing sends
+
+// TestLiveKernelDrops fills a small ring before reading it and checks
+// that the kernel's drops are counted.
+func TestLiveKernelDrops(t *testing.T) {
+	l := floodSmallRing(t)
 	s := &sink{}
 	stop := runLive(t, l, s)
 	got := s.waitFor(sent, 2*time.Second)
@@ -192,6 +201,24 @@ func TestLiveKernelDrops(t *testing.T) {
 	}
 	if uint64(len(got))+st.KernelDrops.Load() > sent {
 		t.Fatal("captured + dropped exceeds sent")
+	}
+}
+
+// TestLiveKernelDropsWhileRunning: the kernel's drops show in the counters
+// while Run goes on (refreshed by the readers every statsEvery), not only
+// after Stats or Close.
+func TestLiveKernelDropsWhileRunning(t *testing.T) {
+	l := floodSmallRing(t)
+	s := &sink{}
+	stop := runLive(t, l, s)
+	defer stop()
+	deadline := time.Now().Add(statsEvery + 2*time.Second)
+	for l.stats.KernelDrops.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if l.stats.KernelDrops.Load() == 0 || l.stats.KernelPackets.Load() == 0 {
+		t.Fatalf("after %v of running: kernel packets %d, drops %d; want both counted without Stats or Close",
+			statsEvery+2*time.Second, l.stats.KernelPackets.Load(), l.stats.KernelDrops.Load())
 	}
 }
 
