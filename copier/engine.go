@@ -68,6 +68,7 @@ type Config struct {
 	Workers       int          // default runtime.NumCPU()
 	MemoryLimit   int64        // global buffered payload bytes; default 256 MiB
 	SessionBuffer int64        // per-session buffered payload bytes; default 4 MiB
+	MaxSessions   int          // live sessions; over it the oldest (half-open first) are shed; default 262144
 	RequireSYN    bool         // refuse connections whose SYN was not captured
 	NoPacing      bool         // send requests without waiting for responses
 	IdleTimeout   time.Duration
@@ -110,6 +111,7 @@ const (
 	DefaultMSS           = 1460
 	DefaultMemoryLimit   = 256 << 20
 	DefaultSessionBuffer = 4 << 20
+	DefaultMaxSessions   = 1 << 18
 )
 
 const queueLen = 8192
@@ -151,6 +153,7 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 	setDefault(&cfg.MSS, DefaultMSS)
 	setDefault(&cfg.MemoryLimit, DefaultMemoryLimit)
 	setDefault(&cfg.SessionBuffer, DefaultSessionBuffer)
+	setDefault(&cfg.MaxSessions, DefaultMaxSessions)
 	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.GapTimeout, DefaultGapTimeout)
 	setDefault(&cfg.SynTimeout, DefaultSynTimeout)

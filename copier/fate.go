@@ -25,6 +25,7 @@ const (
 	FateRetransLimit             // data retransmitted too often without an ack
 	FateNoPort                   // no free (address, port) for the copy
 	FatePortReused               // the client reused the tuple with a new SYN
+	FateShed                     // the session table was full: the oldest (half-open first) is shed
 	numFates
 )
 
@@ -32,6 +33,7 @@ var fateNames = [numFates]string{
 	"replayed", "sampled_out", "capture_gap", "target_reset", "timed_out",
 	"no_gateway", "syn_timeout", "buffer_limit", "rate_limited", "no_syn",
 	"closed", "retransmit_limit", "no_port", "port_reused",
+	"shed",
 }
 
 func (f Fate) String() string {
@@ -60,5 +62,8 @@ type SessionSummary struct {
 	// one captured connection.
 	OnlineResponses                int
 	OnlineRespTotal, OnlineRespMax time.Duration
-	Start, End                     time.Time
+	// Reestablished counts the new connections to the target opened after
+	// the target reset or closed the session's while the client's went on.
+	Reestablished int
+	Start, End    time.Time
 }
