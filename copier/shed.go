@@ -84,8 +84,7 @@ func (w *worker) makeRoom(n int, now int64) bool {
 			}
 		}
 	}
-	groups := len(w.groups)
-	t.all.compact(groups, groupLive)
-	t.halfOpen.compact(groups, groupHalfOpen)
+	t.all.compact(w.live, groupLive)
+	t.halfOpen.compact(w.live, groupHalfOpen)
 	return true
 }
