@@ -132,7 +132,17 @@ func (w *worker) handshake(s *session, t *targetSeg, now int64) {
 		}
 		return
 	}
-	if !t.flags.Contains(header.TCPFlagSyn|header.TCPFlagAck) || t.ack != s.snd.iss+1 {
+	if t.flags&header.TCPFlagAck != 0 && t.ack != s.snd.iss+1 {
+		// An unacceptable ACK in SYN-SENT: the target still holds an
+		// older connection on this tuple (a copier restarted while its
+		// sessions were open, a lost RST) and answers the SYN with a
+		// challenge ACK. Reset that connection (RFC 9293 3.10.7.3) so
+		// that the SYN's retransmission finds the tuple free.
+		w.emit(s, header.TCPFlagRst, t.ack, 0, 0, nil, nil)
+		w.e.stats.StaleResets.Add(1)
+		return
+	}
+	if !t.flags.Contains(header.TCPFlagSyn | header.TCPFlagAck) {
 		return
 	}
 	g := s.grp

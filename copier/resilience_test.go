@@ -295,3 +295,32 @@ func TestZeroWindowTargetBounded(t *testing.T) {
 		t.Fatalf("buffered %d, want only the live session's 5 bytes", b)
 	}
 }
+
+func TestStaleTargetConnectionReset(t *testing.T) {
+	// A copier restarted while its sessions were open joins a connection
+	// mid-stream on the tuple the target still holds: the target answers
+	// the SYN with a challenge ACK of the old connection. We reset it and
+	// the retransmitted SYN opens the new one.
+	r := newEngRig(t, nil)
+	c := r.capConn(client4, online4, 5000)
+	c.data("mid") // 5000..5002: joined mid-stream, SYN seq 4999
+	tu := wantSYN(t, r.snd.take(), 4999)
+	r.rec(tu, wire.FlagACK, 777000, 4900, 1000, 0, wire.Options{}) // the old connection's ACK
+	sent := r.snd.take()
+	if len(sent) != 1 || sent[0].flags != header.TCPFlagRst || sent[0].seq != 4900 || tupleOf(sent[0]) != tu {
+		t.Fatalf("sent %+v, want RST seq 4900 (the challenge ACK's ack)", sent)
+	}
+	if n := r.e.Stats().StaleResets.Load(); n != 1 {
+		t.Fatalf("stale resets %d, want 1", n)
+	}
+	r.advance(time.Duration(initialRTO))
+	if s := r.snd.take(); len(s) != 1 || s[0].flags != header.TCPFlagSyn || s[0].seq != 4999 {
+		t.Fatalf("sent %+v, want the SYN again", s)
+	}
+	if s := r.synAck(tu, 4999); len(s) != 1 || string(s[0].payload) != "mid" {
+		t.Fatalf("sent %+v, want the request", s)
+	}
+	if len(r.fateList()) != 0 {
+		t.Fatalf("fates %v", r.fateList())
+	}
+}
