@@ -64,6 +64,11 @@ func (w *worker) reopen(s *session, cause Fate, now int64) {
 	s.timers = timers{lastActive: s.timers.lastActive}
 	prev := s.pace.lastAck
 	live := s.cap.live()
+	if !s.pace.haveLastAck && len(live) > 0 {
+		// Nothing was sent on this connection: its first segment is the
+		// request it was opened for, no boundary of its own.
+		prev = live[0].ack
+	}
 	for i := range live {
 		g := &live[i]
 		if s.cap.nxt.LessThanEq(g.seq) {

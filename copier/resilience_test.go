@@ -127,6 +127,27 @@ func TestReopenAfterTargetClose(t *testing.T) {
 	}
 }
 
+func TestReopenAfterTargetCloseRefused(t *testing.T) {
+	// The target closed (its server stopped) and refuses the new
+	// connection: the session waits for the next request, no retry loop.
+	r, c, tu := askedOnce(t)
+	r.rec(tu, wire.FlagACK|wire.FlagFIN, targetISN+1, 1002, 1000, 10, wire.Options{})
+	c.response(10)
+	c.data("next")
+	sent := r.snd.take()
+	nt := wantSYN(t, sent[1:], 1001)
+	r.rec(nt, wire.FlagRST|wire.FlagACK, 0, 1002, 0, 0, wire.Options{})
+	if s := r.snd.take(); len(s) != 0 {
+		t.Fatalf("sent %+v after the refused SYN, want nothing until the next request", s)
+	}
+	c.response(10)
+	c.data("again")
+	wantSYN(t, r.snd.take(), 1005)
+	if n := r.e.Stats().SessionsReestablished.Load(); n != 2 {
+		t.Fatalf("reestablished %d, want 2", n)
+	}
+}
+
 func TestReopenWhileTargetDown(t *testing.T) {
 	// While the target is down its RST refuses the new SYN: the session
 	// waits for the next request and tries again then.

@@ -1,0 +1,99 @@
+package integration
+
+// Resilience to restarts (issue 14 items 1 and 2): the target server
+// stopped and started again under keep-alive load, and the copier killed
+// and started again while the client's connections go on.
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/replaygw/replaygw/lab"
+)
+
+// TestTargetRestartKeepAlive: the target's server stops (closing every
+// connection) and starts again 2 s later while keep-alive clients go on
+// sending. Every request the online server answered from 1 s after the
+// target is back reaches the target: the sessions the target closed are
+// reopened at the next request.
+func TestTargetRestartKeepAlive(t *testing.T) {
+	r := newCopyRig(t, needBinary(t, "up", "copy"))
+	addr := r.Lab.Addr(lab.Online).String() + ":80"
+	r.startCopier(copierConf{}, true)
+	const conns = 8
+	ka := lab.OpenKeepAlive(t, r.Lab, addr, conns)
+	before := ka.Send("before", 5)
+	if got := waitSeen(r.Target, before, 5*time.Second); got != len(before) {
+		t.Fatalf("before the restart the target saw %d of %d requests", got, len(before))
+	}
+
+	r.Target.Close() // the server goes away: its connections are closed
+	stopped := time.Now()
+	down := ka.Send("down", 3)
+	time.Sleep(time.Until(stopped.Add(2 * time.Second)))
+	ln, err := r.Lab.Listen(lab.Target, "tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Target = lab.NewIDServer(ln, lab.IDServerOptions{Logger: r.Opts.Logger})
+	time.Sleep(time.Second)
+
+	after := ka.Send("after", 20)
+	got := waitSeen(r.Target, after, 10*time.Second)
+	m := r.copierMetrics()
+	re, _ := metric(m, "replaygw_engine_sessions_reestablished_total")
+	t.Logf("target saw %d of %d requests sent from 1 s after its restart (%d of %d while down); reestablished %v; fates %v",
+		got, len(after), r.Target.CountSeen(down), len(down), re, fates(m))
+	if got != len(after) {
+		t.Errorf("target saw %d of %d requests sent from 1 s after its restart", got, len(after))
+	}
+	// At most one new connection per request from the target's close on
+	// (a refused one waits for the next request, it does not retry), and
+	// one per connection to the target restarted at least.
+	if most := float64(len(down) + len(after) + conns); re < conns || re > most {
+		t.Errorf("reestablished = %v, want %d to %v (one per keep-alive connection, at most one per request)", re, conns, most)
+	}
+	r.copierAlive()
+}
+
+// TestCopierKilledAndRestarted: a copier SIGKILLed under keep-alive load
+// leaves no lease on the gateway (they go with its control connection),
+// and a new copier joins the client's connections mid-stream: its requests
+// reach the target (the target's stale connections on the same tuples are
+// reset, see the engine's SYN-SENT handling).
+func TestCopierKilledAndRestarted(t *testing.T) {
+	r := newCopyRig(t, needBinary(t, "up", "copy"))
+	addr := r.Lab.Addr(lab.Online).String() + ":80"
+	r.startCopier(copierConf{}, true)
+	const conns = 8
+	ka := lab.OpenKeepAlive(t, r.Lab, addr, conns)
+	first := ka.Send("first", 5)
+	if got := waitSeen(r.Target, first, 5*time.Second); got != len(first) {
+		t.Fatalf("the first copier replayed %d of %d requests", got, len(first))
+	}
+	if err := r.CP.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-r.CP.Done()
+	var leases float64 = -1
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		leases, _ = metric(r.gatewayMetrics(), "replaygw_gateway_leases_active")
+		if copiers, _ := metric(r.gatewayMetrics(), "replaygw_gateway_copiers_connected"); leases == 0 && copiers == 0 {
+			break
+		}
+	}
+	if leases != 0 {
+		t.Errorf("gateway holds %v leases after the copier was killed, want 0", leases)
+	}
+	r.startCopier(copierConf{}, true)
+	second := ka.Send("second", 10)
+	got := waitSeen(r.Target, second, 10*time.Second)
+	m := r.copierMetrics()
+	stale, _ := metric(m, "replaygw_engine_stale_resets_total")
+	t.Logf("after the restart the target saw %d of %d requests; stale resets %v; fates %v", got, len(second), stale, fates(m))
+	if got != len(second) {
+		t.Errorf("after the copier restart the target saw %d of %d requests", got, len(second))
+	}
+	r.copierAlive()
+}
