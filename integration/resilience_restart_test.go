@@ -12,21 +12,30 @@ import (
 	"github.com/replaygw/replaygw/lab"
 )
 
+// conns is how many keep-alive connections the restart tests keep open.
+const conns = 8
+
+// keepAliveReplayed starts the rig and the copier, opens the keep-alive
+// connections and checks that their first requests are replayed.
+func keepAliveReplayed(t *testing.T) (*copyRig, *lab.KeepAlive) {
+	t.Helper()
+	r := newCopyRig(t, needBinary(t, "up", "copy"))
+	r.startCopier(copierConf{}, true)
+	ka := lab.OpenKeepAlive(t, r.Lab, r.Lab.Addr(lab.Online).String()+":80", conns)
+	first := ka.Send("first", 5)
+	if got := waitSeen(r.Target, first, 5*time.Second); got != len(first) {
+		t.Fatalf("before any restart the target saw %d of %d requests", got, len(first))
+	}
+	return r, ka
+}
+
 // TestTargetRestartKeepAlive: the target's server stops (closing every
 // connection) and starts again 2 s later while keep-alive clients go on
 // sending. Every request the online server answered from 1 s after the
 // target is back reaches the target: the sessions the target closed are
 // reopened at the next request.
 func TestTargetRestartKeepAlive(t *testing.T) {
-	r := newCopyRig(t, needBinary(t, "up", "copy"))
-	addr := r.Lab.Addr(lab.Online).String() + ":80"
-	r.startCopier(copierConf{}, true)
-	const conns = 8
-	ka := lab.OpenKeepAlive(t, r.Lab, addr, conns)
-	before := ka.Send("before", 5)
-	if got := waitSeen(r.Target, before, 5*time.Second); got != len(before) {
-		t.Fatalf("before the restart the target saw %d of %d requests", got, len(before))
-	}
+	r, ka := keepAliveReplayed(t)
 
 	r.Target.Close() // the server goes away: its connections are closed
 	stopped := time.Now()
@@ -63,15 +72,7 @@ func TestTargetRestartKeepAlive(t *testing.T) {
 // reach the target (the target's stale connections on the same tuples are
 // reset, see the engine's SYN-SENT handling).
 func TestCopierKilledAndRestarted(t *testing.T) {
-	r := newCopyRig(t, needBinary(t, "up", "copy"))
-	addr := r.Lab.Addr(lab.Online).String() + ":80"
-	r.startCopier(copierConf{}, true)
-	const conns = 8
-	ka := lab.OpenKeepAlive(t, r.Lab, addr, conns)
-	first := ka.Send("first", 5)
-	if got := waitSeen(r.Target, first, 5*time.Second); got != len(first) {
-		t.Fatalf("the first copier replayed %d of %d requests", got, len(first))
-	}
+	r, ka := keepAliveReplayed(t)
 	if err := r.CP.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
