@@ -3,30 +3,36 @@ package configs
 import (
 	"runtime"
 	"time"
+
+	"github.com/replaygw/replaygw/copier"
+	"github.com/replaygw/replaygw/gateway"
+	"github.com/replaygw/replaygw/tunnel"
 )
 
 // Defaults of the keys a file may leave out. Queues and Workers default to
-// the number of CPUs (queues at most MaxQueues).
+// the number of CPUs (queues at most MaxQueues). The defaults of what the
+// core packages do are theirs (copier, gateway, tunnel): these name them
+// for the file, so that no figure is defined twice.
 const (
 	DefaultTUN           = "rgw0"
-	DefaultListen        = ":36524"
-	DefaultMTU           = 1500
-	DefaultTxQueueLen    = 10000
-	DefaultRedirect      = "auto"
-	DefaultHoldEarly     = 2 * time.Second
-	DefaultRouteTTL      = 5 * time.Minute
-	DefaultCopierQueue   = 65536
-	DefaultCopies        = 1
-	DefaultSamplePercent = 100
-	DefaultMemoryLimit   = 256 * MiB
-	DefaultSessionBuffer = 4 * MiB
-	DefaultIdleTimeout   = 60 * time.Second
-	DefaultGapTimeout    = 3 * time.Second
-	DefaultSynTimeout    = 6 * time.Second
-	DefaultTimeWait      = 60 * time.Second
-	DefaultMSS           = 1460
+	DefaultListen        = gateway.DefaultListen
+	DefaultMTU           = tunnel.DefaultMTU
+	DefaultTxQueueLen    = tunnel.DefaultTxQueueLen
+	DefaultRedirect      = tunnel.RedirectAuto
+	DefaultHoldEarly     = gateway.DefaultHoldEarly
+	DefaultRouteTTL      = gateway.DefaultRouteTTL
+	DefaultCopierQueue   = gateway.DefaultCopierQueue
+	DefaultCopies        = copier.DefaultCopies
+	DefaultSamplePercent = copier.DefaultSamplePercent
+	DefaultMemoryLimit   = copier.DefaultMemoryLimit
+	DefaultSessionBuffer = copier.DefaultSessionBuffer
+	DefaultIdleTimeout   = copier.DefaultIdleTimeout
+	DefaultGapTimeout    = copier.DefaultGapTimeout
+	DefaultSynTimeout    = copier.DefaultSynTimeout
+	DefaultTimeWait      = copier.DefaultTimeWait
+	DefaultMSS           = copier.DefaultMSS
 	DefaultSource        = "live"
-	DefaultSender        = "raw"
+	DefaultSender        = copier.SenderRaw
 	DefaultLedgerMaxSize = 64 * MiB
 	DefaultLogLevel      = "info"
 	// DefaultCopyWorkers is the live copier's engine workers, and the CPUs
@@ -38,8 +44,11 @@ const (
 
 	MaxQueues     = 16
 	MaxCopies     = 64
-	MaxPayloadCap = 1024
+	MaxPayloadCap = gateway.MaxPayloadCap
 )
+
+// LogLevels are the values of log.level (and --log-level).
+var LogLevels = []string{"debug", "info", "warn", "error"}
 
 // SetDefaults fills every zero-valued key that has a default, for configs
 // built in code. Load fills only the keys the file leaves out, so that an
@@ -93,8 +102,8 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 		if c.Gateway != nil {
 			// Appliance: packets enter the kernel through a TUN of their
 			// own and are routed to the target from there.
-			str(&p.Sender, "tun", "copy", "sender")
-			if p.Sender == "tun" {
+			str(&p.Sender, copier.SenderTUN, "copy", "sender")
+			if p.Sender == copier.SenderTUN {
 				str(&p.SendInterface, SenderTUN(c.Gateway.TUN), "copy", "send_interface")
 			}
 		}

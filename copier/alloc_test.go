@@ -191,3 +191,137 @@ func (a *allocator) calls() int {
 	}
 	return n
 }
+
+// The shares of one pool are disjoint and cover the whole (address, port)
+// space, whichever way it is split (by address when the pool has at least
+// Count addresses, by port otherwise or without a pool).
+func TestAllocatorSharesPartitionSpace(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		pool   string // "" no pool
+		count  uint16
+		byAddr bool
+	}{
+		{"whole /24", "10.88.0.0/24", 1, true},
+		{"/24 in 2", "10.88.0.0/24", 2, true},
+		{"/24 in 5", "10.88.0.0/24", 5, true},
+		{"/24 in 254", "10.88.0.0/24", 254, true},
+		{"/30 in 3: by port", "10.88.0.0/30", 3, false},
+		{"/120 v6 in 7", "fd00:88::/120", 7, true},
+		{"no pool in 4: by port", "", 4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var pool netip.Prefix
+			if tc.pool != "" {
+				pool = netip.MustParsePrefix(tc.pool)
+			}
+			a := newAllocator(pool, 0)
+			addrOwner := map[netip.Addr]int{}
+			portOwner := map[uint16]int{}
+			var covered uint64
+			for i := range tc.count {
+				a.setShare(wire.Share{Index: i, Count: tc.count})
+				sp := a.space()
+				if got := sp.addrStep > 1; got != (tc.byAddr && tc.count > 1) {
+					t.Fatalf("share %d: split by address %v, want %v", i, got, tc.byAddr)
+				}
+				covered += sp.addrN * sp.portN
+				if tc.byAddr && tc.count > 1 {
+					for j := range sp.addrN {
+						ad := a.shareAddr(&sp, j)
+						if o, dup := addrOwner[ad]; dup || !pool.Contains(ad) {
+							t.Fatalf("share %d: address %v also in share %d (or outside the pool)", i, ad, o)
+						}
+						addrOwner[ad] = int(i)
+					}
+				} else if tc.count > 1 {
+					for j := range sp.portN {
+						p := sp.port(j)
+						if o, dup := portOwner[p]; dup || p < firstPort || !sp.hasPort(p) {
+							t.Fatalf("share %d: port %d also in share %d (or out of range)", i, p, o)
+						}
+						portOwner[p] = int(i)
+					}
+				}
+			}
+			whole := uint64(portSpan) * max(a.poolSize, 1)
+			if covered != whole {
+				t.Fatalf("shares cover %d tuples, the space has %d", covered, whole)
+			}
+			if tc.byAddr && tc.count > 1 && uint64(len(addrOwner)) != a.poolSize {
+				t.Fatalf("%d addresses covered, pool has %d", len(addrOwner), a.poolSize)
+			}
+			if !tc.byAddr && len(portOwner) != portSpan {
+				t.Fatalf("%d ports covered, want %d", len(portOwner), portSpan)
+			}
+		})
+	}
+}
+
+// Two copiers replaying the same captured connections, each in its share
+// of one pool: never one tuple for both, every tuple inside its share, the
+// client's port kept, and a port reused within TIME_WAIT lands on the same
+// port of the next address of the share.
+func TestAllocatorSharesTwoCopiers(t *testing.T) {
+	tw := int64(60 * time.Second)
+	pool := netip.MustParsePrefix("10.88.0.0/24")
+	copiers := [2]*allocator{newAllocator(pool, tw), newAllocator(pool, tw)}
+	for i, a := range copiers {
+		a.setShare(wire.Share{Index: uint16(i), Count: 2})
+	}
+	taken := map[wire.Tuple]int{}
+	inShare := func(i int, ad netip.Addr) bool { return (ad.As4()[3]-1)%2 == byte(i) } // host index 1.. -> pool index 0..
+	for round := range 3 {                                                             // the clients reuse their ports: round 1 and 2 fall in TIME_WAIT
+		for c := range 200 {
+			orig := wire.Tuple{Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(c)}), uint16(40000+c)), Target: online4}
+			for i, a := range copiers {
+				tu, ok := a.acquire(orig, target4, 0, 0, int64(round))
+				if !ok {
+					t.Fatalf("round %d conn %d copier %d: no tuple", round, c, i)
+				}
+				if o, dup := taken[tu]; dup {
+					t.Fatalf("round %d: %v taken by copier %d and %d", round, tu, o, i)
+				}
+				taken[tu] = i
+				if !inShare(i, tu.Client.Addr()) || tu.Client.Port() != orig.Client.Port() {
+					t.Fatalf("copier %d got %v for %v: outside its share or not the client's port", i, tu, orig)
+				}
+				a.release(tu, int64(round))
+			}
+		}
+	}
+	// A share change applies to new tuples only, and back to whole.
+	copiers[0].setShare(wire.Share{Count: 1})
+	if sp := copiers[0].space(); sp.addrStep != 1 || sp.addrN != 254 || sp.portN != portSpan {
+		t.Fatalf("whole share: %+v", sp)
+	}
+}
+
+// A lease a gateway refused ends its session with fate lease_taken and
+// nothing more is sent on the tuple (it is another copier's), in SYN-SENT
+// and when established; a note for a tuple with no session is ignored.
+func TestLeaseRefusedEndsSession(t *testing.T) {
+	for _, established := range []bool{false, true} {
+		r := newEngRig(t, nil)
+		c := r.capConn(client4, online4, 1000)
+		var tu wire.Tuple
+		if established {
+			tu = r.established(c, false)
+		} else {
+			c.handshake(time.Millisecond)
+			sent := r.snd.take()
+			if len(sent) != 1 {
+				t.Fatalf("sent %+v, want the SYN", sent)
+			}
+			tu = tupleOf(sent[0])
+		}
+		r.e.HandleLeaseRefused(tu)
+		r.e.HandleLeaseRefused(wire.Tuple{Client: netip.MustParseAddrPort("10.99.0.1:1"), Target: target4})
+		r.wantFates(FateLeaseTaken)
+		c.data("after")
+		r.advance(5 * time.Second)
+		if sent := r.snd.take(); len(sent) != 0 {
+			t.Fatalf("established %v: sent %+v on a refused tuple", established, sent)
+		}
+	}
+}

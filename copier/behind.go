@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"time"
-
-	"github.com/replaygw/replaygw/capture"
 )
 
 // Watching for a copier that falls behind its traffic: packets the kernel
@@ -23,10 +21,10 @@ type behindCounts struct {
 	kernelDrops, queueDrops, recordDrops, waits uint64
 }
 
-func readBehind(cs *capture.Stats, es *Stats) behindCounts {
+func readBehind(src Source, es *Stats) behindCounts {
 	var b behindCounts
-	if cs != nil {
-		b.kernelDrops = cs.KernelDrops.Load()
+	if src != nil {
+		b.kernelDrops = src.KernelDrops()
 	}
 	b.queueDrops = es.PacketsQueueDrop.Load()
 	b.recordDrops = es.RecordsQueueDrop.Load()
@@ -58,20 +56,16 @@ func warnBehind(log *slog.Logger, prev, cur behindCounts, workers int, every tim
 }
 
 // watchBehind compares the counters every interval until ctx ends.
-func (c *Copier) watchBehind(ctx context.Context, every time.Duration) {
-	var cs *capture.Stats
-	if c.live != nil {
-		cs = c.live.Stats()
-	}
+func (c *Copier) watchBehind(ctx context.Context, src Source, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	prev := readBehind(cs, c.eng.Stats())
+	prev := readBehind(src, c.eng.Stats())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			cur := readBehind(cs, c.eng.Stats())
+			cur := readBehind(src, c.eng.Stats())
 			warnBehind(c.log, prev, cur, len(c.eng.workers), every)
 			prev = cur
 		}

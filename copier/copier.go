@@ -6,61 +6,85 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
-	"os"
 	"time"
-
-	"github.com/replaygw/replaygw/capture"
-	"github.com/replaygw/replaygw/configs"
-	"github.com/replaygw/replaygw/wire"
 )
 
-// Copier is the assembled online-host role: a packet source feeding the
-// session engine, a sender towards the target, and the gateway client that
-// brings the target's responses back.
+// Copier is the copier core: the session engine, the sender towards the
+// target and the gateway client that brings the target's responses back.
+// Packets come from a Source (Run) or from the caller (Engine().HandlePacket*);
+// where they come from, and what is recorded or exported, is the role's
+// business (package role).
 type Copier struct {
-	cfg  *configs.Copy
-	log  *slog.Logger
-	eng  *Engine
-	snd  Sender
-	gw   *GatewayClient
-	live *capture.Live
-	rec  *capture.Recorder
+	log *slog.Logger
+	eng *Engine
+	snd Sender
+	gw  *GatewayClient
 
 	closers []func() error
 }
 
-// Options are the parts of a copier that are not in the config file.
+// SenderConfig says how rewritten packets leave.
+type SenderConfig struct {
+	Kind       string // "raw" (default, IP_HDRINCL), "tun" or "l2"
+	Interface  string // the TUN (tun) or the interface (l2)
+	NextHopMAC string // l2: the next hop's MAC; "" = from the neighbour table
+}
+
+// Sender kinds.
+const (
+	SenderRaw = "raw"
+	SenderTUN = "tun"
+	SenderL2  = "l2"
+)
+
+// CopierConfig is everything a Copier is built from.
+type CopierConfig struct {
+	Engine Config
+	Sender SenderConfig
+	// Gateways is the gateway client's config; OnRecord is ignored (the
+	// records go to the engine).
+	Gateways GatewayConfig
+}
+
+// Options are the parts of a copier that replace configured ones.
 type Options struct {
 	Logger *slog.Logger
-	// Router, when set, replaces the gateway client (appliance mode hands
-	// response records over in-process and needs no routes).
+	// Router, when set, replaces the gateway client (the appliance hands
+	// response records to Engine().HandleRecord in-process and needs no
+	// routes).
 	Router Router
 	// Sender, when set, replaces the sender named in the config.
 	Sender Sender
-	// NoCapture leaves the live capture closed (offline replay feeds the
-	// engine itself through HandlePacket).
-	NoCapture bool
-	// OnSessionEnd receives each session's summary (ledger, metrics).
-	OnSessionEnd func(SessionSummary)
 }
 
-// New opens everything the copier needs. On error nothing stays open.
-func New(cfg *configs.Copy, opts Options) (c *Copier, err error) {
+// Source is where captured client packets come from (a live capture).
+// RunFlush calls h for every packet and flush at the end of each burst,
+// until ctx ends.
+type Source interface {
+	RunFlush(ctx context.Context, h func(pkt []byte, ts time.Time), flush func()) error
+	// KernelDrops counts the packets the kernel dropped before the source
+	// read them.
+	KernelDrops() uint64
+}
+
+// New opens the sender, the engine and the gateway client. On error
+// nothing stays open.
+func New(cfg CopierConfig, opts Options) (c *Copier, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	c = &Copier{cfg: cfg, log: log}
+	c = &Copier{log: log}
+	built := c // c is nil once an error is returned
 	defer func() {
 		if err != nil {
-			c.Close()
+			built.Close()
 		}
 	}()
 
 	c.snd = opts.Sender
 	if c.snd == nil {
-		if c.snd, err = newSenderFromConfig(cfg, log); err != nil {
+		if c.snd, err = NewSender(cfg.Sender, log); err != nil {
 			return nil, err
 		}
 		if cl, ok := c.snd.(interface{ Close() error }); ok {
@@ -68,124 +92,61 @@ func New(cfg *configs.Copy, opts Options) (c *Copier, err error) {
 		}
 	}
 
-	router := opts.Router
-	var engRef *Engine
-	if router == nil {
-		c.gw = NewGatewayClient(GatewayConfig{
-			Addrs:      cfg.Gateways,
-			Token:      cfg.Secret,
-			PayloadCap: cfg.PayloadBytes,
-			Name:       hostname(),
-			Logger:     log.With("part", "gateway-client"),
-			OnRecord: func(r *wire.Record) {
-				if e := engRef; e != nil {
-					e.HandleRecord(r)
-				}
-			},
-		})
-		c.closers = append(c.closers, c.gw.Close)
-		router = c.gw
+	ecfg := cfg.Engine
+	if ecfg.Logger == nil {
+		ecfg.Logger = log.With("part", "engine")
 	}
-
-	routes := make([]Route, len(cfg.Routes))
-	for i, r := range cfg.Routes {
-		routes[i] = Route{From: r.FromAddr, To: r.ToAddr}
+	if opts.Router == nil {
+		// The engine hands its own record entry to the gateway client
+		// while it is built, before any worker runs.
+		gcfg := cfg.Gateways
+		if gcfg.Logger == nil {
+			gcfg.Logger = log.With("part", "gateway-client")
+		}
+		ecfg.NewRouter = func(e *Engine) Router {
+			gcfg.OnRecord, gcfg.OnLeaseRefused, gcfg.OnShare = e.HandleRecord, e.HandleLeaseRefused, e.SetShare
+			c.gw = NewGatewayClient(gcfg)
+			c.closers = append(c.closers, c.gw.Close)
+			return c.gw
+		}
 	}
-	c.eng, err = NewEngine(Config{
-		Routes:        routes,
-		ClientPool:    cfg.ClientPrefix,
-		Copies:        cfg.Copies,
-		SamplePercent: cfg.SamplePercent,
-		RateLimit:     cfg.RateLimit,
-		Workers:       cfg.Workers,
-		MemoryLimit:   int64(cfg.MemoryLimit),
-		SessionBuffer: int64(cfg.SessionBuffer),
-		RequireSYN:    cfg.RequireSYN,
-		NoPacing:      cfg.NoPacing,
-		IdleTimeout:   cfg.IdleTimeout.Duration,
-		GapTimeout:    cfg.GapTimeout.Duration,
-		SynTimeout:    cfg.SynTimeout.Duration,
-		TimeWait:      cfg.TimeWait.Duration,
-		MSS:           cfg.MSS,
-		OnSessionEnd:  opts.OnSessionEnd,
-		Logger:        log.With("part", "engine"),
-	}, c.snd, router)
-	if err != nil {
+	if c.eng, err = NewEngine(ecfg, c.snd, opts.Router); err != nil {
 		return nil, fmt.Errorf("copier: %w", err)
 	}
-	engRef = c.eng
-
-	if cfg.Record != "" {
-		if c.rec, err = capture.NewRecorder(cfg.Record); err != nil {
-			return nil, fmt.Errorf("copier: record: %w", err)
-		}
-	}
-
-	if !opts.NoCapture && (cfg.Source == "" || cfg.Source == "live") {
-		dst := make([]netip.AddrPort, len(cfg.Routes))
-		for i, r := range cfg.Routes {
-			dst[i] = r.FromAddr
-		}
-		c.live, err = capture.OpenLive(capture.LiveConfig{
-			Interface: cfg.Interface,
-			Fanout:    cfg.Workers,
-			Filter:    capture.Filter{Dst: dst},
-			Logger:    log.With("part", "capture"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("copier: capture on %s: %w", cfg.Interface, err)
-		}
+	if c.gw != nil {
+		c.eng.SetShare(c.gw.Share()) // a share that arrived before the engine
 	}
 	return c, nil
 }
 
-// Engine returns the session engine (offline replay and appliance mode feed
+// Engine returns the session engine (offline replay and the appliance feed
 // it directly).
 func (c *Copier) Engine() *Engine { return c.eng }
 
-// Gateways returns the gateway client, nil in appliance mode.
+// Gateways returns the gateway client, nil when Options.Router replaced it.
 func (c *Copier) Gateways() *GatewayClient { return c.gw }
-
-// Capture returns the live capture, nil when there is none.
-func (c *Copier) Capture() *capture.Live { return c.live }
 
 // Sender returns the packet sender.
 func (c *Copier) Sender() Sender { return c.snd }
 
-// Input hands one captured packet to the recorder (if any) and the engine.
-func (c *Copier) Input(pkt []byte, ts time.Time) {
-	if c.rec != nil {
-		c.rec.Write(pkt, ts)
-	}
-	c.eng.HandlePacket(pkt, ts)
-}
-
-// inputHeld is Input for the live capture, which calls Engine.Flush at
-// the end of each ring block: the workers are woken once per block.
-func (c *Copier) inputHeld(pkt []byte, ts time.Time) {
-	if c.rec != nil {
-		c.rec.Write(pkt, ts)
-	}
-	c.eng.HandlePacketHeld(pkt, ts)
-}
-
-// Run captures until ctx ends, then closes the sessions.
-func (c *Copier) Run(ctx context.Context) error {
+// Run feeds src into the engine until ctx ends (a nil src: it only waits),
+// warning while the copier falls behind.
+func (c *Copier) Run(ctx context.Context, src Source) error {
 	wctx, stop := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		c.watchBehind(wctx, behindInterval)
+		c.watchBehind(wctx, src, behindInterval)
 	}()
 	defer func() {
 		stop()
 		<-watched
 	}()
-	if c.live == nil {
+	if src == nil {
 		<-ctx.Done()
 		return nil
 	}
-	err := c.live.RunFlush(ctx, c.inputHeld, c.eng.Flush)
+	err := src.RunFlush(ctx, c.eng.HandlePacketHeld, c.eng.Flush)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -194,16 +155,10 @@ func (c *Copier) Run(ctx context.Context) error {
 
 // Close ends every session (RST to the target) and releases everything.
 func (c *Copier) Close() error {
-	var errs []error
-	if c.live != nil {
-		errs = append(errs, c.live.Close())
-	}
 	if c.eng != nil {
 		c.eng.Close()
 	}
-	if c.rec != nil {
-		errs = append(errs, c.rec.Close())
-	}
+	var errs []error
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		errs = append(errs, c.closers[i]())
 	}
@@ -211,19 +166,14 @@ func (c *Copier) Close() error {
 	return errors.Join(errs...)
 }
 
-func hostname() string {
-	h, _ := os.Hostname()
-	return "copier@" + h
-}
-
-// newSenderFromConfig opens the sender the [copy] section names.
-func newSenderFromConfig(cfg *configs.Copy, log *slog.Logger) (Sender, error) {
-	switch cfg.Sender {
-	case "", "raw":
+// NewSender opens the sender cfg names.
+func NewSender(cfg SenderConfig, log *slog.Logger) (Sender, error) {
+	switch cfg.Kind {
+	case "", SenderRaw:
 		return NewRawSender(SenderOptions{Logger: log})
-	case "tun":
-		return NewTUNSender(cfg.SendInterface, SenderOptions{Logger: log})
-	case "l2":
+	case SenderTUN:
+		return NewTUNSender(cfg.Interface, SenderOptions{Logger: log})
+	case SenderL2:
 		var mac net.HardwareAddr
 		if cfg.NextHopMAC != "" {
 			m, err := net.ParseMAC(cfg.NextHopMAC)
@@ -232,7 +182,7 @@ func newSenderFromConfig(cfg *configs.Copy, log *slog.Logger) (Sender, error) {
 			}
 			mac = m
 		}
-		return NewL2Sender(cfg.SendInterface, mac, SenderOptions{Logger: log})
+		return NewL2Sender(cfg.Interface, mac, SenderOptions{Logger: log})
 	}
-	return nil, fmt.Errorf("copier: copy.sender %q: want raw, tun or l2", cfg.Sender)
+	return nil, fmt.Errorf("copier: copy.sender %q: want raw, tun or l2", cfg.Kind)
 }

@@ -91,6 +91,12 @@ type Config struct {
 	OnSessionEnd func(SessionSummary) // optional, called on the worker goroutine
 	Logger       *slog.Logger
 
+	// NewRouter, when NewEngine is given no Router, builds one around the
+	// engine (its HandleRecord, HandleLeaseRefused and SetShare) once the
+	// engine can take records and before any worker starts: the gateway
+	// client gets its sinks by construction.
+	NewRouter func(*Engine) Router
+
 	// Synchronous runs no goroutines: HandlePacket and HandleRecord work in
 	// the caller (serialised per worker) and timers run only when RunTimers
 	// is called. For tests and deterministic offline replay.
@@ -104,6 +110,8 @@ type BoundaryFunc func(prevAck, ack uint32, payload []byte) bool
 
 // Defaults of the zero Config fields.
 const (
+	DefaultCopies        = 1
+	DefaultSamplePercent = 100
 	DefaultIdleTimeout   = 60 * time.Second
 	DefaultGapTimeout    = 3 * time.Second
 	DefaultSynTimeout    = 6 * time.Second
@@ -137,7 +145,7 @@ type Engine struct {
 
 // NewEngine validates cfg and starts the workers.
 func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
-	if s == nil || r == nil {
+	if s == nil || (r == nil && cfg.NewRouter == nil) {
 		return nil, errors.New("engine: nil sender or router")
 	}
 	if len(cfg.Routes) == 0 {
@@ -148,7 +156,7 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 			return nil, fmt.Errorf("engine: route %d: invalid address", i)
 		}
 	}
-	setDefault(&cfg.Copies, 1)
+	setDefault(&cfg.Copies, DefaultCopies)
 	setDefault(&cfg.Workers, runtime.NumCPU())
 	setDefault(&cfg.MSS, DefaultMSS)
 	setDefault(&cfg.MemoryLimit, DefaultMemoryLimit)
@@ -163,7 +171,7 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 		cfg.TimeWait = DefaultTimeWait
 	}
 	if cfg.SamplePercent <= 0 {
-		cfg.SamplePercent = 100
+		cfg.SamplePercent = DefaultSamplePercent
 	}
 	if cfg.MSS < 64 || cfg.MSS > 65495 {
 		return nil, fmt.Errorf("engine: mss %d out of range", cfg.MSS)
@@ -187,6 +195,9 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 	e.workers = make([]*worker, cfg.Workers)
 	for i := range e.workers {
 		e.workers[i] = newWorker(e, i, now)
+	}
+	if e.rt == nil {
+		e.rt = cfg.NewRouter(e)
 	}
 	if !cfg.Synchronous {
 		for _, w := range e.workers {

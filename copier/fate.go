@@ -25,6 +25,7 @@ const (
 	FateRetransLimit             // data retransmitted too often without an ack
 	FateNoPort                   // no free (address, port) for the copy
 	FatePortReused               // the client reused the tuple with a new SYN
+	FateLeaseTaken               // a gateway refused the lease: another copier holds the tuple
 	FateShed                     // the session table was full: the oldest (half-open first) is shed
 	numFates
 )
@@ -33,7 +34,7 @@ var fateNames = [numFates]string{
 	"replayed", "sampled_out", "capture_gap", "target_reset", "timed_out",
 	"no_gateway", "syn_timeout", "buffer_limit", "rate_limited", "no_syn",
 	"closed", "retransmit_limit", "no_port", "port_reused",
-	"shed",
+	"lease_taken", "shed",
 }
 
 func (f Fate) String() string {

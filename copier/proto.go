@@ -64,7 +64,9 @@ func (w *worker) protoTarget(s *session, payload []byte) {
 	if s.proto.Needs()&protocol.NeedsTarget == 0 || len(payload) == 0 {
 		return
 	}
-	if s.proto.Target(payload)&protocol.ResponseComplete == 0 {
+	var m protocol.Mark
+	w.protoOut, m = s.proto.Target(w.protoOut[:0], payload)
+	if m&protocol.ResponseComplete == 0 {
 		return
 	}
 	s.pace.respDone = true

@@ -46,12 +46,12 @@ func (f *fakeProto) Client(out, p []byte) ([]byte, protocol.Mark) {
 	f.client = append(f.client, p...)
 	return append(out, p...), protocol.RequestStart
 }
-func (f *fakeProto) Online([]byte) protocol.Mark { return 0 }
-func (f *fakeProto) Target(p []byte) protocol.Mark {
+func (f *fakeProto) Online(out, _ []byte) ([]byte, protocol.Mark) { return out, 0 }
+func (f *fakeProto) Target(out, p []byte) ([]byte, protocol.Mark) {
 	if bytes.HasSuffix(p, []byte("END")) {
-		return protocol.ResponseComplete
+		return out, protocol.ResponseComplete
 	}
-	return 0
+	return out, 0
 }
 func (f *fakeProto) Exchange(x *protocol.Exchange) bool { f.exchanges++; return true }
 

@@ -59,6 +59,10 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 		w.e.stats.RecordsUnknown.Add(1)
 		return
 	}
+	if r.Flags == leaseRefusedNote { // another copier holds the tuple (HandleLeaseRefused)
+		w.end(s, FateLeaseTaken, now)
+		return
+	}
 	s.timers.lastActive = now
 	t := fromRecord(r)
 	switch s.state {

@@ -105,8 +105,8 @@ func (g *gwClient) send(t wire.Type, body []byte) error {
 }
 
 func (g *gwClient) addRoute(t wire.Tuple, ttl time.Duration) error {
-	b := wire.AppendRouteAdd(wire.BeginBatch(nil), t, ttl)
-	return g.send(wire.TypeRouteAdd, wire.EndBatch(b, 1))
+	b := wire.AppendLeaseAdd(wire.BeginBatch(nil), t, ttl)
+	return g.send(wire.TypeLeaseAdd, wire.EndBatch(b, 1))
 }
 
 // sync sends a ping and waits up to d for the pong: the gateway handles a
@@ -135,7 +135,7 @@ func (g *gwClient) sync(d time.Duration) bool {
 
 func (g *gwClient) delRoute(t wire.Tuple) error {
 	b := wire.AppendTuple(wire.BeginBatch(nil), t)
-	return g.send(wire.TypeRouteDel, wire.EndBatch(b, 1))
+	return g.send(wire.TypeLeaseRelease, wire.EndBatch(b, 1))
 }
 
 func (g *gwClient) Close() {

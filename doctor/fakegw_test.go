@@ -121,9 +121,9 @@ func (g *fakeGateway) serve(c *fakeConn, token string) {
 			return
 		}
 		switch typ {
-		case wire.TypeRouteAdd:
+		case wire.TypeLeaseAdd:
 			wire.Batch(body, func(_ int, e []byte) (int, error) {
-				t, _, n, err := wire.DecodeRouteAdd(e)
+				t, _, n, err := wire.DecodeLeaseAdd(e)
 				if err == nil {
 					g.mu.Lock()
 					g.routes[t] = c
@@ -132,9 +132,9 @@ func (g *fakeGateway) serve(c *fakeConn, token string) {
 				}
 				return n, err
 			})
-		case wire.TypeRouteDel:
+		case wire.TypeLeaseRelease:
 			wire.Batch(body, func(_ int, e []byte) (int, error) {
-				t, n, err := wire.DecodeRouteDel(e)
+				t, n, err := wire.DecodeLeaseRelease(e)
 				if err == nil {
 					g.mu.Lock()
 					delete(g.routes, t)

@@ -27,13 +27,13 @@ func viewGateway(g *configs.Gateway) (gatewayView, []Check) {
 	v := gatewayView{Gateway: g, tun: g.TUN, pools: g.PoolPrefixes, listen: g.Listen, secret: g.Secret, mtu: g.MTU}
 	var bad []Check
 	if v.tun == "" {
-		v.tun = "rgw0"
+		v.tun = configs.DefaultTUN
 	}
 	if v.listen == "" {
-		v.listen = ":36524"
+		v.listen = configs.DefaultListen
 	}
 	if v.mtu <= 0 {
-		v.mtu = 1500
+		v.mtu = configs.DefaultMTU
 	}
 	if v.secret == "" {
 		v.secret = g.Token

@@ -1,12 +1,18 @@
-// Package gateway is the gateway role: it owns the table that maps each
-// replayed session's exact 4-tuple to the copier that registered it, the
-// control-channel server the copiers connect to, and the assembly of TUN,
-// netstack and server that `replaygw up` runs.
+// Package gateway is the gateway core: it owns the lease table that maps
+// each replayed session's exact 4-tuple to the copier that leased it and
+// the control-channel server the copiers connect to. Package role
+// assembles it with the TUN and the netstack for `replaygw up`.
 //
 // The netstack hands every TCP segment the target sends to the client pool
 // to Server.Deliver on one of its TUN reader goroutines. Deliver looks the
 // tuple up and appends the record to the owning copier's bounded queue
 // without ever blocking; a writer goroutine per copier sends the queue in
-// batched record frames. A SYN-ACK or RST whose route has not arrived yet is
-// held for a short while and delivered when the route is added.
+// batched record frames. A SYN-ACK or RST whose lease has not arrived yet is
+// held for a short while and delivered when the lease is taken.
+//
+// Several copiers may share one gateway and one client pool: each copier
+// instance gets a disjoint share of the pool (shares.go) and a live lease
+// is never handed to another instance (leases.go). Connections that never
+// authenticate are bounded (pending.go; frames before authentication are
+// at most wire.MaxHandshakeFrame).
 package gateway

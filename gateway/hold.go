@@ -16,10 +16,10 @@ type heldRecord struct {
 	at  int64
 }
 
-// earlyHold keeps SYN-ACK/RST records that arrived before their route, for
+// earlyHold keeps SYN-ACK/RST records that arrived before their lease, for
 // at most holdFor and at most max records in all. It is off the hot path
 // (only unrouted SYN-ACK/RST reach it), so one mutex is enough; count lets
-// route adds skip it while it is empty.
+// lease adds skip it while it is empty.
 type earlyHold struct {
 	mu         sync.Mutex
 	m          map[wire.Tuple][]heldRecord

@@ -19,13 +19,20 @@ const keptBuffers = 8
 // peer is one authenticated copier connection. Deliver (on TUN reader
 // goroutines) appends encoded records to the batch being filled; the writer
 // goroutine takes whole batches and writes them as record frames. The
-// connection's reader goroutine (Server.serveConn) handles route frames.
+// connection's reader goroutine (Server.serveConn) handles lease frames.
 type peer struct {
 	srv        *Server
 	conn       *wire.Conn
 	log        *slog.Logger
+	instance   [16]byte // the copier process (its connections share leases)
 	payloadCap int
 	maxQueued  int
+
+	// Control news for the writer, guarded by mu: lease adds refused
+	// because another copier holds the tuple, and a changed pool share.
+	refused    []wire.Tuple
+	share      wire.Share
+	shareDirty bool
 
 	mu     sync.Mutex
 	cur    []byte   // batch body being filled (nil: none)
@@ -45,9 +52,9 @@ type peer struct {
 	stopped sync.Once
 }
 
-func newPeer(s *Server, c *wire.Conn, payloadCap int, log *slog.Logger) *peer {
+func newPeer(s *Server, c *wire.Conn, instance [16]byte, payloadCap int, log *slog.Logger) *peer {
 	return &peer{
-		srv: s, conn: c, log: log, payloadCap: payloadCap, maxQueued: s.cfg.CopierQueue,
+		srv: s, conn: c, log: log, instance: instance, payloadCap: payloadCap, maxQueued: s.cfg.CopierQueue,
 		wake: make(chan struct{}, 1), pong: make(chan struct{}, 1), fail: make(chan *wire.PeerError, 1),
 		done: make(chan struct{}), wrDone: make(chan struct{}),
 	}
@@ -82,12 +89,79 @@ func (p *peer) enqueue(r *wire.Record) bool {
 	p.mu.Unlock()
 	st.RecordsRouted.Add(1)
 	if first {
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
+		p.kick()
 	}
 	return true
+}
+
+// maxRefused bounds the refusals waiting for the writer; beyond it the
+// copier's session ends by its SYN timeout instead (the refusal is still
+// counted).
+const maxRefused = wire.MaxBatch
+
+// leaseRefused tells the copier that tu is another copier's: it ends the
+// session it meant to run on tu.
+func (p *peer) leaseRefused(tu wire.Tuple) {
+	p.mu.Lock()
+	if p.gone || len(p.refused) >= maxRefused {
+		p.mu.Unlock()
+		return
+	}
+	p.refused = append(p.refused, tu)
+	p.mu.Unlock()
+	p.kick()
+}
+
+// setShare tells the copier its new pool share.
+func (p *peer) setShare(sh wire.Share) {
+	p.mu.Lock()
+	if p.share == sh {
+		p.mu.Unlock()
+		return
+	}
+	p.share, p.shareDirty = sh, true
+	p.mu.Unlock()
+	p.kick()
+}
+
+func (p *peer) kick() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeNews returns the refusals and the share to send (ok: the share
+// changed), for the writer.
+func (p *peer) takeNews(refused []wire.Tuple) ([]wire.Tuple, wire.Share, bool) {
+	p.mu.Lock()
+	refused = append(refused[:0], p.refused...)
+	p.refused = p.refused[:0]
+	sh, dirty := p.share, p.shareDirty
+	p.shareDirty = false
+	p.mu.Unlock()
+	return refused, sh, dirty
+}
+
+// writeNews writes a share frame and lease-refused frames.
+func (p *peer) writeNews(refused []wire.Tuple, sh wire.Share, shareChanged bool, buf []byte) ([]byte, error) {
+	if shareChanged {
+		if err := p.write(wire.TypeShare, wire.AppendShare(buf[:0], sh), false); err != nil {
+			return buf, err
+		}
+	}
+	for len(refused) > 0 {
+		n := min(len(refused), wire.MaxBatch)
+		buf = wire.BeginBatch(buf)
+		for _, tu := range refused[:n] {
+			buf = wire.AppendTuple(buf, tu)
+		}
+		if err := p.write(wire.TypeLeaseRefused, wire.EndBatch(buf, n), false); err != nil {
+			return buf, err
+		}
+		refused = refused[n:]
+	}
+	return buf, nil
 }
 
 // seal closes the batch being filled. Called with mu held.
@@ -138,6 +212,8 @@ func (p *peer) writeLoop() {
 	defer close(p.wrDone)
 	st := &p.srv.st
 	wt := p.srv.cfg.WriteTimeout
+	var refused []wire.Tuple
+	var newsBuf []byte
 	for {
 		select {
 		case <-p.wake:
@@ -154,6 +230,15 @@ func (p *peer) writeLoop() {
 			return
 		case <-p.done:
 			return
+		}
+		var sh wire.Share
+		var shareChanged bool
+		if refused, sh, shareChanged = p.takeNews(refused); shareChanged || len(refused) > 0 {
+			p.conn.NetConn().SetWriteDeadline(time.Now().Add(wt))
+			var err error
+			if newsBuf, err = p.writeNews(refused, sh, shareChanged, newsBuf); err != nil {
+				return
+			}
 		}
 		for {
 			if len(p.fail) > 0 || p.isDone() {
@@ -216,6 +301,7 @@ func (p *peer) stop() {
 		p.gone = true
 		p.srv.st.DroppedGone.Add(uint64(p.queued))
 		p.cur, p.full, p.spare, p.free, p.queued = nil, nil, nil, nil, 0
+		p.refused = nil
 		p.mu.Unlock()
 		close(p.done)
 	})

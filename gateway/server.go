@@ -18,7 +18,7 @@ type ServerConfig struct {
 	Listen      string        // for ListenAndServe, e.g. ":36524"
 	Token       string        // shared secret; required
 	PayloadCap  int           // most payload bytes per record (0..1024); copiers may ask for less
-	HoldEarly   time.Duration // how long an early SYN-ACK/RST waits for its route; default 2s, <0 disables
+	HoldEarly   time.Duration // how long an early SYN-ACK/RST waits for its lease; default 2s, <0 disables
 	RouteTTL    time.Duration // TTL of routes registered without one; default 5m
 	CopierQueue int           // per-copier queue in records; default 65536
 
@@ -27,6 +27,8 @@ type ServerConfig struct {
 	WriteTimeout     time.Duration // a copier that accepts nothing for this long is dropped; default 10s
 	IdleTimeout      time.Duration // a copier silent for this long is dropped; default 60s (copiers ping every 5s)
 	Name             string        // announced in the hello; default "gateway"
+	MaxPending       int           // connections in the handshake at once (a quarter per source address); beyond, the oldest is closed, counted; default 64
+	PoolShares       int           // most copier instances sharing the client pool at once; default 256
 
 	clock func() int64 // tests: monotonic nanoseconds
 }
@@ -37,6 +39,8 @@ const (
 	DefaultRouteTTL    = 5 * time.Minute
 	DefaultCopierQueue = 65536
 	DefaultHoldMax     = 16384
+	DefaultMaxPending  = 64
+	DefaultPoolShares  = 256
 	MaxPayloadCap      = 1024
 )
 
@@ -66,6 +70,12 @@ func (c *ServerConfig) fill() error {
 	if c.Name == "" {
 		c.Name = "gateway"
 	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.PoolShares <= 0 {
+		c.PoolShares = DefaultPoolShares
+	}
 	if c.clock == nil {
 		epoch := time.Now()
 		c.clock = func() int64 { return int64(time.Since(epoch)) }
@@ -74,24 +84,25 @@ func (c *ServerConfig) fill() error {
 }
 
 // Server is the gateway's control-channel server: copiers authenticate,
-// register routes, and receive the response records of their sessions.
+// take leases on their sessions' tuples, and receive the response records
+// of their sessions.
 type Server struct {
 	cfg    ServerConfig
 	log    *slog.Logger
 	st     Stats
-	routes *routeTable
+	leases *leaseTable
 
-	mu    sync.Mutex
-	lns   map[net.Listener]struct{}
-	peers map[*peer]struct{}
-	// pending are connections still in the handshake.
-	pending map[net.Conn]struct{}
+	mu      sync.Mutex
+	shares  shareSlots
+	lns     map[net.Listener]struct{}
+	peers   map[*peer]struct{}
+	pending pendingConns // connections still in the handshake
 	closed  bool
 	wg      sync.WaitGroup
 	stop    chan struct{}
 }
 
-// NewServer checks cfg and starts the route sweeper. Serve or
+// NewServer checks cfg and starts the lease sweeper. Serve or
 // ListenAndServe accept copiers; Close stops everything.
 func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 	if err := cfg.fill(); err != nil {
@@ -100,24 +111,25 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log, lns: map[net.Listener]struct{}{}, peers: map[*peer]struct{}{}, pending: map[net.Conn]struct{}{}, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, lns: map[net.Listener]struct{}{}, peers: map[*peer]struct{}{}, pending: newPendingConns(cfg.MaxPending), stop: make(chan struct{})}
+	s.shares = newShareSlots(cfg.PoolShares)
 	hold := cfg.HoldEarly
 	if hold < 0 {
 		hold = 0
 	}
-	s.routes = newRouteTable(cfg.RouteTTL, hold, cfg.HoldMax, cfg.PayloadCap, cfg.clock, &s.st)
+	s.leases = newLeaseTable(cfg.RouteTTL, hold, cfg.HoldMax, cfg.PayloadCap, cfg.clock, &s.st)
 	s.wg.Add(1)
 	go s.sweep(hold, cfg.RouteTTL)
 	return s, nil
 }
 
-// sweep expires held records every quarter of the hold time and routes
+// sweep expires held records every quarter of the hold time and leases
 // every quarter of the default TTL (at most every second: walking a large
 // table costs).
 func (s *Server) sweep(hold, ttl time.Duration) {
 	defer s.wg.Done()
-	routeEvery := max(min(time.Second, ttl/4), 10*time.Millisecond)
-	every := routeEvery
+	leaseEvery := max(min(time.Second, ttl/4), 10*time.Millisecond)
+	every := leaseEvery
 	if hold > 0 {
 		every = max(min(every, hold/4), 10*time.Millisecond)
 	}
@@ -129,11 +141,11 @@ func (s *Server) sweep(hold, ttl time.Duration) {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			if now.Sub(last) >= routeEvery {
-				s.routes.expire(s.cfg.clock())
+			if now.Sub(last) >= leaseEvery {
+				s.leases.expire(s.cfg.clock())
 				last = now
 			} else {
-				s.routes.expireHeld(s.cfg.clock())
+				s.leases.expireHeld(s.cfg.clock())
 			}
 		}
 	}
@@ -142,21 +154,21 @@ func (s *Server) sweep(hold, ttl time.Duration) {
 // Stats returns the live counters.
 func (s *Server) Stats() *Stats { return &s.st }
 
-// Routes returns the number of routes held.
-func (s *Server) Routes() int { return s.routes.len() }
+// Leases returns the number of leases held.
+func (s *Server) Leases() int { return s.leases.len() }
 
-// Deliver routes one response record to the copier that owns its session.
+// Deliver hands one response record to the copier that leased its tuple.
 // It is the netstack's handler and runs on the TUN reader goroutines: it
 // never blocks and does not keep r after returning.
 func (s *Server) Deliver(r *wire.Record) {
 	s.st.RecordsIn.Add(1)
 	now := s.cfg.clock()
-	if p := s.routes.lookup(r.Tuple, now); p != nil {
+	if p := s.leases.lookup(r.Tuple, now); p != nil {
 		p.enqueue(r)
 		return
 	}
 	if isEarly(r) {
-		s.routes.holdEarly(r, now)
+		s.leases.holdEarly(r, now)
 		return
 	}
 	s.st.Unrouted.Add(1)
@@ -212,8 +224,18 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			return nil
 		}
+		evict, ok := s.pending.admit(nc)
+		if !ok {
+			s.mu.Unlock()
+			s.pendingDropped(nc, "its address holds its share of the handshake slots")
+			nc.Close()
+			continue
+		}
+		if evict != nil {
+			s.pendingDropped(evict, "the handshake slots are full; the oldest is closed")
+			evict.Close()
+		}
 		s.wg.Add(1)
-		s.pending[nc] = struct{}{}
 		s.mu.Unlock()
 		go s.serveConn(nc)
 	}
@@ -250,7 +272,7 @@ func (s *Server) Close() error {
 	for p := range s.peers {
 		p.refuse(wire.CodeShutdown, "gateway shutting down")
 	}
-	for c := range s.pending {
+	for c := range s.pending.m {
 		c.Close()
 	}
 	close(s.stop)
@@ -277,12 +299,24 @@ func (s *Server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
 	remote := nc.RemoteAddr().String()
 	c := wire.NewConn(nc)
-	hello, err := wire.Handshake(c, wire.Hello{
-		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapRouteTTL | wire.CapIPv6,
+	joined := false
+	hello, share, err := wire.HandshakeShare(c, wire.Hello{
+		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare,
 		PayloadCap: uint16(s.cfg.PayloadCap), Name: s.cfg.Name,
-	}, []byte(s.cfg.Token), s.cfg.HandshakeTimeout)
+	}, []byte(s.cfg.Token), s.cfg.HandshakeTimeout, func(h wire.Hello) (wire.Share, error) {
+		if h.Role != wire.RoleCopier || h.Caps&wire.CapLeaseShare == 0 {
+			// Refused below, or a peer that picks no tuples from the pool
+			// (doctor's probe): no slot, so the copiers' shares stay.
+			return wire.Share{Count: 1}, nil
+		}
+		return s.joinShare(h.Instance, &joined)
+	})
 	s.mu.Lock()
-	delete(s.pending, nc)
+	if !s.pending.remove(nc) && err == nil {
+		// Evicted for a newcomer as the handshake ended: the connection
+		// is closed already.
+		err = errors.New("closed for a newer connection: too many handshakes pending")
+	}
 	s.mu.Unlock()
 	if err == nil && hello.Role != wire.RoleCopier {
 		c.WriteFrame(wire.TypeError, wire.AppendError(nil, wire.CodeProtocol, "this is a gateway; only copiers may connect"))
@@ -290,27 +324,35 @@ func (s *Server) serveConn(nc net.Conn) {
 		err = fmt.Errorf("peer role %q is not a copier", hello.Role)
 	}
 	if err != nil {
+		if joined {
+			s.leaveShare(hello.Instance)
+		}
 		s.handshakeFailed(remote, err)
 		nc.Close()
 		return
 	}
 	payloadCap := min(s.cfg.PayloadCap, int(hello.PayloadCap))
 	log := s.log.With("copier", hello.Name, "remote", remote)
-	p := newPeer(s, c, payloadCap, log)
+	p := newPeer(s, c, hello.Instance, payloadCap, log)
+	p.share = share
 
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		if joined {
+			s.leaveShare(hello.Instance)
+		}
 		c.WriteFrame(wire.TypeError, wire.AppendError(nil, wire.CodeShutdown, "gateway shutting down"))
 		c.Flush()
 		nc.Close()
 		return
 	}
 	s.peers[p] = struct{}{}
+	p.setShare(s.shares.share(p.instance)) // the count may have changed since auth-ok
 	s.mu.Unlock()
 	s.st.CopiersConn.Add(1)
 	s.st.CopiersTotal.Add(1)
-	log.Info("copier connected", "payload_cap", payloadCap)
+	log.Info("copier connected", "payload_cap", payloadCap, "pool", share.String())
 
 	go p.writeLoop()
 	rerr := s.readLoop(p)
@@ -329,11 +371,14 @@ func (s *Server) serveConn(nc net.Conn) {
 	if errors.Is(p.wrErr, errStalled) {
 		s.st.CopiersStalled.Add(1)
 	}
-	orphaned := s.routes.removeOwner(p)
+	orphaned := s.leases.removeOwner(p)
 
 	s.mu.Lock()
 	delete(s.peers, p)
 	s.mu.Unlock()
+	if joined {
+		s.leaveShare(p.instance)
+	}
 	dec(&s.st.CopiersConn)
 
 	why := rerr
@@ -342,13 +387,22 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	switch {
 	case pe != nil:
-		log.Warn("copier disconnected: bad control frame", "err", pe.Msg, "routes_removed", orphaned)
+		log.Warn("copier disconnected: bad control frame", "err", pe.Msg, "leases_removed", orphaned)
 	case errors.Is(why, errStalled):
-		log.Warn("copier disconnected: it stopped reading", "routes_removed", orphaned)
+		log.Warn("copier disconnected: it stopped reading", "leases_removed", orphaned)
 	case why == nil || errors.Is(why, io.EOF) || errors.Is(why, net.ErrClosed):
-		log.Info("copier disconnected", "routes_removed", orphaned)
+		log.Info("copier disconnected", "leases_removed", orphaned)
 	default:
-		log.Info("copier disconnected", "err", why, "routes_removed", orphaned)
+		log.Info("copier disconnected", "err", why, "leases_removed", orphaned)
+	}
+}
+
+// pendingDropped counts a connection closed before its handshake ended
+// because too many were pending, and logs the first of every 1024.
+func (s *Server) pendingDropped(nc net.Conn, why string) {
+	if n := s.st.PendingRefused.Add(1); n%1024 == 1 {
+		s.log.Warn("too many control connections in the handshake: closing one", "why", why,
+			"max_pending", s.cfg.MaxPending, "remote", nc.RemoteAddr().String(), "closed_so_far", n)
 	}
 }
 
@@ -364,6 +418,8 @@ func (s *Server) handshakeFailed(remote string, err error) {
 	case errors.As(err, &pe) && pe.Code == wire.CodeAuth:
 		s.st.AuthFailures.Add(1)
 		s.log.Warn("copier refused our token (gateway.token must equal copy.token)", "remote", remote)
+	case errors.Is(err, errNoShare): // counted by joinShare
+		s.log.Warn("copier refused: every client pool share is taken (raise the gateway's pool shares)", "remote", remote, "err", err)
 	case errors.As(err, &pe) && pe.Code == wire.CodeVersion:
 		s.st.VersionRefused.Add(1)
 		s.log.Warn("copier refused our protocol version", "remote", remote, "err", pe.Msg)
@@ -387,9 +443,9 @@ func (s *Server) readLoop(p *peer) error {
 			return err
 		}
 		switch t {
-		case wire.TypeRouteAdd:
+		case wire.TypeLeaseAdd:
 			err = wire.Batch(body, func(_ int, e []byte) (int, error) {
-				tu, ttl, n, err := wire.DecodeRouteAdd(e)
+				tu, ttl, n, err := wire.DecodeLeaseAdd(e)
 				switch {
 				case err != nil:
 				case !routable(tu):
@@ -397,17 +453,17 @@ func (s *Server) readLoop(p *peer) error {
 					// families, IPv4-mapped, unspecified address, port 0):
 					// a copier bug, not worth the channel. Skip and count.
 					s.st.RoutesInvalid.Add(1)
-					p.log.Debug("ignored a route that cannot match any response", "tuple", tu)
-				default:
-					s.routes.add(tu, ttl, p)
+					p.log.Debug("ignored a lease that cannot match any response", "tuple", tu)
+				case !s.leases.take(tu, ttl, p):
+					p.leaseRefused(tu) // counted by take
 				}
 				return n, err
 			})
-		case wire.TypeRouteDel:
+		case wire.TypeLeaseRelease:
 			err = wire.Batch(body, func(_ int, e []byte) (int, error) {
-				tu, n, err := wire.DecodeRouteDel(e)
+				tu, n, err := wire.DecodeLeaseRelease(e)
 				if err == nil {
-					s.routes.del(tu, p)
+					s.leases.release(tu, p)
 				}
 				return n, err
 			})
@@ -427,6 +483,41 @@ func (s *Server) readLoop(p *peer) error {
 			return &wire.PeerError{Code: wire.CodeProtocol, Msg: fmt.Sprintf("%s frame: %v", t, err)}
 		}
 	}
+}
+
+// joinShare gives a copier instance its pool share; joined records that
+// the instance holds a slot to leave.
+func (s *Server) joinShare(inst [16]byte, joined *bool) (wire.Share, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed, err := s.shares.join(inst)
+	if err != nil {
+		s.st.SharesRefused.Add(1)
+		return wire.Share{}, err
+	}
+	*joined = true
+	if changed {
+		s.announceShares()
+	}
+	return s.shares.share(inst), nil
+}
+
+// leaveShare drops one connection of inst from the shares.
+func (s *Server) leaveShare(inst [16]byte) {
+	s.mu.Lock()
+	if s.shares.leave(inst) {
+		s.announceShares()
+	}
+	s.mu.Unlock()
+}
+
+// announceShares sends every connected copier its share after the count
+// changed. Called with mu held.
+func (s *Server) announceShares() {
+	for p := range s.peers {
+		p.setShare(s.shares.share(p.instance))
+	}
+	s.log.Info("client pool shares changed", "copiers", len(s.shares.byInstance), "shares", s.shares.count())
 }
 
 // routable reports whether tu can match the tuple of a response the

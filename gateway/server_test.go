@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/copier"
+	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -99,13 +99,13 @@ func sameRecord(a, b *wire.Record) bool {
 		a.PayloadLen == b.PayloadLen && a.Opts == b.Opts && a.Time == b.Time && bytes.Equal(a.Payload, b.Payload)
 }
 
-func TestServerRoutesRecordsToCopier(t *testing.T) {
+func TestServerDeliversRecordsToLeaseOwner(t *testing.T) {
 	s, addr := startServer(t, gateway.ServerConfig{PayloadCap: 64})
 	got := &sink{}
 	g := newClient(t, addr, copier.GatewayConfig{PayloadCap: 8, OnRecord: got.on})
-	g.AddRoute(tuple(1), time.Minute)
-	g.AddRoute(v6tuple, 0)
-	waitFor(t, "routes", func() bool { return s.Routes() == 2 })
+	g.AddLease(tuple(1), time.Minute)
+	g.AddLease(v6tuple, 0)
+	waitFor(t, "leases", func() bool { return s.Leases() == 2 })
 
 	body := []byte("HTTP/1.1 200 OK\r\n")
 	sent := []wire.Record{
@@ -137,15 +137,15 @@ func TestServerRoutesRecordsToCopier(t *testing.T) {
 		t.Fatalf("stats %+v", st.Counters())
 	}
 
-	g.DelRoute(tuple(1))
-	waitFor(t, "route deleted", func() bool { return s.Routes() == 1 })
+	g.ReleaseLease(tuple(1))
+	waitFor(t, "lease released", func() bool { return s.Leases() == 1 })
 	s.Deliver(&sent[2])
 	if st.Unrouted.Load() != 4 {
-		t.Fatal("a deleted route still routes")
+		t.Fatal("a released lease still delivers")
 	}
 
-	g.Close() // the copier leaves: its routes go
-	waitFor(t, "routes orphaned", func() bool { return s.Routes() == 0 && st.CopiersConn.Load() == 0 })
+	g.Close() // the copier leaves: its leases go
+	waitFor(t, "leases orphaned", func() bool { return s.Leases() == 0 && st.CopiersConn.Load() == 0 })
 	if st.RoutesOrphaned.Load() != 1 || st.RoutesDeleted.Load() != 1 {
 		t.Fatalf("stats %+v", st.Counters())
 	}
@@ -157,8 +157,8 @@ func TestServerEarlyHold(t *testing.T) {
 	g := newClient(t, addr, copier.GatewayConfig{OnRecord: got.on})
 
 	synack := wire.Record{Tuple: tuple(1), Seq: 77, Flags: wire.FlagSYN | wire.FlagACK}
-	s.Deliver(&synack) // before the route: held
-	g.AddRoute(tuple(1), 0)
+	s.Deliver(&synack) // before the lease: held
+	g.AddLease(tuple(1), 0)
 	waitFor(t, "held SYN-ACK", func() bool { return len(got.get()) == 1 })
 	if r := got.get()[0]; r.Seq != 77 || r.Flags != synack.Flags {
 		t.Fatalf("got %+v", r)
@@ -168,8 +168,8 @@ func TestServerEarlyHold(t *testing.T) {
 	s.Deliver(&late)
 	st := s.Stats()
 	waitFor(t, "hold expired", func() bool { return st.HeldExpired.Load() == 1 })
-	g.AddRoute(tuple(2), 0)
-	waitFor(t, "route 2", func() bool { return s.Routes() == 2 })
+	g.AddLease(tuple(2), 0)
+	waitFor(t, "lease 2", func() bool { return s.Leases() == 2 })
 	time.Sleep(30 * time.Millisecond)
 	if n := len(got.get()); n != 1 {
 		t.Fatalf("an expired hold was delivered (%d records)", n)
@@ -186,12 +186,12 @@ func TestServerTwoCopiersOwnRecords(t *testing.T) {
 	gb := newClient(t, addr, copier.GatewayConfig{Name: "b", OnRecord: b.on})
 	for i := 0; i < 100; i++ {
 		if i%2 == 0 {
-			ga.AddRoute(tuple(i), 0)
+			ga.AddLease(tuple(i), 0)
 		} else {
-			gb.AddRoute(tuple(i), 0)
+			gb.AddLease(tuple(i), 0)
 		}
 	}
-	waitFor(t, "routes", func() bool { return s.Routes() == 100 })
+	waitFor(t, "leases", func() bool { return s.Leases() == 100 })
 	for round := 0; round < 10; round++ {
 		for i := 0; i < 100; i++ {
 			s.Deliver(&wire.Record{Tuple: tuple(i), Seq: uint32(round), Flags: wire.FlagACK})
@@ -218,8 +218,8 @@ func TestServerStalledCopierNeverBlocksDeliver(t *testing.T) {
 		}
 	}})
 	defer close(release)
-	g.AddRoute(tuple(1), 0)
-	waitFor(t, "route", func() bool { return s.Routes() == 1 })
+	g.AddLease(tuple(1), 0)
+	waitFor(t, "lease", func() bool { return s.Leases() == 1 })
 
 	st := s.Stats()
 	r := wire.Record{Tuple: tuple(1), Flags: wire.FlagACK, PayloadLen: 1000}
@@ -248,7 +248,7 @@ func TestServerStalledCopierNeverBlocksDeliver(t *testing.T) {
 		n, time.Since(start), worst, st.DroppedQueue.Load(), st.DroppedGone.Load(), st.RecordsSent.Load())
 
 	// The gateway gives up on a copier that accepts nothing for WriteTimeout.
-	waitFor(t, "stalled copier dropped", func() bool { return st.CopiersStalled.Load() == 1 && s.Routes() == 0 })
+	waitFor(t, "stalled copier dropped", func() bool { return st.CopiersStalled.Load() == 1 && s.Leases() == 0 })
 	before := st.Unrouted.Load()
 	s.Deliver(&r)
 	if st.Unrouted.Load() != before+1 {
@@ -301,18 +301,18 @@ func TestServerRefusesOtherVersion(t *testing.T) {
 
 func TestServerMalformedFrames(t *testing.T) {
 	ttl := make([]byte, 4)
-	addBody := func(tu wire.Tuple) []byte { return wire.EndBatch(wire.AppendRouteAdd(wire.BeginBatch(nil), tu, 0), 1) }
+	addBody := func(tu wire.Tuple) []byte { return wire.EndBatch(wire.AppendLeaseAdd(wire.BeginBatch(nil), tu, 0), 1) }
 	for _, tc := range []struct {
 		name string
 		raw  []byte // written after the handshake
 	}{
 		{"unknown type", frame(99, []byte{1, 2})},
 		{"records from a copier", frame(wire.TypeRecords, []byte{0, 0})},
-		{"truncated route batch", frame(wire.TypeRouteAdd, addBody(tuple(1))[:20])},
-		{"trailing bytes", frame(wire.TypeRouteDel, append(wire.EndBatch(wire.AppendTuple(wire.BeginBatch(nil), tuple(1)), 1), 0))},
-		{"count over MaxBatch", frame(wire.TypeRouteAdd, []byte{0xff, 0xff})},
+		{"truncated lease batch", frame(wire.TypeLeaseAdd, addBody(tuple(1))[:20])},
+		{"trailing bytes", frame(wire.TypeLeaseRelease, append(wire.EndBatch(wire.AppendTuple(wire.BeginBatch(nil), tuple(1)), 1), 0))},
+		{"count over MaxBatch", frame(wire.TypeLeaseAdd, []byte{0xff, 0xff})},
 		{"zero-length frame", []byte{0, 0, 0, 0, 1}},
-		{"oversized frame", append([]byte{0x7f, 0, 0, 0, byte(wire.TypeRouteAdd)}, ttl...)},
+		{"oversized frame", append([]byte{0x7f, 0, 0, 0, byte(wire.TypeLeaseAdd)}, ttl...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, addr := startServer(t, gateway.ServerConfig{})
@@ -321,10 +321,10 @@ func TestServerMalformedFrames(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.SetDeadline(time.Now().Add(5 * time.Second))
-			// A good route first: it must be removed with the copier.
-			c.WriteFrame(wire.TypeRouteAdd, addBody(tuple(9)))
+			// A good lease first: it must be removed with the copier.
+			c.WriteFrame(wire.TypeLeaseAdd, addBody(tuple(9)))
 			c.Flush()
-			waitFor(t, "route", func() bool { return s.Routes() == 1 })
+			waitFor(t, "lease", func() bool { return s.Leases() == 1 })
 			c.NetConn().Write(tc.raw)
 			var pe *wire.PeerError
 			for {
@@ -340,7 +340,7 @@ func TestServerMalformedFrames(t *testing.T) {
 				t.Fatalf("got %+v, want a protocol error frame before the close", pe)
 			}
 			st := s.Stats()
-			waitFor(t, "cleanup", func() bool { return st.CopiersConn.Load() == 0 && s.Routes() == 0 })
+			waitFor(t, "cleanup", func() bool { return st.CopiersConn.Load() == 0 && s.Leases() == 0 })
 			if st.FramesMalformed.Load() != 1 {
 				t.Fatalf("frames_malformed %d", st.FramesMalformed.Load())
 			}
@@ -430,10 +430,10 @@ func BenchmarkDeliverToCopier(b *testing.B) {
 	const routes = 1000
 	recs := make([]wire.Record, routes)
 	for i := range recs {
-		g.AddRoute(tuple(i), 0)
+		g.AddLease(tuple(i), 0)
 		recs[i] = wire.Record{Tuple: tuple(i), Flags: wire.FlagACK, Seq: uint32(i)}
 	}
-	waitFor(b, "routes", func() bool { return s.Routes() == routes })
+	waitFor(b, "routes", func() bool { return s.Leases() == routes })
 	b.ReportAllocs()
 	b.ResetTimer()
 	sent := 0
@@ -459,15 +459,15 @@ func BenchmarkDeliverToCopier(b *testing.B) {
 
 func TestServerCloseWithStalledAndSilentPeers(t *testing.T) {
 	s, addr := startServer(t, gateway.ServerConfig{CopierQueue: 1024}) // WriteTimeout 10s
-	silent := rawCopier(t, addr)                                         // never says hello
+	silent := rawCopier(t, addr)                                       // never says hello
 	_ = silent
 	c := rawCopier(t, addr) // authenticates, then never reads
 	if _, err := wire.Handshake(c, wire.Hello{Role: wire.RoleCopier}, []byte("tok"), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	c.WriteFrame(wire.TypeRouteAdd, wire.EndBatch(wire.AppendRouteAdd(wire.BeginBatch(nil), tuple(1), 0), 1))
+	c.WriteFrame(wire.TypeLeaseAdd, wire.EndBatch(wire.AppendLeaseAdd(wire.BeginBatch(nil), tuple(1), 0), 1))
 	c.Flush()
-	waitFor(t, "route", func() bool { return s.Routes() == 1 })
+	waitFor(t, "lease", func() bool { return s.Leases() == 1 })
 	r := wire.Record{Tuple: tuple(1), Flags: wire.FlagACK}
 	st := s.Stats()
 	for start := time.Now(); time.Since(start) < 5*time.Second; {
@@ -502,16 +502,16 @@ func TestServerIgnoresUnroutableTuples(t *testing.T) {
 	}
 	b := wire.BeginBatch(nil)
 	for _, tu := range append(bad, tuple(1)) {
-		b = wire.AppendRouteAdd(b, tu, 0)
+		b = wire.AppendLeaseAdd(b, tu, 0)
 	}
-	c.WriteFrame(wire.TypeRouteAdd, wire.EndBatch(b, len(bad)+1))
+	c.WriteFrame(wire.TypeLeaseAdd, wire.EndBatch(b, len(bad)+1))
 	c.WriteFrame(wire.TypePing, nil)
 	c.Flush()
 	if typ, _, err := c.ReadFrame(); err != nil || typ != wire.TypePong {
 		t.Fatalf("got %s %v: the copier was dropped", typ, err)
 	}
 	st := s.Stats()
-	if st.RoutesInvalid.Load() != uint64(len(bad)) || s.Routes() != 1 || st.FramesMalformed.Load() != 0 {
-		t.Fatalf("invalid %d routes %d malformed %d", st.RoutesInvalid.Load(), s.Routes(), st.FramesMalformed.Load())
+	if st.RoutesInvalid.Load() != uint64(len(bad)) || s.Leases() != 1 || st.FramesMalformed.Load() != 0 {
+		t.Fatalf("invalid %d routes %d malformed %d", st.RoutesInvalid.Load(), s.Leases(), st.FramesMalformed.Load())
 	}
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"sync/atomic"
 
-	"github.com/replaygw/replaygw/absorb"
 	"github.com/replaygw/replaygw/counter"
 )
 
@@ -27,12 +26,15 @@ type Stats struct {
 	RoutesOrphaned    atomic.Uint64 // removed because their copier disconnected
 	RoutesActive      atomic.Uint64 // gauge
 	RoutesInvalid     atomic.Uint64 // well-formed route adds that can never match (ignored)
+	LeasesRefused     atomic.Uint64 // lease adds refused: another copier holds the tuple
 	CopiersConn       atomic.Uint64 // gauge: copiers connected now
 	CopiersTotal      atomic.Uint64 // authenticated connections accepted
 	CopiersStalled    atomic.Uint64 // disconnected because they stopped reading
 	AuthFailures      atomic.Uint64
 	VersionRefused    atomic.Uint64
 	HandshakeFailures atomic.Uint64 // other handshake failures (not a replaygw peer, timeout)
+	PendingRefused    atomic.Uint64 // connections closed before authentication: too many handshakes pending
+	SharesRefused     atomic.Uint64 // authenticated copiers refused: every pool share taken
 	FramesMalformed   atomic.Uint64 // bad control frames from copiers (the copier is closed)
 }
 
@@ -40,7 +42,7 @@ type Stats struct {
 func (s *Stats) Counters() []counter.Metric {
 	dropped := counter.Of(nil, "gateway_records_dropped_total", "response records dropped, by reason (unrouted: no lease and not held; held_expired: held, no lease came in time; hold_full: the early-record hold was full; queue_full: the copier's queue was full; copier_gone: the copier disconnected)")
 	removed := counter.Of(nil, "gateway_leases_removed_total", "leases removed, by reason (released: by their copier; expired: TTL passed without traffic; orphaned: their copier disconnected)")
-	refused := counter.Of(nil, "gateway_handshakes_failed_total", "control connections refused in the handshake, by reason (token: wrong token; version: another protocol version; other: not a replaygw peer, timeout)")
+	refused := counter.Of(nil, "gateway_handshakes_failed_total", "control connections refused in the handshake, by reason (token: wrong token; version: another protocol version; other: not a replaygw peer, timeout; no_share: every pool share taken)")
 	return []counter.Metric{
 		counter.Of(&s.RecordsIn, "gateway_records_in_total", "response records handed to the gateway by the netstack"),
 		counter.Of(&s.RecordsRouted, "gateway_records_routed_total", "records queued for the copier holding their session's lease"),
@@ -59,35 +61,17 @@ func (s *Stats) Counters() []counter.Metric {
 		removed.At(&s.RoutesOrphaned).With("reason", "orphaned"),
 		counter.GaugeOf(&s.RoutesActive, "gateway_leases_active", "leases in the gateway's table now (one per replayed session)"),
 		counter.Of(&s.RoutesInvalid, "gateway_leases_invalid_total", "lease adds ignored because they can never match a response"),
+		counter.Of(&s.LeasesRefused, "gateway_leases_refused_total", "lease adds refused because another copier holds the tuple (the copier ends that session: lease_taken)"),
 		counter.GaugeOf(&s.CopiersConn, "gateway_copiers_connected", "copiers connected now"),
 		counter.Of(&s.CopiersTotal, "gateway_copiers_accepted_total", "authenticated copier connections accepted"),
 		counter.Of(&s.CopiersStalled, "gateway_copiers_stalled_total", "copiers disconnected because they stopped reading"),
 		refused.At(&s.AuthFailures).With("reason", "token"),
 		refused.At(&s.VersionRefused).With("reason", "version"),
 		refused.At(&s.HandshakeFailures).With("reason", "other"),
+		refused.At(&s.SharesRefused).With("reason", "no_share"),
+		counter.Of(&s.PendingRefused, "gateway_handshakes_pending_dropped_total", "control connections closed before their handshake ended because too many were pending (the oldest, or one from a source over its quarter of the slots)"),
 		counter.Of(&s.FramesMalformed, "gateway_frames_malformed_total", "malformed or unexpected control frames (the copier is disconnected)"),
 	}
-}
-
-// GatewayStats are the counters of the gateway's parts.
-type GatewayStats struct {
-	Server *Stats
-	Stack  *absorb.Stats
-}
-
-// Counters lists the counters of the gateway's parts, read live: for
-// metrics (Stats().Counters() is a snapshot of the netstack's queues).
-func (g *Gateway) Counters() []counter.Metric {
-	return append(g.srv.Stats().Counters(), g.stk.Counters()...)
-}
-
-// Counters lists every part's counters.
-func (s GatewayStats) Counters() []counter.Metric {
-	out := s.Server.Counters()
-	if s.Stack != nil {
-		out = append(out, s.Stack.Counters()...)
-	}
-	return out
 }
 
 // dec decrements a gauge.

@@ -1,6 +1,6 @@
 package integration
 
-// End-to-end test of appliance mode: one `replaygw up` on the assistant
+// End-to-end test of appliance mode: one `replaygw appliance` on the assistant
 // with [gateway] and [copy] fed by a mirror port, then the same config fed
 // from the capture file it recorded.
 
@@ -41,7 +41,7 @@ func applianceTOML(l *lab.Lab, clientPool netip.Prefix, record string) string {
 }
 
 func TestApplianceMirrorPort(t *testing.T) {
-	bin := needBinary(t, "up", "replay")
+	bin := needBinary(t, "appliance", "replay")
 	l := lab.NewTestLab(t, lab.LabOptions{Prefix: "rgO", Logger: lab.Logger(t)})
 	// Each run maps the clients into its own part of the pool: the file
 	// replays play the live run's 4-tuples again, and must not meet the
@@ -90,7 +90,7 @@ func TestApplianceMirrorPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	app, err := l.Start(lab.Assistant, logf, bin, "up", "--config", cfgLive)
+	app, err := l.Start(lab.Assistant, logf, bin, "appliance", "--config", cfgLive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestApplianceMirrorPort(t *testing.T) {
 			t.Fatalf("the appliance recorded nothing: %v", err)
 		}
 		tg := freshTarget(t, l)
-		run := runReplay(l, lab.Assistant, bin, cfgFile, rec, 60*time.Second, "--speed", "max")
+		run := runReplay(l, lab.Assistant, bin, cfgFile, rec, 60*time.Second, "--speed", "max", "--local-gateway")
 		if run.crashed() || run.exitCode() != 0 {
 			t.Fatalf("appliance replay failed:\n%s", run)
 		}
@@ -198,14 +198,14 @@ func TestApplianceMirrorPort(t *testing.T) {
 		}
 	})
 
-	t.Run("up with copy.source a file", func(t *testing.T) {
-		// `replaygw up` plays copy.source once at 1x and exits.
+	t.Run("appliance with copy.source a file", func(t *testing.T) {
+		// `replaygw appliance` plays copy.source once at 1x and exits.
 		tg := freshTarget(t, l)
 		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 		defer cancel()
-		out, err := l.ExecContext(ctx, lab.Assistant, bin, "up", "--config", cfgSource).CombinedOutput()
+		out, err := l.ExecContext(ctx, lab.Assistant, bin, "appliance", "--config", cfgSource).CombinedOutput()
 		if err != nil || strings.Contains(string(out), "panic:") {
-			t.Fatalf("replaygw up with copy.source = %s: %v\n%s", rec, err, out)
+			t.Fatalf("replaygw appliance with copy.source = %s: %v\n%s", rec, err, out)
 		}
 		wantIDs(t, tg, res.OK, replayRun{stdout: string(out)})
 	})

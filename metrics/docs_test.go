@@ -25,7 +25,8 @@ func every() []counter.Metric {
 		(&copier.GatewayStats{}).Counters(),
 		(&capture.Stats{}).Counters(),
 		(&ledger.Writer{}).Counters(),
-		gateway.GatewayStats{Server: &gateway.Stats{}, Stack: &absorb.Stats{}}.Counters(),
+		(&gateway.Stats{}).Counters(),
+		(&absorb.Stats{}).Counters(),
 	} {
 		ms = append(ms, l...)
 	}

@@ -74,7 +74,11 @@ type Exchange struct {
 //     it, splits the output at the target's MSS and keeps the rewritten
 //     bytes so that retransmissions are identical.
 //   - Online and Target receive the response streams the protocol Needs, in
-//     order, each byte once.
+//     order, each byte once. They too may append client->target bytes to
+//     out: bytes the real client never sent at that point (an answer to
+//     the target's own authentication challenge, commands held until the
+//     target's reply gave what their rewriting needs). The engine sends
+//     them after what Client returned before, through the same offset map.
 //   - The returned Marks replace the ack-change heuristic for pacing: a
 //     request is released when RequestStart is reported for it and the
 //     previous request's ResponseComplete has been seen.
@@ -83,8 +87,8 @@ type Exchange struct {
 type Protocol interface {
 	Needs() Needs
 	Client(out, p []byte) ([]byte, Mark)
-	Online(p []byte) Mark
-	Target(p []byte) Mark
+	Online(out, p []byte) ([]byte, Mark)
+	Target(out, p []byte) ([]byte, Mark)
 	Exchange(x *Exchange) bool
 }
 

@@ -14,15 +14,19 @@ const (
 	RedirectForwarding = "forwarding"
 )
 
-// DefaultStateDir is where state files live when Config.StateDir is empty.
-const DefaultStateDir = "/run/replaygw"
+// Defaults of Config's zero fields.
+const (
+	DefaultStateDir   = "/run/replaygw"
+	DefaultMTU        = 1500
+	DefaultTxQueueLen = 10000
+)
 
 // Config describes the TUN device and the kernel state around it.
 type Config struct {
 	Name       string         // TUN device name (at most 15 bytes)
 	Queues     int            // IFF_MULTI_QUEUE queues; default 1
-	MTU        int            // default 1500
-	TxQueueLen int            // default 10000
+	MTU        int            // default DefaultMTU
+	TxQueueLen int            // default DefaultTxQueueLen
 	Pools      []netip.Prefix // client pools routed into the TUN, IPv4 and IPv6
 	// Ingress is the interface the target's responses arrive on, or a
 	// comma-separated list of them. "" means every interface that is up,
@@ -44,10 +48,10 @@ func (c *Config) setDefaults() {
 		c.Queues = 1
 	}
 	if c.MTU == 0 {
-		c.MTU = 1500
+		c.MTU = DefaultMTU
 	}
 	if c.TxQueueLen == 0 {
-		c.TxQueueLen = 10000
+		c.TxQueueLen = DefaultTxQueueLen
 	}
 	if c.Redirect == "" {
 		c.Redirect = RedirectAuto

@@ -51,6 +51,11 @@ func statePath(dir, name string) string {
 	return filepath.Join(dir, name+".json")
 }
 
+// StatePath is where a gateway with TUN name, started in the calling
+// thread's network namespace, keeps its state in dir; its lock file is
+// beside it, with the extension .lock.
+func StatePath(dir, name string) string { return statePath(dir, name) }
+
 // netnsID is "net<inode>" for a network namespace other than init's, "" for
 // init's own (or when it cannot be told).
 func netnsID() string {

@@ -80,18 +80,28 @@ func TestOpenRefusesLiveOwner(t *testing.T) {
 	// In a throwaway namespace, so that a broken check cannot touch the
 	// host's network.
 	l := netns.NewPair(t, nsPrefix)
-	st := &state{TUN: name, PID: 1, path: nsStatePath(t, l.GW, dir, name)} // pid 1 is always alive
+	st := &state{TUN: name, PID: 1, path: nsStatePath(t, l.GW, dir, name)}
 	if err := st.save(); err != nil {
 		t.Fatal(err)
 	}
+	pid := holdLock(t, st.path) // a running owner holds the lock
 	netns.InNS(t, l.GW, func() error {
 		_, err := Open(Config{Name: name, Pools: []netip.Prefix{netip.MustParsePrefix("10.88.0.0/24")}, StateDir: dir})
-		if err == nil || !strings.Contains(err.Error(), "held by running process 1") {
-			return fmt.Errorf("Open() = %v, want refusal", err)
+		if want := fmt.Sprintf("held by running process %d", pid); err == nil || !strings.Contains(err.Error(), want) {
+			return fmt.Errorf("Open() = %v, want refusal %q", err, want)
 		}
 		return nil
 	})
 	if _, err := os.Stat(st.path); err != nil {
 		t.Fatalf("state of the live owner was touched: %v", err)
+	}
+	netns.InNS(t, l.GW, func() error {
+		if err := Down(dir, name); err == nil || !strings.Contains(err.Error(), "stop it first") {
+			return fmt.Errorf("Down() = %v, want refusal while the owner runs", err)
+		}
+		return nil
+	})
+	if _, err := os.Stat(st.path); err != nil {
+		t.Fatalf("Down touched the state of the live owner: %v", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/vishvananda/netlink"
 )
@@ -25,6 +24,7 @@ type Tunnel struct {
 	mu     sync.Mutex // guards st and closed
 	st     *state
 	closed bool
+	lock   *stateLock // held until Close has undone the state
 }
 
 // Open creates the TUN and the kernel state around it (see the package
@@ -36,27 +36,35 @@ func Open(cfg Config) (*Tunnel, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("tun", cfg.Name)
+	path := statePath(cfg.StateDir, cfg.Name)
+	// Whoever held the lock before us is gone: its state is stale.
+	lock, err := lockState(path)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: %s is %w; stop it (`replaygw down` refuses while it runs)", cfg.Name, err)
+	}
 	if old, err := loadState(cfg.StateDir, cfg.Name); err != nil {
+		lock.release()
 		return nil, err
 	} else if old != nil {
-		if old.PID != os.Getpid() && processAlive(old.PID) {
-			return nil, fmt.Errorf("tunnel: %s is held by running process %d (state %s); stop it or run `replaygw down`", cfg.Name, old.PID, old.path)
-		}
 		log.Warn("tunnel: undoing state left by a previous gateway", "pid", old.PID, "state", old.path)
 		if err := old.undo(); err != nil {
+			lock.release()
 			return nil, fmt.Errorf("tunnel: clean stale state: %w", err)
 		}
 	}
 	if _, err := netlink.LinkByName(cfg.Name); err == nil {
+		lock.release()
 		return nil, fmt.Errorf("tunnel: interface %s already exists (another gateway?)", cfg.Name)
 	}
 
 	t := &Tunnel{
-		cfg: cfg,
-		log: log,
-		st:  &state{TUN: cfg.Name, PID: os.Getpid(), path: statePath(cfg.StateDir, cfg.Name)},
+		cfg:  cfg,
+		log:  log,
+		lock: lock,
+		st:   &state{TUN: cfg.Name, PID: os.Getpid(), path: path},
 	}
 	if err := t.st.save(); err != nil {
+		lock.release()
 		return nil, err
 	}
 	if err := t.setup(); err != nil {
@@ -214,6 +222,8 @@ func (t *Tunnel) Close() error {
 	}
 	if uerr := t.st.undo(); uerr != nil {
 		err = errors.Join(err, uerr)
+	} else {
+		t.lock.release()
 	}
 	if err != nil {
 		t.log.Error("tunnel: close", "err", err)
@@ -242,29 +252,33 @@ func (s *state) undo() error {
 }
 
 // Down undoes what a gateway named name recorded in stateDir ("" means
-// DefaultStateDir): tc filters and qdiscs, routes, the TUN (even if the
-// gateway still runs) and sysctls. No state file is not an error.
+// DefaultStateDir): tc filters and qdiscs, routes, the TUN and sysctls. No
+// state file is not an error; a gateway of another process that still runs
+// (it holds the state's lock) is.
 func Down(stateDir, name string) error {
+	_, err := Undo(stateDir, name)
+	return err
+}
+
+// Undo is Down that also reports whether there was any state to undo.
+func Undo(stateDir, name string) (found bool, err error) {
 	if stateDir == "" {
 		stateDir = DefaultStateDir
 	}
 	st, err := loadState(stateDir, name)
 	if err != nil || st == nil {
-		return err
+		return false, err
+	}
+	if pid, err := lockHolder(st.path); err != nil {
+		return true, err
+	} else if pid != 0 && pid != os.Getpid() {
+		return true, fmt.Errorf("tunnel: down %s: %w; stop it first", name, &HeldError{PID: pid, State: st.path})
 	}
 	if err := st.undo(); err != nil {
-		return fmt.Errorf("tunnel: down %s: %w", name, err)
+		return true, fmt.Errorf("tunnel: down %s: %w", name, err)
 	}
-	return nil
-}
-
-// processAlive reports whether a process with this pid exists.
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	os.Remove(lockPath(st.path))
+	return true, nil
 }
 
 // String describes the tunnel for logs.

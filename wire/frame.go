@@ -11,26 +11,30 @@ import (
 )
 
 // Version is the protocol version this build speaks. Peers with another
-// version are refused during the handshake.
-const Version uint16 = 1
+// version are refused during the handshake. Version 2 added the copier's
+// share of the client pool in auth-ok and the lease-refused frame; a
+// version 1 peer is refused with a version error naming both versions.
+const Version uint16 = 2
 
 // Type is a frame's message type.
 type Type uint8
 
 // Message types.
 const (
-	TypeHello    Type = 1 // both directions, first frame
-	TypeAuth     Type = 2 // both directions, second frame: the HMAC proof
-	TypeAuthOK   Type = 3 // gateway -> copier: the session is open
-	TypeError    Type = 4 // either direction, then the sender closes
-	TypeRouteAdd Type = 5 // copier -> gateway: batch of (tuple, ttl)
-	TypeRouteDel Type = 6 // copier -> gateway: batch of tuples
-	TypeRecords  Type = 7 // gateway -> copier: batch of records
-	TypePing     Type = 8 // either direction, keeps idle channels alive
-	TypePong     Type = 9
+	TypeHello        Type = 1  // both directions, first frame
+	TypeAuth         Type = 2  // both directions, second frame: the HMAC proof
+	TypeAuthOK       Type = 3  // gateway -> copier: the session is open
+	TypeError        Type = 4  // either direction, then the sender closes
+	TypeLeaseAdd     Type = 5  // copier -> gateway: batch of (tuple, ttl) leases to take or renew
+	TypeLeaseRelease Type = 6  // copier -> gateway: batch of tuples whose lease ends
+	TypeRecords      Type = 7  // gateway -> copier: batch of records
+	TypePing         Type = 8  // either direction, keeps idle channels alive
+	TypePong         Type = 9  //
+	TypeLeaseRefused Type = 10 // gateway -> copier: batch of tuples another copier holds
+	TypeShare        Type = 11 // gateway -> copier: the copier's new pool share (as in auth-ok)
 )
 
-var typeNames = [...]string{"", "hello", "auth", "auth-ok", "error", "route-add", "route-del", "records", "ping", "pong"}
+var typeNames = [...]string{"", "hello", "auth", "auth-ok", "error", "lease-add", "lease-release", "records", "ping", "pong", "lease-refused", "share"}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) && t != 0 {
@@ -42,8 +46,13 @@ func (t Type) String() string {
 // MaxFrame is the largest frame body either side accepts.
 const MaxFrame = 1 << 20
 
-// MaxBatch is the largest number of entries in one route or record frame.
+// MaxBatch is the largest number of entries in one lease or record frame.
 const MaxBatch = 4096
+
+// MaxHandshakeFrame is the largest frame accepted before the peer is
+// authenticated (a hello is at most 318 bytes, a proof 32): an
+// unauthenticated peer cannot make a gateway allocate more than this.
+const MaxHandshakeFrame = 1024
 
 // ErrFrameTooLarge is returned for a frame whose length exceeds MaxFrame.
 var ErrFrameTooLarge = errors.New("wire: frame too large")
@@ -56,6 +65,7 @@ type Conn struct {
 	w   *bufio.Writer
 	buf []byte // read buffer, reused by ReadFrame
 	hdr [5]byte
+	max uint32 // largest body accepted now; 0: MaxFrame
 }
 
 // NewConn wraps c.
@@ -78,8 +88,12 @@ func (c *Conn) ReadFrame() (Type, []byte, error) {
 	if n == 0 {
 		return 0, nil, errors.New("wire: zero-length frame")
 	}
-	if n-1 > MaxFrame {
-		return 0, nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, n-1, MaxFrame)
+	limit := uint32(MaxFrame)
+	if c.max != 0 {
+		limit = c.max
+	}
+	if n-1 > limit {
+		return 0, nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrFrameTooLarge, n-1, limit)
 	}
 	t := Type(c.hdr[4])
 	if cap(c.buf) < int(n-1) {
@@ -119,9 +133,9 @@ func (c *Conn) Buffered() int { return c.w.Buffered() }
 // SetDeadline sets the read and write deadline of the underlying connection.
 func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
 
-// AppendRouteAdd appends one route-add entry (tuple and time to live) to a
-// RouteAdd body that was started with BeginBatch.
-func AppendRouteAdd(b []byte, t Tuple, ttl time.Duration) []byte {
+// AppendLeaseAdd appends one lease-add entry (tuple and time to live) to a
+// lease-add body that was started with BeginBatch.
+func AppendLeaseAdd(b []byte, t Tuple, ttl time.Duration) []byte {
 	b = AppendTuple(b, t)
 	ms := ttl.Milliseconds()
 	if ms < 0 {
@@ -133,7 +147,7 @@ func AppendRouteAdd(b []byte, t Tuple, ttl time.Duration) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(ms))
 }
 
-// BeginBatch starts a batch body (route-add, route-del, records) in b,
+// BeginBatch starts a batch body (lease-add, lease-release, lease-refused, records) in b,
 // reserving room for the count that EndBatch fills in.
 func BeginBatch(b []byte) []byte { return append(b[:0], 0, 0) }
 
@@ -167,8 +181,8 @@ func Batch(body []byte, each func(i int, entry []byte) (int, error)) error {
 	return nil
 }
 
-// DecodeRouteAdd reads one route-add entry.
-func DecodeRouteAdd(b []byte) (Tuple, time.Duration, int, error) {
+// DecodeLeaseAdd reads one lease-add entry.
+func DecodeLeaseAdd(b []byte) (Tuple, time.Duration, int, error) {
 	t, err := DecodeTuple(b)
 	if err != nil {
 		return Tuple{}, 0, 0, err
@@ -180,11 +194,15 @@ func DecodeRouteAdd(b []byte) (Tuple, time.Duration, int, error) {
 	return t, time.Duration(ms) * time.Millisecond, tupleSize + 4, nil
 }
 
-// DecodeRouteDel reads one route-del entry.
-func DecodeRouteDel(b []byte) (Tuple, int, error) {
+// DecodeLeaseRelease reads one lease-release entry.
+func DecodeLeaseRelease(b []byte) (Tuple, int, error) {
 	t, err := DecodeTuple(b)
 	return t, tupleSize, err
 }
+
+// DecodeLeaseRefused reads one lease-refused entry (a tuple, like a
+// lease-release entry; AppendTuple writes one).
+func DecodeLeaseRefused(b []byte) (Tuple, int, error) { return DecodeLeaseRelease(b) }
 
 // AppendError builds an error frame body.
 func AppendError(b []byte, code uint16, msg string) []byte {
@@ -209,6 +227,7 @@ const (
 	CodeAuth     uint16 = 2 // authentication failed
 	CodeProtocol uint16 = 3 // malformed or unexpected frame
 	CodeShutdown uint16 = 4 // the peer is stopping
+	CodeBusy     uint16 = 5 // the gateway has no room for another copier (pool shares or pending handshakes)
 )
 
 // DecodeError parses an error frame body.

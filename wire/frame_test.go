@@ -95,7 +95,7 @@ func TestTypeString(t *testing.T) {
 	}
 }
 
-func TestRouteBatchRoundTrip(t *testing.T) {
+func TestLeaseBatchRoundTrip(t *testing.T) {
 	tuples := []Tuple{
 		{mustAP(t, "10.88.0.1:40000"), mustAP(t, "10.77.0.30:80")},
 		{mustAP(t, "[fd00::1]:1"), mustAP(t, "[fd00::2]:443")},
@@ -103,12 +103,12 @@ func TestRouteBatchRoundTrip(t *testing.T) {
 	ttls := []time.Duration{0, 90 * time.Second}
 	b := BeginBatch(nil)
 	for i, tu := range tuples {
-		b = AppendRouteAdd(b, tu, ttls[i])
+		b = AppendLeaseAdd(b, tu, ttls[i])
 	}
 	b = EndBatch(b, len(tuples))
 	var got []Tuple
 	err := Batch(b, func(i int, e []byte) (int, error) {
-		tu, ttl, n, err := DecodeRouteAdd(e)
+		tu, ttl, n, err := DecodeLeaseAdd(e)
 		if err == nil && ttl != ttls[i] {
 			t.Errorf("entry %d ttl %v, want %v", i, ttl, ttls[i])
 		}
@@ -116,7 +116,7 @@ func TestRouteBatchRoundTrip(t *testing.T) {
 		return n, err
 	})
 	if err != nil || len(got) != 2 || got[0] != tuples[0] || got[1] != tuples[1] {
-		t.Fatalf("route-add: %v %v", got, err)
+		t.Fatalf("lease-add: %v %v", got, err)
 	}
 
 	b = BeginBatch(b)
@@ -126,23 +126,23 @@ func TestRouteBatchRoundTrip(t *testing.T) {
 	b = EndBatch(b, len(tuples))
 	got = got[:0]
 	err = Batch(b, func(i int, e []byte) (int, error) {
-		tu, n, err := DecodeRouteDel(e)
+		tu, n, err := DecodeLeaseRelease(e)
 		got = append(got, tu)
 		return n, err
 	})
 	if err != nil || len(got) != 2 || got[0] != tuples[0] || got[1] != tuples[1] {
-		t.Fatalf("route-del: %v %v", got, err)
+		t.Fatalf("lease-release: %v %v", got, err)
 	}
 }
 
-func TestRouteAddTTLClamp(t *testing.T) {
+func TestLeaseAddTTLClamp(t *testing.T) {
 	tu := Tuple{mustAP(t, "10.0.0.1:1"), mustAP(t, "10.0.0.2:2")}
 	for _, tc := range []struct{ in, want time.Duration }{
 		{-time.Second, 0},
 		{1500 * time.Microsecond, time.Millisecond},
 		{1 << 62, (1<<32 - 1) * time.Millisecond},
 	} {
-		_, ttl, _, err := DecodeRouteAdd(AppendRouteAdd(nil, tu, tc.in))
+		_, ttl, _, err := DecodeLeaseAdd(AppendLeaseAdd(nil, tu, tc.in))
 		if err != nil || ttl != tc.want {
 			t.Errorf("ttl %v: got %v %v, want %v", tc.in, ttl, err, tc.want)
 		}

@@ -55,11 +55,11 @@ func FuzzBatch(f *testing.F) {
 			t.Fatalf("%d entries visited", seen)
 		}
 		Batch(body, func(i int, e []byte) (int, error) {
-			_, _, n, err := DecodeRouteAdd(e)
+			_, _, n, err := DecodeLeaseAdd(e)
 			return n, err
 		})
 		Batch(body, func(i int, e []byte) (int, error) {
-			_, n, err := DecodeRouteDel(e)
+			_, n, err := DecodeLeaseRelease(e)
 			return n, err
 		})
 	})
@@ -95,4 +95,35 @@ func unmap(t Tuple) Tuple {
 		netip.AddrPortFrom(t.Client.Addr().Unmap(), t.Client.Port()),
 		netip.AddrPortFrom(t.Target.Addr().Unmap(), t.Target.Port()),
 	}
+}
+
+// FuzzDecodeHello: any bytes a peer sends as its hello either decode to a
+// hello that encodes back to the same bytes, or fail without panicking.
+func FuzzDecodeHello(f *testing.F) {
+	f.Add(AppendHello(nil, &Hello{Version: Version, Role: RoleCopier, Caps: CapLeaseShare, Instance: [16]byte{1}, Name: "cp"}))
+	f.Add(AppendHello(nil, &Hello{Version: 1, Role: RoleGateway})[:47])
+	f.Add([]byte("RGWH"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := DecodeHello(b)
+		if err != nil {
+			return
+		}
+		if got := AppendHello(nil, &h); !bytes.Equal(got, b) {
+			t.Fatalf("decoded %+v re-encodes to % x, not % x", h, got, b)
+		}
+	})
+}
+
+// FuzzDecodeShare: an auth-ok or share body decodes to a valid share or
+// fails.
+func FuzzDecodeShare(f *testing.F) {
+	f.Add(AppendShare(nil, Share{Index: 1, Count: 2}))
+	f.Add([]byte{0, 5, 0, 5})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeShare(b)
+		if err == nil && (!s.Valid() || !bytes.Equal(AppendShare(nil, s), b)) {
+			t.Fatalf("% x decoded to %+v", b, s)
+		}
+	})
 }

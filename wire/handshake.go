@@ -18,10 +18,54 @@ const (
 
 // Capability bits announced in a hello.
 const (
-	CapPayload  uint32 = 1 << iota // records may carry payload bytes
-	CapRouteTTL                    // routes expire after their TTL
-	CapIPv6                        // IPv6 tuples
+	CapPayload    uint32 = 1 << iota // records may carry payload bytes
+	CapLeaseTTL                      // leases expire after their TTL
+	CapIPv6                          // IPv6 tuples
+	CapLeaseShare                    // auth-ok carries the copier's share of the pool; taken tuples are refused
 )
+
+// Share is the part of the client pool's (address, port) space a gateway
+// gives one copier: the copier only takes leases on tuples of share Index
+// out of Count disjoint shares, so that several copiers on one gateway
+// never pick the same tuple. The zero value and {0, 1} are the whole space.
+type Share struct {
+	Index, Count uint16
+}
+
+// Whole reports whether s is the whole space.
+func (s Share) Whole() bool { return s.Count <= 1 }
+
+// Valid reports whether Index is inside Count (the zero value is valid).
+func (s Share) Valid() bool { return s.Count == 0 && s.Index == 0 || s.Index < s.Count }
+
+func (s Share) String() string {
+	if s.Whole() {
+		return "whole pool"
+	}
+	return fmt.Sprintf("share %d of %d", s.Index+1, s.Count)
+}
+
+// AppendShare encodes s as the auth-ok body.
+func AppendShare(b []byte, s Share) []byte {
+	b = binary.BigEndian.AppendUint16(b, s.Index)
+	return binary.BigEndian.AppendUint16(b, s.Count)
+}
+
+// DecodeShare parses an auth-ok body.
+func DecodeShare(b []byte) (Share, error) {
+	if len(b) != 4 {
+		return Share{}, fmt.Errorf("wire: auth-ok: %d bytes, want 4 (share index and count)", len(b))
+	}
+	s := Share{Index: binary.BigEndian.Uint16(b), Count: binary.BigEndian.Uint16(b[2:])}
+	if !s.Valid() {
+		return Share{}, fmt.Errorf("wire: auth-ok: share index %d outside count %d", s.Index, s.Count)
+	}
+	return s, nil
+}
+
+// Grant is the gateway's choice of a copier's share, made once the
+// copier has proven the token. An error refuses the copier (CodeBusy).
+type Grant func(peer Hello) (Share, error)
 
 // Hello is the first frame each side sends.
 type Hello struct {
@@ -30,7 +74,11 @@ type Hello struct {
 	Caps       uint32
 	PayloadCap uint16 // copier: payload bytes wanted per record; gateway: most it sends
 	Nonce      [32]byte
-	Name       string // free text for logs (host name, instance)
+	// Instance identifies one copier process across its connections (and
+	// its gateways): a reconnecting copier renews its own leases and keeps
+	// its share; another instance's live leases are refused. Gateway: zero.
+	Instance [16]byte
+	Name     string // free text for logs (host name, instance)
 }
 
 var helloMagic = [4]byte{'R', 'G', 'W', 'H'}
@@ -43,6 +91,7 @@ func AppendHello(b []byte, h *Hello) []byte {
 	b = binary.BigEndian.AppendUint32(b, h.Caps)
 	b = binary.BigEndian.AppendUint16(b, h.PayloadCap)
 	b = append(b, h.Nonce[:]...)
+	b = append(b, h.Instance[:]...)
 	name := h.Name
 	if len(name) > 255 {
 		name = name[:255]
@@ -54,7 +103,7 @@ func AppendHello(b []byte, h *Hello) []byte {
 // DecodeHello parses a hello body.
 func DecodeHello(b []byte) (Hello, error) {
 	var h Hello
-	const fixed = 4 + 2 + 1 + 4 + 2 + 32 + 1
+	const fixed = 4 + 2 + 1 + 4 + 2 + 32 + 16 + 1
 	if len(b) < 6 || [4]byte(b[:4]) != helloMagic {
 		return h, errors.New("wire: hello: not a replaygw peer (bad magic)")
 	}
@@ -66,7 +115,8 @@ func DecodeHello(b []byte) (Hello, error) {
 	h.Caps = binary.BigEndian.Uint32(b[7:])
 	h.PayloadCap = binary.BigEndian.Uint16(b[11:])
 	copy(h.Nonce[:], b[13:45])
-	n := int(b[45])
+	copy(h.Instance[:], b[45:61])
+	n := int(b[61])
 	if len(b) != fixed+n {
 		return h, fmt.Errorf("wire: hello: name length %d does not match %d remaining bytes", n, len(b)-fixed)
 	}
@@ -86,6 +136,13 @@ func proof(token []byte, role byte, peerNonce, ownNonce [32]byte) []byte {
 // ErrAuth means the peer's proof did not match the shared token.
 var ErrAuth = errors.New("authentication failed: the peer's token differs from ours")
 
+// NewInstance returns a random copier instance identity.
+func NewInstance() [16]byte {
+	var id [16]byte
+	rand.Read(id[:])
+	return id
+}
+
 // ErrVersion means the peer speaks another protocol version.
 var ErrVersion = errors.New("protocol version mismatch")
 
@@ -94,36 +151,49 @@ var ErrVersion = errors.New("protocol version mismatch")
 // proof over both nonces keyed with the shared token; the gateway answers
 // with auth-ok. A version mismatch or a wrong proof is reported to the peer
 // in an error frame before the connection is given up, so both sides can
-// say what went wrong.
+// say what went wrong. A gateway running Handshake grants the whole pool;
+// see HandshakeShare.
 func Handshake(c *Conn, own Hello, token []byte, timeout time.Duration) (Hello, error) {
+	peer, _, err := HandshakeShare(c, own, token, timeout, nil)
+	return peer, err
+}
+
+// HandshakeShare is Handshake that also carries the copier's pool share in
+// auth-ok: on the gateway side grant (nil: the whole pool) chooses it after
+// the copier's proof checked out; on the copier side it is returned. The
+// nonces are fresh per connection, so a recorded exchange replayed on
+// another connection fails the proof.
+func HandshakeShare(c *Conn, own Hello, token []byte, timeout time.Duration, grant Grant) (Hello, Share, error) {
 	if len(token) == 0 {
-		return Hello{}, errors.New("wire: handshake: empty token")
+		return Hello{}, Share{}, errors.New("wire: handshake: empty token")
 	}
 	if timeout > 0 {
 		c.SetDeadline(time.Now().Add(timeout))
 		defer c.SetDeadline(time.Time{})
 	}
+	c.max = MaxHandshakeFrame
+	defer func() { c.max = 0 }()
 	own.Version = Version
 	if _, err := rand.Read(own.Nonce[:]); err != nil {
-		return Hello{}, err
+		return Hello{}, Share{}, err
 	}
-	refuse := func(code uint16, err error) (Hello, error) {
+	refuse := func(code uint16, err error) (Hello, Share, error) {
 		c.WriteFrame(TypeError, AppendError(nil, code, err.Error()))
 		c.Flush()
-		return Hello{}, err
+		return Hello{}, Share{}, err
 	}
 	if err := c.WriteFrame(TypeHello, AppendHello(nil, &own)); err != nil {
-		return Hello{}, err
+		return Hello{}, Share{}, err
 	}
 	if err := c.Flush(); err != nil {
-		return Hello{}, err
+		return Hello{}, Share{}, err
 	}
 	t, body, err := c.ReadFrame()
 	if err != nil {
-		return Hello{}, fmt.Errorf("wire: handshake: read hello: %w", err)
+		return Hello{}, Share{}, fmt.Errorf("wire: handshake: read hello: %w", err)
 	}
 	if t == TypeError {
-		return Hello{}, DecodeError(body)
+		return Hello{}, Share{}, DecodeError(body)
 	}
 	if t != TypeHello {
 		return refuse(CodeProtocol, fmt.Errorf("wire: handshake: expected hello, got %s", t))
@@ -142,17 +212,17 @@ func Handshake(c *Conn, own Hello, token []byte, timeout time.Duration) (Hello, 
 		return refuse(CodeProtocol, fmt.Errorf("wire: handshake: peer has our own role %q", own.Role))
 	}
 	if err := c.WriteFrame(TypeAuth, proof(token, own.Role, peer.Nonce, own.Nonce)); err != nil {
-		return Hello{}, err
+		return Hello{}, Share{}, err
 	}
 	if err := c.Flush(); err != nil {
-		return Hello{}, err
+		return Hello{}, Share{}, err
 	}
 	t, body, err = c.ReadFrame()
 	if err != nil {
-		return Hello{}, fmt.Errorf("wire: handshake: read auth: %w", err)
+		return Hello{}, Share{}, fmt.Errorf("wire: handshake: read auth: %w", err)
 	}
 	if t == TypeError {
-		return Hello{}, DecodeError(body)
+		return Hello{}, Share{}, DecodeError(body)
 	}
 	if t != TypeAuth {
 		return refuse(CodeProtocol, fmt.Errorf("wire: handshake: expected auth, got %s", t))
@@ -161,20 +231,30 @@ func Handshake(c *Conn, own Hello, token []byte, timeout time.Duration) (Hello, 
 		return refuse(CodeAuth, ErrAuth)
 	}
 	if own.Role == RoleGateway {
-		if err := c.WriteFrame(TypeAuthOK, nil); err != nil {
-			return Hello{}, err
+		share := Share{Count: 1}
+		if grant != nil {
+			if share, err = grant(peer); err != nil {
+				return refuse(CodeBusy, err)
+			}
 		}
-		return peer, c.Flush()
+		if err := c.WriteFrame(TypeAuthOK, AppendShare(nil, share)); err != nil {
+			return Hello{}, Share{}, err
+		}
+		return peer, share, c.Flush()
 	}
 	t, body, err = c.ReadFrame()
 	if err != nil {
-		return Hello{}, fmt.Errorf("wire: handshake: read auth-ok: %w", err)
+		return Hello{}, Share{}, fmt.Errorf("wire: handshake: read auth-ok: %w", err)
 	}
 	switch t {
 	case TypeAuthOK:
-		return peer, nil
+		share, err := DecodeShare(body)
+		if err != nil {
+			return refuse(CodeProtocol, err)
+		}
+		return peer, share, nil
 	case TypeError:
-		return Hello{}, DecodeError(body)
+		return Hello{}, Share{}, DecodeError(body)
 	}
 	return refuse(CodeProtocol, fmt.Errorf("wire: handshake: expected auth-ok, got %s", t))
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ func TestHelloRoundTrip(t *testing.T) {
 		h    Hello
 		want string
 	}{
-		{"copier", Hello{Version: 1, Role: RoleCopier, Caps: CapPayload | CapIPv6, PayloadCap: 512, Name: "copier@a"}, "copier@a"},
+		{"copier", Hello{Version: 2, Role: RoleCopier, Caps: CapPayload | CapIPv6, PayloadCap: 512, Instance: [16]byte{9, 15: 7}, Name: "copier@a"}, "copier@a"},
 		{"no name", Hello{Version: 7, Role: RoleGateway}, ""},
 		{"long name cut", Hello{Version: 1, Role: RoleGateway, Name: strings.Repeat("n", 300)}, strings.Repeat("n", 255)},
 	} {
@@ -166,8 +167,8 @@ func TestHandshakeVersionMismatch(t *testing.T) {
 			gc, pc := tcpPair(t)
 			got := fakePeer(t, pc, TypeHello, tc.hello)
 			_, err := Handshake(gc, Hello{Role: RoleGateway}, []byte("tok"), 5*time.Second)
-			if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "version 2") {
-				t.Fatalf("gateway: %v, want ErrVersion naming version 2", err)
+			if want := fmt.Sprintf("version %d", Version+1); !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("gateway: %v, want ErrVersion naming %s", err, want)
 			}
 			f := <-got
 			if f.err != nil || f.typ != TypeError {
@@ -225,5 +226,104 @@ func TestHandshakeTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("took %v", d)
+	}
+}
+
+// A version 1 copier (before pool shares) is refused with an error that
+// names both versions, on both sides.
+func TestHandshakeVersion1PeerRefused(t *testing.T) {
+	gc, pc := tcpPair(t)
+	v2 := AppendHello(nil, &Hello{Version: 1, Role: RoleCopier, Name: "old"})
+	v1 := append(v2[:45:45], v2[61:]...) // the version 1 layout had no instance
+	got := fakePeer(t, pc, TypeHello, v1)
+	_, _, err := HandshakeShare(gc, Hello{Role: RoleGateway}, []byte("tok"), 5*time.Second, nil)
+	want := fmt.Sprintf("peer speaks version 1, we speak %d", Version)
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("gateway: %v, want ErrVersion with %q", err, want)
+	}
+	if f := <-got; f.typ != TypeError || DecodeError(f.body).Code != CodeVersion || !strings.Contains(DecodeError(f.body).Msg, want) {
+		t.Fatalf("old peer got %s %+v", f.typ, DecodeError(f.body))
+	}
+}
+
+func TestHandshakeShare(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		grant    Grant
+		want     Share
+		wantBusy bool
+	}{
+		{"no grant: whole pool", nil, Share{Index: 0, Count: 1}, false},
+		{"granted", func(h Hello) (Share, error) {
+			if h.Name != "cp" {
+				return Share{}, fmt.Errorf("grant saw %q", h.Name)
+			}
+			return Share{Index: 2, Count: 3}, nil
+		}, Share{Index: 2, Count: 3}, false},
+		{"busy", func(Hello) (Share, error) { return Share{}, errors.New("all 4 pool shares are taken") }, Share{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cc, gc := tcpPair(t)
+			ch := make(chan error, 1)
+			go func() {
+				_, _, err := HandshakeShare(gc, Hello{Role: RoleGateway, Name: "gw"}, []byte("tok"), 5*time.Second, tc.grant)
+				ch <- err
+			}()
+			_, got, err := HandshakeShare(cc, Hello{Role: RoleCopier, Name: "cp"}, []byte("tok"), 5*time.Second, nil)
+			gerr := <-ch
+			if tc.wantBusy {
+				var pe *PeerError
+				if !errors.As(err, &pe) || pe.Code != CodeBusy || !strings.Contains(pe.Msg, "shares are taken") || gerr == nil {
+					t.Fatalf("copier %v, gateway %v; want a busy refusal on both", err, gerr)
+				}
+				return
+			}
+			if err != nil || gerr != nil || got != tc.want {
+				t.Fatalf("copier %v share %+v, gateway %v; want %+v", err, got, gerr, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeShare(t *testing.T) {
+	for _, tc := range []struct {
+		body []byte
+		want Share
+		err  string
+	}{
+		{AppendShare(nil, Share{Index: 1, Count: 4}), Share{Index: 1, Count: 4}, ""},
+		{AppendShare(nil, Share{}), Share{}, ""},
+		{nil, Share{}, "0 bytes, want 4"},
+		{AppendShare(nil, Share{Index: 4, Count: 4}), Share{}, "index 4 outside count 4"},
+	} {
+		got, err := DecodeShare(tc.body)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("% x: %v, want %q", tc.body, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("% x: %+v %v, want %+v", tc.body, got, err, tc.want)
+		}
+	}
+}
+
+// Before authentication a frame longer than MaxHandshakeFrame is refused
+// from its length prefix alone (nothing of that size is allocated); after
+// the handshake the limit is MaxFrame again.
+func TestHandshakeFrameLimit(t *testing.T) {
+	gc, pc := tcpPair(t)
+	go func() {
+		pc.SetDeadline(time.Now().Add(5 * time.Second))
+		pc.ReadFrame()
+		pc.c.Write([]byte{0x00, 0x10, 0x00, 0x00, byte(TypeHello)}) // 1 MiB
+	}()
+	_, _, err := HandshakeShare(gc, Hello{Role: RoleGateway}, []byte("tok"), 5*time.Second, nil)
+	if !errors.Is(err, ErrFrameTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("limit %d", MaxHandshakeFrame)) {
+		t.Fatalf("%v, want ErrFrameTooLarge at the handshake limit", err)
+	}
+	if gc.c.Close(); gc.max != 0 {
+		t.Fatalf("the handshake limit %d stayed after the handshake", gc.max)
 	}
 }

@@ -1,5 +1,5 @@
 // Package wire is the control-channel protocol between a copier and a
-// gateway: the framing, the authenticated handshake, route registration and
+// gateway: the framing, the authenticated handshake, lease registration and
 // the batched response records that carry the target's TCP header facts back
 // to the copier that owns the session.
 //
@@ -8,6 +8,14 @@
 //	+----------------+--------+---------------------+
 //	| length uint32  | type   | body (length-1 B)   |
 //	+----------------+--------+---------------------+
+//
+// A channel (protocol version 2): both sides send a hello (the copier's
+// carries its instance identity) and an HMAC proof over both fresh nonces;
+// the gateway answers auth-ok with the copier's share of the client pool.
+// Then the copier sends lease-add and lease-release batches, the gateway
+// sends records, share updates and lease-refused batches (tuples another
+// copier holds), and both ping. Before authentication no frame may exceed
+// MaxHandshakeFrame.
 //
 // All integers are big-endian. Addresses are always carried as 16 bytes
 // (IPv4 as IPv4-mapped IPv6) behind a family byte, so every record of a batch

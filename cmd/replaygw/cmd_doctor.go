@@ -9,13 +9,13 @@ import (
 )
 
 func init() {
-	c := &command{name: "doctor", usage: "[--config FILE] [--json]",
+	c := &command{name: "doctor",
 		summary: "check this host's setup for its role and print PASS/WARN/FAIL with the exact fix, including an active probe (root)"}
 	c.run = func(ctx context.Context, args []string) error {
 		fs := flags(c)
 		path := configFlag(fs)
 		asJSON := fs.Bool("json", false, "print the checks as JSON")
-		if err := parse(fs, args); err != nil {
+		if _, err := parse(c, fs, args); err != nil {
 			return err
 		}
 		cfg, err := configs.Load(*path)

@@ -9,14 +9,14 @@ import (
 )
 
 func init() {
-	c := &command{name: "down", usage: "[--config FILE] [--tun NAME]",
-		summary: "remove what a gateway added (TUN, routes, tc filters, sysctls), e.g. after a crash (root)"}
+	c := &command{name: "down",
+		summary: "remove what a gateway added (TUN, routes, tc filters, sysctls) after it stopped or crashed; refuses while it runs (root)"}
 	c.run = func(ctx context.Context, args []string) error {
 		fs := flags(c)
 		path := configFlag(fs)
-		name := fs.String("tun", "", "TUN device name (default: [gateway] tun from the config)")
+		name := fs.String("tun", "", "TUN device `name` (default: [gateway] tun from the config)")
 		stateDir := fs.String("state-dir", tunnel.DefaultStateDir, "where `up` keeps its state file")
-		if err := parse(fs, args); err != nil {
+		if _, err := parse(c, fs, args); err != nil {
 			return err
 		}
 		tun := *name
@@ -30,8 +30,13 @@ func init() {
 			}
 			tun = cfg.Gateway.TUN
 		}
-		if err := tunnel.Down(*stateDir, tun); err != nil {
+		found, err := tunnel.Undo(*stateDir, tun)
+		if err != nil {
 			return err
+		}
+		if !found {
+			fmt.Printf("nothing to remove for %s: no gateway state in %s\n", tun, *stateDir)
+			return nil
 		}
 		fmt.Printf("removed gateway state for %s\n", tun)
 		return nil

@@ -12,16 +12,19 @@ import (
 )
 
 func init() {
-	c := &command{name: "status", usage: "[--config FILE | --url URL] [--once]",
-		summary: "show a live one-screen summary of a running copier or gateway (from its [metrics] endpoint)"}
+	c := &command{name: "status",
+		summary: "show a live one-screen summary of a running copier or gateway (from its [metrics] endpoint); keeps retrying while it is unreachable"}
 	c.run = func(ctx context.Context, args []string) error {
 		fs := flags(c)
 		path := configFlag(fs)
 		url := fs.String("url", "", "status endpoint (default: http://<[metrics] listen>/status)")
-		once := fs.Bool("once", false, "print one summary and exit")
-		every := fs.Duration("interval", time.Second, "refresh interval")
-		if err := parse(fs, args); err != nil {
+		once := fs.Bool("once", false, "print one summary and exit (a failed fetch is an error)")
+		every := fs.Duration("interval", time.Second, "refresh interval, > 0")
+		if _, err := parse(c, fs, args); err != nil {
 			return err
+		}
+		if *every <= 0 {
+			return fmt.Errorf("--interval %s: want more than 0", *every)
 		}
 		u := *url
 		if u == "" {
@@ -41,19 +44,23 @@ func init() {
 		var prev *metrics.Status
 		for {
 			cur, err := metrics.FetchStatus(u)
-			if err != nil {
+			switch {
+			case err != nil && *once:
 				return fmt.Errorf("%s: %w (is the role running with [metrics] listen set?)", u, err)
+			case err != nil:
+				fmt.Fprintf(os.Stderr, "replaygw status: %s: %v (is the role running with [metrics] listen set?); retrying every %s\n", u, err, *every)
+			default:
+				if !*once {
+					fmt.Print("\033[H\033[2J")
+				}
+				if err := metrics.RenderStatus(os.Stdout, prev, cur); err != nil {
+					return err
+				}
+				if *once {
+					return nil
+				}
+				prev = cur
 			}
-			if !*once {
-				fmt.Print("\033[H\033[2J")
-			}
-			if err := metrics.RenderStatus(os.Stdout, prev, cur); err != nil {
-				return err
-			}
-			if *once {
-				return nil
-			}
-			prev = cur
 			select {
 			case <-ctx.Done():
 				return nil

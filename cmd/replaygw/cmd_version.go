@@ -12,7 +12,7 @@ import (
 func init() {
 	c := &command{name: "version", summary: "print the version, Go version and control-protocol version"}
 	c.run = func(ctx context.Context, args []string) error {
-		if err := parse(flags(c), args); err != nil {
+		if _, err := parse(c, flags(c), args); err != nil {
 			return err
 		}
 		v := version

@@ -2,8 +2,10 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/replaygw/replaygw/configs"
@@ -16,29 +18,38 @@ func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("config", defaultConfig, "TOML config `file`")
 }
 
+// logLevelFlag adds --log-level to fs, accepting what [log] level accepts.
+func logLevelFlag(fs *flag.FlagSet) *string {
+	level := new(string)
+	fs.Func("log-level", "override [log] level: "+strings.Join(configs.LogLevels, ", "), func(v string) error {
+		if !slices.Contains(configs.LogLevels, v) {
+			return fmt.Errorf("%q is not one of %s", v, strings.Join(configs.LogLevels, ", "))
+		}
+		*level = v
+		return nil
+	})
+	return level
+}
+
 // newLogger builds the process logger from the [log] section; the level may
 // be overridden by --log-level.
-var logDefaults = configs.Log{Level: "info", Format: "text"}
-
 func newLogger(l configs.Log, override string) *slog.Logger {
-	level := l.Level
 	if override != "" {
-		level = override
+		l.Level = override
 	}
-	var lv slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		lv = slog.LevelDebug
-	case "warn", "warning":
-		lv = slog.LevelWarn
-	case "error":
-		lv = slog.LevelError
-	default:
-		lv = slog.LevelInfo
+	return slog.New(l.Handler(os.Stderr))
+}
+
+// loadRole loads the config as the command of roleName reads it (only its
+// sections) and builds its logger, which logs the config's warnings.
+func loadRole(path, level, roleName string) (*configs.Config, *slog.Logger, error) {
+	cfg, err := configs.LoadFor(path, roleName)
+	if err != nil {
+		return nil, nil, err
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	if strings.EqualFold(l.Format, "json") {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	log := newLogger(cfg.Log, level)
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return cfg, log, nil
 }

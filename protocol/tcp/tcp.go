@@ -20,8 +20,8 @@ func (passthrough) Needs() protocol.Needs { return 0 }
 // Client returns the bytes unchanged.
 func (passthrough) Client(out, p []byte) ([]byte, protocol.Mark) { return append(out, p...), 0 }
 
-func (passthrough) Online([]byte) protocol.Mark { return 0 }
+func (passthrough) Online(out, _ []byte) ([]byte, protocol.Mark) { return out, 0 }
 
-func (passthrough) Target([]byte) protocol.Mark { return 0 }
+func (passthrough) Target(out, _ []byte) ([]byte, protocol.Mark) { return out, 0 }
 
 func (passthrough) Exchange(*protocol.Exchange) bool { return false }

@@ -18,7 +18,9 @@ func TestPassthrough(t *testing.T) {
 	if string(out) != "abcd" || m != 0 {
 		t.Fatalf("Client = %q, %v", out, m)
 	}
-	if m := p.Online([]byte("x")) | p.Target([]byte("x")); m != 0 {
+	_, mo := p.Online(nil, []byte("x"))
+	_, mt := p.Target(nil, []byte("x"))
+	if m := mo | mt; m != 0 {
 		t.Fatalf("response marks %v", m)
 	}
 	if p.Exchange(&protocol.Exchange{}) {

@@ -1,4 +1,4 @@
-package main
+package role
 
 import (
 	"context"
@@ -7,54 +7,53 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/configs"
-	"github.com/replaygw/replaygw/copier"
 	"github.com/replaygw/replaygw/metrics"
 	"github.com/replaygw/replaygw/privdrop"
 	"github.com/replaygw/replaygw/wire"
 	"github.com/vishvananda/netlink"
 )
 
-// localRouter stands in for the gateway client in appliance mode: records
+// localRouter stands in for the gateway client in the appliance: records
 // are handed over in-process, so there are no routes to register.
 type localRouter struct{}
 
 func (localRouter) AddRoute(wire.Tuple, time.Duration) bool { return true }
 func (localRouter) DelRoute(wire.Tuple)                     {}
 
-// appliance is both roles in one process on the assistant host.
-type appliance struct {
-	gw  *gateway.Gateway
-	cp  *copierRole
+// Appliance is both roles in one process on the assistant host.
+type Appliance struct {
+	gw  *Gateway
+	cp  *Copier
 	exp *metrics.Exporter
 	log *slog.Logger
 
 	promiscOff func() // undoes promiscuous mode on the mirror port
 }
 
-// openAppliance brings up the gateway, then the copier whose packets enter
-// the kernel through a TUN of their own and whose responses come straight
-// from the gateway's netstack. live says whether to capture on
+// OpenAppliance opens the copier, whose packets enter the kernel through a
+// TUN of their own, then the gateway, whose netstack hands its records
+// straight to the copier's engine. live says whether to capture on
 // [copy].interface (a mirror port); otherwise the caller feeds packets.
-func openAppliance(cfg *configs.Config, log *slog.Logger, live bool) (a *appliance, err error) {
-	a = &appliance{exp: metrics.New("appliance"), log: log}
-	a.exp.SetLogger(log)
+func OpenAppliance(cfg *configs.Config, log *slog.Logger, live bool) (a *Appliance, err error) {
+	if cfg.Gateway == nil || cfg.Copy == nil {
+		return nil, fmt.Errorf("%s: the appliance needs both [gateway] and [copy]", cfg.Path)
+	}
+	a = &Appliance{exp: newExporter("appliance", log), log: log}
+	built := a // a is nil once an error is returned
 	defer func() {
 		if err != nil {
-			a.Close()
+			built.Close()
 		}
 	}()
-	if a.gw, err = gateway.NewGateway(cfg.Gateway, log.With("role", "gateway")); err != nil {
-		return nil, err
-	}
-	gw := a.gw
-	a.exp.Add(gw.Counters()...)
-	a.cp, err = openCopier(cfg, a.exp, log.With("role", "copier"), copier.Options{Router: localRouter{}, NoCapture: !live})
+	a.cp, err = OpenCopier(cfg, a.exp, log.With("role", "copier"), CopierOptions{Router: localRouter{}, NoCapture: !live})
 	if err != nil {
 		return nil, err
 	}
-	a.gw.SetLocal(a.cp.Engine().HandleRecord)
+	if a.gw, err = OpenGateway(cfg.Gateway, log.With("role", "gateway"), a.cp.Engine().HandleRecord); err != nil {
+		return nil, err
+	}
+	a.exp.Add(a.gw.Counters()...)
 	if live {
 		// A mirror port carries frames addressed to other hosts.
 		if a.promiscOff, err = promiscuous(cfg.Copy.Interface); err != nil {
@@ -69,7 +68,7 @@ func openAppliance(cfg *configs.Config, log *slog.Logger, live bool) (a *applian
 }
 
 // Run serves the control channel and captures until ctx ends.
-func (a *appliance) Run(ctx context.Context) error {
+func (a *Appliance) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	gwDone := make(chan error, 1)
@@ -81,7 +80,7 @@ func (a *appliance) Run(ctx context.Context) error {
 
 // Close ends the sessions first (their RSTs still reach the target), then
 // removes the gateway.
-func (a *appliance) Close() error {
+func (a *Appliance) Close() error {
 	var errs []error
 	if a.cp != nil {
 		errs = append(errs, a.cp.Close())
@@ -95,18 +94,22 @@ func (a *appliance) Close() error {
 	return errors.Join(errs...)
 }
 
-func runAppliance(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
-	if cfg.Copy.FromFile() {
-		return replayFile(ctx, cfg, log, cfg.Copy.Source, replayFlags{speed: 1, loops: 1, drain: 10 * time.Second})
+// RunAppliance runs both roles from a file with [gateway] and [copy],
+// capturing on the mirror port until ctx ends. A file source is the
+// caller's to play (OpenReplay with a local gateway).
+func RunAppliance(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	if _, err := Check(cfg, CmdAppliance); err != nil {
+		return fmt.Errorf("%s: %w", cfg.Path, err)
 	}
-	a, err := openAppliance(cfg, log, true)
+	a, err := OpenAppliance(cfg, log, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	stop := serveMetrics(ctx, a.exp, cfg.Metrics.Listen, log)
+	stop := ServeMetrics(ctx, a.exp, cfg.Metrics.Listen, log)
 	defer stop()
 	log.Info("appliance running", "mirror", cfg.Copy.Interface, "tun", cfg.Gateway.TUN, "sender", cfg.Copy.SendInterface)
+	ready(log)
 	return a.Run(ctx)
 }
 

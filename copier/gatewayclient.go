@@ -15,6 +15,13 @@ import (
 	"github.com/replaygw/replaygw/wire"
 )
 
+// The gateway client: the copier's side of the control channel. It keeps
+// one connection per configured gateway, takes a lease on every session's
+// exact 4-tuple before the session's SYN leaves (lease-add, renewed while
+// the session lives, lease-release at its end), follows the pool share each
+// gateway gives this copier instance, and hands the response records the
+// gateways stream back to the engine.
+
 // GatewayConfig configures the copier's gateway client.
 type GatewayConfig struct {
 	Addrs      []string // gateway control addresses, host:port
@@ -25,6 +32,14 @@ type GatewayConfig struct {
 	// OnRecord receives every response record, on the connection's reader
 	// goroutine (one per gateway). r is valid only during the call.
 	OnRecord func(r *wire.Record)
+	// OnLeaseRefused receives each tuple a gateway refused because another
+	// copier holds it (the client has already forgotten the lease), on the
+	// connection's reader goroutine.
+	OnLeaseRefused func(t wire.Tuple)
+	// OnShare receives the pool share the copier's allocator must pick
+	// tuples from, whenever it changes (the share of the first configured
+	// gateway that is connected; the whole pool while none is).
+	OnShare func(s wire.Share)
 
 	// Tuning; zero values take the defaults in brackets.
 	DialTimeout      time.Duration // [5s]
@@ -62,6 +77,12 @@ func (c *GatewayConfig) fill() {
 	if c.OnRecord == nil {
 		c.OnRecord = func(*wire.Record) {}
 	}
+	if c.OnLeaseRefused == nil {
+		c.OnLeaseRefused = func(wire.Tuple) {}
+	}
+	if c.OnShare == nil {
+		c.OnShare = func(wire.Share) {}
+	}
 }
 
 // GatewayStats counts the gateway client's work.
@@ -71,40 +92,48 @@ type GatewayStats struct {
 	DialFailures    atomic.Uint64 // dials or handshakes that failed (refusals excluded)
 	AuthRefused     atomic.Uint64 // a gateway and we disagree on the token
 	VersionRefused  atomic.Uint64 // a gateway speaks another protocol version
-	RoutesSent      atomic.Uint64 // route-add entries written (per gateway)
-	RouteDelsSent   atomic.Uint64 // route-del entries written (per gateway)
+	RoutesSent      atomic.Uint64 // lease-add entries written (per gateway)
+	RouteDelsSent   atomic.Uint64 // lease-release entries written (per gateway)
 	RoutesOverflow  atomic.Uint64 // a gateway fell so far behind that it was redialed
+	LeasesRefused   atomic.Uint64 // lease adds a gateway refused: another copier holds the tuple
+	ShareChanges    atomic.Uint64 // pool share changes handed to OnShare
 	RecordsReceived atomic.Uint64
 	FramesMalformed atomic.Uint64 // bad frames from a gateway (the connection is redialed)
 }
 
 var _ Router = (*GatewayClient)(nil)
 
-// maxPendingOps bounds the route updates waiting for one gateway; beyond it
-// the connection is redialed and the live routes re-registered from memory.
+// maxPendingOps bounds the lease updates waiting for one gateway; beyond it
+// the connection is redialed and the live leases re-registered from memory.
 const maxPendingOps = 1 << 18
 
-type routeOp struct {
+type leaseOp struct {
 	t   wire.Tuple
 	ttl time.Duration
 	del bool
 }
 
-type liveRoute struct {
+type liveLease struct {
 	ttl   time.Duration
-	until int64 // Unix nanoseconds; 0: until DelRoute
+	until int64 // Unix nanoseconds; 0: until ReleaseLease
 }
 
-// GatewayClient keeps a connection to every configured gateway, registers
-// the copier's routes on all of them and hands their response records to
-// OnRecord. It implements Router.
+// GatewayClient is the copier's client of the gateways' control channel: it
+// keeps a connection to every configured gateway, takes the leases of the
+// copier's sessions on all of them (remembering them to take them again
+// after a reconnect), reports the pool share and refused leases, and hands
+// the gateways' response records to OnRecord. It implements Router.
 type GatewayClient struct {
-	cfg GatewayConfig
-	log *slog.Logger
-	st  GatewayStats
+	cfg      GatewayConfig
+	log      *slog.Logger
+	st       GatewayStats
+	instance [16]byte // this copier process, the same on every gateway
 
-	mu     sync.Mutex // guards routes and closed; taken before a link's mu
-	routes map[wire.Tuple]liveRoute
+	shareMu sync.Mutex // guards share; OnShare is called under it
+	share   wire.Share // last handed to OnShare
+
+	mu     sync.Mutex // guards leases and closed; taken before a link's mu
+	leases map[wire.Tuple]liveLease
 	closed bool
 	links  []*gwLink
 
@@ -116,7 +145,7 @@ type GatewayClient struct {
 // NewGatewayClient starts one connect loop per gateway address.
 func NewGatewayClient(cfg GatewayConfig) *GatewayClient {
 	cfg.fill()
-	g := &GatewayClient{cfg: cfg, log: cfg.Logger, routes: make(map[wire.Tuple]liveRoute)}
+	g := &GatewayClient{cfg: cfg, log: cfg.Logger, leases: make(map[wire.Tuple]liveLease), instance: wire.NewInstance(), share: wire.Share{Count: 1}}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	for _, a := range cfg.Addrs {
 		l := &gwLink{g: g, addr: a, wake: make(chan struct{}, 1), pong: make(chan struct{}, 1)}
@@ -130,12 +159,13 @@ func NewGatewayClient(cfg GatewayConfig) *GatewayClient {
 	return g
 }
 
-// AddRoute registers t on every connected gateway (sent within about a
-// millisecond, batched with other updates) and remembers it so that it is
-// registered again after a reconnect. ttl 0 lets the gateway choose. It
-// never blocks on the network and reports false when no gateway is
-// connected.
-func (g *GatewayClient) AddRoute(t wire.Tuple, ttl time.Duration) bool {
+// AddLease takes the lease on t on every connected gateway (sent within
+// about a millisecond, batched with other updates) and remembers it so that
+// it is taken again after a reconnect. ttl 0 lets the gateway choose;
+// calling it again renews the lease. It never blocks on the network and
+// reports false when no gateway is connected. A gateway that finds t held
+// by another copier refuses it: OnLeaseRefused.
+func (g *GatewayClient) AddLease(t wire.Tuple, ttl time.Duration) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -143,7 +173,7 @@ func (g *GatewayClient) AddRoute(t wire.Tuple, ttl time.Duration) bool {
 	}
 	n := 0
 	for _, l := range g.links {
-		if l.push(routeOp{t: t, ttl: ttl}) {
+		if l.push(leaseOp{t: t, ttl: ttl}) {
 			n++
 		}
 	}
@@ -154,20 +184,20 @@ func (g *GatewayClient) AddRoute(t wire.Tuple, ttl time.Duration) bool {
 	if ttl > 0 {
 		until = time.Now().Add(ttl).UnixNano()
 	}
-	g.routes[t] = liveRoute{ttl: ttl, until: until}
+	g.leases[t] = liveLease{ttl: ttl, until: until}
 	return true
 }
 
-// DelRoute removes t from every connected gateway and from memory.
-func (g *GatewayClient) DelRoute(t wire.Tuple) {
+// ReleaseLease ends the lease on t on every connected gateway and forgets it.
+func (g *GatewayClient) ReleaseLease(t wire.Tuple) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.routes[t]; !ok || g.closed {
+	if _, ok := g.leases[t]; !ok || g.closed {
 		return
 	}
-	delete(g.routes, t)
+	delete(g.leases, t)
 	for _, l := range g.links {
-		l.push(routeOp{t: t, del: true})
+		l.push(leaseOp{t: t, del: true})
 	}
 }
 
@@ -182,11 +212,66 @@ func (g *GatewayClient) Connected() int {
 	return n
 }
 
-// Routes returns the number of live routes remembered.
-func (g *GatewayClient) Routes() int {
+// AddRoute is AddLease under the name of the engine's Router interface.
+func (g *GatewayClient) AddRoute(t wire.Tuple, ttl time.Duration) bool { return g.AddLease(t, ttl) }
+
+// DelRoute is ReleaseLease under the name of the engine's Router interface.
+func (g *GatewayClient) DelRoute(t wire.Tuple) { g.ReleaseLease(t) }
+
+// Share returns the pool share the copier picks tuples from now.
+func (g *GatewayClient) Share() wire.Share {
+	g.shareMu.Lock()
+	defer g.shareMu.Unlock()
+	return g.share
+}
+
+// updateShare hands OnShare the share of the first connected gateway
+// (the whole pool while none is) when it changed.
+func (g *GatewayClient) updateShare() {
+	g.shareMu.Lock()
+	defer g.shareMu.Unlock()
+	sh := wire.Share{Count: 1}
+	for _, l := range g.links {
+		if l.up.Load() {
+			sh = l.loadShare()
+			break
+		}
+	}
+	if sh.Whole() {
+		sh = wire.Share{Count: 1}
+	}
+	if sh == g.share {
+		return
+	}
+	g.share = sh
+	g.st.ShareChanges.Add(1)
+	g.log.Info("client pool share", "share", sh.String())
+	g.cfg.OnShare(sh)
+}
+
+// leaseRefused forgets t (a gateway says another copier holds it) and
+// tells OnLeaseRefused once, however many gateways refuse it.
+func (g *GatewayClient) leaseRefused(t wire.Tuple) {
+	g.st.LeasesRefused.Add(1)
+	g.mu.Lock()
+	_, known := g.leases[t]
+	if known {
+		delete(g.leases, t)
+		for _, l := range g.links {
+			l.push(leaseOp{t: t, del: true}) // the gateways that granted it
+		}
+	}
+	g.mu.Unlock()
+	if known {
+		g.cfg.OnLeaseRefused(t)
+	}
+}
+
+// Leases returns the number of live leases remembered.
+func (g *GatewayClient) Leases() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.routes)
+	return len(g.leases)
 }
 
 // Stats returns the live counters.
@@ -209,7 +294,7 @@ func (g *GatewayClient) Close() error {
 	return nil
 }
 
-// forget drops remembered routes whose TTL ran out without a re-add.
+// forget drops remembered leases whose TTL ran out without a renewal.
 func (g *GatewayClient) forget() {
 	defer g.wg.Done()
 	t := time.NewTicker(5 * time.Second)
@@ -221,9 +306,9 @@ func (g *GatewayClient) forget() {
 		case now := <-t.C:
 			ns := now.UnixNano()
 			g.mu.Lock()
-			for tu, r := range g.routes {
+			for tu, r := range g.leases {
 				if r.until != 0 && r.until < ns {
-					delete(g.routes, tu)
+					delete(g.leases, tu)
 				}
 			}
 			g.mu.Unlock()
@@ -239,8 +324,9 @@ type gwLink struct {
 
 	mu    sync.Mutex
 	conn  *wire.Conn
-	ops   []routeOp // pending route updates, in order
-	spare []routeOp
+	share wire.Share // the gateway's share for us on this connection
+	ops   []leaseOp  // pending lease updates, in order
+	spare []leaseOp
 
 	wake    chan struct{} // cap 1: ops are pending
 	pong    chan struct{} // cap 1: answer a ping
@@ -248,7 +334,7 @@ type gwLink struct {
 }
 
 // push queues op if the link is up. Called with g.mu held.
-func (l *gwLink) push(op routeOp) bool {
+func (l *gwLink) push(op leaseOp) bool {
 	l.mu.Lock()
 	if !l.up.Load() {
 		l.mu.Unlock()
@@ -256,7 +342,7 @@ func (l *gwLink) push(op routeOp) bool {
 	}
 	if len(l.ops) >= maxPendingOps {
 		// The gateway is not keeping up: start over on a new connection,
-		// which re-registers every live route.
+		// which takes every live lease again.
 		l.g.st.RoutesOverflow.Add(1)
 		l.up.Store(false)
 		l.ops = l.ops[:0]
@@ -278,7 +364,20 @@ func (l *gwLink) push(op routeOp) bool {
 	return true
 }
 
-func (l *gwLink) takeOps() []routeOp {
+func (l *gwLink) loadShare() wire.Share {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.share
+}
+
+func (l *gwLink) setShare(sh wire.Share) {
+	l.mu.Lock()
+	l.share = sh
+	l.mu.Unlock()
+	l.g.updateShare()
+}
+
+func (l *gwLink) takeOps() []leaseOp {
 	l.mu.Lock()
 	ops := l.ops
 	l.ops, l.spare = l.spare[:0], nil
@@ -286,7 +385,7 @@ func (l *gwLink) takeOps() []routeOp {
 	return ops
 }
 
-func (l *gwLink) giveBack(ops []routeOp) {
+func (l *gwLink) giveBack(ops []leaseOp) {
 	l.mu.Lock()
 	if l.spare == nil && cap(ops) <= 4096 {
 		l.spare = ops[:0]
@@ -338,8 +437,8 @@ func (l *gwLink) run() {
 	}
 }
 
-// session runs one connection: dial, authenticate, register the live
-// routes, then read until it fails.
+// session runs one connection: dial, authenticate, take the live leases
+// again, then read until it fails.
 func (l *gwLink) session() (refused, wasUp bool) {
 	g := l.g
 	d := net.Dialer{Timeout: g.cfg.DialTimeout, KeepAlive: 15 * time.Second}
@@ -364,28 +463,30 @@ func (l *gwLink) session() (refused, wasUp bool) {
 	if g.ctx.Err() != nil {
 		return false, false
 	}
-	hello, err := wire.Handshake(c, wire.Hello{
-		Role: wire.RoleCopier, Caps: wire.CapPayload | wire.CapRouteTTL | wire.CapIPv6,
-		PayloadCap: uint16(g.cfg.PayloadCap), Name: g.cfg.Name,
-	}, []byte(g.cfg.Token), g.cfg.HandshakeTimeout)
+	hello, share, err := wire.HandshakeShare(c, wire.Hello{
+		Role: wire.RoleCopier, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare,
+		PayloadCap: uint16(g.cfg.PayloadCap), Instance: g.instance, Name: g.cfg.Name,
+	}, []byte(g.cfg.Token), g.cfg.HandshakeTimeout, nil)
 	if err != nil {
 		return l.handshakeFailed(err), false
 	}
 
-	// Up: re-register every live route before any newer update.
+	// Up: take every live lease again before any newer update.
 	now := time.Now().UnixNano()
 	g.mu.Lock()
 	l.mu.Lock()
 	l.ops = l.ops[:0]
-	for tu, r := range g.routes {
+	for tu, r := range g.leases {
 		if r.until == 0 || r.until > now {
-			l.ops = append(l.ops, routeOp{t: tu, ttl: r.ttl})
+			l.ops = append(l.ops, leaseOp{t: tu, ttl: r.ttl})
 		}
 	}
 	restored := len(l.ops)
+	l.share = share
 	l.up.Store(true)
 	l.mu.Unlock()
 	g.mu.Unlock()
+	g.updateShare()
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -393,7 +494,7 @@ func (l *gwLink) session() (refused, wasUp bool) {
 	g.st.Connects.Add(1)
 	l.lastErr = ""
 	g.log.Info("connected to gateway", "gateway", l.addr, "name", hello.Name,
-		"payload_cap", min(g.cfg.PayloadCap, int(hello.PayloadCap)), "routes_restored", restored)
+		"payload_cap", min(g.cfg.PayloadCap, int(hello.PayloadCap)), "leases_restored", restored, "pool", share.String())
 
 	done := make(chan struct{})
 	wdone := make(chan struct{})
@@ -407,6 +508,7 @@ func (l *gwLink) session() (refused, wasUp bool) {
 	l.up.Store(false)
 	l.ops = l.ops[:0]
 	l.mu.Unlock()
+	g.updateShare()
 	close(done)
 	c.Close()
 	<-wdone
@@ -431,6 +533,10 @@ func (l *gwLink) handshakeFailed(err error) bool {
 		g.st.AuthRefused.Add(1)
 		l.logFailure(slog.LevelError, "gateway refused: token mismatch (copy.token must equal the gateway's token); retrying slowly", err)
 		return true
+	case isPE && pe.Code == wire.CodeBusy:
+		l.logFailure(slog.LevelError, "gateway refused: it has no pool share left for another copier; retrying", err)
+		g.st.DialFailures.Add(1)
+		return false
 	case errors.Is(err, wire.ErrVersion) || isPE && pe.Code == wire.CodeVersion:
 		g.st.VersionRefused.Add(1)
 		l.logFailure(slog.LevelError, "gateway refused: protocol version mismatch (run the same replaygw release on both hosts); retrying slowly", err)
@@ -464,6 +570,9 @@ func (l *gwLink) readLoop(c *wire.Conn) error {
 			return 0, err
 		}
 		got++
+		if rec.Flags == leaseRefusedNote {
+			return n, nil // no TCP segment has no flags; never taken for a refusal note
+		}
 		g.cfg.OnRecord(&rec)
 		return n, nil
 	}
@@ -486,6 +595,25 @@ func (l *gwLink) readLoop(c *wire.Conn) error {
 				g.st.FramesMalformed.Add(1)
 				return fmt.Errorf("copier: malformed records frame from gateway: %w", err)
 			}
+		case wire.TypeLeaseRefused:
+			err := wire.Batch(body, func(_ int, e []byte) (int, error) {
+				t, n, err := wire.DecodeLeaseRefused(e)
+				if err == nil {
+					g.leaseRefused(t)
+				}
+				return n, err
+			})
+			if err != nil {
+				g.st.FramesMalformed.Add(1)
+				return fmt.Errorf("copier: malformed lease-refused frame from gateway: %w", err)
+			}
+		case wire.TypeShare:
+			sh, err := wire.DecodeShare(body)
+			if err != nil {
+				g.st.FramesMalformed.Add(1)
+				return fmt.Errorf("copier: malformed share frame from gateway: %w", err)
+			}
+			l.setShare(sh)
 		case wire.TypePing:
 			select {
 			case l.pong <- struct{}{}:
@@ -505,7 +633,7 @@ func (l *gwLink) readLoop(c *wire.Conn) error {
 	}
 }
 
-// writeLoop sends route updates in batches, and pings. It owns the write
+// writeLoop sends lease updates in batches, and pings. It owns the write
 // side of c.
 func (l *gwLink) writeLoop(c *wire.Conn, done <-chan struct{}) {
 	g := l.g
@@ -557,9 +685,9 @@ func (l *gwLink) writeLoop(c *wire.Conn, done <-chan struct{}) {
 	}
 }
 
-// writeOps writes ops as route-add and route-del frames, keeping their
+// writeOps writes ops as lease-add and lease-release frames, keeping their
 // order: a run of one kind becomes one frame of up to wire.MaxBatch entries.
-func (l *gwLink) writeOps(c *wire.Conn, ops []routeOp, buf []byte) ([]byte, error) {
+func (l *gwLink) writeOps(c *wire.Conn, ops []leaseOp, buf []byte) ([]byte, error) {
 	st := &l.g.st
 	for len(ops) > 0 {
 		del := ops[0].del
@@ -569,13 +697,13 @@ func (l *gwLink) writeOps(c *wire.Conn, ops []routeOp, buf []byte) ([]byte, erro
 			if del {
 				buf = wire.AppendTuple(buf, ops[n].t)
 			} else {
-				buf = wire.AppendRouteAdd(buf, ops[n].t, ops[n].ttl)
+				buf = wire.AppendLeaseAdd(buf, ops[n].t, ops[n].ttl)
 			}
 			n++
 		}
-		typ := wire.TypeRouteAdd
+		typ := wire.TypeLeaseAdd
 		if del {
-			typ = wire.TypeRouteDel
+			typ = wire.TypeLeaseRelease
 		}
 		if err := c.WriteFrame(typ, wire.EndBatch(buf, n)); err != nil {
 			return buf, err

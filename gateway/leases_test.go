@@ -65,68 +65,120 @@ func rec(tu wire.Tuple, flags uint8, seq uint32) *wire.Record {
 	return &wire.Record{Tuple: tu, Flags: flags, Seq: seq, Window: 1000}
 }
 
-func TestRouteAddLookupDelete(t *testing.T) {
+// inst is a copier instance identity for tests.
+func inst(n byte) [16]byte { return [16]byte{15: n} }
+
+func TestLeaseTakeLookupRelease(t *testing.T) {
 	s, clk := newTestServer(t, ServerConfig{})
-	a, b := newPeer(s, nil, 0, s.log), newPeer(s, nil, 0, s.log)
-	rt := s.routes
+	a, b := newPeer(s, nil, inst(1), 0, s.log), newPeer(s, nil, inst(2), 0, s.log)
+	rt := s.leases
 	v6 := wire.Tuple{Client: netip.MustParseAddrPort("[fd00:88::1]:1234"), Target: netip.MustParseAddrPort("[fd00:77::30]:443")}
-	rt.add(tup(1), 0, a)
-	rt.add(v6, time.Minute, b)
+	rt.take(tup(1), 0, a)
+	rt.take(v6, time.Minute, b)
 	now := clk.now()
 	if rt.lookup(tup(1), now) != a || rt.lookup(v6, now) != b || rt.lookup(tup(2), now) != nil {
 		t.Fatal("lookup does not return the owners")
 	}
-	if rt.del(tup(1), b) {
-		t.Fatal("a copier deleted another copier's route")
+	if rt.release(tup(1), b) {
+		t.Fatal("a copier released another copier's lease")
 	}
-	if !rt.del(tup(1), a) || rt.lookup(tup(1), now) != nil {
+	if !rt.release(tup(1), a) || rt.lookup(tup(1), now) != nil {
 		t.Fatal("delete failed")
 	}
-	rt.add(v6, time.Minute, a) // taken over by a newer registration
-	if rt.lookup(v6, now) != a {
-		t.Fatal("re-add by another copier did not take the route over")
+	if rt.take(v6, time.Minute, a) { // another copier's live lease
+		t.Fatal("a copier took over another copier's live lease")
 	}
-	if got := s.st.RoutesAdded.Load(); got != 3 {
+	if rt.lookup(v6, now) != b || s.st.LeasesRefused.Load() != 1 {
+		t.Fatalf("owner %p (want b), refused %d", rt.lookup(v6, now), s.st.LeasesRefused.Load())
+	}
+	if got := s.st.RoutesAdded.Load(); got != 2 {
 		t.Fatalf("routes_added %d", got)
 	}
 	if s.st.RoutesDeleted.Load() != 1 || s.st.RoutesActive.Load() != 1 || rt.len() != 1 {
 		t.Fatalf("deleted %d active %d len %d", s.st.RoutesDeleted.Load(), s.st.RoutesActive.Load(), rt.len())
 	}
-	if n := rt.removeOwner(a); n != 1 || rt.len() != 0 || s.st.RoutesOrphaned.Load() != 1 {
+	if n := rt.removeOwner(b); n != 1 || rt.len() != 0 || s.st.RoutesOrphaned.Load() != 1 {
 		t.Fatalf("removeOwner: %d, len %d", n, rt.len())
 	}
 }
 
-func TestRouteExpiry(t *testing.T) {
+// Two copiers, one tuple: the second is refused and counted, the first
+// keeps its lease and its records; the same copier's new connection (a
+// reconnect) takes its own lease over; an expired lease is free.
+func TestLeaseRefusedToAnotherCopier(t *testing.T) {
 	s, clk := newTestServer(t, ServerConfig{RouteTTL: 10 * time.Second})
-	p := newPeer(s, nil, 0, s.log)
-	rt := s.routes
-	rt.add(tup(1), 0, p)             // default TTL 10s
-	rt.add(tup(2), 3*time.Second, p) // its own TTL
-	rt.add(tup(3), 3*time.Second, p) // kept alive by traffic
+	first, second := newPeer(s, nil, inst(1), 0, s.log), newPeer(s, nil, inst(2), 0, s.log)
+	reconnect := newPeer(s, nil, inst(1), 0, s.log)
+	probe1, probe2 := newPeer(s, nil, inst(0), 0, s.log), newPeer(s, nil, inst(0), 0, s.log) // no instance
+	rt := s.leases
+	for _, tc := range []struct {
+		name      string
+		p         *peer
+		ttl       time.Duration
+		advance   time.Duration
+		wantOK    bool
+		wantOwner *peer
+		refused   uint64
+	}{
+		{"first takes", first, 0, 0, true, first, 0},
+		{"second refused", second, time.Minute, 0, false, first, 1},
+		{"second refused again", second, 0, 5 * time.Second, false, first, 2},
+		{"first renews", first, 0, 0, true, first, 2},
+		{"same instance, new connection", reconnect, 0, 0, true, reconnect, 2},
+		{"other copier after expiry", second, 0, 11 * time.Second, true, second, 2},
+	} {
+		clk.advance(tc.advance)
+		if ok := rt.take(tup(1), tc.ttl, tc.p); ok != tc.wantOK {
+			t.Fatalf("%s: take %v, want %v", tc.name, ok, tc.wantOK)
+		}
+		if got := rt.lookup(tup(1), clk.now()); got != tc.wantOwner {
+			t.Fatalf("%s: owner %p, want %p", tc.name, got, tc.wantOwner)
+		}
+		if got := s.st.LeasesRefused.Load(); got != tc.refused {
+			t.Fatalf("%s: refused %d, want %d", tc.name, got, tc.refused)
+		}
+		if rt.len() != 1 || s.st.RoutesActive.Load() != 1 {
+			t.Fatalf("%s: %d leases, active %d", tc.name, rt.len(), s.st.RoutesActive.Load())
+		}
+	}
+	if rt.release(tup(1), first) || rt.lookup(tup(1), clk.now()) != second {
+		t.Fatal("the first copier released the lease the second now holds")
+	}
+	if !rt.take(tup(2), 0, probe1) || rt.take(tup(2), 0, probe2) || rt.lookup(tup(2), clk.now()) != probe1 {
+		t.Fatal("two peers without an instance were taken for one copier")
+	}
+}
+
+func TestLeaseExpiry(t *testing.T) {
+	s, clk := newTestServer(t, ServerConfig{RouteTTL: 10 * time.Second})
+	p := newPeer(s, nil, inst(0), 0, s.log)
+	rt := s.leases
+	rt.take(tup(1), 0, p)             // default TTL 10s
+	rt.take(tup(2), 3*time.Second, p) // its own TTL
+	rt.take(tup(3), 3*time.Second, p) // kept alive by traffic
 
 	for i := 0; i < 4; i++ { // 4s, traffic every second refreshes tup(3)
 		clk.advance(time.Second)
 		if rt.lookup(tup(3), clk.now()) != p {
-			t.Fatalf("t+%ds: live route lost", i+1)
+			t.Fatalf("t+%ds: live lease lost", i+1)
 		}
 	}
 	if rt.lookup(tup(2), clk.now()) != nil {
-		t.Fatal("route past its TTL still routes")
+		t.Fatal("lease past its TTL still delivers")
 	}
 	if r, _ := rt.expire(clk.now()); r != 1 {
-		t.Fatalf("expired %d routes at t+4s, want 1", r)
+		t.Fatalf("expired %d leases at t+4s, want 1", r)
 	}
 	clk.advance(7 * time.Second) // t+11s: tup(1)'s default TTL is over, tup(3) idle 7s
 	if r, _ := rt.expire(clk.now()); r != 2 {
-		t.Fatalf("expired %d routes at t+11s, want 2", r)
+		t.Fatalf("expired %d leases at t+11s, want 2", r)
 	}
 	if s.st.RoutesExpired.Load() != 3 || s.st.RoutesActive.Load() != 0 || rt.len() != 0 {
 		t.Fatalf("expired %d active %d", s.st.RoutesExpired.Load(), s.st.RoutesActive.Load())
 	}
-	rt.add(tup(4), time.Second, p) // re-add refreshes
+	rt.take(tup(4), time.Second, p) // re-add refreshes
 	clk.advance(900 * time.Millisecond)
-	rt.add(tup(4), time.Second, p)
+	rt.take(tup(4), time.Second, p)
 	clk.advance(900 * time.Millisecond)
 	if rt.lookup(tup(4), clk.now()) != p {
 		t.Fatal("re-add did not refresh the TTL")
@@ -135,7 +187,7 @@ func TestRouteExpiry(t *testing.T) {
 
 func TestEarlyHold(t *testing.T) {
 	s, clk := newTestServer(t, ServerConfig{HoldEarly: 2 * time.Second, PayloadCap: 16})
-	p := newPeer(s, nil, 16, s.log)
+	p := newPeer(s, nil, inst(0), 16, s.log)
 
 	synack := rec(tup(1), wire.FlagSYN|wire.FlagACK, 100)
 	rst := rec(tup(2), wire.FlagRST, 200)
@@ -151,8 +203,8 @@ func TestEarlyHold(t *testing.T) {
 	}
 
 	clk.advance(time.Second)
-	s.routes.add(tup(1), 0, p)
-	s.routes.add(tup(2), 0, p)
+	s.leases.take(tup(1), 0, p)
+	s.leases.take(tup(2), 0, p)
 	got := queuedRecords(t, p)
 	if len(got) != 2 || got[0].Seq != 100 || got[1].Seq != 200 || string(got[1].Payload) != "bye" {
 		t.Fatalf("delivered %+v", got)
@@ -161,18 +213,18 @@ func TestEarlyHold(t *testing.T) {
 		t.Fatalf("held_delivered %d routed %d", s.st.HeldDelivered.Load(), s.st.RecordsRouted.Load())
 	}
 
-	// A hold whose route never comes expires after HoldEarly.
+	// A hold whose lease never comes expires after HoldEarly.
 	late := rec(tup(5), wire.FlagSYN|wire.FlagACK, 500)
 	s.Deliver(late)
 	clk.advance(1500 * time.Millisecond)
-	if _, h := s.routes.expire(clk.now()); h != 0 {
+	if _, h := s.leases.expire(clk.now()); h != 0 {
 		t.Fatalf("expired %d holds after 1.5s", h)
 	}
 	clk.advance(time.Second)
-	if _, h := s.routes.expire(clk.now()); h != 1 {
+	if _, h := s.leases.expire(clk.now()); h != 1 {
 		t.Fatalf("expired %d holds after 2.5s, want 1", h)
 	}
-	s.routes.add(tup(5), 0, p)
+	s.leases.take(tup(5), 0, p)
 	if got := queuedRecords(t, p); len(got) != 0 || s.st.HeldExpired.Load() != 1 {
 		t.Fatalf("expired hold delivered: %+v", got)
 	}
@@ -196,11 +248,11 @@ func TestEarlyHoldBounded(t *testing.T) {
 	}
 }
 
-// TestHoldRaceWithAdd runs early records and route adds concurrently: every
+// TestHoldRaceWithAdd runs early records and lease adds concurrently: every
 // held record must be delivered exactly once, none stranded.
 func TestHoldRaceWithAdd(t *testing.T) {
 	s, _ := newTestServer(t, ServerConfig{HoldMax: 1 << 20, CopierQueue: 1 << 20})
-	p := newPeer(s, nil, 0, s.log)
+	p := newPeer(s, nil, inst(0), 0, s.log)
 	const n = 2000
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -213,7 +265,7 @@ func TestHoldRaceWithAdd(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; i < n; i++ {
-			s.routes.add(tup(i), 0, p)
+			s.leases.take(tup(i), 0, p)
 		}
 	}()
 	wg.Wait()
@@ -223,14 +275,14 @@ func TestHoldRaceWithAdd(t *testing.T) {
 		seen[r.Seq]++
 	}
 	if len(got) != n || len(seen) != n {
-		t.Fatalf("%d records delivered (%d distinct), want %d; held now %d", len(got), len(seen), n, s.routes.hold.count.Load())
+		t.Fatalf("%d records delivered (%d distinct), want %d; held now %d", len(got), len(seen), n, s.leases.hold.count.Load())
 	}
 }
 
 func TestPeerQueueBoundsAndBatches(t *testing.T) {
 	s, _ := newTestServer(t, ServerConfig{CopierQueue: wire.MaxBatch + 10, PayloadCap: 8})
-	p := newPeer(s, nil, 4, s.log) // the copier asked for 4 bytes
-	s.routes.add(tup(1), 0, p)
+	p := newPeer(s, nil, inst(0), 4, s.log) // the copier asked for 4 bytes
+	s.leases.take(tup(1), 0, p)
 	r := rec(tup(1), wire.FlagACK, 0)
 	r.Payload, r.PayloadLen = []byte("abcdefgh"), 8
 	for i := 0; i < wire.MaxBatch+20; i++ {
@@ -259,8 +311,8 @@ func TestPeerQueueBoundsAndBatches(t *testing.T) {
 
 func TestDeliverAllocs(t *testing.T) {
 	s, _ := newTestServer(t, ServerConfig{CopierQueue: 1 << 30})
-	p := newPeer(s, nil, 0, s.log)
-	s.routes.add(tup(1), 0, p)
+	p := newPeer(s, nil, inst(0), 0, s.log)
+	s.leases.take(tup(1), 0, p)
 	r := rec(tup(1), wire.FlagACK, 1)
 	for i := 0; i < 10; i++ {
 		s.Deliver(r) // warm the buffer
@@ -276,14 +328,14 @@ func TestDeliverAllocs(t *testing.T) {
 }
 
 func BenchmarkDeliver(b *testing.B) {
-	for _, routes := range []int{1, 100000} {
-		b.Run(fmt.Sprintf("routes=%d", routes), func(b *testing.B) {
+	for _, leases := range []int{1, 100000} {
+		b.Run(fmt.Sprintf("leases=%d", leases), func(b *testing.B) {
 			s, _ := newTestServer(b, ServerConfig{CopierQueue: 1 << 20})
-			p := newPeer(s, nil, 0, s.log)
-			for i := 0; i < routes; i++ {
-				s.routes.add(tup(i), 0, p)
+			p := newPeer(s, nil, inst(0), 0, s.log)
+			for i := 0; i < leases; i++ {
+				s.leases.take(tup(i), 0, p)
 			}
-			recs := make([]*wire.Record, routes)
+			recs := make([]*wire.Record, leases)
 			for i := range recs {
 				recs[i] = rec(tup(i), wire.FlagACK, uint32(i))
 			}
@@ -291,7 +343,7 @@ func BenchmarkDeliver(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				i := 0
 				for pb.Next() {
-					s.Deliver(recs[i%routes])
+					s.Deliver(recs[i%leases])
 					i++
 					if i%4096 == 0 {
 						p.recycle(func() [][]byte { bs, _ := p.takeAll(); return bs }())
@@ -304,19 +356,19 @@ func BenchmarkDeliver(b *testing.B) {
 
 func BenchmarkDeliverSerial(b *testing.B) {
 	s, _ := newTestServer(b, ServerConfig{CopierQueue: 1 << 20})
-	p := newPeer(s, nil, 0, s.log)
-	const routes = 10000
-	for i := 0; i < routes; i++ {
-		s.routes.add(tup(i), 0, p)
+	p := newPeer(s, nil, inst(0), 0, s.log)
+	const leases = 10000
+	for i := 0; i < leases; i++ {
+		s.leases.take(tup(i), 0, p)
 	}
-	recs := make([]*wire.Record, routes)
+	recs := make([]*wire.Record, leases)
 	for i := range recs {
 		recs[i] = rec(tup(i), wire.FlagACK, uint32(i))
 	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		s.Deliver(recs[i%routes])
+		s.Deliver(recs[i%leases])
 		i++
 		if i%4096 == 0 {
 			bs, _ := p.takeAll()

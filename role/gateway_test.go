@@ -1,4 +1,4 @@
-package gateway
+package role
 
 import (
 	"net"
@@ -8,7 +8,7 @@ import (
 	"github.com/replaygw/replaygw/configs"
 )
 
-func TestNewGatewayFailsBeforeTouchingTheKernel(t *testing.T) {
+func TestOpenGatewayFailsBeforeTouchingTheKernel(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -16,14 +16,14 @@ func TestNewGatewayFailsBeforeTouchingTheKernel(t *testing.T) {
 	defer taken.Close()
 	// The TUN name is invalid too: if the listen error did not come first,
 	// the tunnel error would.
-	_, err = NewGateway(&configs.Gateway{TUN: "this-name-is-far-too-long", Listen: taken.Addr().String(), Secret: "x"}, nil)
+	_, err = OpenGateway(&configs.Gateway{TUN: "this-name-is-far-too-long", Listen: taken.Addr().String(), Secret: "x"}, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "gateway.listen") {
 		t.Fatalf("%v, want a listen error", err)
 	}
 }
 
-func TestNewGatewayRefusesEmptyToken(t *testing.T) {
-	_, err := NewGateway(&configs.Gateway{TUN: "this-name-is-far-too-long", Listen: "127.0.0.1:0"}, nil)
+func TestOpenGatewayRefusesEmptyToken(t *testing.T) {
+	_, err := OpenGateway(&configs.Gateway{TUN: "this-name-is-far-too-long", Listen: "127.0.0.1:0"}, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "empty token") {
 		t.Fatalf("%v, want an empty-token error", err)
 	}

@@ -30,7 +30,7 @@ type fakeGWConn struct {
 	hello    wire.Hello
 	wmu      sync.Mutex
 	ops      chan gwOp
-	frames   atomic.Int64 // route frames received
+	frames   atomic.Int64 // lease frames received
 	maxBatch atomic.Int64 // most entries in one frame
 }
 
@@ -94,7 +94,7 @@ func (fc *fakeGWConn) read() {
 			return
 		}
 		switch typ {
-		case wire.TypeRouteAdd:
+		case wire.TypeLeaseAdd:
 			fc.frames.Add(1)
 			if len(body) >= 2 {
 				if n := int64(body[0])<<8 | int64(body[1]); n > fc.maxBatch.Load() {
@@ -102,14 +102,14 @@ func (fc *fakeGWConn) read() {
 				}
 			}
 			wire.Batch(body, func(_ int, e []byte) (int, error) {
-				tu, ttl, n, err := wire.DecodeRouteAdd(e)
+				tu, ttl, n, err := wire.DecodeLeaseAdd(e)
 				fc.ops <- gwOp{t: tu, ttl: ttl}
 				return n, err
 			})
-		case wire.TypeRouteDel:
+		case wire.TypeLeaseRelease:
 			fc.frames.Add(1)
 			wire.Batch(body, func(_ int, e []byte) (int, error) {
-				tu, n, err := wire.DecodeRouteDel(e)
+				tu, n, err := wire.DecodeLeaseRelease(e)
 				fc.ops <- gwOp{t: tu, del: true}
 				return n, err
 			})
@@ -190,7 +190,7 @@ func newTestClient(t *testing.T, cfg GatewayConfig) *GatewayClient {
 	return g
 }
 
-func TestGatewayClientRoutesAndRecords(t *testing.T) {
+func TestGatewayClientLeasesAndRecords(t *testing.T) {
 	gw := newFakeGateway(t, "tok")
 	sink := &recordSink{}
 	g := newTestClient(t, GatewayConfig{Addrs: []string{gw.addr()}, PayloadCap: 32, Name: "cp-test", OnRecord: sink.on})
@@ -201,15 +201,15 @@ func TestGatewayClientRoutesAndRecords(t *testing.T) {
 	waitFor(t, "connected", func() bool { return g.Connected() == 1 })
 
 	v6 := wire.Tuple{Client: netip.MustParseAddrPort("[fd00:88::5]:4000"), Target: netip.MustParseAddrPort("[fd00:77::30]:443")}
-	if !g.AddRoute(gwTuple(1), 90*time.Second) || !g.AddRoute(v6, 0) {
-		t.Fatal("AddRoute returned false with a gateway connected")
+	if !g.AddLease(gwTuple(1), 90*time.Second) || !g.AddLease(v6, 0) {
+		t.Fatal("AddLease returned false with a gateway connected")
 	}
-	g.DelRoute(gwTuple(1))
-	g.DelRoute(gwTuple(2)) // never added: not sent
-	g.AddRoute(gwTuple(3), time.Second)
+	g.ReleaseLease(gwTuple(1))
+	g.ReleaseLease(gwTuple(2)) // never added: not sent
+	g.AddLease(gwTuple(3), time.Second)
 	fc.expectOps(t, gwOp{t: gwTuple(1), ttl: 90 * time.Second}, gwOp{t: v6}, gwOp{t: gwTuple(1), del: true}, gwOp{t: gwTuple(3), ttl: time.Second})
-	if g.Routes() != 2 {
-		t.Fatalf("%d routes remembered, want 2", g.Routes())
+	if g.Leases() != 2 {
+		t.Fatalf("%d leases remembered, want 2", g.Leases())
 	}
 
 	recs := []wire.Record{
@@ -246,20 +246,20 @@ func TestGatewayClientNoGateway(t *testing.T) {
 	ln.Close() // nothing listens there now
 	g := newTestClient(t, GatewayConfig{Addrs: []string{addr}})
 	waitFor(t, "dial failures", func() bool { return g.Stats().DialFailures.Load() >= 2 })
-	if g.Connected() != 0 || g.AddRoute(gwTuple(1), 0) || g.Routes() != 0 {
-		t.Fatal("a route was accepted with no gateway")
+	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0) || g.Leases() != 0 {
+		t.Fatal("a lease was accepted with no gateway")
 	}
 }
 
-func TestGatewayClientReconnectRestoresRoutes(t *testing.T) {
+func TestGatewayClientReconnectRestoresLeases(t *testing.T) {
 	gw := newFakeGateway(t, "tok")
 	g := newTestClient(t, GatewayConfig{Addrs: []string{gw.addr()}})
 	fc := gw.next()
 	waitFor(t, "connected", func() bool { return g.Connected() == 1 })
 	for i := 1; i <= 3; i++ {
-		g.AddRoute(gwTuple(i), time.Duration(i)*time.Minute)
+		g.AddLease(gwTuple(i), time.Duration(i)*time.Minute)
 	}
-	g.DelRoute(gwTuple(2))
+	g.ReleaseLease(gwTuple(2))
 	fc.expectOps(t, gwOp{t: gwTuple(1), ttl: time.Minute}, gwOp{t: gwTuple(2), ttl: 2 * time.Minute},
 		gwOp{t: gwTuple(3), ttl: 3 * time.Minute}, gwOp{t: gwTuple(2), del: true})
 
@@ -286,20 +286,20 @@ func TestGatewayClientTwoGateways(t *testing.T) {
 	g := newTestClient(t, GatewayConfig{Addrs: []string{gw1.addr(), gw2.addr()}, OnRecord: sink.on})
 	fc1, fc2 := gw1.next(), gw2.next()
 	waitFor(t, "both connected", func() bool { return g.Connected() == 2 })
-	g.AddRoute(gwTuple(7), 0)
+	g.AddLease(gwTuple(7), 0)
 	fc1.expectOps(t, gwOp{t: gwTuple(7)})
 	fc2.expectOps(t, gwOp{t: gwTuple(7)})
 	for i, fc := range []*fakeGWConn{fc1, fc2} {
-		r := wire.Record{Tuple: gwTuple(7), Seq: uint32(i)}
+		r := wire.Record{Tuple: gwTuple(7), Seq: uint32(i), Flags: wire.FlagACK}
 		fc.send(wire.TypeRecords, wire.EndBatch(wire.AppendRecord(wire.BeginBatch(nil), &r, 0), 1))
 	}
 	waitFor(t, "records from both", func() bool { return sink.len() == 2 })
 
 	fc1.c.Close()
-	gw1.ln.Close() // gateway 1 is gone for good: routes still go to gateway 2
+	gw1.ln.Close() // gateway 1 is gone for good: leases still go to gateway 2
 	waitFor(t, "one connected", func() bool { return g.Connected() == 1 })
-	if !g.AddRoute(gwTuple(8), 0) {
-		t.Fatal("AddRoute false with one gateway left")
+	if !g.AddLease(gwTuple(8), 0) {
+		t.Fatal("AddLease false with one gateway left")
 	}
 	fc2.expectOps(t, gwOp{t: gwTuple(8)})
 }
@@ -335,7 +335,7 @@ func TestGatewayClientWrongToken(t *testing.T) {
 	if n := g.Stats().AuthRefused.Load(); n > 4 {
 		t.Fatalf("%d attempts in ~1s after a refusal: not backing off", n)
 	}
-	if g.Connected() != 0 || g.AddRoute(gwTuple(1), 0) {
+	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0) {
 		t.Fatal("connected with a wrong token")
 	}
 	if out := logs.String(); !strings.Contains(out, "token mismatch") || !strings.Contains(out, "level=ERROR") {
@@ -350,7 +350,7 @@ func TestGatewayClientMalformedFrames(t *testing.T) {
 		body []byte
 	}{
 		{"bad record batch", wire.TypeRecords, []byte{0, 1, 4, 0, 0}},
-		{"unexpected type", wire.TypeRouteAdd, []byte{0, 0}},
+		{"unexpected type", wire.TypeLeaseAdd, []byte{0, 0}},
 		{"unknown type", wire.Type(99), []byte{1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -359,7 +359,7 @@ func TestGatewayClientMalformedFrames(t *testing.T) {
 			g := newTestClient(t, GatewayConfig{Addrs: []string{gw.addr()}, OnRecord: func(*wire.Record) { got.Add(1) }})
 			fc := gw.next()
 			waitFor(t, "connected", func() bool { return g.Connected() == 1 })
-			g.AddRoute(gwTuple(1), 0)
+			g.AddLease(gwTuple(1), 0)
 			fc.expectOps(t, gwOp{t: gwTuple(1)})
 			fc.send(tc.typ, tc.body)
 			fc2 := gw.next() // dropped and redialed
@@ -379,12 +379,12 @@ func TestGatewayClientBatching(t *testing.T) {
 	const n = 3 * wire.MaxBatch
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		if !g.AddRoute(gwTuple(i), time.Minute) {
-			t.Fatal("AddRoute false")
+		if !g.AddLease(gwTuple(i), time.Minute) {
+			t.Fatal("AddLease false")
 		}
 	}
 	if d := time.Since(start); d > time.Second {
-		t.Fatalf("%d AddRoute calls took %v", n, d)
+		t.Fatalf("%d AddLease calls took %v", n, d)
 	}
 	for i := 0; i < n; i++ {
 		select {
@@ -393,18 +393,18 @@ func TestGatewayClientBatching(t *testing.T) {
 				t.Fatalf("op %d: %v, want %v", i, op.t, gwTuple(i))
 			}
 		case <-time.After(5 * time.Second):
-			t.Fatalf("only %d of %d routes arrived", i, n)
+			t.Fatalf("only %d of %d leases arrived", i, n)
 		}
 	}
 	// Frames are never larger than MaxBatch; a burst is coalesced (how much
 	// depends on how far the writer lags: without -race about 500 per frame).
 	if f := fc.frames.Load(); f < n/wire.MaxBatch || f > n/2 {
-		t.Fatalf("%d routes came in %d frames", n, f)
+		t.Fatalf("%d leases came in %d frames", n, f)
 	}
 	if m := fc.maxBatch.Load(); m > wire.MaxBatch {
 		t.Fatalf("a frame carried %d entries (limit %d)", m, wire.MaxBatch)
 	}
-	t.Logf("%d routes in %d frames", n, fc.frames.Load())
+	t.Logf("%d leases in %d frames", n, fc.frames.Load())
 }
 
 func TestGatewayClientFlushLatency(t *testing.T) {
@@ -415,14 +415,14 @@ func TestGatewayClientFlushLatency(t *testing.T) {
 	var worst time.Duration
 	for i := 0; i < 20; i++ {
 		start := time.Now()
-		g.AddRoute(gwTuple(i), 0)
+		g.AddLease(gwTuple(i), 0)
 		fc.expectOps(t, gwOp{t: gwTuple(i)})
 		worst = max(worst, time.Since(start))
 	}
 	if worst > 100*time.Millisecond { // ~1ms expected; generous for loaded CI
-		t.Fatalf("a single route took %v to reach the gateway", worst)
+		t.Fatalf("a single lease took %v to reach the gateway", worst)
 	}
-	t.Logf("worst single-route latency %v", worst)
+	t.Logf("worst single-lease latency %v", worst)
 }
 
 func TestGatewayClientClose(t *testing.T) {
@@ -437,7 +437,7 @@ func TestGatewayClientClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close hangs")
 	}
-	if g.Connected() != 0 || g.AddRoute(gwTuple(1), 0) {
+	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0) {
 		t.Fatal("usable after Close")
 	}
 	select {
@@ -461,11 +461,11 @@ func (b *bufConn) Write(p []byte) (int, error) { return b.Buffer.Write(p) }
 func (b *bufConn) Read(p []byte) (int, error)  { return b.Buffer.Read(p) }
 
 func TestGatewayWriteOpsSplitsAndKeepsOrder(t *testing.T) {
-	var ops []routeOp
+	var ops []leaseOp
 	for i := 0; i < wire.MaxBatch+10; i++ {
-		ops = append(ops, routeOp{t: gwTuple(i), ttl: time.Second})
+		ops = append(ops, leaseOp{t: gwTuple(i), ttl: time.Second})
 	}
-	ops = append(ops, routeOp{t: gwTuple(1), del: true}, routeOp{t: gwTuple(2), del: true}, routeOp{t: gwTuple(1), ttl: 2 * time.Second})
+	ops = append(ops, leaseOp{t: gwTuple(1), del: true}, leaseOp{t: gwTuple(2), del: true}, leaseOp{t: gwTuple(1), ttl: 2 * time.Second})
 	l := &gwLink{g: &GatewayClient{}}
 	bc := &bufConn{}
 	c := wire.NewConn(bc)
@@ -477,7 +477,7 @@ func TestGatewayWriteOpsSplitsAndKeepsOrder(t *testing.T) {
 		typ wire.Type
 		n   int
 	}
-	want := []frame{{wire.TypeRouteAdd, wire.MaxBatch}, {wire.TypeRouteAdd, 10}, {wire.TypeRouteDel, 2}, {wire.TypeRouteAdd, 1}}
+	want := []frame{{wire.TypeLeaseAdd, wire.MaxBatch}, {wire.TypeLeaseAdd, 10}, {wire.TypeLeaseRelease, 2}, {wire.TypeLeaseAdd, 1}}
 	var got []frame
 	var last gwOp
 	for {
@@ -488,12 +488,12 @@ func TestGatewayWriteOpsSplitsAndKeepsOrder(t *testing.T) {
 		n := 0
 		err = wire.Batch(body, func(_ int, e []byte) (int, error) {
 			n++
-			if typ == wire.TypeRouteDel {
-				tu, k, err := wire.DecodeRouteDel(e)
+			if typ == wire.TypeLeaseRelease {
+				tu, k, err := wire.DecodeLeaseRelease(e)
 				last = gwOp{t: tu, del: true}
 				return k, err
 			}
-			tu, ttl, k, err := wire.DecodeRouteAdd(e)
+			tu, ttl, k, err := wire.DecodeLeaseAdd(e)
 			last = gwOp{t: tu, ttl: ttl}
 			return k, err
 		})

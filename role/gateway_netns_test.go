@@ -1,4 +1,4 @@
-package gateway
+package role
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 )
 
 // TestGatewayNetns runs the assembled gateway in a namespace: a real
-// GatewayClient registers a route, the target namespace opens TCP
+// GatewayClient takes a lease, the target namespace opens TCP
 // connections to the pool, and only the registered session's segments come
 // back to the copier.
 func TestGatewayNetns(t *testing.T) {
@@ -35,7 +35,7 @@ func TestGatewayNetns(t *testing.T) {
 	}
 	var g *Gateway
 	netns.InNS(t, l.GW, func() (err error) {
-		g, err = newGateway(cfg, slog.New(slog.DiscardHandler), ln)
+		g, err = openGateway(cfg, slog.New(slog.DiscardHandler), ln, nil)
 		return err
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -71,12 +71,12 @@ func TestGatewayNetns(t *testing.T) {
 
 	dst := netip.MustParseAddrPort("10.88.7.5:80")
 	mine := wire.Tuple{Client: dst, Target: netip.AddrPortFrom(tgtIP, 40001)}
-	if !cl.AddRoute(mine, time.Minute) {
-		t.Fatal("AddRoute false")
+	if !cl.AddLease(mine, time.Minute) {
+		t.Fatal("AddLease false")
 	}
-	for g.Server().Routes() != 1 {
+	for g.Server().Leases() != 1 {
 		if time.Now().After(deadline) {
-			t.Fatal("route not registered")
+			t.Fatal("lease not taken")
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

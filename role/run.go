@@ -1,0 +1,113 @@
+package role
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+
+	"github.com/replaygw/replaygw/configs"
+	"github.com/replaygw/replaygw/metrics"
+	"github.com/replaygw/replaygw/privdrop"
+)
+
+// RunGateway runs the gateway from cfg's [gateway] ([copy] is ignored)
+// until ctx ends.
+func RunGateway(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	if _, err := Check(cfg, CmdUp); err != nil {
+		return fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	gw, err := OpenGateway(cfg.Gateway, log, nil)
+	if err != nil {
+		return err
+	}
+	// Teardown removes routes and filters, which needs CAP_NET_ADMIN; the
+	// rest (raw sockets, file access beyond our own) is no longer needed.
+	if err := privdrop.Keep(privdrop.NetAdmin); err != nil {
+		log.Warn("could not drop capabilities", "err", err)
+	}
+	log.Debug("capabilities after setup", "effective", privdrop.Effective())
+	exp := newExporter("gateway", log)
+	exp.Add(gw.Counters()...)
+	stop := ServeMetrics(ctx, exp, cfg.Metrics.Listen, log)
+	defer stop()
+	ready(log)
+	return gw.Run(ctx)
+}
+
+// RunCopier runs the copier from cfg's [copy] ([gateway] is ignored) until
+// ctx ends.
+func RunCopier(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	p, err := copierOnly(cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	only := *cfg
+	only.Gateway, only.Copy = nil, p
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(p.Workers)
+	}
+	exp := newExporter("copier", log)
+	cp, err := OpenCopier(&only, exp, log, CopierOptions{})
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	// The capture ring and the raw socket are open: nothing needs a
+	// capability any more.
+	if err := privdrop.Keep(); err != nil {
+		log.Warn("could not drop capabilities", "err", err)
+	}
+	stop := ServeMetrics(ctx, exp, cfg.Metrics.Listen, log)
+	defer stop()
+	log.Info("copier running", "interface", p.Interface, "routes", len(p.Routes),
+		"gateways", p.Gateways, "copies", p.Copies, "workers", p.Workers,
+		"cpus", runtime.GOMAXPROCS(0), "capabilities", privdrop.Effective())
+	ready(log)
+	return cp.Run(ctx)
+}
+
+// Version is the binary's version, shown on the status page (the command
+// sets it).
+var Version = "dev"
+
+// ServeMetrics opens the /metrics and /status endpoint when listen is set
+// (before it returns: a role is ready only with its endpoint) and returns
+// a function that stops it and waits. A failure is logged, not fatal.
+func ServeMetrics(ctx context.Context, exp *metrics.Exporter, listen string, log *slog.Logger) func() {
+	if listen == "" {
+		return func() {}
+	}
+	exp.SetVersion(Version)
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		log.Error("metrics endpoint failed", "listen", listen, "err", err)
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := exp.ServeListener(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("metrics endpoint failed", "listen", listen, "err", err)
+		}
+	}()
+	log.Info("metrics", "listen", listen, "paths", "/metrics /status")
+	return func() { cancel(); <-done }
+}
+
+func newExporter(role string, log *slog.Logger) *metrics.Exporter {
+	exp := metrics.New(role)
+	exp.SetLogger(log)
+	return exp
+}
+
+// ready tells systemd (Type=notify) that the role is up.
+func ready(log *slog.Logger) {
+	if err := Notify("READY=1"); err != nil {
+		log.Warn("could not notify systemd", "err", err)
+	}
+}
