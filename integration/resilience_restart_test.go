@@ -5,6 +5,7 @@ package integration
 // and started again while the client's connections go on.
 
 import (
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -95,6 +96,46 @@ func TestCopierKilledAndRestarted(t *testing.T) {
 	t.Logf("after the restart the target saw %d of %d requests; stale resets %v; fates %v", got, len(second), stale, fates(m))
 	if got != len(second) {
 		t.Errorf("after the copier restart the target saw %d of %d requests", got, len(second))
+	}
+	r.copierAlive()
+}
+
+// TestGatewayRestartKeepAlive: the gateway stops for 2 s and starts again
+// while keep-alive clients go on. The copier reconnects and restores its
+// leases; requests whose responses were lost meanwhile are retransmitted
+// (none waits for the idle timeout), and every request from 1 s after the
+// gateway is back reaches the target.
+func TestGatewayRestartKeepAlive(t *testing.T) {
+	r, ka := keepAliveReplayed(t)
+	config, err := os.ReadFile(r.GWConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.GW.Stop(5 * time.Second); err != nil {
+		t.Fatalf("gateway stop: %v", err)
+	}
+	stopped := time.Now()
+	down := ka.Send("down", 3)
+	time.Sleep(time.Until(stopped.Add(2 * time.Second)))
+	r.startGateway(config)
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if n, _ := metric(r.gatewayMetrics(), "replaygw_gateway_copiers_connected"); n == 1 {
+			break
+		}
+	}
+	back := time.Now()
+	time.Sleep(time.Second)
+	after := ka.Send("after", 20)
+	got := waitSeen(r.Target, after, 10*time.Second)
+	downSeen := waitSeen(r.Target, down, 30*time.Second)
+	m := r.copierMetrics()
+	t.Logf("copier back on the gateway %v after its restart; target saw %d of %d requests from 1 s later, %d of %d sent while it was down; fates %v",
+		back.Sub(stopped.Add(2*time.Second)).Round(time.Millisecond), got, len(after), downSeen, len(down), fates(m))
+	if got != len(after) {
+		t.Errorf("target saw %d of %d requests sent from 1 s after the gateway restart", got, len(after))
+	}
+	if downSeen != len(down) { // they go to the target directly; only the responses were lost
+		t.Errorf("target saw %d of %d requests sent while the gateway was down", downSeen, len(down))
 	}
 	r.copierAlive()
 }
