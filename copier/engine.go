@@ -68,7 +68,7 @@ type Config struct {
 	Workers       int          // default runtime.NumCPU()
 	MemoryLimit   int64        // global buffered payload bytes; default 256 MiB
 	SessionBuffer int64        // per-session buffered payload bytes; default 4 MiB
-	MaxSessions   int          // live sessions; over it the oldest (half-open first) are shed; default 262144
+	MaxSessions   int          // live sessions (about 1.3 KB each); over it the oldest, half-open first, are shed; default 65536
 	RequireSYN    bool         // refuse connections whose SYN was not captured
 	NoPacing      bool         // send requests without waiting for responses
 	IdleTimeout   time.Duration
@@ -119,7 +119,7 @@ const (
 	DefaultMSS           = 1460
 	DefaultMemoryLimit   = 256 << 20
 	DefaultSessionBuffer = 4 << 20
-	DefaultMaxSessions   = 1 << 18
+	DefaultMaxSessions   = 1 << 16
 )
 
 const queueLen = 8192
