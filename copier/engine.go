@@ -76,6 +76,7 @@ type Config struct {
 	Workers       int          // default runtime.NumCPU()
 	MemoryLimit   int64        // global buffered payload bytes; default 256 MiB
 	SessionBuffer int64        // per-session buffered payload bytes; default 4 MiB
+	MaxSessions   int          // live sessions (about 1.3 KB each); over it the oldest, half-open first, are shed; default 65536
 	RequireSYN    bool         // refuse connections whose SYN was not captured
 	NoPacing      bool         // send requests without waiting for responses
 	IdleTimeout   time.Duration
@@ -132,6 +133,7 @@ const (
 	DefaultMSS           = 1460
 	DefaultMemoryLimit   = 256 << 20
 	DefaultSessionBuffer = 4 << 20
+	DefaultMaxSessions   = 1 << 16
 )
 
 const queueLen = 8192
@@ -173,6 +175,7 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 	setDefault(&cfg.MSS, DefaultMSS)
 	setDefault(&cfg.MemoryLimit, DefaultMemoryLimit)
 	setDefault(&cfg.SessionBuffer, DefaultSessionBuffer)
+	setDefault(&cfg.MaxSessions, DefaultMaxSessions)
 	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.GapTimeout, DefaultGapTimeout)
 	setDefault(&cfg.SynTimeout, DefaultSynTimeout)

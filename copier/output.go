@@ -94,7 +94,7 @@ func (w *worker) sendRST(s *session, now int64) {
 // longer: see Config.MSS).
 func (w *worker) sendSYN(s *session) {
 	g := s.grp
-	if g.syn.seen {
+	if !s.fake {
 		w.emit(s, header.TCPFlagSyn, s.snd.iss, 0, g.syn.win, g.syn.opts[:g.syn.optLen], nil)
 	} else {
 		o := w.opt[:4]

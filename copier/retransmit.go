@@ -26,7 +26,8 @@ func (w *worker) onTimer(s *session, now int64) {
 	switch s.state {
 	case stSynSent:
 		if now >= s.timers.synDeadline {
-			w.abort(s, FateSynTimeout, now)
+			w.sendRST(s, now)
+			w.reopenOrEnd(s, FateSynTimeout, now)
 			return
 		}
 		if s.timers.rtoAt != 0 && now >= s.timers.rtoAt {

@@ -45,6 +45,7 @@ type session struct {
 	rtt    rttEstimate
 	timers timers
 	sum    summary
+	reest  reopening
 }
 
 // sendState is the client side of the connection, in the client's own
@@ -83,6 +84,7 @@ type pacing struct {
 	lastRespAt  int64
 	respFirst   bool
 	respDone    bool // the protocol reported the current response complete
+	requests    int  // requests released on this connection to the target
 }
 
 // rttEstimate is the round-trip estimate (RFC 6298): one segment timed at
@@ -93,6 +95,7 @@ type rttEstimate struct {
 	seq          seqnum.Value // the timed segment ends here ...
 	at           int64        // ... and was sent then (0: none timed)
 	synRetx      bool         // the SYN was sent more than once (no sample from it)
+	synAt        int64        // the (first) SYN went then
 	rto          int64
 }
 
@@ -119,6 +122,17 @@ type summary struct {
 	responses int
 	respTotal int64
 	respMax   int64
+	// reestablished counts the new connections to the target after it
+	// reset or closed the session's (reopen.go).
+	reestablished int
+}
+
+// reopening is a session between two connections to the target: the
+// target reset or closed the last one and the client's connection goes
+// on (reopen.go).
+type reopening struct {
+	cause Fate         // the fate if the client's connection ends first
+	ack   seqnum.Value // the online ack of the last captured data
 }
 
 func (s *session) tsVal(now int64) uint32 {

@@ -45,7 +45,13 @@ type Stats struct {
 
 	SessionsStarted atomic.Uint64
 	SessionsEnded   atomic.Uint64
-	Fates           [numFates]atomic.Uint64
+	// SessionsReestablished counts new connections to the target opened
+	// for a session whose connection the target reset or closed.
+	SessionsReestablished atomic.Uint64
+	// StaleResets counts RSTs sent for an older connection the target
+	// still held on a new session's tuple (its ACK answered our SYN).
+	StaleResets atomic.Uint64
+	Fates       [numFates]atomic.Uint64
 }
 
 // Fate returns how many sessions ended with f.
@@ -82,6 +88,8 @@ func (s *Stats) Counters() []counter.Metric {
 		segments.At(&s.RSTsSent).With("kind", "rst"),
 		segments.At(&s.WindowProbes).With("kind", "window_probe"),
 		counter.Of(&s.SynthesizedSYNs, "engine_synthesized_syns_total", "sessions joined mid-stream with a synthesized handshake"),
+		counter.Of(&s.StaleResets, "engine_stale_resets_total", "RSTs sent for an older connection the target still held on a new session's tuple"),
+		counter.Of(&s.SessionsReestablished, "engine_sessions_reestablished_total", "new connections to the target for sessions whose connection the target reset or closed"),
 		counter.Of(&s.Retransmits, "engine_retransmits_total", "segments retransmitted"),
 		counter.Of(&s.FastRetransmits, "engine_fast_retransmits_total", "retransmissions on the third duplicate ACK (also in engine_retransmits_total)"),
 		counter.Of(&s.ProbeACKs, "engine_probe_acks_total", "ACKs answering target probes and old data (also in engine_segments_sent_total{kind=\"ack\"})"),
