@@ -3,6 +3,7 @@ package copier
 import (
 	"time"
 
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/wire"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
@@ -82,6 +83,7 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 func (w *worker) newSession(g *group, c int, t wire.Tuple, p *capPkt, now int64) *session {
 	cfg := &w.e.cfg
 	s := &session{grp: g, copy: c, tuple: t, v6: !t.Client.Addr().Is4()}
+	s.flow, _ = pkt.NewFlow(t.Client, t.Target) // on error, Build reports it per packet
 	if g.syn.seen {
 		s.snd.iss = g.syn.seq
 		s.snd.advWin = g.syn.win
