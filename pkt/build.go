@@ -36,6 +36,10 @@ type Flow struct {
 	src, dst         tcpip.Address
 	srcPort, dstPort uint16
 	v6               bool
+	// pseudo is the TCP pseudo-header checksum without the length: the
+	// one's complement sum is associative, so Build adds the segment
+	// length to it instead of summing the addresses again.
+	pseudo uint16
 }
 
 // NewFlow encodes src and dst, both IPv4 or both IPv6, for Segment.Flow.
@@ -44,11 +48,13 @@ func NewFlow(src, dst netip.AddrPort) (Flow, error) {
 	if sa.Is4() != da.Is4() || !sa.IsValid() || !da.IsValid() {
 		return Flow{}, ErrFamily
 	}
-	return Flow{
+	f := Flow{
 		src: tcpipAddr(sa), dst: tcpipAddr(da),
 		srcPort: src.Port(), dstPort: dst.Port(),
 		v6: !sa.Is4(),
-	}, nil
+	}
+	f.pseudo = header.PseudoHeaderChecksum(header.TCPProtocolNumber, f.src, f.dst, 0)
+	return f, nil
 }
 
 // V6 reports whether the flow's packets are IPv6.
@@ -135,8 +141,7 @@ func buildFlow(b []byte, s *Segment, f *Flow) (int, error) {
 	})
 	copy(t[header.TCPMinimumSize:], s.Options)
 	copy(t[tcpLen:], s.Payload)
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, f.src, f.dst, uint16(segLen))
-	xsum = checksum.Checksum(s.Payload, xsum)
+	xsum := checksum.Checksum(s.Payload, checksum.Combine(f.pseudo, uint16(segLen)))
 	t.SetChecksum(^t.CalculateChecksum(xsum))
 	return total, nil
 }

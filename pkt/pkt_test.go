@@ -296,6 +296,12 @@ func TestBuildFlow(t *testing.T) {
 			if got := build(t, seg); !bytes.Equal(got, want) {
 				t.Errorf("with Flow\n%x\nwant\n%x", got, want)
 			}
+			// The cached pseudo-header sum plus each length gives the
+			// checksum gVisor computes from scratch.
+			for _, n := range []int{0, 1, 2, 1000, 40000} {
+				seg.Payload = bytes.Repeat([]byte{0xa5}, n)
+				checksumsValid(t, build(t, seg))
+			}
 		})
 	}
 	if _, err := Build(make([]byte, 100), &Segment{Src: cli4, Dst: srv4, Flow: &Flow{}}); err != ErrFamily {
