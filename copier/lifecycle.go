@@ -3,6 +3,7 @@ package copier
 import (
 	"time"
 
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/wire"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
@@ -110,6 +111,7 @@ func (w *worker) open(s *session, t wire.Tuple, iss seqnum.Value, fake bool, now
 	cfg := &w.e.cfg
 	g := s.grp
 	s.tuple, s.v6, s.fake = t, !t.Client.Addr().Is4(), fake
+	s.flow, _ = pkt.NewFlow(t.Client, t.Target) // on error, Build reports it per packet
 	s.snd = sendState{iss: iss, una: iss, nxt: iss + 1, mss: defaultMSS, advWin: g.syn.win}
 	if fake {
 		s.snd.advWin = 65535

@@ -15,8 +15,8 @@ const outBufSize = header.IPv6MinimumSize + header.TCPHeaderMaximumSize + 65535
 // TCP options (already padded to a multiple of 4); payload may be empty.
 func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack seqnum.Value, win uint16, opts, payload []byte) {
 	sg := pkt.Segment{
-		Src: s.tuple.Client, Dst: s.tuple.Target,
-		Seq: seq, Ack: ack, Flags: flags, Window: win,
+		Flow: &s.flow,
+		Seq:  seq, Ack: ack, Flags: flags, Window: win,
 		Options: opts, Payload: payload,
 	}
 	if !s.v6 {

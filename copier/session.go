@@ -7,6 +7,7 @@ package copier
 import (
 	"time"
 
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/protocol"
 	"github.com/replaygw/replaygw/wire"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
@@ -29,6 +30,7 @@ type session struct {
 	grp   *group
 	copy  int
 	tuple wire.Tuple // as the target sees it
+	flow  pkt.Flow   // tuple encoded once for pkt.Build
 	v6    bool
 	state uint8
 	fake  bool // the SYN was synthesized (joined mid-stream)
