@@ -48,7 +48,7 @@ type GatewayConfig struct {
 	ReadTimeout      time.Duration // a gateway silent this long is redialed [4 × PingInterval]
 	WriteTimeout     time.Duration // [10s]
 	MinBackoff       time.Duration // first redial delay [100ms]
-	MaxBackoff       time.Duration // [5s]
+	MaxBackoff       time.Duration // longest redial delay [1s]: a restarted gateway is found within about a second
 	RefusedBackoff   time.Duration // first delay after a refused token/version [5s], doubling to 12×
 	// ReconnectGrace: after the last gateway was lost, leases are still
 	// accepted this long and taken on the gateway when it is back, so the
@@ -70,7 +70,7 @@ func (c *GatewayConfig) fill() {
 	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.MinBackoff, 100*time.Millisecond)
 	def(&c.ReconnectGrace, 10*time.Second)
-	def(&c.MaxBackoff, 5*time.Second)
+	def(&c.MaxBackoff, time.Second)
 	def(&c.RefusedBackoff, 5*time.Second)
 	c.PayloadCap = min(max(c.PayloadCap, 0), 1024)
 	if c.Name == "" {
