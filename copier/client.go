@@ -96,9 +96,9 @@ func (w *worker) capture(s *session, p *capPkt, buf *pbuf, now int64) {
 	if s.state == stWaiting && !w.reopenCapture(s, p, &sg, now) {
 		return
 	}
-	if now-s.timers.routeAt > int64(e.routeTTL)/2 {
+	if now-s.timers.routeAt > int64(e.leaseTTL)/2 {
 		s.timers.routeAt = now
-		e.rt.AddRoute(s.tuple, e.routeTTL)
+		e.leases.AddLease(s.tuple, e.leaseTTL)
 	}
 	if !s.fake && p.win != 0 && !s.snd.fixedWin {
 		s.snd.advWin = p.win // the client's own (scaled as its SYN said)

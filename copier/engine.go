@@ -49,11 +49,12 @@ const (
 // engine's workers. Errors are counted by the engine, never fatal.
 type Sender interface{ Send(pkt []byte) error }
 
-// Router registers a session's route on the gateway(s) before its SYN
-// leaves. AddRoute reports false when no gateway is connected.
-type Router interface {
-	AddRoute(t wire.Tuple, ttl time.Duration) bool
-	DelRoute(t wire.Tuple)
+// Leases takes a session's lease (its exact tuple, on the gateway(s))
+// before its SYN leaves and releases it when the session ends. AddLease
+// reports false when no gateway can take it.
+type Leases interface {
+	AddLease(t wire.Tuple, ttl time.Duration) bool
+	ReleaseLease(t wire.Tuple)
 }
 
 // Route maps an online service to the target service it is replayed to.
@@ -105,11 +106,11 @@ type Config struct {
 	OnResponse func(ResponseSide, time.Duration)
 	Logger     *slog.Logger
 
-	// NewRouter, when NewEngine is given no Router, builds one around the
+	// NewLeases, when NewEngine is given no Leases, builds one around the
 	// engine (its HandleRecord, HandleLeaseRefused and SetShare) once the
 	// engine can take records and before any worker starts: the gateway
 	// client gets its sinks by construction.
-	NewRouter func(*Engine) Router
+	NewLeases func(*Engine) Leases
 
 	// Synchronous runs no goroutines: HandlePacket and HandleRecord work in
 	// the caller (serialised per worker) and timers run only when RunTimers
@@ -143,7 +144,7 @@ const queueLen = 8192
 type Engine struct {
 	cfg    Config
 	snd    Sender
-	rt     Router
+	leases Leases
 	log    *slog.Logger
 	alloc  *allocator
 	rate   *tokenBucket
@@ -154,12 +155,12 @@ type Engine struct {
 	workers []*worker
 	wg      sync.WaitGroup
 
-	routeTTL time.Duration
+	leaseTTL time.Duration
 }
 
 // NewEngine validates cfg and starts the workers.
-func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
-	if s == nil || (r == nil && cfg.NewRouter == nil) {
+func NewEngine(cfg Config, s Sender, r Leases) (*Engine, error) {
+	if s == nil || (r == nil && cfg.NewLeases == nil) {
 		return nil, errors.New("engine: nil sender or router")
 	}
 	if len(cfg.Routes) == 0 {
@@ -199,19 +200,19 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 	e := &Engine{
 		cfg:      cfg,
 		snd:      s,
-		rt:       r,
+		leases:   r,
 		log:      cfg.Logger,
 		alloc:    newAllocator(cfg.ClientPool, int64(cfg.TimeWait)),
 		rate:     newTokenBucket(cfg.RateLimit),
-		routeTTL: 2*cfg.IdleTimeout + cfg.SynTimeout,
+		leaseTTL: 2*cfg.IdleTimeout + cfg.SynTimeout,
 	}
 	now := e.now()
 	e.workers = make([]*worker, cfg.Workers)
 	for i := range e.workers {
 		e.workers[i] = newWorker(e, i, now)
 	}
-	if e.rt == nil {
-		e.rt = cfg.NewRouter(e)
+	if e.leases == nil {
+		e.leases = cfg.NewLeases(e)
 	}
 	if !cfg.Synchronous {
 		for _, w := range e.workers {

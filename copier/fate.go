@@ -16,7 +16,7 @@ const (
 	FateCaptureGap               // a captured segment stayed missing for GapTimeout
 	FateTargetReset              // the target sent RST
 	FateTimedOut                 // idle for IdleTimeout, RST sent
-	FateNoGateway                // Router.AddRoute found no gateway
+	FateNoGateway                // Leases.AddLease found no gateway
 	FateSynTimeout               // the handshake did not complete within SynTimeout
 	FateBufferLimit              // per-session or global buffer limit hit
 	FateRateLimited              // over the new-session rate limit

@@ -108,7 +108,7 @@ type GatewayStats struct {
 	FramesMalformed atomic.Uint64 // bad frames from a gateway (the connection is redialed)
 }
 
-var _ Router = (*GatewayClient)(nil)
+var _ Leases = (*GatewayClient)(nil)
 
 // maxPendingOps bounds the lease updates waiting for one gateway; beyond it
 // the connection is redialed and the live leases re-registered from memory.
@@ -129,7 +129,7 @@ type liveLease struct {
 // keeps a connection to every configured gateway, takes the leases of the
 // copier's sessions on all of them (remembering them to take them again
 // after a reconnect), reports the pool share and refused leases, and hands
-// the gateways' response records to OnRecord. It implements Router.
+// the gateways' response records to OnRecord. It implements Leases.
 type GatewayClient struct {
 	cfg      GatewayConfig
 	log      *slog.Logger
@@ -228,11 +228,6 @@ func (g *GatewayClient) Connected() int {
 	return n
 }
 
-// AddRoute is AddLease under the name of the engine's Router interface.
-func (g *GatewayClient) AddRoute(t wire.Tuple, ttl time.Duration) bool { return g.AddLease(t, ttl) }
-
-// DelRoute is ReleaseLease under the name of the engine's Router interface.
-func (g *GatewayClient) DelRoute(t wire.Tuple) { g.ReleaseLease(t) }
 
 // Share returns the pool share the copier picks tuples from now.
 func (g *GatewayClient) Share() wire.Share {

@@ -68,7 +68,7 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 			continue
 		}
 		sum.Tuple = t
-		if !e.rt.AddRoute(t, e.routeTTL) {
+		if !e.leases.AddLease(t, e.leaseTTL) {
 			e.alloc.release(t, now-int64(cfg.TimeWait)) // never used: free at once
 			sum.Fate = FateNoGateway
 			w.recordFate(&sum)
@@ -253,7 +253,7 @@ func (w *worker) leave(s *session, now int64) {
 	e := w.e
 	w.wheel.remove(s)
 	delete(w.sessions, s.tuple)
-	e.rt.DelRoute(s.tuple)
+	e.leases.ReleaseLease(s.tuple)
 	e.alloc.release(s.tuple, now)
 }
 
