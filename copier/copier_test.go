@@ -69,4 +69,4 @@ func TestNewWithLeasesHasNoGatewayClient(t *testing.T) {
 type nopLeases struct{}
 
 func (nopLeases) AddLease(wire.Tuple, time.Duration) bool { return true }
-func (nopLeases) ReleaseLease(wire.Tuple)                     {}
+func (nopLeases) ReleaseLease(wire.Tuple)                 {}

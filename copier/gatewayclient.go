@@ -228,7 +228,6 @@ func (g *GatewayClient) Connected() int {
 	return n
 }
 
-
 // Share returns the pool share the copier picks tuples from now.
 func (g *GatewayClient) Share() wire.Share {
 	g.shareMu.Lock()

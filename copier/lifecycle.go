@@ -130,7 +130,20 @@ func (w *worker) open(s *session, t wire.Tuple, iss seqnum.Value, fake bool, now
 func (w *worker) handshake(s *session, t *targetSeg, now int64) {
 	if t.flags&header.TCPFlagRst != 0 {
 		if t.flags&header.TCPFlagAck != 0 && t.ack == s.snd.iss+1 {
-			w.reopenOrEnd(s, FateTargetReset, now)
+			if s.sum.reestablished > 0 {
+				// A reopened connection refused: wait for the client's
+				// next request and try then (reopen.go).
+				w.reopenOrEnd(s, FateTargetReset, now)
+				return
+			}
+			// A new session refused: the target's server is down or
+			// restarting. The SYN's retransmission timer tries again
+			// until the SYN deadline, so a target back within it gets
+			// the session (the client's bytes meanwhile are buffered).
+			if !s.snd.synRefused {
+				s.snd.synRefused = true
+				w.e.stats.SynRefused.Add(1)
+			}
 		}
 		return
 	}

@@ -345,3 +345,53 @@ func TestStaleTargetConnectionReset(t *testing.T) {
 		t.Fatalf("fates %v", r.fateList())
 	}
 }
+
+// A new session whose SYN the target refuses (its server is restarting)
+// retries the SYN on the retransmission timer until the SYN deadline: a
+// target back in time gets the session and the request buffered meanwhile;
+// one refused until the deadline ends target_reset.
+func TestSynRefusedRetried(t *testing.T) {
+	for _, back := range []bool{true, false} {
+		r := newEngRig(t, nil)
+		c := r.capConn(client4, online4, 1000)
+		c.handshake(time.Millisecond)
+		syn := r.snd.take()
+		if len(syn) != 1 || syn[0].flags != header.TCPFlagSyn {
+			t.Fatalf("sent %+v, want the SYN", syn)
+		}
+		tu := tupleOf(syn[0])
+		r.rec(tu, wire.FlagRST|wire.FlagACK, 0, 1001, 0, 0, wire.Options{})
+		c.data("GET /x") // buffered while the target is down
+		if s := r.snd.take(); len(s) != 0 {
+			t.Fatalf("sent %+v right after the refusal, want nothing", s)
+		}
+		r.advance(1100 * time.Millisecond) // the first retransmission timeout
+		again := r.snd.take()
+		if len(again) != 1 || again[0].flags != header.TCPFlagSyn || tupleOf(again[0]) != tu {
+			t.Fatalf("sent %+v, want the SYN again on %v", again, tu)
+		}
+		if got := r.e.Stats().SynRefused.Load(); got != 1 {
+			t.Fatalf("syn_refused %d, want 1", got)
+		}
+		if back {
+			r.rec(tu, wire.FlagSYN|wire.FlagACK, targetISN, 1001, 65535, 0, wire.Options{Has: wire.OptMSS, MSS: 1400})
+			sent := r.snd.take()
+			var payload string
+			for _, p := range sent {
+				payload += string(p.payload)
+			}
+			if payload != "GET /x" {
+				t.Fatalf("after the target came back sent %+v, want the buffered request", sent)
+			}
+			continue
+		}
+		for range 3 {
+			r.rec(tu, wire.FlagRST|wire.FlagACK, 0, 1001, 0, 0, wire.Options{})
+			r.advance(2 * time.Second)
+		}
+		r.advance(DefaultSynTimeout)
+		if s := r.summaryOf(); s.Fate != FateTargetReset {
+			t.Fatalf("summary %+v, want target_reset after refusals until the deadline", s)
+		}
+	}
+}

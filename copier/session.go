@@ -62,6 +62,7 @@ type sendState struct {
 	finSent       bool
 	retries       int // retransmissions of the oldest unacked byte
 	dupAcks       int
+	synRefused    bool // the target answered a SYN with RST: retried until the SYN deadline
 }
 
 // recvState is what the target sent, in its sequence space.

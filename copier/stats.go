@@ -51,7 +51,10 @@ type Stats struct {
 	// StaleResets counts RSTs sent for an older connection the target
 	// still held on a new session's tuple (its ACK answered our SYN).
 	StaleResets atomic.Uint64
-	Fates       [numFates]atomic.Uint64
+	// SynRefused counts sessions whose SYN the target refused with RST
+	// at least once (then retried until the SYN deadline).
+	SynRefused atomic.Uint64
+	Fates      [numFates]atomic.Uint64
 }
 
 // Fate returns how many sessions ended with f.
@@ -89,6 +92,7 @@ func (s *Stats) Counters() []counter.Metric {
 		segments.At(&s.WindowProbes).With("kind", "window_probe"),
 		counter.Of(&s.SynthesizedSYNs, "engine_synthesized_syns_total", "sessions joined mid-stream with a synthesized handshake"),
 		counter.Of(&s.StaleResets, "engine_stale_resets_total", "RSTs sent for an older connection the target still held on a new session's tuple"),
+		counter.Of(&s.SynRefused, "engine_syn_refused_total", "sessions whose SYN the target refused with RST at least once (retried until syn_timeout)"),
 		counter.Of(&s.SessionsReestablished, "engine_sessions_reestablished_total", "new connections to the target for sessions whose connection the target reset or closed"),
 		counter.Of(&s.Retransmits, "engine_retransmits_total", "segments retransmitted"),
 		counter.Of(&s.FastRetransmits, "engine_fast_retransmits_total", "retransmissions on the third duplicate ACK (also in engine_retransmits_total)"),
