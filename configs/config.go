@@ -102,6 +102,7 @@ type Copy struct {
 	Workers       int      `toml:"workers"`        // session engine workers; 0 (absent): DefaultCopyWorkers for live copy, the number of CPUs for replay and the appliance
 	MemoryLimit   Size     `toml:"memory_limit"`   // global buffered-packet cap; default "256MiB"
 	SessionBuffer Size     `toml:"session_buffer"` // per-session buffered-bytes cap; default "4MiB"
+	MaxSessions   int      `toml:"max_sessions"`   // live sessions; over it the oldest (half-open first) are shed; default 65536
 	RequireSYN    bool     `toml:"require_syn"`    // refuse sessions whose SYN was not captured
 	NoPacing      bool     `toml:"no_pacing"`      // send requests without waiting for responses
 	RateLimit     int      `toml:"rate_limit"`     // new sessions per second; 0 = unlimited

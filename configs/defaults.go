@@ -25,6 +25,7 @@ const (
 	DefaultCopies        = copier.DefaultCopies
 	DefaultSamplePercent = copier.DefaultSamplePercent
 	DefaultMemoryLimit   = copier.DefaultMemoryLimit
+	DefaultMaxSessions   = copier.DefaultMaxSessions
 	DefaultSessionBuffer = copier.DefaultSessionBuffer
 	DefaultIdleTimeout   = copier.DefaultIdleTimeout
 	DefaultGapTimeout    = copier.DefaultGapTimeout
@@ -110,6 +111,7 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 		str(&p.Sender, DefaultSender, "copy", "sender")
 		size(&p.MemoryLimit, DefaultMemoryLimit, "copy", "memory_limit")
 		size(&p.SessionBuffer, DefaultSessionBuffer, "copy", "session_buffer")
+		num(&p.MaxSessions, DefaultMaxSessions, "copy", "max_sessions")
 		dur(&p.IdleTimeout, DefaultIdleTimeout, "copy", "idle_timeout")
 		dur(&p.GapTimeout, DefaultGapTimeout, "copy", "gap_timeout")
 		dur(&p.SynTimeout, DefaultSynTimeout, "copy", "syn_timeout")

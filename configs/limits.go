@@ -7,6 +7,7 @@ import "time"
 const (
 	MaxCopierQueue   = 1 << 24  // records per copier queue (about 1 GiB of records)
 	MaxMemoryLimit   = 1 * TiB  // copy.memory_limit
+	MaxMaxSessions   = 1 << 24  // copy.max_sessions (about 20 GB of session state)
 	MaxRateLimit     = 10000000 // new sessions per second
 	MinLedgerMaxSize = 4 * KiB  // copy.ledger_max_size
 	// MinTokenBytes is the shortest token that does not get a warning.

@@ -212,6 +212,11 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	} else if p.MemoryLimit > 0 && p.SessionBuffer > p.MemoryLimit {
 		ch.errf("copy.session_buffer", "%s is larger than memory_limit (%s)", p.SessionBuffer, p.MemoryLimit)
 	}
+	if p.MaxSessions < 0 {
+		ch.errf("copy.max_sessions", "%d is negative", p.MaxSessions)
+	} else {
+		ch.intRange("copy.max_sessions", p.MaxSessions, 1, MaxMaxSessions)
+	}
 	if p.MemoryLimit > MaxMemoryLimit {
 		ch.errf("copy.memory_limit", "%s is more than %s", p.MemoryLimit, MaxMemoryLimit)
 	}

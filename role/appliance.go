@@ -19,7 +19,7 @@ import (
 type localLeases struct{}
 
 func (localLeases) AddLease(wire.Tuple, time.Duration) bool { return true }
-func (localLeases) ReleaseLease(wire.Tuple)                     {}
+func (localLeases) ReleaseLease(wire.Tuple)                 {}
 
 // Appliance is both roles in one process on the assistant host.
 type Appliance struct {

@@ -51,6 +51,7 @@ func CopierConfig(cfg *configs.Copy) copier.CopierConfig {
 			RateLimit:     cfg.RateLimit,
 			Workers:       cfg.Workers,
 			MemoryLimit:   int64(cfg.MemoryLimit),
+			MaxSessions:   cfg.MaxSessions,
 			SessionBuffer: int64(cfg.SessionBuffer),
 			RequireSYN:    cfg.RequireSYN,
 			NoPacing:      cfg.NoPacing,
