@@ -277,3 +277,153 @@ func (s *stallServer) close() {
 		c.Close()
 	}
 }
+
+// listenSmall listens on addr in host h with a small receive buffer (the
+// accepted connections inherit it), so a server that never reads shuts
+// its window after a few kilobytes. The listener is closed at test end.
+func listenSmall(t *testing.T, l *lab.Lab, h lab.Host, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	err := l.Do(h, func() (err error) {
+		ln, err = lc.Listen(context.Background(), "tcp", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen %s in %s: %v", addr, h, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// sendBodies opens n connections from host h to addr and writes size
+// bytes on each, then closes them; it returns the bytes written.
+func sendBodies(ctx context.Context, l *lab.Lab, h lab.Host, addr string, n, size int) (int64, error) {
+	d, err := l.Dialer(h)
+	if err != nil {
+		return 0, err
+	}
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total int64
+		first error
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil {
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				var w int
+				w, err = c.Write(body)
+				c.Close()
+				mu.Lock()
+				total += int64(w)
+				mu.Unlock()
+			}
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return total, first
+}
+
+// TestTargetZeroWindow: a target port whose server accepts and never
+// reads while 24 clients send 2 MiB each to the online service on that
+// route (48 MiB, three times memory_limit): the copier's buffered bytes
+// stay at or under memory_limit, the stalled sessions end with
+// buffer_limit, and a normal load on the other route is replayed in full.
+func TestTargetZeroWindow(t *testing.T) {
+	r := newCopyRig(t, needBinary(t, "up", "copy"))
+	f := &faultRig{copyRig: r}
+	f.startTarget()
+	online80 := netip.AddrPortFrom(r.Lab.Addr(lab.Online), 80)
+	online81 := netip.AddrPortFrom(r.Lab.Addr(lab.Online), 81)
+	target80 := netip.AddrPortFrom(r.Lab.Addr(lab.Target), 80)
+	target81 := netip.AddrPortFrom(r.Lab.Addr(lab.Target), 81)
+
+	go drainServer(listenSmall(t, r.Lab, lab.Online, ":81"))
+	stall := &stallServer{ln: listenSmall(t, r.Lab, lab.Target, ":81")}
+	go stall.serve()
+	t.Cleanup(stall.close)
+
+	r.startCopier(copierConf{
+		Extra: []string{
+			fmt.Sprintf("memory_limit = \"%dMiB\"", floodMemoryLimit>>20),
+			"session_buffer = \"1MiB\"",
+		},
+		Routes: [][2]netip.AddrPort{{online80, target80}, {online81, target81}},
+	}, true)
+	before := fates(r.copierMetrics())
+	smp := startSampler(r)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const conns, size = 24, 2 << 20
+	var (
+		wrote int64
+		berr  error
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wrote, berr = sendBodies(ctx, r.Lab, lab.Client, online81.String(), conns, size)
+	}()
+	lo := lab.LoadOptions{
+		Addr: online80.String(), Short: 1000, Rate: 250,
+		Duration: 15 * time.Second, Concurrency: 8, IDPrefix: "zerowin",
+	}
+	res := loadAnswered(t, r.Lab, lo, 99)
+	wg.Wait()
+	if berr != nil {
+		t.Fatalf("bodies to %s: %v (wrote %d bytes)", online81, berr, wrote)
+	}
+	replayed := f.waitReplayed(res.OK, 10*time.Second)
+	smp.finish(t)
+	r.copierAlive()
+
+	after := r.copierMetrics()
+	ended := fates(after)
+	limited := ended["buffer_limit"] - before["buffer_limit"]
+	open := after[sessionsGauge]
+	t.Logf("zero window: %d bytes sent on %d connections, normal load %d answered, %d replayed (%.2f%%), buffer_limit %.0f, open %.0f, buffer drops %.0f, fates %v",
+		wrote, conns, len(res.OK), replayed, lab.Percent(replayed, len(res.OK)), limited, open,
+		after["replaygw_engine_buffer_drops_total"], ended)
+	if smp.buffered > floodMemoryLimit {
+		t.Errorf("buffered bytes peaked at %.0f, over memory_limit %d", smp.buffered, floodMemoryLimit)
+	}
+	if smp.buffered == 0 {
+		t.Errorf("the copier never buffered a byte for a target that does not read")
+	}
+	// Each body is twice session_buffer: a stalled session cannot finish.
+	if limited <= 0 || limited > conns {
+		t.Errorf("%.0f sessions ended with buffer_limit, want 1..%d (the stalled ones); %.0f open", limited, conns, open)
+	}
+	if limit := int64(floodMemoryLimit+floodRSSOverhead) >> 10; smp.rssKiB > limit {
+		t.Errorf("copier VmRSS peaked at %d KiB, over memory_limit + overhead (%d KiB)", smp.rssKiB, limit)
+	}
+	if replayed*1000 < len(res.OK)*999 {
+		t.Errorf("only %d of %d normal ids reached the target while the other route stalled", replayed, len(res.OK))
+	}
+}
