@@ -454,7 +454,7 @@ func (l *gwLink) session() (refused, wasUp bool) {
 		}
 		return false, false
 	}
-	c := wire.NewConn(nc)
+	c := wire.NewConn(wire.QuietConn(nc))
 	l.mu.Lock()
 	l.conn = c
 	l.mu.Unlock()

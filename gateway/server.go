@@ -301,7 +301,7 @@ func (s *Server) Close() error {
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
 	remote := nc.RemoteAddr().String()
-	c := wire.NewConn(nc)
+	c := wire.NewConn(wire.QuietConn(nc))
 	joined := false
 	hello, share, err := wire.HandshakeShare(c, wire.Hello{
 		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare,
