@@ -151,7 +151,7 @@ func TestRangeAndEnumChecks(t *testing.T) {
 	runProblemCases(t, []problemCase{
 		{"hold_early long", gw(`hold_early = "2m"`), 4, "gateway.hold_early", "2m is more than 1m", false},
 		{"hold_early at limit", gw(`hold_early = "1m"`), 0, "", "", false},
-		{"route_ttl days", gw(`route_ttl = "48h"`), 4, "gateway.route_ttl", "48h is more than 24h", false},
+		{"lease_ttl days", gw(`lease_ttl = "48h"`), 4, "gateway.lease_ttl", "48h is more than 24h", false},
 		{"copier_queue huge", gw(`copier_queue = 33554432`), 4, "gateway.copier_queue", "out of range 1..16777216", false},
 		{"txqueuelen beyond u32", gw(`txqueuelen = 3000000000`), 4, "gateway.txqueuelen", "out of range 0..2147483647", false},
 		{"mtu int64 max", gw(`mtu = 9223372036854775807`), 4, "gateway.mtu", "9223372036854775807 is out of range 576..65535", false},

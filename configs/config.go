@@ -54,9 +54,9 @@ type Gateway struct {
 	// HoldEarly is how long a SYN-ACK or RST that arrives before its route
 	// is kept; default 2s.
 	HoldEarly Duration `toml:"hold_early"`
-	// RouteTTL is how long a route lives without traffic when the copier
+	// LeaseTTL is how long a route lives without traffic when the copier
 	// gave none; default 5m.
-	RouteTTL Duration `toml:"route_ttl"`
+	LeaseTTL Duration `toml:"lease_ttl"`
 	// CopierQueue is the per-copier send queue in records; when full,
 	// records are dropped and counted. Default 65536.
 	CopierQueue int `toml:"copier_queue"`

@@ -12,7 +12,7 @@ pools = "10.88.0.0/24"
 token = 5
 queues = "four"
 hold_early = 2.5
-route_ttl = true
+lease_ttl = true
 [copy]
 interface = "eth0"
 copies = "2"
@@ -26,7 +26,7 @@ from = "10.0.0.20:80"
 		`t.toml:3: gateway.token: must be a string in quotes`,
 		`t.toml:4: gateway.queues: must be an integer, not a string ("four")`,
 		`t.toml:5: gateway.hold_early: duration "2.5" has no unit`,
-		`t.toml:6: gateway.route_ttl: must be a string in quotes (e.g. "2s" or "64MiB"), not a boolean (true)`,
+		`t.toml:6: gateway.lease_ttl: must be a string in quotes (e.g. "2s" or "64MiB"), not a boolean (true)`,
 		`t.toml:9: copy.copies: must be an integer, not a string ("2")`,
 		`t.toml:10: copy.memory_limit: invalid size "lots"`,
 		`t.toml:11: copy.idle_timeout: invalid duration "soon"`,

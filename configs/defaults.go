@@ -20,7 +20,7 @@ const (
 	DefaultTxQueueLen    = tunnel.DefaultTxQueueLen
 	DefaultRedirect      = tunnel.RedirectAuto
 	DefaultHoldEarly     = gateway.DefaultHoldEarly
-	DefaultRouteTTL      = gateway.DefaultRouteTTL
+	DefaultLeaseTTL      = gateway.DefaultLeaseTTL
 	DefaultCopierQueue   = gateway.DefaultCopierQueue
 	DefaultCopies        = copier.DefaultCopies
 	DefaultSamplePercent = copier.DefaultSamplePercent
@@ -93,7 +93,7 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 		num(&g.TxQueueLen, DefaultTxQueueLen, "gateway", "txqueuelen")
 		str(&g.Redirect, DefaultRedirect, "gateway", "redirect")
 		dur(&g.HoldEarly, DefaultHoldEarly, "gateway", "hold_early")
-		dur(&g.RouteTTL, DefaultRouteTTL, "gateway", "route_ttl")
+		dur(&g.LeaseTTL, DefaultLeaseTTL, "gateway", "lease_ttl")
 		num(&g.CopierQueue, DefaultCopierQueue, "gateway", "copier_queue")
 	}
 	if p := c.Copy; p != nil {

@@ -188,6 +188,11 @@ func tomlError(name string, err error, pos *positions) *Error {
 	return e
 }
 
+// renamedKeys maps keys of earlier releases to their names now.
+var renamedKeys = map[string]string{
+	"gateway.route_ttl": "lease_ttl", // the gateway's table holds leases; "route" is [[copy.route]] only
+}
+
 // unknownKeys reports each defined key that is not in the schema, once, at
 // its topmost unknown component, with a suggestion when one is close.
 func unknownKeys(name string, keys []toml.Key, pos *positions) []*Error {
@@ -204,7 +209,9 @@ func unknownKeys(name string, keys []toml.Key, pos *positions) []*Error {
 			continue // known, or below a key already reported
 		}
 		msg := fmt.Sprintf("unknown key %q", k[at])
-		if s := suggest(k[at], known); s != "" {
+		if s, ok := renamedKeys[strings.Join(k, ".")]; ok {
+			msg = fmt.Sprintf("%q was renamed to %q", k[at], s)
+		} else if s := suggest(k[at], known); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 		found := false

@@ -49,7 +49,7 @@ func TestParseErrors(t *testing.T) {
 		{"type int", gwOK + "queues = \"four\"\n", 4, "gateway.queues", `must be an integer, not a string ("four")`},
 		{"type in 2nd route", copyOK + "[[copy.route]]\nfrom = \"10.0.0.20:81\"\nto = 5\n", 10, "copy.route[1].to", "must be a string in quotes, e.g. to = \"...\", not an integer (5)"},
 		{"duration no unit", gwOK + "hold_early = \"2\"\n", 4, "gateway.hold_early", `duration "2" has no unit`},
-		{"duration int", gwOK + "route_ttl = 300\n", 4, "gateway.route_ttl", "has no unit"},
+		{"duration int", gwOK + "lease_ttl = 300\n", 4, "gateway.lease_ttl", "has no unit"},
 		{"duration garbage", "[copy]\nidle_timeout = \"soon\"\n", 2, "copy.idle_timeout", `invalid duration "soon"`},
 		{"size unit", "[copy]\nmemory_limit = \"12XB\"\n", 2, "copy.memory_limit", `invalid size "12XB"`},
 		{"size negative", "[copy]\nsession_buffer = -1\n", 2, "copy.session_buffer", "negative"},
@@ -106,7 +106,8 @@ func TestParseErrors(t *testing.T) {
 		{"payload_cap", gwOK + "payload_cap = 1025\n", 4, "gateway.payload_cap", "1025 is out of range 0..1024"},
 		{"payload_cap neg", gwOK + "payload_cap = -1\n", 4, "gateway.payload_cap", "out of range"},
 		{"hold_early zero", gwOK + "hold_early = \"0s\"\n", 4, "gateway.hold_early", "must be greater than 0"},
-		{"route_ttl neg", gwOK + "route_ttl = \"-5m\"\n", 4, "gateway.route_ttl", "must be greater than 0"},
+		{"lease_ttl neg", gwOK + "lease_ttl = \"-5m\"\n", 4, "gateway.lease_ttl", "must be greater than 0"},
+		{"route_ttl renamed", gwOK + "route_ttl = \"5m\"\n", 4, "gateway.route_ttl", `"route_ttl" was renamed to "lease_ttl"`},
 		{"copier_queue", gwOK + "copier_queue = 0\n", 4, "gateway.copier_queue", "at least 1"},
 
 		// [copy]
@@ -304,7 +305,7 @@ func TestDefaults(t *testing.T) {
 		{"txqueuelen", g.TxQueueLen, 10000},
 		{"redirect", g.Redirect, "auto"},
 		{"hold_early", g.HoldEarly.Duration, 2 * time.Second},
-		{"route_ttl", g.RouteTTL.Duration, 5 * time.Minute},
+		{"lease_ttl", g.LeaseTTL.Duration, 5 * time.Minute},
 		{"copier_queue", g.CopierQueue, 65536},
 		{"payload_cap", g.PayloadCap, 0},
 		{"pool prefixes", len(g.PoolPrefixes), 1},

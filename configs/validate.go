@@ -86,7 +86,7 @@ func (g *Gateway) check(ch *checker, dir string) {
 	ch.oneOf("gateway.redirect", g.Redirect, "auto", "tc", "forwarding")
 	ch.intRange("gateway.payload_cap", g.PayloadCap, 0, MaxPayloadCap)
 	ch.duration("gateway.hold_early", g.HoldEarly, time.Minute)
-	ch.duration("gateway.route_ttl", g.RouteTTL, 24*time.Hour)
+	ch.duration("gateway.lease_ttl", g.LeaseTTL, 24*time.Hour)
 	if g.CopierQueue < 1 {
 		ch.errf("gateway.copier_queue", "%d must be at least 1", g.CopierQueue)
 	} else {

@@ -15,7 +15,7 @@ import (
 // tuple, and a captured data packet (seq patched per iteration).
 func benchSession(b *testing.B, sync bool) (*engRig, wire.Tuple, []byte) {
 	t := &testing.T{}
-	r := &engRig{t: t, snd: &engSender{t: t}, rt: &engRouter{}, clk: &engClock{t: time.Unix(1_700_000_000, 0)}}
+	r := &engRig{t: t, snd: &engSender{t: t}, rt: &engLeases{}, clk: &engClock{t: time.Unix(1_700_000_000, 0)}}
 	cfg := Config{Routes: []Route{{From: online4, To: target4}}, Workers: 1, Synchronous: sync}
 	if sync {
 		cfg.Now = r.clk.Now
@@ -133,7 +133,7 @@ func BenchmarkEngineRecord(b *testing.B) {
 func BenchmarkEngineManySessions(b *testing.B) {
 	t := &testing.T{}
 	snd := &engSender{t: t, keep: true}
-	e, err := NewEngine(Config{Routes: []Route{{From: online4, To: target4}}, Workers: 1, Synchronous: true}, snd, &engRouter{})
+	e, err := NewEngine(Config{Routes: []Route{{From: online4, To: target4}}, Workers: 1, Synchronous: true}, snd, &engLeases{})
 	if err != nil {
 		b.Fatal(err)
 	}

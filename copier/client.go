@@ -85,16 +85,6 @@ func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 func (w *worker) capture(s *session, p *capPkt, buf *pbuf, now int64) {
 	e := w.e
 	s.timers.lastActive = now
-	if now-s.timers.routeAt > int64(e.routeTTL)/2 {
-		s.timers.routeAt = now
-		e.rt.AddRoute(s.tuple, e.routeTTL)
-	}
-	if !s.fake && p.win != 0 && !s.snd.fixedWin {
-		s.snd.advWin = p.win // the client's own (scaled as its SYN said)
-	}
-	if !s.pace.haveLastAck && p.flags&header.TCPFlagAck != 0 {
-		s.pace.lastAck, s.pace.haveLastAck = p.ack, true
-	}
 	sg := seg{seq: p.seq, ack: p.ack, buf: buf}
 	if p.flags&header.TCPFlagRst != 0 {
 		sg.rst = true
@@ -102,6 +92,19 @@ func (w *worker) capture(s *session, p *capPkt, buf *pbuf, now int64) {
 		sg.n = seqnum.Size(p.payLen)
 		sg.data = buf.b[p.payOff : p.payOff+p.payLen]
 		sg.fin = p.flags&header.TCPFlagFin != 0
+	}
+	if s.state == stWaiting && !w.reopenCapture(s, p, &sg, now) {
+		return
+	}
+	if now-s.timers.routeAt > int64(e.leaseTTL)/2 {
+		s.timers.routeAt = now
+		e.leases.AddLease(s.tuple, e.leaseTTL)
+	}
+	if !s.fake && p.win != 0 && !s.snd.fixedWin {
+		s.snd.advWin = p.win // the client's own (scaled as its SYN said)
+	}
+	if !s.pace.haveLastAck && p.flags&header.TCPFlagAck != 0 {
+		s.pace.lastAck, s.pace.haveLastAck = p.ack, true
 	}
 	n := int64(sg.n)
 	if n > 0 && s.cap.nxt.LessThan(sg.end()) && (s.cap.buffered+n > e.cfg.SessionBuffer || e.mem.Load()+n > e.cfg.MemoryLimit) {

@@ -49,10 +49,10 @@ type CopierConfig struct {
 // Options are the parts of a copier that replace configured ones.
 type Options struct {
 	Logger *slog.Logger
-	// Router, when set, replaces the gateway client (the appliance hands
+	// Leases, when set, replaces the gateway client (the appliance hands
 	// response records to Engine().HandleRecord in-process and needs no
 	// routes).
-	Router Router
+	Leases Leases
 	// Sender, when set, replaces the sender named in the config.
 	Sender Sender
 }
@@ -96,21 +96,21 @@ func New(cfg CopierConfig, opts Options) (c *Copier, err error) {
 	if ecfg.Logger == nil {
 		ecfg.Logger = log.With("part", "engine")
 	}
-	if opts.Router == nil {
+	if opts.Leases == nil {
 		// The engine hands its own record entry to the gateway client
 		// while it is built, before any worker runs.
 		gcfg := cfg.Gateways
 		if gcfg.Logger == nil {
 			gcfg.Logger = log.With("part", "gateway-client")
 		}
-		ecfg.NewRouter = func(e *Engine) Router {
+		ecfg.NewLeases = func(e *Engine) Leases {
 			gcfg.OnRecords, gcfg.OnLeaseRefused, gcfg.OnShare = e.HandleRecords, e.HandleLeaseRefused, e.SetShare
 			c.gw = NewGatewayClient(gcfg)
 			c.closers = append(c.closers, c.gw.Close)
 			return c.gw
 		}
 	}
-	if c.eng, err = NewEngine(ecfg, c.snd, opts.Router); err != nil {
+	if c.eng, err = NewEngine(ecfg, c.snd, opts.Leases); err != nil {
 		return nil, fmt.Errorf("copier: %w", err)
 	}
 	if c.gw != nil {
@@ -123,7 +123,7 @@ func New(cfg CopierConfig, opts Options) (c *Copier, err error) {
 // it directly).
 func (c *Copier) Engine() *Engine { return c.eng }
 
-// Gateways returns the gateway client, nil when Options.Router replaced it.
+// Gateways returns the gateway client, nil when Options.Leases replaced it.
 func (c *Copier) Gateways() *GatewayClient { return c.gw }
 
 // Sender returns the packet sender.

@@ -38,11 +38,11 @@ func TestNewWiresGatewayRecordsToTheEngine(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Close() })
 	if c.Gateways() == nil {
-		t.Fatal("no gateway client without Options.Router")
+		t.Fatal("no gateway client without Options.Leases")
 	}
 	waitFor(t, "connected", func() bool { return c.Gateways().Connected() == 1 })
 	tp := wire.Tuple{Client: netip.MustParseAddrPort("10.88.0.1:40000"), Target: netip.MustParseAddrPort("127.0.0.2:1")}
-	c.Gateways().AddRoute(tp, time.Minute)
+	c.Gateways().AddLease(tp, time.Minute)
 	waitFor(t, "route", func() bool { return srv.Leases() == 1 })
 	srv.Deliver(&wire.Record{Tuple: tp, Flags: wire.FlagSYN | wire.FlagACK})
 	st := c.Engine().Stats()
@@ -52,21 +52,21 @@ func TestNewWiresGatewayRecordsToTheEngine(t *testing.T) {
 	waitFor(t, "unknown record", func() bool { return st.RecordsUnknown.Load() == 1 })
 }
 
-// With Options.Router (the appliance) there is no gateway client.
-func TestNewWithRouterHasNoGatewayClient(t *testing.T) {
+// With Options.Leases (the appliance) there is no gateway client.
+func TestNewWithLeasesHasNoGatewayClient(t *testing.T) {
 	c, err := New(CopierConfig{Engine: Config{Routes: []Route{{
 		From: netip.MustParseAddrPort("127.0.0.1:1"), To: netip.MustParseAddrPort("127.0.0.2:1")}}, Workers: 1}},
-		Options{Sender: nopSender{}, Router: nopRouter{}})
+		Options{Sender: nopSender{}, Leases: nopLeases{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	if c.Gateways() != nil {
-		t.Fatal("a gateway client next to Options.Router")
+		t.Fatal("a gateway client next to Options.Leases")
 	}
 }
 
-type nopRouter struct{}
+type nopLeases struct{}
 
-func (nopRouter) AddRoute(wire.Tuple, time.Duration) bool { return true }
-func (nopRouter) DelRoute(wire.Tuple)                     {}
+func (nopLeases) AddLease(wire.Tuple, time.Duration) bool { return true }
+func (nopLeases) ReleaseLease(wire.Tuple)                 {}

@@ -15,6 +15,8 @@
 //	retransmit.go timers of a session: retransmission, persist, delayed ACK, pacing wake
 //	rtt.go        the round-trip estimate and retransmission timeout
 //	lifecycle.go  create, handshake, close, abort; fate.go the fates and summaries
+//	reopen.go     a new connection to the target after it reset or closed the last one
+//	shed.go       the session table's bound: oldest half-open connections shed first
 //	session.go    the session and its state groups (send, receive, capture, pacing,
 //	              round trip, timers, summary)
 //	proto.go      the route's protocol (package protocol), when it needs the streams

@@ -49,11 +49,12 @@ const (
 // engine's workers. Errors are counted by the engine, never fatal.
 type Sender interface{ Send(pkt []byte) error }
 
-// Router registers a session's route on the gateway(s) before its SYN
-// leaves. AddRoute reports false when no gateway is connected.
-type Router interface {
-	AddRoute(t wire.Tuple, ttl time.Duration) bool
-	DelRoute(t wire.Tuple)
+// Leases takes a session's lease (its exact tuple, on the gateway(s))
+// before its SYN leaves and releases it when the session ends. AddLease
+// reports false when no gateway can take it.
+type Leases interface {
+	AddLease(t wire.Tuple, ttl time.Duration) bool
+	ReleaseLease(t wire.Tuple)
 }
 
 // Route maps an online service to the target service it is replayed to.
@@ -76,6 +77,7 @@ type Config struct {
 	Workers       int          // default runtime.NumCPU()
 	MemoryLimit   int64        // global buffered payload bytes; default 256 MiB
 	SessionBuffer int64        // per-session buffered payload bytes; default 4 MiB
+	MaxSessions   int          // live sessions (about 1.3 KB each); over it the oldest, half-open first, are shed; default 65536
 	RequireSYN    bool         // refuse connections whose SYN was not captured
 	NoPacing      bool         // send requests without waiting for responses
 	IdleTimeout   time.Duration
@@ -104,11 +106,11 @@ type Config struct {
 	OnResponse func(ResponseSide, time.Duration)
 	Logger     *slog.Logger
 
-	// NewRouter, when NewEngine is given no Router, builds one around the
+	// NewLeases, when NewEngine is given no Leases, builds one around the
 	// engine (its HandleRecord, HandleLeaseRefused and SetShare) once the
 	// engine can take records and before any worker starts: the gateway
 	// client gets its sinks by construction.
-	NewRouter func(*Engine) Router
+	NewLeases func(*Engine) Leases
 
 	// Synchronous runs no goroutines: HandlePacket and HandleRecord work in
 	// the caller (serialised per worker) and timers run only when RunTimers
@@ -132,6 +134,7 @@ const (
 	DefaultMSS           = 1460
 	DefaultMemoryLimit   = 256 << 20
 	DefaultSessionBuffer = 4 << 20
+	DefaultMaxSessions   = 1 << 16
 )
 
 const queueLen = 8192
@@ -141,7 +144,7 @@ const queueLen = 8192
 type Engine struct {
 	cfg    Config
 	snd    Sender
-	rt     Router
+	leases Leases
 	log    *slog.Logger
 	alloc  *allocator
 	rate   *tokenBucket
@@ -152,12 +155,12 @@ type Engine struct {
 	workers []*worker
 	wg      sync.WaitGroup
 
-	routeTTL time.Duration
+	leaseTTL time.Duration
 }
 
 // NewEngine validates cfg and starts the workers.
-func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
-	if s == nil || (r == nil && cfg.NewRouter == nil) {
+func NewEngine(cfg Config, s Sender, r Leases) (*Engine, error) {
+	if s == nil || (r == nil && cfg.NewLeases == nil) {
 		return nil, errors.New("engine: nil sender or router")
 	}
 	if len(cfg.Routes) == 0 {
@@ -173,6 +176,7 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 	setDefault(&cfg.MSS, DefaultMSS)
 	setDefault(&cfg.MemoryLimit, DefaultMemoryLimit)
 	setDefault(&cfg.SessionBuffer, DefaultSessionBuffer)
+	setDefault(&cfg.MaxSessions, DefaultMaxSessions)
 	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.GapTimeout, DefaultGapTimeout)
 	setDefault(&cfg.SynTimeout, DefaultSynTimeout)
@@ -196,19 +200,19 @@ func NewEngine(cfg Config, s Sender, r Router) (*Engine, error) {
 	e := &Engine{
 		cfg:      cfg,
 		snd:      s,
-		rt:       r,
+		leases:   r,
 		log:      cfg.Logger,
 		alloc:    newAllocator(cfg.ClientPool, int64(cfg.TimeWait)),
 		rate:     newTokenBucket(cfg.RateLimit),
-		routeTTL: 2*cfg.IdleTimeout + cfg.SynTimeout,
+		leaseTTL: 2*cfg.IdleTimeout + cfg.SynTimeout,
 	}
 	now := e.now()
 	e.workers = make([]*worker, cfg.Workers)
 	for i := range e.workers {
 		e.workers[i] = newWorker(e, i, now)
 	}
-	if e.rt == nil {
-		e.rt = cfg.NewRouter(e)
+	if e.leases == nil {
+		e.leases = cfg.NewLeases(e)
 	}
 	if !cfg.Synchronous {
 		for _, w := range e.workers {

@@ -283,9 +283,15 @@ func TestResets(t *testing.T) {
 		c.data("x")
 		r.snd.take()
 		r.rec(tu, wire.FlagRST, targetISN+1, 0, 0, 0, wire.Options{})
-		c.data("y")
+		c.data("y") // the rest of the reset request: no new connection for it
 		if s := r.snd.take(); len(s) != 0 {
 			t.Fatalf("sent after target RST: %+v", s)
+		}
+		// The session waits for the client's next request (reopen.go);
+		// the client closing instead ends it.
+		c.send(header.TCPFlagFin|header.TCPFlagAck, nil, nil)
+		if s := r.snd.take(); len(s) != 0 {
+			t.Fatalf("sent after target RST and client FIN: %+v", s)
 		}
 		r.wantFates(FateTargetReset)
 	})

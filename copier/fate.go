@@ -16,7 +16,7 @@ const (
 	FateCaptureGap               // a captured segment stayed missing for GapTimeout
 	FateTargetReset              // the target sent RST
 	FateTimedOut                 // idle for IdleTimeout, RST sent
-	FateNoGateway                // Router.AddRoute found no gateway
+	FateNoGateway                // Leases.AddLease found no gateway
 	FateSynTimeout               // the handshake did not complete within SynTimeout
 	FateBufferLimit              // per-session or global buffer limit hit
 	FateRateLimited              // over the new-session rate limit
@@ -26,6 +26,7 @@ const (
 	FateNoPort                   // no free (address, port) for the copy
 	FatePortReused               // the client reused the tuple with a new SYN
 	FateLeaseTaken               // a gateway refused the lease: another copier holds the tuple
+	FateShed                     // the session table was full: the oldest (half-open first) is shed
 	numFates
 )
 
@@ -33,7 +34,7 @@ var fateNames = [numFates]string{
 	"replayed", "sampled_out", "capture_gap", "target_reset", "timed_out",
 	"no_gateway", "syn_timeout", "buffer_limit", "rate_limited", "no_syn",
 	"closed", "retransmit_limit", "no_port", "port_reused",
-	"lease_taken",
+	"lease_taken", "shed",
 }
 
 func (f Fate) String() string {
@@ -62,5 +63,8 @@ type SessionSummary struct {
 	// one captured connection.
 	OnlineResponses                int
 	OnlineRespTotal, OnlineRespMax time.Duration
-	Start, End                     time.Time
+	// Reestablished counts the new connections to the target opened after
+	// the target reset or closed the session's while the client's went on.
+	Reestablished int
+	Start, End    time.Time
 }

@@ -52,8 +52,13 @@ type GatewayConfig struct {
 	ReadTimeout      time.Duration // a gateway silent this long is redialed [4 × PingInterval]
 	WriteTimeout     time.Duration // [10s]
 	MinBackoff       time.Duration // first redial delay [100ms]
-	MaxBackoff       time.Duration // [5s]
+	MaxBackoff       time.Duration // longest redial delay [1s]: a restarted gateway is found within about a second
 	RefusedBackoff   time.Duration // first delay after a refused token/version [5s], doubling to 12×
+	// ReconnectGrace: after the last gateway was lost, leases are still
+	// accepted this long and taken on the gateway when it is back, so the
+	// sessions that start while a gateway restarts are kept (their SYNs
+	// are retransmitted until the SYN-ACK can be absorbed) [10s].
+	ReconnectGrace time.Duration
 }
 
 func (c *GatewayConfig) fill() {
@@ -68,7 +73,8 @@ func (c *GatewayConfig) fill() {
 	def(&c.ReadTimeout, 4*c.PingInterval)
 	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.MinBackoff, 100*time.Millisecond)
-	def(&c.MaxBackoff, 5*time.Second)
+	def(&c.ReconnectGrace, 10*time.Second)
+	def(&c.MaxBackoff, time.Second)
 	def(&c.RefusedBackoff, 5*time.Second)
 	c.PayloadCap = min(max(c.PayloadCap, 0), 1024)
 	if c.Name == "" {
@@ -99,13 +105,14 @@ type GatewayStats struct {
 	RoutesSent      atomic.Uint64 // lease-add entries written (per gateway)
 	RouteDelsSent   atomic.Uint64 // lease-release entries written (per gateway)
 	RoutesOverflow  atomic.Uint64 // a gateway fell so far behind that it was redialed
+	LeasesDeferred  atomic.Uint64 // leases taken while no gateway was connected, sent on reconnect
 	LeasesRefused   atomic.Uint64 // lease adds a gateway refused: another copier holds the tuple
 	ShareChanges    atomic.Uint64 // pool share changes handed to OnShare
 	RecordsReceived atomic.Uint64
 	FramesMalformed atomic.Uint64 // bad frames from a gateway (the connection is redialed)
 }
 
-var _ Router = (*GatewayClient)(nil)
+var _ Leases = (*GatewayClient)(nil)
 
 // maxPendingOps bounds the lease updates waiting for one gateway; beyond it
 // the connection is redialed and the live leases re-registered from memory.
@@ -126,7 +133,7 @@ type liveLease struct {
 // keeps a connection to every configured gateway, takes the leases of the
 // copier's sessions on all of them (remembering them to take them again
 // after a reconnect), reports the pool share and refused leases, and hands
-// the gateways' response records to OnRecord. It implements Router.
+// the gateways' response records to OnRecord. It implements Leases.
 type GatewayClient struct {
 	cfg      GatewayConfig
 	log      *slog.Logger
@@ -140,6 +147,9 @@ type GatewayClient struct {
 	leases map[wire.Tuple]liveLease
 	closed bool
 	links  []*gwLink
+	// lostAt is when the last connected gateway was lost (unix ns), 0
+	// while one is connected or before any ever was.
+	lostAt atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -182,7 +192,13 @@ func (g *GatewayClient) AddLease(t wire.Tuple, ttl time.Duration) bool {
 		}
 	}
 	if n == 0 {
-		return false
+		// No gateway now: keep the lease for the reconnect if one was
+		// lost only a moment ago (a gateway restart), else refuse.
+		lost := g.lostAt.Load()
+		if lost == 0 || time.Since(time.Unix(0, lost)) > g.cfg.ReconnectGrace {
+			return false
+		}
+		g.st.LeasesDeferred.Add(1)
 	}
 	var until int64
 	if ttl > 0 {
@@ -215,12 +231,6 @@ func (g *GatewayClient) Connected() int {
 	}
 	return n
 }
-
-// AddRoute is AddLease under the name of the engine's Router interface.
-func (g *GatewayClient) AddRoute(t wire.Tuple, ttl time.Duration) bool { return g.AddLease(t, ttl) }
-
-// DelRoute is ReleaseLease under the name of the engine's Router interface.
-func (g *GatewayClient) DelRoute(t wire.Tuple) { g.ReleaseLease(t) }
 
 // Share returns the pool share the copier picks tuples from now.
 func (g *GatewayClient) Share() wire.Share {
@@ -488,6 +498,7 @@ func (l *gwLink) session() (refused, wasUp bool) {
 	restored := len(l.ops)
 	l.share = share
 	l.up.Store(true)
+	g.lostAt.Store(0)
 	l.mu.Unlock()
 	g.mu.Unlock()
 	g.updateShare()
@@ -512,6 +523,9 @@ func (l *gwLink) session() (refused, wasUp bool) {
 	l.up.Store(false)
 	l.ops = l.ops[:0]
 	l.mu.Unlock()
+	if g.Connected() == 0 {
+		g.lostAt.Store(time.Now().UnixNano())
+	}
 	g.updateShare()
 	close(done)
 	c.Close()

@@ -41,7 +41,11 @@ type gwOp struct {
 }
 
 func newFakeGateway(t *testing.T, token string) *fakeGateway {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newFakeGatewayAt(t, token, "127.0.0.1:0")
+}
+
+func newFakeGatewayAt(t *testing.T, token, addr string) *fakeGateway {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,5 +562,52 @@ func TestGatewayClientVersionRefused(t *testing.T) {
 	})
 	if g.Connected() != 0 {
 		t.Fatalf("connected %d, logs:\n%s", g.Connected(), logs.String())
+	}
+}
+
+// A gateway restart: leases taken while it is gone (within the grace) are
+// kept and taken on the new gateway; after the grace they are refused.
+func TestGatewayClientLeasesDuringRestart(t *testing.T) {
+	gw := newFakeGateway(t, "tok")
+	addr := gw.addr()
+	g := newTestClient(t, GatewayConfig{Addrs: []string{addr}, ReconnectGrace: 400 * time.Millisecond})
+	fc := gw.next()
+	waitFor(t, "connected", func() bool { return g.Connected() == 1 })
+	if !g.AddLease(gwTuple(1), time.Minute) {
+		t.Fatal("lease refused with a gateway connected")
+	}
+	fc.expectOps(t, gwOp{t: gwTuple(1), ttl: time.Minute})
+
+	gw.ln.Close() // the gateway process is gone: no listener, no connection
+	fc.c.Close()
+	waitFor(t, "disconnected", func() bool { return g.Connected() == 0 })
+	if !g.AddLease(gwTuple(2), time.Minute) {
+		t.Fatal("a lease taken during a gateway restart was refused")
+	}
+	if got := g.Stats().LeasesDeferred.Load(); got != 1 {
+		t.Fatalf("leases deferred %d, want 1", got)
+	}
+
+	gw2 := newFakeGatewayAt(t, "tok", addr) // back on the same address
+	fc2 := gw2.next()
+	got := map[wire.Tuple]bool{}
+	for range 2 {
+		select {
+		case op := <-fc2.ops:
+			got[op.t] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the new gateway got only %v", got)
+		}
+	}
+	if !got[gwTuple(1)] || !got[gwTuple(2)] {
+		t.Fatalf("the new gateway got %v, want both leases", got)
+	}
+
+	gw2.ln.Close()
+	fc2.c.Close()
+	waitFor(t, "disconnected again", func() bool { return g.Connected() == 0 })
+	time.Sleep(500 * time.Millisecond) // past the grace
+	if g.AddLease(gwTuple(3), time.Minute) {
+		t.Fatal("a lease was accepted long after the gateway was lost")
 	}
 }

@@ -70,14 +70,14 @@ func (f *engSender) take() []sentPkt {
 	return p
 }
 
-type engRouter struct {
+type engLeases struct {
 	mu    sync.Mutex
 	fail  bool
 	added map[wire.Tuple]int
 	dels  int
 }
 
-func (r *engRouter) AddRoute(t wire.Tuple, _ time.Duration) bool {
+func (r *engLeases) AddLease(t wire.Tuple, _ time.Duration) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail {
@@ -90,7 +90,7 @@ func (r *engRouter) AddRoute(t wire.Tuple, _ time.Duration) bool {
 	return true
 }
 
-func (r *engRouter) DelRoute(wire.Tuple) { r.mu.Lock(); r.dels++; r.mu.Unlock() }
+func (r *engLeases) ReleaseLease(wire.Tuple) { r.mu.Lock(); r.dels++; r.mu.Unlock() }
 
 type engClock struct {
 	mu sync.Mutex
@@ -114,7 +114,7 @@ type engRig struct {
 	t     *testing.T
 	e     *Engine
 	snd   *engSender
-	rt    *engRouter
+	rt    *engLeases
 	clk   *engClock
 	fates []SessionSummary
 	mu    sync.Mutex
@@ -122,7 +122,7 @@ type engRig struct {
 
 func newEngRig(t *testing.T, mod func(*Config)) *engRig {
 	t.Helper()
-	r := &engRig{t: t, snd: &engSender{t: t, keep: true}, rt: &engRouter{}, clk: &engClock{t: time.Unix(1_700_000_000, 0)}}
+	r := &engRig{t: t, snd: &engSender{t: t, keep: true}, rt: &engLeases{}, clk: &engClock{t: time.Unix(1_700_000_000, 0)}}
 	cfg := Config{
 		Routes:      []Route{{From: online4, To: target4}, {From: online6, To: target6}},
 		Workers:     1,

@@ -3,8 +3,10 @@ package copier
 import (
 	"time"
 
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/wire"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
 // A session's life: created with its connection's first packet, SYN sent,
@@ -15,6 +17,7 @@ import (
 const (
 	stSynSent = iota + 1
 	stEstablished
+	stWaiting // between two connections to the target (reopen.go)
 	stDone
 )
 
@@ -46,6 +49,10 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 		fail(FateNoSYN)
 		return nil
 	}
+	if !w.makeRoom(cfg.Copies, now) {
+		fail(FateShed)
+		return nil
+	}
 	target := cfg.Routes[p.route].To
 	for c := range cfg.Copies {
 		sum := SessionSummary{Original: p.orig, Copy: c, Start: time.Unix(0, now), End: time.Unix(0, now)}
@@ -61,7 +68,7 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 			continue
 		}
 		sum.Tuple = t
-		if !e.rt.AddRoute(t, e.routeTTL) {
+		if !e.leases.AddLease(t, e.leaseTTL) {
 			e.alloc.release(t, now-int64(cfg.TimeWait)) // never used: free at once
 			sum.Fate = FateNoGateway
 			w.recordFate(&sum)
@@ -76,53 +83,91 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 		return nil
 	}
 	w.groups[p.orig] = g
+	w.table.add(g)
 	return g
 }
 
 func (w *worker) newSession(g *group, c int, t wire.Tuple, p *capPkt, now int64) *session {
-	cfg := &w.e.cfg
-	s := &session{grp: g, copy: c, tuple: t, v6: !t.Client.Addr().Is4()}
+	s := &session{grp: g, copy: c}
+	iss := p.seq - 1
 	if g.syn.seen {
-		s.snd.iss = g.syn.seq
-		s.snd.advWin = g.syn.win
-	} else {
-		s.snd.iss = p.seq - 1
-		s.fake = true
-		s.snd.advWin = 65535
+		iss = g.syn.seq
+	}
+	if !g.syn.seen {
 		w.e.stats.SynthesizedSYNs.Add(1)
 	}
-	s.snd.una, s.snd.nxt, s.cap.nxt = s.snd.iss, s.snd.iss+1, s.snd.iss+1
-	s.snd.mss = defaultMSS
-	s.sum.start, s.timers.lastActive, s.timers.routeAt, s.rcv.tsStart = now, now, now, now
+	s.cap.nxt = iss + 1
+	s.sum.start = now
+	w.live++
+	w.e.stats.SessionsStarted.Add(1)
+	w.open(s, t, iss, !g.syn.seen, now)
+	return s
+}
+
+// open starts s's connection to the target on tuple t: the state of a
+// new simulated client whose SYN (iss) goes now, the captured one replayed
+// or, fake, one synthesized (joined mid-stream or reopened).
+func (w *worker) open(s *session, t wire.Tuple, iss seqnum.Value, fake bool, now int64) {
+	cfg := &w.e.cfg
+	g := s.grp
+	s.tuple, s.v6, s.fake = t, !t.Client.Addr().Is4(), fake
+	s.flow, _ = pkt.NewFlow(t.Client, t.Target) // on error, Build reports it per packet
+	s.snd = sendState{iss: iss, una: iss, nxt: iss + 1, mss: defaultMSS, advWin: g.syn.win}
+	if fake {
+		s.snd.advWin = 65535
+	}
+	s.rcv = recvState{tsStart: now}
+	s.pace = pacing{}
+	s.rtt = rttEstimate{rto: initialRTO, synAt: now}
+	s.timers = timers{lastActive: now, routeAt: now, rtoAt: now + initialRTO, synDeadline: now + int64(cfg.SynTimeout)}
 	s.state = stSynSent
-	s.rtt.rto = initialRTO
-	s.timers.rtoAt = now + s.rtt.rto
-	s.timers.synDeadline = now + int64(cfg.SynTimeout)
 	s.proto = openProtocol(&cfg.Routes[g.route])
 	w.sessions[t] = s
-	w.e.stats.SessionsStarted.Add(1)
 	w.sendSYN(s)
 	w.reschedule(s, now)
-	return s
 }
 
 func (w *worker) handshake(s *session, t *targetSeg, now int64) {
 	if t.flags&header.TCPFlagRst != 0 {
 		if t.flags&header.TCPFlagAck != 0 && t.ack == s.snd.iss+1 {
-			w.end(s, FateTargetReset, now)
+			if s.sum.reestablished > 0 {
+				// A reopened connection refused: wait for the client's
+				// next request and try then (reopen.go).
+				w.reopenOrEnd(s, FateTargetReset, now)
+				return
+			}
+			// A new session refused: the target's server is down or
+			// restarting. The SYN's retransmission timer tries again
+			// until the SYN deadline, so a target back within it gets
+			// the session (the client's bytes meanwhile are buffered).
+			if !s.snd.synRefused {
+				s.snd.synRefused = true
+				w.e.stats.SynRefused.Add(1)
+			}
 		}
 		return
 	}
-	if !t.flags.Contains(header.TCPFlagSyn|header.TCPFlagAck) || t.ack != s.snd.iss+1 {
+	if t.flags&header.TCPFlagAck != 0 && t.ack != s.snd.iss+1 {
+		// An unacceptable ACK in SYN-SENT: the target still holds an
+		// older connection on this tuple (a copier restarted while its
+		// sessions were open, a lost RST) and answers the SYN with a
+		// challenge ACK. Reset that connection (RFC 9293 3.10.7.3) so
+		// that the SYN's retransmission finds the tuple free.
+		w.emit(s, header.TCPFlagRst, t.ack, 0, 0, nil, nil)
+		w.e.stats.StaleResets.Add(1)
+		return
+	}
+	if !t.flags.Contains(header.TCPFlagSyn | header.TCPFlagAck) {
 		return
 	}
 	g := s.grp
 	s.rcv.nxt = t.seq + 1
 	s.snd.una = s.snd.iss + 1
 	s.snd.wnd = t.window(0)
-	if t.opts.Has&wire.OptWScale != 0 && g.syn.ws {
+	ws := g.syn.ws && !s.fake // a synthesized SYN carries no window scale
+	if t.opts.Has&wire.OptWScale != 0 && ws {
 		s.snd.shift = min(t.opts.WScale, 14)
-	} else if g.syn.ws {
+	} else if ws {
 		// The target refused window scaling: the client's scaled window
 		// values would read as tiny windows. Advertise the maximum.
 		s.snd.fixedWin = true
@@ -131,7 +176,7 @@ func (w *worker) handshake(s *session, t *targetSeg, now int64) {
 	if t.opts.Has&wire.OptMSS != 0 && t.opts.MSS > 0 {
 		s.snd.mss = int(t.opts.MSS)
 	}
-	if t.opts.Has&wire.OptTimestamp != 0 && g.syn.tsOn && g.syn.seen {
+	if t.opts.Has&wire.OptTimestamp != 0 && g.syn.tsOn && !s.fake {
 		s.rcv.tsOn = true
 		s.rcv.tsRecent = t.opts.TSVal
 		s.snd.mss -= 12
@@ -139,7 +184,7 @@ func (w *worker) handshake(s *session, t *targetSeg, now int64) {
 	s.snd.mss = max(s.snd.mss, 64)
 	s.state = stEstablished
 	if !s.rtt.synRetx {
-		s.rtt.sample(now - s.sum.start)
+		s.rtt.sample(now - s.rtt.synAt)
 	}
 	s.rtt.rto, s.timers.rtoAt, s.snd.retries = s.rtt.estimatedRTO(), 0, 0
 	s.pace.respBase = s.rcv.nxt
@@ -175,7 +220,9 @@ func (w *worker) abort(s *session, f Fate, now int64) {
 	if s.ended {
 		return
 	}
-	w.sendRST(s, now)
+	if s.state != stWaiting {
+		w.sendRST(s, now)
+	}
 	w.end(s, f, now)
 }
 
@@ -186,21 +233,23 @@ func (w *worker) end(s *session, f Fate, now int64) {
 	}
 	e := w.e
 	s.ended = true
+	if s.state != stWaiting { // a waiting session holds no tuple
+		w.leave(s, now)
+	}
 	s.state = stDone
 	w.wheel.remove(s)
 	if freed := s.cap.freeAll(); freed > 0 {
 		e.mem.Add(-freed)
 	}
 	s.cap.segs = nil
-	delete(w.sessions, s.tuple)
-	e.rt.DelRoute(s.tuple)
-	e.alloc.release(s.tuple, now)
+	w.live--
 	e.stats.SessionsEnded.Add(1)
 	g := s.grp
 	w.recordFate(&SessionSummary{
 		Tuple: s.tuple, Original: g.orig, Copy: s.copy, Fate: f,
 		Requests: s.sum.requests, Bytes: s.sum.bytes, Responses: s.sum.responses,
 		RespTimeTotal: time.Duration(s.sum.respTotal), RespTimeMax: time.Duration(s.sum.respMax),
+		Reestablished:   s.sum.reestablished,
 		OnlineResponses: g.online.responses, OnlineRespTotal: time.Duration(g.online.respTotal), OnlineRespMax: time.Duration(g.online.respMax),
 		Start: time.Unix(0, s.sum.start), End: time.Unix(0, now),
 	})
@@ -209,6 +258,16 @@ func (w *worker) end(s *session, f Fate, now int64) {
 			w.tombstone(g, now)
 		}
 	}
+}
+
+// leave gives up s's connection to the target: its tuple, route and
+// timers.
+func (w *worker) leave(s *session, now int64) {
+	e := w.e
+	w.wheel.remove(s)
+	delete(w.sessions, s.tuple)
+	e.leases.ReleaseLease(s.tuple)
+	e.alloc.release(s.tuple, now)
 }
 
 // reschedule files s on the wheel at its earliest deadline.

@@ -267,7 +267,7 @@ func TestAgainstNetstack(t *testing.T) {
 			if tc.pool != "" {
 				cfg.ClientPool = netip.MustParsePrefix(tc.pool)
 			}
-			e, err := NewEngine(cfg, n, &engRouter{})
+			e, err := NewEngine(cfg, n, &engLeases{})
 			if err != nil {
 				t.Fatal(err)
 			}

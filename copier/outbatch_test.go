@@ -108,7 +108,7 @@ func make64(n, size int) []int {
 // the worker's rounds, and the packets arrive intact.
 func TestEngineSendsInBatches(t *testing.T) {
 	s := &batchSender{engSender: engSender{t: t, keep: true}}
-	e, err := NewEngine(Config{Routes: []Route{{From: online4, To: target4}}, Workers: 1}, s, &engRouter{})
+	e, err := NewEngine(Config{Routes: []Route{{From: online4, To: target4}}, Workers: 1}, s, &engLeases{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ const outBufSize = header.IPv6MinimumSize + header.TCPHeaderMaximumSize + 65535
 // TCP options (already padded to a multiple of 4); payload may be empty.
 func (w *worker) emit(s *session, flags header.TCPFlags, seq, ack seqnum.Value, win uint16, opts, payload []byte) {
 	sg := pkt.Segment{
-		Src: s.tuple.Client, Dst: s.tuple.Target,
-		Seq: seq, Ack: ack, Flags: flags, Window: win,
+		Flow: &s.flow,
+		Seq:  seq, Ack: ack, Flags: flags, Window: win,
 		Options: opts, Payload: payload,
 	}
 	if !s.v6 {
@@ -94,7 +94,7 @@ func (w *worker) sendRST(s *session, now int64) {
 // longer: see Config.MSS).
 func (w *worker) sendSYN(s *session) {
 	g := s.grp
-	if g.syn.seen {
+	if !s.fake {
 		w.emit(s, header.TCPFlagSyn, s.snd.iss, 0, g.syn.win, g.syn.opts[:g.syn.optLen], nil)
 	} else {
 		o := w.opt[:4]

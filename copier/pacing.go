@@ -28,7 +28,7 @@ func (w *worker) paceRelease(s *session, g *seg, now int64) bool {
 	expected := s.pace.lastAck.Size(g.ack)
 	got := s.pace.respBase.Size(s.rcv.nxt)
 	switch {
-	case s.sum.requests == 0 && !ahead:
+	case s.pace.requests == 0 && !ahead:
 		return true // the first request, and no greeting to wait for
 	case ahead && got >= expected:
 		return true
@@ -65,6 +65,7 @@ func (w *worker) startRequest(s *session, g *seg, now int64) {
 	s.pace.reqAt = now
 	s.pace.respFirst = false
 	s.pace.respDone = false
+	s.pace.requests++
 	s.sum.requests++
 	w.e.stats.RequestsReleased.Add(1)
 }

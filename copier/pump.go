@@ -11,6 +11,16 @@ import (
 // cut at its MSS; the client's FIN or RST follows once everything before it
 // is acked. Called from both paths: new captured data, new acks or window.
 
+// ackBoundary reports whether g starts a new request after one whose
+// online ack was prev: the ack changed (the client received response
+// bytes in between), or what Config.Boundary says.
+func (w *worker) ackBoundary(prev seqnum.Value, g *seg) bool {
+	if f := w.e.cfg.Boundary; f != nil {
+		return f(uint32(prev), uint32(g.ack), g.data)
+	}
+	return g.ack != prev
+}
+
 // pump sends whatever the pacing gate, the target's window and the
 // captured stream allow, then the client's FIN or RST once all data
 // before it is acked.
@@ -24,13 +34,14 @@ func (w *worker) pump(s *session, now int64) {
 			break
 		}
 		g := &s.cap.segs[i]
+		if s.rcv.fin && g.n > 0 {
+			w.targetClosed(s, now) // the target will not take these bytes
+			return
+		}
 		if s.snd.nxt == g.seq && !(s.pace.gatePassed && s.pace.gateSeq == g.seq) {
-			boundary := s.pace.haveLastAck && g.ack != s.pace.lastAck
-			if f := w.e.cfg.Boundary; f != nil && s.pace.haveLastAck {
-				boundary = f(uint32(s.pace.lastAck), uint32(g.ack), g.data)
-			}
+			boundary := s.pace.haveLastAck && w.ackBoundary(s.pace.lastAck, g)
 			if s.proto != nil && s.proto.Needs()&protocol.NeedsClient != 0 {
-				boundary = g.req && s.sum.requests > 0
+				boundary = g.req && s.pace.requests > 0
 			}
 			if !s.pace.haveLastAck {
 				s.pace.lastAck, s.pace.haveLastAck = g.ack, true
@@ -38,7 +49,7 @@ func (w *worker) pump(s *session, now int64) {
 			if boundary && !w.paceRelease(s, g, now) {
 				break
 			}
-			if boundary || (s.sum.requests == 0 && g.n > 0) {
+			if boundary || (s.pace.requests == 0 && g.n > 0) {
 				w.startRequest(s, g, now)
 			}
 			s.pace.gatePassed, s.pace.gateSeq = true, g.seq

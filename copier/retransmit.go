@@ -26,7 +26,12 @@ func (w *worker) onTimer(s *session, now int64) {
 	switch s.state {
 	case stSynSent:
 		if now >= s.timers.synDeadline {
-			w.abort(s, FateSynTimeout, now)
+			f := FateSynTimeout
+			if s.snd.synRefused {
+				f = FateTargetReset // refused until the end
+			}
+			w.sendRST(s, now)
+			w.reopenOrEnd(s, f, now)
 			return
 		}
 		if s.timers.rtoAt != 0 && now >= s.timers.rtoAt {

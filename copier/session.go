@@ -7,6 +7,7 @@ package copier
 import (
 	"time"
 
+	"github.com/replaygw/replaygw/pkt"
 	"github.com/replaygw/replaygw/protocol"
 	"github.com/replaygw/replaygw/wire"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
@@ -29,6 +30,7 @@ type session struct {
 	grp   *group
 	copy  int
 	tuple wire.Tuple // as the target sees it
+	flow  pkt.Flow   // tuple encoded once for pkt.Build
 	v6    bool
 	state uint8
 	fake  bool // the SYN was synthesized (joined mid-stream)
@@ -45,6 +47,7 @@ type session struct {
 	rtt    rttEstimate
 	timers timers
 	sum    summary
+	reest  reopening
 }
 
 // sendState is the client side of the connection, in the client's own
@@ -59,6 +62,7 @@ type sendState struct {
 	finSent       bool
 	retries       int // retransmissions of the oldest unacked byte
 	dupAcks       int
+	synRefused    bool // the target answered a SYN with RST: retried until the SYN deadline
 }
 
 // recvState is what the target sent, in its sequence space.
@@ -83,6 +87,7 @@ type pacing struct {
 	lastRespAt  int64
 	respFirst   bool
 	respDone    bool // the protocol reported the current response complete
+	requests    int  // requests released on this connection to the target
 }
 
 // rttEstimate is the round-trip estimate (RFC 6298): one segment timed at
@@ -93,6 +98,7 @@ type rttEstimate struct {
 	seq          seqnum.Value // the timed segment ends here ...
 	at           int64        // ... and was sent then (0: none timed)
 	synRetx      bool         // the SYN was sent more than once (no sample from it)
+	synAt        int64        // the (first) SYN went then
 	rto          int64
 }
 
@@ -119,6 +125,17 @@ type summary struct {
 	responses int
 	respTotal int64
 	respMax   int64
+	// reestablished counts the new connections to the target after it
+	// reset or closed the session's (reopen.go).
+	reestablished int
+}
+
+// reopening is a session between two connections to the target: the
+// target reset or closed the last one and the client's connection goes
+// on (reopen.go).
+type reopening struct {
+	cause Fate         // the fate if the client's connection ends first
+	ack   seqnum.Value // the online ack of the last captured data
 }
 
 func (s *session) tsVal(now int64) uint32 {

@@ -181,7 +181,7 @@ func TestUnmatchedAndMalformed(t *testing.T) {
 
 func TestAsyncWorkers(t *testing.T) {
 	snd := &engSender{t: t, keep: true}
-	rt := &engRouter{}
+	rt := &engLeases{}
 	e, err := NewEngine(Config{Routes: []Route{{From: online4, To: target4}}, Workers: 2, Copies: 2}, snd, rt)
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,16 @@ type Stats struct {
 
 	SessionsStarted atomic.Uint64
 	SessionsEnded   atomic.Uint64
-	Fates           [numFates]atomic.Uint64
+	// SessionsReestablished counts new connections to the target opened
+	// for a session whose connection the target reset or closed.
+	SessionsReestablished atomic.Uint64
+	// StaleResets counts RSTs sent for an older connection the target
+	// still held on a new session's tuple (its ACK answered our SYN).
+	StaleResets atomic.Uint64
+	// SynRefused counts sessions whose SYN the target refused with RST
+	// at least once (then retried until the SYN deadline).
+	SynRefused atomic.Uint64
+	Fates      [numFates]atomic.Uint64
 }
 
 // Fate returns how many sessions ended with f.
@@ -82,6 +91,9 @@ func (s *Stats) Counters() []counter.Metric {
 		segments.At(&s.RSTsSent).With("kind", "rst"),
 		segments.At(&s.WindowProbes).With("kind", "window_probe"),
 		counter.Of(&s.SynthesizedSYNs, "engine_synthesized_syns_total", "sessions joined mid-stream with a synthesized handshake"),
+		counter.Of(&s.StaleResets, "engine_stale_resets_total", "RSTs sent for an older connection the target still held on a new session's tuple"),
+		counter.Of(&s.SynRefused, "engine_syn_refused_total", "sessions whose SYN the target refused with RST at least once (retried until syn_timeout)"),
+		counter.Of(&s.SessionsReestablished, "engine_sessions_reestablished_total", "new connections to the target for sessions whose connection the target reset or closed"),
 		counter.Of(&s.Retransmits, "engine_retransmits_total", "segments retransmitted"),
 		counter.Of(&s.FastRetransmits, "engine_fast_retransmits_total", "retransmissions on the third duplicate ACK (also in engine_retransmits_total)"),
 		counter.Of(&s.ProbeACKs, "engine_probe_acks_total", "ACKs answering target probes and old data (also in engine_segments_sent_total{kind=\"ack\"})"),
@@ -117,6 +129,7 @@ func (s *GatewayStats) Counters() []counter.Metric {
 		counter.Of(&s.RoutesSent, "gateway_client_lease_adds_sent_total", "lease adds written to gateways (per gateway)"),
 		counter.Of(&s.RouteDelsSent, "gateway_client_lease_releases_sent_total", "lease releases written to gateways (per gateway)"),
 		counter.Of(&s.RoutesOverflow, "gateway_client_backlog_redials_total", "gateway connections redialed because lease updates piled up"),
+		counter.Of(&s.LeasesDeferred, "gateway_client_leases_deferred_total", "leases taken while the gateway was briefly gone (within the reconnect grace), sent when it is back"),
 		counter.Of(&s.LeasesRefused, "gateway_client_leases_refused_total", "leases a gateway refused because another copier holds the tuple (the session ends: lease_taken)"),
 		counter.Of(&s.ShareChanges, "gateway_client_share_changes_total", "changes of the client pool share this copier picks tuples from"),
 		counter.Of(&s.RecordsReceived, "gateway_client_records_received_total", "response records received from gateways"),

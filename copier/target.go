@@ -82,11 +82,7 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 		return
 	}
 	if t.flags&header.TCPFlagRst != 0 {
-		if s.snd.finSent && s.snd.una == s.snd.nxt {
-			w.end(s, FateReplayed, now)
-		} else {
-			w.end(s, FateTargetReset, now)
-		}
+		w.targetReset(s, now)
 		return
 	}
 	if t.flags&header.TCPFlagAck != 0 {
@@ -113,7 +109,7 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 		}
 		if plen > 0 {
 			s.pace.lastRespAt = now
-			if !s.pace.respFirst && s.sum.requests > 0 {
+			if !s.pace.respFirst && s.pace.requests > 0 {
 				s.pace.respFirst = true
 				d := now - s.pace.reqAt
 				s.sum.responses++

@@ -41,6 +41,11 @@ type worker struct {
 	sessions  map[wire.Tuple]*session // by rewritten tuple
 	tombs     []*group
 	nextSweep int64
+	// live counts the sessions not ended; table bounds them at
+	// maxSessions (shed.go).
+	live        int
+	maxSessions int
+	table       sessionTable
 
 	emitted uint64 // packets built by emit (to tell whether a call sent any)
 
@@ -60,6 +65,8 @@ func newWorker(e *Engine, id int, now int64) *worker {
 		wheel:    newWheel(now),
 		groups:   make(map[wire.Tuple]*group),
 		sessions: make(map[wire.Tuple]*session),
+		// The bound is shared evenly: connections are spread by hash.
+		maxSessions: max(e.cfg.MaxSessions/e.cfg.Workers, 1),
 	}
 	if !e.cfg.Synchronous {
 		w.in = newInbox()
@@ -185,6 +192,13 @@ func (w *worker) advance(now int64) {
 func (w *worker) closeAll(now int64) {
 	for _, s := range w.sessions {
 		w.abort(s, FateClosed, now)
+	}
+	for _, g := range w.groups { // sessions between two connections (reopen.go)
+		for _, s := range g.copies {
+			if !s.ended {
+				w.abort(s, FateClosed, now)
+			}
+		}
 	}
 	w.flushOut()
 	if w.in != nil && w.in.take(&w.pkts, &w.recs) {

@@ -10,7 +10,7 @@ import (
 
 // An idle engine must not wake its workers every millisecond.
 func TestIdleWorkersSleep(t *testing.T) {
-	e, err := NewEngine(Config{Routes: []Route{{From: online4, To: target4}}, Workers: 2}, &engSender{t: t}, &engRouter{})
+	e, err := NewEngine(Config{Routes: []Route{{From: online4, To: target4}}, Workers: 2}, &engSender{t: t}, &engLeases{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestIdleWorkersSleep(t *testing.T) {
 // retransmitted after the initial RTO, and the worker wakes only for it.
 func TestAsyncTimersFire(t *testing.T) {
 	snd := &engSender{t: t, keep: true}
-	e, err := NewEngine(Config{Routes: []Route{{From: online4, To: target4}}, Workers: 1}, snd, &engRouter{})
+	e, err := NewEngine(Config{Routes: []Route{{From: online4, To: target4}}, Workers: 1}, snd, &engLeases{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func TestLeaseTakeLookupRelease(t *testing.T) {
 // keeps its lease and its records; the same copier's new connection (a
 // reconnect) takes its own lease over; an expired lease is free.
 func TestLeaseRefusedToAnotherCopier(t *testing.T) {
-	s, clk := newTestServer(t, ServerConfig{RouteTTL: 10 * time.Second})
+	s, clk := newTestServer(t, ServerConfig{LeaseTTL: 10 * time.Second})
 	first, second := newPeer(s, nil, inst(1), 0, s.log), newPeer(s, nil, inst(2), 0, s.log)
 	reconnect := newPeer(s, nil, inst(1), 0, s.log)
 	probe1, probe2 := newPeer(s, nil, inst(0), 0, s.log), newPeer(s, nil, inst(0), 0, s.log) // no instance
@@ -150,7 +150,7 @@ func TestLeaseRefusedToAnotherCopier(t *testing.T) {
 }
 
 func TestLeaseExpiry(t *testing.T) {
-	s, clk := newTestServer(t, ServerConfig{RouteTTL: 10 * time.Second})
+	s, clk := newTestServer(t, ServerConfig{LeaseTTL: 10 * time.Second})
 	p := newPeer(s, nil, inst(0), 0, s.log)
 	rt := s.leases
 	rt.take(tup(1), 0, p)             // default TTL 10s

@@ -19,7 +19,7 @@ type ServerConfig struct {
 	Token       string        // shared secret; required
 	PayloadCap  int           // most payload bytes per record (0..1024); copiers may ask for less
 	HoldEarly   time.Duration // how long an early SYN-ACK/RST waits for its lease; default 2s, <0 disables
-	RouteTTL    time.Duration // TTL of routes registered without one; default 5m
+	LeaseTTL    time.Duration // TTL of routes registered without one; default 5m
 	CopierQueue int           // per-copier queue in records; default 65536
 	RecordFlush time.Duration // most a record waits to share a frame with later ones; default 1ms, <0 sends each at once
 
@@ -37,7 +37,7 @@ type ServerConfig struct {
 // Defaults for ServerConfig's zero fields.
 const (
 	DefaultHoldEarly   = 2 * time.Second
-	DefaultRouteTTL    = 5 * time.Minute
+	DefaultLeaseTTL    = 5 * time.Minute
 	DefaultCopierQueue = 65536
 	DefaultRecordFlush = time.Millisecond
 	DefaultHoldMax     = 16384
@@ -59,7 +59,7 @@ func (c *ServerConfig) fill() error {
 		}
 	}
 	def(&c.HoldEarly, DefaultHoldEarly)
-	def(&c.RouteTTL, DefaultRouteTTL)
+	def(&c.LeaseTTL, DefaultLeaseTTL)
 	def(&c.RecordFlush, DefaultRecordFlush)
 	def(&c.HandshakeTimeout, 5*time.Second)
 	def(&c.WriteTimeout, 10*time.Second)
@@ -120,9 +120,9 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 	if hold < 0 {
 		hold = 0
 	}
-	s.leases = newLeaseTable(cfg.RouteTTL, hold, cfg.HoldMax, cfg.PayloadCap, cfg.clock, &s.st)
+	s.leases = newLeaseTable(cfg.LeaseTTL, hold, cfg.HoldMax, cfg.PayloadCap, cfg.clock, &s.st)
 	s.wg.Add(1)
-	go s.sweep(hold, cfg.RouteTTL)
+	go s.sweep(hold, cfg.LeaseTTL)
 	return s, nil
 }
 

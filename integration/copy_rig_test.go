@@ -41,6 +41,20 @@ type copyRig struct {
 // removed in t.Cleanup.
 func newCopyRig(t *testing.T, bin string) *copyRig {
 	t.Helper()
+	r := newRigLab(t, bin)
+	gwc, err := os.ReadFile(r.GWConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwc = bytes.Replace(gwc, []byte(`tun = "rgw0"`), []byte(fmt.Sprintf("tun = %q", r.tun)), 1)
+	r.startGateway(gwc)
+	return r
+}
+
+// newRigLab builds the lab of a copyRig (ID servers, configs, logs)
+// without starting a role; everything is removed in t.Cleanup.
+func newRigLab(t *testing.T, bin string) *copyRig {
+	t.Helper()
 	r := &copyRig{t: t}
 	r.Rig = &lab.Rig{
 		Opts: lab.DemoOptions{Binary: bin, Prefix: rgEPrefix, ReadyTimeout: 20 * time.Second, Logger: lab.Logger(t)},
@@ -56,12 +70,6 @@ func newCopyRig(t *testing.T, bin string) *copyRig {
 	// A TUN name of our own: the gateway keeps its state file under
 	// /run/replaygw/<tun>.json, shared by every namespace on the machine.
 	r.tun = r.Lab.Name + "t"
-	gwc, err := os.ReadFile(r.GWConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gwc = bytes.Replace(gwc, []byte(`tun = "rgw0"`), []byte(fmt.Sprintf("tun = %q", r.tun)), 1)
-	r.startGateway(gwc)
 	return r
 }
 

@@ -24,12 +24,46 @@ type Segment struct {
 	ID uint16
 	// TTL is the IPv4 TTL or IPv6 hop limit; 0 means 64.
 	TTL uint8
+	// Flow, when set, gives the addresses and ports already encoded (see
+	// NewFlow) and Src and Dst are ignored: a sender of many segments on
+	// one connection converts its endpoints once instead of per packet.
+	Flow *Flow
 }
+
+// Flow is a connection's two endpoints in the form Build writes them. The
+// zero Flow is none: Build reports ErrFamily.
+type Flow struct {
+	src, dst         tcpip.Address
+	srcPort, dstPort uint16
+	v6               bool
+	// pseudo is the TCP pseudo-header checksum without the length: the
+	// one's complement sum is associative, so Build adds the segment
+	// length to it instead of summing the addresses again.
+	pseudo uint16
+}
+
+// NewFlow encodes src and dst, both IPv4 or both IPv6, for Segment.Flow.
+func NewFlow(src, dst netip.AddrPort) (Flow, error) {
+	sa, da := src.Addr(), dst.Addr()
+	if sa.Is4() != da.Is4() || !sa.IsValid() || !da.IsValid() {
+		return Flow{}, ErrFamily
+	}
+	f := Flow{
+		src: tcpipAddr(sa), dst: tcpipAddr(da),
+		srcPort: src.Port(), dstPort: dst.Port(),
+		v6: !sa.Is4(),
+	}
+	f.pseudo = header.PseudoHeaderChecksum(header.TCPProtocolNumber, f.src, f.dst, 0)
+	return f, nil
+}
+
+// V6 reports whether the flow's packets are IPv6.
+func (f *Flow) V6() bool { return f.v6 }
 
 // Size is the length of the packet Build writes for s.
 func (s *Segment) Size() int {
 	n := header.IPv4MinimumSize
-	if !s.Src.Addr().Is4() {
+	if s.Flow != nil && s.Flow.v6 || s.Flow == nil && !s.Src.Addr().Is4() {
 		n = header.IPv6MinimumSize
 	}
 	return n + header.TCPMinimumSize + len(s.Options) + len(s.Payload)
@@ -38,13 +72,25 @@ func (s *Segment) Size() int {
 // Build writes s into b, IP header, TCP header, options, payload and both
 // checksums, and returns the packet's length. It never allocates.
 func Build(b []byte, s *Segment) (int, error) {
-	v4 := s.Src.Addr().Is4()
-	if v4 != s.Dst.Addr().Is4() || !s.Src.Addr().IsValid() || !s.Dst.Addr().IsValid() {
+	if s.Flow != nil {
+		return buildFlow(b, s, s.Flow)
+	}
+	f, err := NewFlow(s.Src, s.Dst)
+	if err != nil {
+		return 0, err
+	}
+	return buildFlow(b, s, &f)
+}
+
+// buildFlow is Build with the endpoints f.
+func buildFlow(b []byte, s *Segment, f *Flow) (int, error) {
+	if f.src.Len() == 0 { // the zero Flow
 		return 0, ErrFamily
 	}
 	if len(s.Options)%4 != 0 || len(s.Options) > header.TCPOptionsMaximumSize {
 		return 0, ErrOptions
 	}
+	v4 := !f.v6
 	ipLen := header.IPv4MinimumSize
 	if !v4 {
 		ipLen = header.IPv6MinimumSize
@@ -62,7 +108,6 @@ func Build(b []byte, s *Segment) (int, error) {
 	if ttl == 0 {
 		ttl = 64
 	}
-	src, dst := tcpipAddr(s.Src.Addr()), tcpipAddr(s.Dst.Addr())
 	if v4 {
 		ip := header.IPv4(b)
 		ip.Encode(&header.IPv4Fields{
@@ -71,8 +116,8 @@ func Build(b []byte, s *Segment) (int, error) {
 			Flags:       header.IPv4FlagDontFragment,
 			TTL:         ttl,
 			Protocol:    uint8(header.TCPProtocolNumber),
-			SrcAddr:     src,
-			DstAddr:     dst,
+			SrcAddr:     f.src,
+			DstAddr:     f.dst,
 		})
 		ip.SetChecksum(^ip.CalculateChecksum())
 	} else {
@@ -80,14 +125,14 @@ func Build(b []byte, s *Segment) (int, error) {
 			PayloadLength:     uint16(segLen),
 			TransportProtocol: header.TCPProtocolNumber,
 			HopLimit:          ttl,
-			SrcAddr:           src,
-			DstAddr:           dst,
+			SrcAddr:           f.src,
+			DstAddr:           f.dst,
 		})
 	}
 	t := header.TCP(b[ipLen:total])
 	t.Encode(&header.TCPFields{
-		SrcPort:    s.Src.Port(),
-		DstPort:    s.Dst.Port(),
+		SrcPort:    f.srcPort,
+		DstPort:    f.dstPort,
 		SeqNum:     uint32(s.Seq),
 		AckNum:     uint32(s.Ack),
 		DataOffset: uint8(tcpLen),
@@ -96,8 +141,7 @@ func Build(b []byte, s *Segment) (int, error) {
 	})
 	copy(t[header.TCPMinimumSize:], s.Options)
 	copy(t[tcpLen:], s.Payload)
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(segLen))
-	xsum = checksum.Checksum(s.Payload, xsum)
+	xsum := checksum.Checksum(s.Payload, checksum.Combine(f.pseudo, uint16(segLen)))
 	t.SetChecksum(^t.CalculateChecksum(xsum))
 	return total, nil
 }

@@ -8,7 +8,8 @@
 // payload that alias the caller's buffer. ParseIP reads the network layer
 // alone, for callers that look at ports of first fragments too. Build
 // writes a packet the other way round, IP header, TCP header and
-// checksums, into the caller's buffer; the Rewrite methods change an
+// checksums, into the caller's buffer (a Flow carries a connection's
+// endpoints encoded once for it); the Rewrite methods change an
 // address or a port of a parsed packet and patch its checksums
 // incrementally (RFC 1624). Nothing here allocates.
 package pkt

@@ -129,7 +129,13 @@ func parseIPv6(b []byte, ip *IP) error {
 // that is not TCP gives ErrNotTCP and a fragment ErrFragment, with v.IP
 // filled; header and length errors wrap ErrMalformed. It never allocates.
 func Parse(b []byte, v *View) error {
-	if err := ParseIP(b, &v.IP); err != nil {
+	var err error
+	if len(b) != 0 && b[0]>>4 == 4 {
+		err = parseIPv4(b, &v.IP) // the common case, one call level less
+	} else {
+		err = ParseIP(b, &v.IP)
+	}
+	if err != nil {
 		return err
 	}
 	if v.Protocol != header.TCPProtocolNumber {

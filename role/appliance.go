@@ -14,12 +14,12 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// localRouter stands in for the gateway client in the appliance: records
+// localLeases stands in for the gateway client in the appliance: records
 // are handed over in-process, so there are no routes to register.
-type localRouter struct{}
+type localLeases struct{}
 
-func (localRouter) AddRoute(wire.Tuple, time.Duration) bool { return true }
-func (localRouter) DelRoute(wire.Tuple)                     {}
+func (localLeases) AddLease(wire.Tuple, time.Duration) bool { return true }
+func (localLeases) ReleaseLease(wire.Tuple)                     {}
 
 // Appliance is both roles in one process on the assistant host.
 type Appliance struct {
@@ -46,7 +46,7 @@ func OpenAppliance(cfg *configs.Config, log *slog.Logger, live bool) (a *Applian
 			built.Close()
 		}
 	}()
-	a.cp, err = OpenCopier(cfg, a.exp, log.With("role", "copier"), CopierOptions{Router: localRouter{}, NoCapture: !live})
+	a.cp, err = OpenCopier(cfg, a.exp, log.With("role", "copier"), CopierOptions{Leases: localLeases{}, NoCapture: !live})
 	if err != nil {
 		return nil, err
 	}

@@ -29,8 +29,8 @@ type Copier struct {
 
 // CopierOptions are the parts of a copier that are not in the config.
 type CopierOptions struct {
-	// Router replaces the gateway client (the appliance).
-	Router copier.Router
+	// Leases replaces the gateway client (the appliance).
+	Leases copier.Leases
 	// NoCapture leaves the live capture closed (offline replay feeds the
 	// engine itself).
 	NoCapture bool
@@ -90,7 +90,7 @@ func OpenCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 	cc := CopierConfig(p)
 	cc.Engine.OnSessionEnd = c.sessionEnd()
 	cc.Engine.OnResponse = responseHistograms(exp)
-	if c.Copier, err = copier.New(cc, copier.Options{Logger: log, Router: opts.Router}); err != nil {
+	if c.Copier, err = copier.New(cc, copier.Options{Logger: log, Leases: opts.Leases}); err != nil {
 		return nil, err
 	}
 	if p.Record != "" {

@@ -73,7 +73,7 @@ func openGateway(cfg *configs.Gateway, log *slog.Logger, ln net.Listener, sink a
 		Token:       token,
 		PayloadCap:  cfg.PayloadCap,
 		HoldEarly:   cfg.HoldEarly.Duration,
-		RouteTTL:    cfg.RouteTTL.Duration,
+		LeaseTTL:    cfg.LeaseTTL.Duration,
 		CopierQueue: cfg.CopierQueue,
 	}, log.With("part", "control"))
 	if err != nil {
