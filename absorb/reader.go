@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/replaygw/replaygw/wire"
 	"golang.org/x/sys/unix"
@@ -76,9 +77,9 @@ func (r *reader) run() {
 // drain is the RawConn.Read callback: false means "wait until readable".
 func (r *reader) drain(fd uintptr) bool {
 	for {
-		n, err := unix.Read(int(fd), r.buf)
+		n, err := readRaw(fd, r.buf)
 		switch err {
-		case nil:
+		case 0:
 		case unix.EAGAIN:
 			return false
 		case unix.EINTR:
@@ -92,6 +93,17 @@ func (r *reader) drain(fd uintptr) bool {
 			return true
 		}
 	}
+}
+
+// readRaw is read(2) on the non-blocking fd without telling the Go
+// scheduler (RawSyscall): the call never blocks, and an ordinary syscall
+// after the process has been idle wakes the runtime's sysmon thread, which
+// then polls every 20µs for a millisecond or more. At everyday rates a
+// burst of responses every capture block (2 ms) kept sysmon busy most of
+// the time; the raw read keeps it asleep.
+func readRaw(fd uintptr, b []byte) (int, unix.Errno) {
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return int(n), errno
 }
 
 // packet handles one packet read from the TUN.

@@ -99,21 +99,22 @@ type Copy struct {
 	SendInterface string `toml:"send_interface"` // for sender = "l2" (or "tun": the TUN name)
 	NextHopMAC    string `toml:"next_hop_mac"`   // for sender = "l2"; "" = resolve via the neighbour table
 
-	Workers       int      `toml:"workers"`        // session engine workers; 0 (absent): DefaultCopyWorkers for live copy, the number of CPUs for replay and the appliance
-	MemoryLimit   Size     `toml:"memory_limit"`   // global buffered-packet cap; default "256MiB"
-	SessionBuffer Size     `toml:"session_buffer"` // per-session buffered-bytes cap; default "4MiB"
-	MaxSessions   int      `toml:"max_sessions"`   // live sessions; over it the oldest (half-open first) are shed; default 65536
-	RequireSYN    bool     `toml:"require_syn"`    // refuse sessions whose SYN was not captured
-	NoPacing      bool     `toml:"no_pacing"`      // send requests without waiting for responses
-	RateLimit     int      `toml:"rate_limit"`     // new sessions per second; 0 = unlimited
-	IdleTimeout   Duration `toml:"idle_timeout"`   // idle session -> RST to target; default 60s
-	GapTimeout    Duration `toml:"gap_timeout"`    // capture-gap timeout; default 3s
-	SynTimeout    Duration `toml:"syn_timeout"`    // handshake (with retransmits) gives up; default 6s
-	TimeWait      Duration `toml:"time_wait"`      // do not reuse a 4-tuple this soon; default 60s
-	MSS           int      `toml:"mss"`            // MSS for synthesized SYNs (IPv4 figure; IPv6 uses mss-20); default 1460
-	PayloadBytes  int      `toml:"payload_bytes"`  // response payload bytes to ask the gateway for; default 0
-	Record        string   `toml:"record"`         // write captured packets to this pcapng file
-	Ledger        string   `toml:"ledger"`         // session ledger (JSON Lines); "" = off
+	Workers       int      `toml:"workers"`         // session engine workers; 0 (absent): DefaultCopyWorkers for live copy, the number of CPUs for replay and the appliance
+	CaptureRingMB int      `toml:"capture_ring_mb"` // capture ring memory of all sockets together, MiB; default 32
+	MemoryLimit   Size     `toml:"memory_limit"`    // global buffered-packet cap; default "256MiB"
+	SessionBuffer Size     `toml:"session_buffer"`  // per-session buffered-bytes cap; default "4MiB"
+	MaxSessions   int      `toml:"max_sessions"`    // live sessions; over it the oldest (half-open first) are shed; default 65536
+	RequireSYN    bool     `toml:"require_syn"`     // refuse sessions whose SYN was not captured
+	NoPacing      bool     `toml:"no_pacing"`       // send requests without waiting for responses
+	RateLimit     int      `toml:"rate_limit"`      // new sessions per second; 0 = unlimited
+	IdleTimeout   Duration `toml:"idle_timeout"`    // idle session -> RST to target; default 60s
+	GapTimeout    Duration `toml:"gap_timeout"`     // capture-gap timeout; default 3s
+	SynTimeout    Duration `toml:"syn_timeout"`     // handshake (with retransmits) gives up; default 6s
+	TimeWait      Duration `toml:"time_wait"`       // do not reuse a 4-tuple this soon; default 60s
+	MSS           int      `toml:"mss"`             // MSS for synthesized SYNs (IPv4 figure; IPv6 uses mss-20); default 1460
+	PayloadBytes  int      `toml:"payload_bytes"`   // response payload bytes to ask the gateway for; default 0
+	Record        string   `toml:"record"`          // write captured packets to this pcapng file
+	Ledger        string   `toml:"ledger"`          // session ledger (JSON Lines); "" = off
 	// LedgerMaxSize rotates the ledger at this size; default "64MiB".
 	LedgerMaxSize Size `toml:"ledger_max_size"`
 

@@ -35,6 +35,9 @@ const (
 	DefaultSource        = "live"
 	DefaultSender        = copier.SenderRaw
 	DefaultLedgerMaxSize = 64 * MiB
+	// DefaultCaptureRingMB is the live capture's ring memory (resident
+	// from the start): it rides out a reader stall of about half a second.
+	DefaultCaptureRingMB = 32
 	DefaultLogLevel      = "info"
 	// DefaultCopyWorkers is the live copier's engine workers, and the CPUs
 	// it runs on, when copy.workers is absent: one worker replays the
@@ -109,6 +112,7 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 			}
 		}
 		str(&p.Sender, DefaultSender, "copy", "sender")
+		num(&p.CaptureRingMB, DefaultCaptureRingMB, "copy", "capture_ring_mb")
 		size(&p.MemoryLimit, DefaultMemoryLimit, "copy", "memory_limit")
 		size(&p.SessionBuffer, DefaultSessionBuffer, "copy", "session_buffer")
 		num(&p.MaxSessions, DefaultMaxSessions, "copy", "max_sessions")

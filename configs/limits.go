@@ -10,6 +10,8 @@ const (
 	MaxMaxSessions   = 1 << 24  // copy.max_sessions (about 20 GB of session state)
 	MaxRateLimit     = 10000000 // new sessions per second
 	MinLedgerMaxSize = 4 * KiB  // copy.ledger_max_size
+	MinCaptureRingMB = 4        // copy.capture_ring_mb (the capture keeps at least 4 MiB per socket)
+	MaxCaptureRingMB = 4096     // copy.capture_ring_mb
 	// MinTokenBytes is the shortest token that does not get a warning.
 	MinTokenBytes = 16
 )

@@ -314,6 +314,7 @@ func TestDefaults(t *testing.T) {
 		{"sample_percent", p.SamplePercent, 100.0},
 		{"workers", p.Workers, 0},
 		{"memory_limit", p.MemoryLimit, 256 * MiB},
+		{"capture_ring_mb", p.CaptureRingMB, 32},
 		{"session_buffer", p.SessionBuffer, 4 * MiB},
 		{"idle_timeout", p.IdleTimeout.Duration, 60 * time.Second},
 		{"gap_timeout", p.GapTimeout.Duration, 3 * time.Second},

@@ -204,6 +204,7 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	if p.Workers != 0 || (ch.defined != nil && ch.defined("copy", "workers")) {
 		ch.intRange("copy.workers", p.Workers, 1, 4096) // absent: automatic
 	}
+	ch.intRange("copy.capture_ring_mb", p.CaptureRingMB, MinCaptureRingMB, MaxCaptureRingMB)
 	if p.MemoryLimit <= 0 {
 		ch.errf("copy.memory_limit", "%s must be greater than 0", p.MemoryLimit)
 	}

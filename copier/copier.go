@@ -41,8 +41,8 @@ const (
 type CopierConfig struct {
 	Engine Config
 	Sender SenderConfig
-	// Gateways is the gateway client's config; OnRecord is ignored (the
-	// records go to the engine).
+	// Gateways is the gateway client's config; OnRecord and OnRecords are
+	// ignored (the records go to the engine).
 	Gateways GatewayConfig
 }
 
@@ -104,7 +104,7 @@ func New(cfg CopierConfig, opts Options) (c *Copier, err error) {
 			gcfg.Logger = log.With("part", "gateway-client")
 		}
 		ecfg.NewLeases = func(e *Engine) Leases {
-			gcfg.OnRecord, gcfg.OnLeaseRefused, gcfg.OnShare = e.HandleRecord, e.HandleLeaseRefused, e.SetShare
+			gcfg.OnRecords, gcfg.OnLeaseRefused, gcfg.OnShare = e.HandleRecords, e.HandleLeaseRefused, e.SetShare
 			c.gw = NewGatewayClient(gcfg)
 			c.closers = append(c.closers, c.gw.Close)
 			return c.gw

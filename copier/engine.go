@@ -322,26 +322,49 @@ func (e *Engine) handlePacket(pkt []byte, ts time.Time, hold, wait bool) {
 
 // HandleRecord takes one target response fact from a gateway. r is only
 // read during the call.
-func (e *Engine) HandleRecord(r *wire.Record) {
+func (e *Engine) HandleRecord(r *wire.Record) { e.handleRecord(r, false) }
+
+// HandleRecords takes the records of one gateway frame, like HandleRecord
+// for each, but wakes each parked worker once for all of its records
+// instead of once per record. rs is only read during the call.
+func (e *Engine) HandleRecords(rs []wire.Record) {
+	var held uint64 // workers (by index mod 64) left to wake
+	for i := range rs {
+		if wi, ok := e.handleRecord(&rs[i], true); ok {
+			held |= 1 << (wi % 64)
+		}
+	}
+	for wi, w := range e.workers {
+		if held&(1<<(wi%64)) != 0 {
+			w.in.flush()
+		}
+	}
+}
+
+// handleRecord hands r to its worker; with hold the wake of a parked
+// worker is left to its inbox's flush. It reports the worker queued to.
+func (e *Engine) handleRecord(r *wire.Record, hold bool) (int, bool) {
 	if e.closed.Load() {
-		return
+		return 0, false
 	}
 	e.stats.RecordsIn.Add(1)
 	wi, ok := e.alloc.owner(r.Tuple)
 	if !ok || wi >= len(e.workers) {
 		e.stats.RecordsUnknown.Add(1)
-		return
+		return 0, false
 	}
 	w := e.workers[wi]
 	if e.cfg.Synchronous {
 		w.mu.Lock()
 		w.handleRecord(r, e.now())
 		w.mu.Unlock()
-		return
+		return 0, false
 	}
-	if !w.in.pushRecord(r) {
+	if !w.in.pushRecord(r, hold) {
 		e.stats.RecordsQueueDrop.Add(1)
+		return 0, false
 	}
+	return wi, true
 }
 
 // RunTimers fires every timer due at now. Only needed (and only allowed)

@@ -32,6 +32,10 @@ type GatewayConfig struct {
 	// OnRecord receives every response record, on the connection's reader
 	// goroutine (one per gateway). r is valid only during the call.
 	OnRecord func(r *wire.Record)
+	// OnRecords, when set, replaces OnRecord: it receives the records of
+	// one frame (up to wire.MaxBatch) in one call, so that the engine wakes
+	// a worker once per frame. rs is valid only during the call.
+	OnRecords func(rs []wire.Record)
 	// OnLeaseRefused receives each tuple a gateway refused because another
 	// copier holds it (the client has already forgotten the lease), on the
 	// connection's reader goroutine.
@@ -460,7 +464,7 @@ func (l *gwLink) session() (refused, wasUp bool) {
 		}
 		return false, false
 	}
-	c := wire.NewConn(nc)
+	c := wire.NewConn(wire.QuietConn(nc))
 	l.mu.Lock()
 	l.conn = c
 	l.mu.Unlock()
@@ -572,11 +576,12 @@ func (l *gwLink) logFailure(level slog.Level, msg string, err error) {
 	l.g.log.Log(context.Background(), level, msg, "gateway", l.addr, "err", err)
 }
 
-// readLoop hands records to OnRecord and answers pings until the
-// connection fails or a frame is malformed.
+// readLoop hands records to OnRecord (or OnRecords) and answers pings
+// until the connection fails or a frame is malformed.
 func (l *gwLink) readLoop(c *wire.Conn) error {
 	g := l.g
 	var rec wire.Record
+	var recs []wire.Record // one frame's records for OnRecords
 	got := 0
 	each := func(_ int, e []byte) (int, error) {
 		n, err := wire.DecodeRecord(e, &rec)
@@ -587,7 +592,11 @@ func (l *gwLink) readLoop(c *wire.Conn) error {
 		if rec.Flags == leaseRefusedNote {
 			return n, nil // no TCP segment has no flags; never taken for a refusal note
 		}
-		g.cfg.OnRecord(&rec)
+		if g.cfg.OnRecords != nil {
+			recs = append(recs, rec)
+		} else {
+			g.cfg.OnRecord(&rec)
+		}
 		return n, nil
 	}
 	nc := c.NetConn()
@@ -602,9 +611,12 @@ func (l *gwLink) readLoop(c *wire.Conn) error {
 		}
 		switch t {
 		case wire.TypeRecords:
-			got = 0
+			got, recs = 0, recs[:0]
 			err := wire.Batch(body, each)
 			g.st.RecordsReceived.Add(uint64(got))
+			if len(recs) > 0 {
+				g.cfg.OnRecords(recs)
+			}
 			if err != nil {
 				g.st.FramesMalformed.Add(1)
 				return fmt.Errorf("copier: malformed records frame from gateway: %w", err)

@@ -66,8 +66,9 @@ func (b *inbox) pushPacket(m *pktMsg, hold, wait bool) (ok, waited bool) {
 	return true, waited
 }
 
-// pushRecord queues a copy of r (without payload); false when full.
-func (b *inbox) pushRecord(r *wire.Record) bool {
+// pushRecord queues a copy of r (without payload); false when full. With
+// hold the wake of a parked worker is left to flush.
+func (b *inbox) pushRecord(r *wire.Record, hold bool) bool {
 	b.mu.Lock()
 	if len(b.recs) >= queueLen {
 		b.mu.Unlock()
@@ -75,7 +76,7 @@ func (b *inbox) pushRecord(r *wire.Record) bool {
 	}
 	b.recs = append(b.recs, *r)
 	b.recs[len(b.recs)-1].Payload = nil
-	wake := b.claimWake(false)
+	wake := b.claimWake(hold)
 	b.mu.Unlock()
 	if wake {
 		b.signal()

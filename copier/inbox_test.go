@@ -27,11 +27,15 @@ func TestInboxWakes(t *testing.T) {
 		wakePush   bool // woken by the push itself
 		wakeFlush  bool // woken by the flush after it
 		takeBefore bool
+		record     bool // push a response record instead of a packet
 	}{
 		{name: "awake worker", parked: false, wakePush: false, wakeFlush: false},
 		{name: "parked worker", parked: true, wakePush: true, wakeFlush: false},
 		{name: "parked, held", parked: true, hold: true, wakePush: false, wakeFlush: true},
 		{name: "awake, held", parked: false, hold: true, wakePush: false, wakeFlush: false},
+		{name: "record, parked worker", parked: true, wakePush: true, wakeFlush: false, record: true},
+		{name: "record, parked, held", parked: true, hold: true, wakePush: false, wakeFlush: true, record: true},
+		{name: "record, awake, held", parked: false, hold: true, wakePush: false, wakeFlush: false, record: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newInbox()
@@ -40,7 +44,11 @@ func TestInboxWakes(t *testing.T) {
 			if tc.parked && b.take(&pkts, &recs) {
 				t.Fatal("take on an empty inbox reported work")
 			}
-			if ok, _ := b.pushPacket(&pktMsg{p: capPkt{seq: 7}}, tc.hold, false); !ok {
+			if tc.record {
+				if !b.pushRecord(&wire.Record{Seq: 7}, tc.hold) {
+					t.Fatal("push refused")
+				}
+			} else if ok, _ := b.pushPacket(&pktMsg{p: capPkt{seq: 7}}, tc.hold, false); !ok {
 				t.Fatal("push refused")
 			}
 			if got := signalled(b); got != tc.wakePush {
@@ -54,8 +62,11 @@ func TestInboxWakes(t *testing.T) {
 			if signalled(b) {
 				t.Fatal("a second flush woke the worker again")
 			}
-			if !b.take(&pkts, &recs) || len(pkts) != 1 || pkts[0].p.seq != 7 {
-				t.Fatalf("take: %+v", pkts)
+			if !b.take(&pkts, &recs) {
+				t.Fatal("take found nothing")
+			}
+			if tc.record && (len(recs) != 1 || recs[0].Seq != 7) || !tc.record && (len(pkts) != 1 || pkts[0].p.seq != 7) {
+				t.Fatalf("take: %+v %+v", pkts, recs)
 			}
 		})
 	}
@@ -74,7 +85,7 @@ func TestInboxTakeAndLimit(t *testing.T) {
 		t.Fatal("push beyond queueLen accepted")
 	}
 	r := wire.Record{Seq: 5, Payload: []byte("x")}
-	if !b.pushRecord(&r) {
+	if !b.pushRecord(&r, false) {
 		t.Fatal("record refused")
 	}
 	var pkts []pktMsg

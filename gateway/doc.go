@@ -7,7 +7,8 @@
 // to Server.Deliver on one of its TUN reader goroutines. Deliver looks the
 // tuple up and appends the record to the owning copier's bounded queue
 // without ever blocking; a writer goroutine per copier sends the queue in
-// batched record frames. A SYN-ACK or RST whose lease has not arrived yet is
+// batched record frames, after at most ServerConfig.RecordFlush (1 ms) or
+// as soon as 32 KiB are queued, over a wire.QuietConn. A SYN-ACK or RST whose lease has not arrived yet is
 // held for a short while and delivered when the lease is taken.
 //
 // Several copiers may share one gateway and one client pool: each copier

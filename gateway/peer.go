@@ -16,9 +16,17 @@ var errStalled = errors.New("copier stopped reading (write timed out)")
 // keptBuffers is how many emptied batch buffers a peer keeps for reuse.
 const keptBuffers = 8
 
+// flushBytes is the size of queued records that is sent at once instead of
+// waiting out the flush delay.
+const flushBytes = 32 << 10
+
 // peer is one authenticated copier connection. Deliver (on TUN reader
 // goroutines) appends encoded records to the batch being filled; the writer
-// goroutine takes whole batches and writes them as record frames. The
+// goroutine takes whole batches and writes them as record frames. Records
+// wait up to the flush delay (ServerConfig.RecordFlush) for company: the
+// first record of an empty queue arms a timer, and the writer sends when it
+// fires or when flushBytes are queued, so a burst of records becomes one
+// write (one wake-up of the copier's reader) instead of one each. The
 // connection's reader goroutine (Server.serveConn) handles lease frames.
 type peer struct {
 	srv        *Server
@@ -27,6 +35,7 @@ type peer struct {
 	instance   [16]byte // the copier process (its connections share leases)
 	payloadCap int
 	maxQueued  int
+	flushDelay time.Duration // most a record waits for a fuller frame; 0: none
 
 	// Control news for the writer, guarded by mu: lease adds refused
 	// because another copier holds the tuple, and a changed pool share.
@@ -43,7 +52,8 @@ type peer struct {
 	queued int      // records in cur and full
 	gone   bool
 
-	wake    chan struct{}        // cap 1: records are waiting
+	flush   *time.Timer          // armed by the first record of an empty queue (flushDelay > 0)
+	wake    chan struct{}        // cap 1: records (a frame's worth with flushDelay) or news are waiting
 	pong    chan struct{}        // cap 1: answer a ping
 	fail    chan *wire.PeerError // cap 1: send this error frame and close
 	done    chan struct{}        // closed when the reader has finished
@@ -53,11 +63,17 @@ type peer struct {
 }
 
 func newPeer(s *Server, c *wire.Conn, instance [16]byte, payloadCap int, log *slog.Logger) *peer {
-	return &peer{
+	p := &peer{
 		srv: s, conn: c, log: log, instance: instance, payloadCap: payloadCap, maxQueued: s.cfg.CopierQueue,
-		wake: make(chan struct{}, 1), pong: make(chan struct{}, 1), fail: make(chan *wire.PeerError, 1),
+		flushDelay: max(s.cfg.RecordFlush, 0),
+		wake:       make(chan struct{}, 1), pong: make(chan struct{}, 1), fail: make(chan *wire.PeerError, 1),
 		done: make(chan struct{}), wrDone: make(chan struct{}),
 	}
+	if p.flushDelay > 0 {
+		p.flush = time.NewTimer(time.Hour)
+		p.flush.Stop()
+	}
+	return p
 }
 
 // enqueue appends r to the copier's queue without blocking. It reports
@@ -82,13 +98,21 @@ func (p *peer) enqueue(r *wire.Record) bool {
 	if p.cur == nil {
 		p.cur = wire.BeginBatch(p.buffer())
 	}
+	before := len(p.cur)
 	p.cur = wire.AppendRecord(p.cur, r, p.payloadCap)
 	p.curN++
 	p.queued++
-	first := p.queued == 1
+	kick := p.queued == 1
+	if p.flush != nil {
+		if kick {
+			p.flush.Reset(p.flushDelay) // under mu: takeAll stops it
+		}
+		// Send at once when a frame's worth is queued.
+		kick = len(p.full) > 0 || before < flushBytes && len(p.cur) >= flushBytes
+	}
 	p.mu.Unlock()
 	st.RecordsRouted.Add(1)
-	if first {
+	if kick {
 		p.kick()
 	}
 	return true
@@ -189,6 +213,9 @@ func (p *peer) takeAll() (batches [][]byte, records int) {
 	}
 	batches, records = p.full, p.queued
 	p.full, p.spare, p.queued = p.spare[:0], nil, 0
+	if records > 0 && p.flush != nil {
+		p.flush.Stop() // the next record arms it again
+	}
 	p.mu.Unlock()
 	return batches, records
 }
@@ -214,9 +241,14 @@ func (p *peer) writeLoop() {
 	wt := p.srv.cfg.WriteTimeout
 	var refused []wire.Tuple
 	var newsBuf []byte
+	var flushed <-chan time.Time // nil (never ready) without a flush delay
+	if p.flush != nil {
+		flushed = p.flush.C
+	}
 	for {
 		select {
 		case <-p.wake:
+		case <-flushed:
 		case <-p.pong:
 			p.conn.NetConn().SetWriteDeadline(time.Now().Add(wt))
 			if err := p.write(wire.TypePong, nil, true); err != nil {
@@ -302,6 +334,9 @@ func (p *peer) stop() {
 		p.srv.st.DroppedGone.Add(uint64(p.queued))
 		p.cur, p.full, p.spare, p.free, p.queued = nil, nil, nil, nil, 0
 		p.refused = nil
+		if p.flush != nil {
+			p.flush.Stop()
+		}
 		p.mu.Unlock()
 		close(p.done)
 	})

@@ -21,6 +21,7 @@ type ServerConfig struct {
 	HoldEarly   time.Duration // how long an early SYN-ACK/RST waits for its lease; default 2s, <0 disables
 	LeaseTTL    time.Duration // TTL of routes registered without one; default 5m
 	CopierQueue int           // per-copier queue in records; default 65536
+	RecordFlush time.Duration // most a record waits to share a frame with later ones; default 1ms, <0 sends each at once
 
 	HoldMax          int           // most early records held at once; default 16384
 	HandshakeTimeout time.Duration // default 5s
@@ -38,6 +39,7 @@ const (
 	DefaultHoldEarly   = 2 * time.Second
 	DefaultLeaseTTL    = 5 * time.Minute
 	DefaultCopierQueue = 65536
+	DefaultRecordFlush = time.Millisecond
 	DefaultHoldMax     = 16384
 	DefaultMaxPending  = 64
 	DefaultPoolShares  = 256
@@ -58,6 +60,7 @@ func (c *ServerConfig) fill() error {
 	}
 	def(&c.HoldEarly, DefaultHoldEarly)
 	def(&c.LeaseTTL, DefaultLeaseTTL)
+	def(&c.RecordFlush, DefaultRecordFlush)
 	def(&c.HandshakeTimeout, 5*time.Second)
 	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
@@ -298,7 +301,7 @@ func (s *Server) Close() error {
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
 	remote := nc.RemoteAddr().String()
-	c := wire.NewConn(nc)
+	c := wire.NewConn(wire.QuietConn(nc))
 	joined := false
 	hello, share, err := wire.HandshakeShare(c, wire.Hello{
 		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare,

@@ -107,6 +107,7 @@ func OpenCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 		c.live, err = capture.OpenLive(capture.LiveConfig{
 			Interface: p.Interface,
 			Fanout:    p.Workers,
+			BlockMB:   p.CaptureRingMB,
 			Filter:    capture.Filter{Dst: dst},
 			Logger:    log.With("part", "capture"),
 		})
