@@ -179,17 +179,21 @@ func (f *Requests) Feed(p []byte) error {
 }
 
 // Next takes the oldest framed request.
-func (f *Requests) Next() (Request, bool) {
-	if len(f.out) == 0 {
-		return Request{}, false
-	}
-	r := f.out[0]
-	f.out = f.out[1:]
-	return r, true
-}
+func (f *Requests) Next() (Request, bool) { return take(&f.out) }
 
 // Pending is the number of buffered bytes not yet framed.
 func (f *Requests) Pending() int { return len(f.b.buf) }
+
+// take pops the first element of q.
+func take[T any](q *[]T) (T, bool) {
+	var zero T
+	if len(*q) == 0 {
+		return zero, false
+	}
+	v := (*q)[0]
+	*q = (*q)[1:]
+	return v, true
+}
 
 // Response is one framed final response.
 type Response struct {
@@ -331,14 +335,7 @@ func (f *Responses) frame(eof bool) error {
 }
 
 // Next takes the oldest framed response.
-func (f *Responses) Next() (Response, bool) {
-	if len(f.out) == 0 {
-		return Response{}, false
-	}
-	r := f.out[0]
-	f.out = f.out[1:]
-	return r, true
-}
+func (f *Responses) Next() (Response, bool) { return take(&f.out) }
 
 // Pending is the number of buffered bytes not yet framed.
 func (f *Responses) Pending() int { return len(f.b.buf) }
