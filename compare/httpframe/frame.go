@@ -18,14 +18,14 @@
 // handled. A 101 Switching Protocols response ends HTTP framing of the
 // stream: later bytes are counted in Opaque.
 //
-// Cost: an incomplete message is parsed again when more bytes arrive, so a
-// body split into k segments is parsed k times; MaxMessage bounds the
-// buffered size of one message.
+// Cost: a message is parsed by net/http once its head says it can be
+// complete (ready.go); until then only the head is read again per segment
+// and chunk boundaries are walked once. MaxMessage bounds the buffered size
+// of one message.
 package httpframe
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -59,14 +59,10 @@ func (r *edgeReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// attempt runs parse on buf. It returns the bytes parse consumed, or
+// attempt runs parse on buf (called once headEnd found the head's end:
+// textproto would take a last line without its end as complete). It returns the bytes parse consumed, or
 // incomplete when parse failed because it ran into the end of buf.
 func attempt(buf []byte, parse func(*bufio.Reader) error) (n int, incomplete bool, err error) {
-	// textproto returns a last line without its end: wait for the blank
-	// line that ends the head.
-	if bytes.Index(buf, []byte("\n\r\n")) < 0 && bytes.Index(buf, []byte("\n\n")) < 0 {
-		return 0, true, nil
-	}
 	er := &edgeReader{b: buf}
 	br := bufio.NewReaderSize(er, 4096)
 	if err := parse(br); err != nil {
@@ -93,6 +89,8 @@ type buffer struct {
 	offset int64 // stream offset of buf[0]
 	max    int
 	err    error
+	walk   chunkWalk // progress over the chunks of the message at buf[0]
+	parses int       // full parse attempts, for tests
 }
 
 func (b *buffer) add(p []byte) error {
@@ -104,6 +102,7 @@ func (b *buffer) add(p []byte) error {
 }
 
 func (b *buffer) consume(n int) {
+	b.walk = chunkWalk{}
 	b.offset += int64(n)
 	b.buf = append(b.buf[:0], b.buf[n:]...)
 }
@@ -113,6 +112,14 @@ func (b *buffer) limit() int {
 		return b.max
 	}
 	return DefaultMaxMessage
+}
+
+// check fails a message that outgrew the limit while incomplete.
+func (b *buffer) check() error {
+	if len(b.buf) > b.limit() {
+		return b.fail(ErrTooLarge)
+	}
+	return nil
 }
 
 func (b *buffer) fail(err error) error {
@@ -148,6 +155,10 @@ func (f *Requests) Feed(p []byte) error {
 		return err
 	}
 	for len(f.b.buf) > 0 {
+		if !f.b.ready(requestFraming) {
+			return f.b.check()
+		}
+		f.b.parses++
 		var req Request
 		n, more, err := attempt(f.b.buf, func(br *bufio.Reader) error {
 			r, err := http.ReadRequest(br)
@@ -166,10 +177,7 @@ func (f *Requests) Feed(p []byte) error {
 			return f.b.fail(err)
 		}
 		if more {
-			if len(f.b.buf) > f.b.limit() {
-				return f.b.fail(ErrTooLarge)
-			}
-			return nil
+			return f.b.check()
 		}
 		req.Size, req.Offset = n, f.b.offset
 		f.out = append(f.out, req)
@@ -270,6 +278,10 @@ func (f *Responses) frame(eof bool) error {
 		var resp Response
 		untilClose := false
 		method := f.method()
+		if !f.b.ready(func(head []byte) (framing, error) { return responseFraming(head, method) }) {
+			return f.b.check()
+		}
+		f.b.parses++
 		n, more, err := attempt(f.b.buf, func(br *bufio.Reader) error {
 			r, err := http.ReadResponse(br, &http.Request{Method: method})
 			if err != nil {
@@ -300,10 +312,7 @@ func (f *Responses) frame(eof bool) error {
 			return f.b.fail(err)
 		}
 		if more {
-			if len(f.b.buf) > f.b.limit() {
-				return f.b.fail(ErrTooLarge)
-			}
-			return nil
+			return f.b.check()
 		}
 		if resp.Status >= 100 && resp.Status < 200 && resp.Status != http.StatusSwitchingProtocols {
 			if len(f.info) == 0 {

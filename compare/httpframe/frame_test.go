@@ -197,3 +197,53 @@ func TestRequestsAtEverySplit(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeBodyParsedOnce: a body arriving in many segments is parsed
+// once it is all there, not once per segment.
+func TestLargeBodyParsedOnce(t *testing.T) {
+	body := strings.Repeat("0123456789", 100_000)
+	var chunked strings.Builder
+	chunked.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+	for i := 0; i < len(body); i += 10_000 {
+		fmt.Fprintf(&chunked, "%x;ext=1\r\n%s\r\n", 10_000, body[i:i+10_000])
+	}
+	chunked.WriteString("0\r\nX-T: 1\r\n\r\n")
+	streams := map[string]string{
+		"content-length": fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body),
+		"chunked":        chunked.String(),
+	}
+	for name, s := range streams {
+		f := NewResponses(0)
+		for i := 0; i < len(s); i += 1000 {
+			if err := f.Feed([]byte(s[i:min(len(s), i+1000)])); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		r, ok := f.Next()
+		if !ok || string(r.Body) != body || r.Size != len(s) {
+			t.Fatalf("%s: framed %v, %d body bytes", name, ok, len(r.Body))
+		}
+		if f.b.parses != 1 {
+			t.Fatalf("%s: parsed %d times, want 1", name, f.b.parses)
+		}
+	}
+	req := fmt.Sprintf("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	q := NewRequests(0)
+	for i := 0; i < len(req); i += 1000 {
+		if err := q.Feed([]byte(req[i:min(len(req), i+1000)])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, ok := q.Next(); !ok || len(r.Body) != len(body) || q.b.parses != 1 {
+		t.Fatalf("request: %v, %d bytes, %d parses", ok, len(r.Body), q.b.parses)
+	}
+}
+
+func TestHeadEnd(t *testing.T) {
+	cases := map[string]int{"a\r\n\r\nb": 5, "a\n\nb": 3, "a\r\nb\r\n": -1, "\r\n": -1, "a\nb\n\r\nx": 6, "": -1}
+	for in, want := range cases {
+		if got := headEnd([]byte(in)); got != want {
+			t.Errorf("%q: %d, want %d", in, got, want)
+		}
+	}
+}
