@@ -1,0 +1,38 @@
+package compare
+
+import "fmt"
+
+// MySQLResult is what protocol/mysql reports about one response: enough to
+// compare without keeping the rows.
+type MySQLResult struct {
+	Class        string `json:"class"`              // "ok", "err", "rows", "prepared", "eof"
+	ErrCode      uint16 `json:"err_code,omitempty"` // for "err"
+	AffectedRows uint64 `json:"affected_rows"`      // for "ok"
+	Columns      int    `json:"columns"`            // result set or prepared statement columns
+	Rows         int    `json:"rows"`
+	Digest       string `json:"digest,omitempty"` // hex hash of the column definitions and rows, in order
+	Bytes        int    `json:"bytes"`
+}
+
+// MySQL compares two MySQL responses. Status: class or error code; headers:
+// column count; body: affected rows, row count, digest.
+func MySQL(online, target MySQLResult) Diff {
+	b := newBuilder(online.Bytes, target.Bytes)
+	if online.Class != target.Class {
+		b.add(Status, "class", fmt.Sprintf("class %s vs %s", online.Class, target.Class))
+	} else if online.ErrCode != target.ErrCode {
+		b.add(Status, "err_code", fmt.Sprintf("error %d vs %d", online.ErrCode, target.ErrCode))
+	}
+	if online.Columns != target.Columns {
+		b.add(Headers, "columns", fmt.Sprintf("%d vs %d columns", online.Columns, target.Columns))
+	}
+	if online.AffectedRows != target.AffectedRows {
+		b.add(Body, "affected_rows", fmt.Sprintf("affected rows %d vs %d", online.AffectedRows, target.AffectedRows))
+	}
+	if online.Rows != target.Rows {
+		b.add(Body, "rows", fmt.Sprintf("%d vs %d rows", online.Rows, target.Rows))
+	} else if online.Digest != target.Digest {
+		b.add(Body, "digest", "same row count, different contents")
+	}
+	return b.done()
+}
