@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/configs"
+	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/tunnel"
 )
 
