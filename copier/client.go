@@ -98,7 +98,7 @@ func (w *worker) capture(s *session, p *capPkt, buf *pbuf, now int64) {
 	}
 	if now-s.timers.routeAt > int64(e.leaseTTL)/2 {
 		s.timers.routeAt = now
-		e.leases.AddLease(s.tuple, e.leaseTTL)
+		e.leases.AddLease(s.tuple, e.leaseTTL, 0)
 	}
 	if !s.fake && p.win != 0 && !s.snd.fixedWin {
 		s.snd.advWin = p.win // the client's own (scaled as its SYN said)

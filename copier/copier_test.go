@@ -42,7 +42,7 @@ func TestNewWiresGatewayRecordsToTheEngine(t *testing.T) {
 	}
 	waitFor(t, "connected", func() bool { return c.Gateways().Connected() == 1 })
 	tp := wire.Tuple{Client: netip.MustParseAddrPort("10.88.0.1:40000"), Target: netip.MustParseAddrPort("127.0.0.2:1")}
-	c.Gateways().AddLease(tp, time.Minute)
+	c.Gateways().AddLease(tp, time.Minute, 0)
 	waitFor(t, "route", func() bool { return srv.Leases() == 1 })
 	srv.Deliver(&wire.Record{Tuple: tp, Flags: wire.FlagSYN | wire.FlagACK})
 	st := c.Engine().Stats()
@@ -68,5 +68,5 @@ func TestNewWithLeasesHasNoGatewayClient(t *testing.T) {
 
 type nopLeases struct{}
 
-func (nopLeases) AddLease(wire.Tuple, time.Duration) bool { return true }
-func (nopLeases) ReleaseLease(wire.Tuple)                 {}
+func (nopLeases) AddLease(wire.Tuple, time.Duration, LeaseFlags) bool { return true }
+func (nopLeases) ReleaseLease(wire.Tuple)                             {}

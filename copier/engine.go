@@ -53,17 +53,43 @@ type Sender interface{ Send(pkt []byte) error }
 // before its SYN leaves and releases it when the session ends. AddLease
 // reports false when no gateway can take it.
 type Leases interface {
-	AddLease(t wire.Tuple, ttl time.Duration) bool
+	AddLease(t wire.Tuple, ttl time.Duration, f LeaseFlags) bool
 	ReleaseLease(t wire.Tuple)
 }
+
+// LeaseFlags ask the gateway for more than the default records.
+type LeaseFlags uint8
+
+const (
+	// LeasePayload: the session's protocol reads the target's responses,
+	// so its records carry the segment's whole payload.
+	LeasePayload LeaseFlags = 1 << iota
+)
 
 // Route maps an online service to the target service it is replayed to.
 // A From address that is unspecified (0.0.0.0 or ::) matches any address
 // with that port. Protocol makes each session's protocol state; nil (or
 // protocol/tcp) sends the bytes as captured.
+//
+// Noise, when valid, is a second target running the same build as the
+// online service: every captured connection of the route is also replayed
+// to it, as one more session, and its exchanges are marked Noise, so that
+// differences between production and that target can be told apart as
+// noise.
 type Route struct {
 	From, To netip.AddrPort
 	Protocol protocol.New
+	Noise    netip.AddrPort
+}
+
+// ExchangeSource says which session an Exchange comes from.
+type ExchangeSource struct {
+	Route  int            // index in Config.Routes
+	Conn   uint64         // the captured connection; all its sessions (copies, noise) share it
+	Copy   int            // copy number, from 0
+	Noise  bool           // the session goes to the route's Noise target
+	Client netip.AddrPort // the real client, as captured
+	Target netip.AddrPort // where the session is replayed
 }
 
 // Config configures the session engine. Zero values take the defaults
@@ -104,6 +130,11 @@ type Config struct {
 	// byte) and the online server's (estimated from the captured client
 	// stream, once per captured connection). It must not block.
 	OnResponse func(ResponseSide, time.Duration)
+
+	// OnExchange, optional, receives every finished exchange of a session
+	// whose protocol reports them, on the worker goroutine. It must not
+	// block nor keep x or its slices past the call.
+	OnExchange func(ExchangeSource, *protocol.Exchange)
 	Logger     *slog.Logger
 
 	// NewLeases, when NewEngine is given no Leases, builds one around the

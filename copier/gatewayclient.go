@@ -179,7 +179,7 @@ func NewGatewayClient(cfg GatewayConfig) *GatewayClient {
 // calling it again renews the lease. It never blocks on the network and
 // reports false when no gateway is connected. A gateway that finds t held
 // by another copier refuses it: OnLeaseRefused.
-func (g *GatewayClient) AddLease(t wire.Tuple, ttl time.Duration) bool {
+func (g *GatewayClient) AddLease(t wire.Tuple, ttl time.Duration, f LeaseFlags) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {

@@ -205,12 +205,12 @@ func TestGatewayClientLeasesAndRecords(t *testing.T) {
 	waitFor(t, "connected", func() bool { return g.Connected() == 1 })
 
 	v6 := wire.Tuple{Client: netip.MustParseAddrPort("[fd00:88::5]:4000"), Target: netip.MustParseAddrPort("[fd00:77::30]:443")}
-	if !g.AddLease(gwTuple(1), 90*time.Second) || !g.AddLease(v6, 0) {
+	if !g.AddLease(gwTuple(1), 90*time.Second, 0) || !g.AddLease(v6, 0, 0) {
 		t.Fatal("AddLease returned false with a gateway connected")
 	}
 	g.ReleaseLease(gwTuple(1))
 	g.ReleaseLease(gwTuple(2)) // never added: not sent
-	g.AddLease(gwTuple(3), time.Second)
+	g.AddLease(gwTuple(3), time.Second, 0)
 	fc.expectOps(t, gwOp{t: gwTuple(1), ttl: 90 * time.Second}, gwOp{t: v6}, gwOp{t: gwTuple(1), del: true}, gwOp{t: gwTuple(3), ttl: time.Second})
 	if g.Leases() != 2 {
 		t.Fatalf("%d leases remembered, want 2", g.Leases())
@@ -250,7 +250,7 @@ func TestGatewayClientNoGateway(t *testing.T) {
 	ln.Close() // nothing listens there now
 	g := newTestClient(t, GatewayConfig{Addrs: []string{addr}})
 	waitFor(t, "dial failures", func() bool { return g.Stats().DialFailures.Load() >= 2 })
-	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0) || g.Leases() != 0 {
+	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0, 0) || g.Leases() != 0 {
 		t.Fatal("a lease was accepted with no gateway")
 	}
 }
@@ -261,7 +261,7 @@ func TestGatewayClientReconnectRestoresLeases(t *testing.T) {
 	fc := gw.next()
 	waitFor(t, "connected", func() bool { return g.Connected() == 1 })
 	for i := 1; i <= 3; i++ {
-		g.AddLease(gwTuple(i), time.Duration(i)*time.Minute)
+		g.AddLease(gwTuple(i), time.Duration(i)*time.Minute, 0)
 	}
 	g.ReleaseLease(gwTuple(2))
 	fc.expectOps(t, gwOp{t: gwTuple(1), ttl: time.Minute}, gwOp{t: gwTuple(2), ttl: 2 * time.Minute},
@@ -290,7 +290,7 @@ func TestGatewayClientTwoGateways(t *testing.T) {
 	g := newTestClient(t, GatewayConfig{Addrs: []string{gw1.addr(), gw2.addr()}, OnRecord: sink.on})
 	fc1, fc2 := gw1.next(), gw2.next()
 	waitFor(t, "both connected", func() bool { return g.Connected() == 2 })
-	g.AddLease(gwTuple(7), 0)
+	g.AddLease(gwTuple(7), 0, 0)
 	fc1.expectOps(t, gwOp{t: gwTuple(7)})
 	fc2.expectOps(t, gwOp{t: gwTuple(7)})
 	for i, fc := range []*fakeGWConn{fc1, fc2} {
@@ -302,7 +302,7 @@ func TestGatewayClientTwoGateways(t *testing.T) {
 	fc1.c.Close()
 	gw1.ln.Close() // gateway 1 is gone for good: leases still go to gateway 2
 	waitFor(t, "one connected", func() bool { return g.Connected() == 1 })
-	if !g.AddLease(gwTuple(8), 0) {
+	if !g.AddLease(gwTuple(8), 0, 0) {
 		t.Fatal("AddLease false with one gateway left")
 	}
 	fc2.expectOps(t, gwOp{t: gwTuple(8)})
@@ -339,7 +339,7 @@ func TestGatewayClientWrongToken(t *testing.T) {
 	if n := g.Stats().AuthRefused.Load(); n > 4 {
 		t.Fatalf("%d attempts in ~1s after a refusal: not backing off", n)
 	}
-	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0) {
+	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0, 0) {
 		t.Fatal("connected with a wrong token")
 	}
 	if out := logs.String(); !strings.Contains(out, "token mismatch") || !strings.Contains(out, "level=ERROR") {
@@ -363,7 +363,7 @@ func TestGatewayClientMalformedFrames(t *testing.T) {
 			g := newTestClient(t, GatewayConfig{Addrs: []string{gw.addr()}, OnRecord: func(*wire.Record) { got.Add(1) }})
 			fc := gw.next()
 			waitFor(t, "connected", func() bool { return g.Connected() == 1 })
-			g.AddLease(gwTuple(1), 0)
+			g.AddLease(gwTuple(1), 0, 0)
 			fc.expectOps(t, gwOp{t: gwTuple(1)})
 			fc.send(tc.typ, tc.body)
 			fc2 := gw.next() // dropped and redialed
@@ -383,7 +383,7 @@ func TestGatewayClientBatching(t *testing.T) {
 	const n = 3 * wire.MaxBatch
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		if !g.AddLease(gwTuple(i), time.Minute) {
+		if !g.AddLease(gwTuple(i), time.Minute, 0) {
 			t.Fatal("AddLease false")
 		}
 	}
@@ -419,7 +419,7 @@ func TestGatewayClientFlushLatency(t *testing.T) {
 	var worst time.Duration
 	for i := 0; i < 20; i++ {
 		start := time.Now()
-		g.AddLease(gwTuple(i), 0)
+		g.AddLease(gwTuple(i), 0, 0)
 		fc.expectOps(t, gwOp{t: gwTuple(i)})
 		worst = max(worst, time.Since(start))
 	}
@@ -441,7 +441,7 @@ func TestGatewayClientClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close hangs")
 	}
-	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0) {
+	if g.Connected() != 0 || g.AddLease(gwTuple(1), 0, 0) {
 		t.Fatal("usable after Close")
 	}
 	select {
@@ -573,7 +573,7 @@ func TestGatewayClientLeasesDuringRestart(t *testing.T) {
 	g := newTestClient(t, GatewayConfig{Addrs: []string{addr}, ReconnectGrace: 400 * time.Millisecond})
 	fc := gw.next()
 	waitFor(t, "connected", func() bool { return g.Connected() == 1 })
-	if !g.AddLease(gwTuple(1), time.Minute) {
+	if !g.AddLease(gwTuple(1), time.Minute, 0) {
 		t.Fatal("lease refused with a gateway connected")
 	}
 	fc.expectOps(t, gwOp{t: gwTuple(1), ttl: time.Minute})
@@ -581,7 +581,7 @@ func TestGatewayClientLeasesDuringRestart(t *testing.T) {
 	gw.ln.Close() // the gateway process is gone: no listener, no connection
 	fc.c.Close()
 	waitFor(t, "disconnected", func() bool { return g.Connected() == 0 })
-	if !g.AddLease(gwTuple(2), time.Minute) {
+	if !g.AddLease(gwTuple(2), time.Minute, 0) {
 		t.Fatal("a lease taken during a gateway restart was refused")
 	}
 	if got := g.Stats().LeasesDeferred.Load(); got != 1 {
@@ -607,7 +607,7 @@ func TestGatewayClientLeasesDuringRestart(t *testing.T) {
 	fc2.c.Close()
 	waitFor(t, "disconnected again", func() bool { return g.Connected() == 0 })
 	time.Sleep(500 * time.Millisecond) // past the grace
-	if g.AddLease(gwTuple(3), time.Minute) {
+	if g.AddLease(gwTuple(3), time.Minute, 0) {
 		t.Fatal("a lease was accepted long after the gateway was lost")
 	}
 }

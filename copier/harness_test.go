@@ -77,7 +77,7 @@ type engLeases struct {
 	dels  int
 }
 
-func (r *engLeases) AddLease(t wire.Tuple, _ time.Duration) bool {
+func (r *engLeases) AddLease(t wire.Tuple, _ time.Duration, _ LeaseFlags) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail {

@@ -68,7 +68,7 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 			continue
 		}
 		sum.Tuple = t
-		if !e.leases.AddLease(t, e.leaseTTL) {
+		if !e.leases.AddLease(t, e.leaseTTL, 0) {
 			e.alloc.release(t, now-int64(cfg.TimeWait)) // never used: free at once
 			sum.Fate = FateNoGateway
 			w.recordFate(&sum)

@@ -26,8 +26,8 @@ func openProtocol(rt *Route) protocol.Protocol {
 	if rt.Protocol == nil {
 		return nil
 	}
-	p := rt.Protocol()
-	if p == nil || p.Needs() == 0 {
+	p, err := rt.Protocol(protocol.Start{})
+	if err != nil || p == nil || p.Needs() == 0 {
 		return nil
 	}
 	return p
@@ -50,7 +50,7 @@ func (w *worker) protoClient(s *session, from seqnum.Value) {
 		}
 		off := g.seq.Size(q)
 		var m protocol.Mark
-		w.protoOut, m = s.proto.Client(w.protoOut[:0], g.data[off:])
+		w.protoOut, m = s.proto.Client(w.protoOut[:0], g.data[off:], 0)
 		if m&protocol.RequestStart != 0 && off == 0 {
 			g.req = true
 		}
@@ -65,7 +65,7 @@ func (w *worker) protoTarget(s *session, payload []byte) {
 		return
 	}
 	var m protocol.Mark
-	w.protoOut, m = s.proto.Target(w.protoOut[:0], payload)
+	w.protoOut, m = s.proto.Target(w.protoOut[:0], payload, 0)
 	if m&protocol.ResponseComplete == 0 {
 		return
 	}

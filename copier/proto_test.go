@@ -42,12 +42,16 @@ type fakeProto struct {
 }
 
 func (f *fakeProto) Needs() protocol.Needs { return protocol.NeedsClient | protocol.NeedsTarget }
-func (f *fakeProto) Client(out, p []byte) ([]byte, protocol.Mark) {
+func (f *fakeProto) Client(out, p []byte, _ int64) ([]byte, protocol.Mark) {
 	f.client = append(f.client, p...)
 	return append(out, p...), protocol.RequestStart
 }
-func (f *fakeProto) Online(out, _ []byte) ([]byte, protocol.Mark) { return out, 0 }
-func (f *fakeProto) Target(out, p []byte) ([]byte, protocol.Mark) {
+func (f *fakeProto) Online(out, _ []byte, _ int64) ([]byte, protocol.Mark) { return out, 0 }
+func (f *fakeProto) End(out []byte, _ protocol.Side, _ int64) ([]byte, protocol.Mark) {
+	return out, 0
+}
+func (f *fakeProto) Fate() *protocol.Fate { return nil }
+func (f *fakeProto) Target(out, p []byte, _ int64) ([]byte, protocol.Mark) {
 	if bytes.HasSuffix(p, []byte("END")) {
 		return out, protocol.ResponseComplete
 	}
@@ -61,7 +65,9 @@ func (f *fakeProto) Exchange(x *protocol.Exchange) bool { f.exchanges++; return 
 // stream reaches it once, in order, duplicates and all.
 func TestProtocolMarksPace(t *testing.T) {
 	f := &fakeProto{}
-	r := newEngRig(t, func(c *Config) { c.Routes[0].Protocol = func() protocol.Protocol { return f } })
+	r := newEngRig(t, func(c *Config) {
+		c.Routes[0].Protocol = func(protocol.Start) (protocol.Protocol, error) { return f, nil }
+	})
 	c := r.capConn(client4, online4, 1000)
 	tu := r.established(c, false)
 	c.data("req1\n")

@@ -103,7 +103,7 @@ func (w *worker) reconnect(s *session, seq seqnum.Value, now int64) {
 		w.end(s, FateNoPort, now)
 		return
 	}
-	if !e.leases.AddLease(t, e.leaseTTL) {
+	if !e.leases.AddLease(t, e.leaseTTL, 0) {
 		e.alloc.release(t, now-int64(e.cfg.TimeWait)) // never used: free at once
 		w.end(s, FateNoGateway, now)
 		return

@@ -28,7 +28,7 @@ func TestServerRecordFlush(t *testing.T) {
 			s, addr := startServer(t, gateway.ServerConfig{RecordFlush: tc.flush, CopierQueue: 1 << 16})
 			got := &sink{}
 			g := newClient(t, addr, copier.GatewayConfig{OnRecord: got.on})
-			g.AddLease(tuple(1), time.Minute)
+			g.AddLease(tuple(1), time.Minute, 0)
 			waitFor(t, "lease", func() bool { return s.Leases() == 1 })
 
 			for i := range tc.burst {

@@ -59,7 +59,7 @@ func legitCopier(t *testing.T, s *gateway.Server, addr string, tu wire.Tuple, n 
 	t.Helper()
 	got := &sink{}
 	g := newClient(t, addr, copier.GatewayConfig{Name: "legit", OnRecord: got.on})
-	g.AddLease(tu, 0)
+	g.AddLease(tu, 0, 0)
 	waitFor(t, "legit lease", func() bool { return s.Leases() >= 1 })
 	for i := range n {
 		s.Deliver(&wire.Record{Tuple: tu, Seq: uint32(i), Flags: wire.FlagACK})

@@ -103,8 +103,8 @@ func TestServerDeliversRecordsToLeaseOwner(t *testing.T) {
 	s, addr := startServer(t, gateway.ServerConfig{PayloadCap: 64})
 	got := &sink{}
 	g := newClient(t, addr, copier.GatewayConfig{PayloadCap: 8, OnRecord: got.on})
-	g.AddLease(tuple(1), time.Minute)
-	g.AddLease(v6tuple, 0)
+	g.AddLease(tuple(1), time.Minute, 0)
+	g.AddLease(v6tuple, 0, 0)
 	waitFor(t, "leases", func() bool { return s.Leases() == 2 })
 
 	body := []byte("HTTP/1.1 200 OK\r\n")
@@ -158,7 +158,7 @@ func TestServerEarlyHold(t *testing.T) {
 
 	synack := wire.Record{Tuple: tuple(1), Seq: 77, Flags: wire.FlagSYN | wire.FlagACK}
 	s.Deliver(&synack) // before the lease: held
-	g.AddLease(tuple(1), 0)
+	g.AddLease(tuple(1), 0, 0)
 	waitFor(t, "held SYN-ACK", func() bool { return len(got.get()) == 1 })
 	if r := got.get()[0]; r.Seq != 77 || r.Flags != synack.Flags {
 		t.Fatalf("got %+v", r)
@@ -168,7 +168,7 @@ func TestServerEarlyHold(t *testing.T) {
 	s.Deliver(&late)
 	st := s.Stats()
 	waitFor(t, "hold expired", func() bool { return st.HeldExpired.Load() == 1 })
-	g.AddLease(tuple(2), 0)
+	g.AddLease(tuple(2), 0, 0)
 	waitFor(t, "lease 2", func() bool { return s.Leases() == 2 })
 	time.Sleep(30 * time.Millisecond)
 	if n := len(got.get()); n != 1 {
@@ -186,9 +186,9 @@ func TestServerTwoCopiersOwnRecords(t *testing.T) {
 	gb := newClient(t, addr, copier.GatewayConfig{Name: "b", OnRecord: b.on})
 	for i := 0; i < 100; i++ {
 		if i%2 == 0 {
-			ga.AddLease(tuple(i), 0)
+			ga.AddLease(tuple(i), 0, 0)
 		} else {
-			gb.AddLease(tuple(i), 0)
+			gb.AddLease(tuple(i), 0, 0)
 		}
 	}
 	waitFor(t, "leases", func() bool { return s.Leases() == 100 })
@@ -218,7 +218,7 @@ func TestServerStalledCopierNeverBlocksDeliver(t *testing.T) {
 		}
 	}})
 	defer close(release)
-	g.AddLease(tuple(1), 0)
+	g.AddLease(tuple(1), 0, 0)
 	waitFor(t, "lease", func() bool { return s.Leases() == 1 })
 
 	st := s.Stats()
@@ -430,7 +430,7 @@ func BenchmarkDeliverToCopier(b *testing.B) {
 	const routes = 1000
 	recs := make([]wire.Record, routes)
 	for i := range recs {
-		g.AddLease(tuple(i), 0)
+		g.AddLease(tuple(i), 0, 0)
 		recs[i] = wire.Record{Tuple: tuple(i), Flags: wire.FlagACK, Seq: uint32(i)}
 	}
 	waitFor(b, "routes", func() bool { return s.Leases() == routes })

@@ -30,9 +30,9 @@ func TestServerLeaseRefusedToSecondCopier(t *testing.T) {
 	ga := newClient(t, addr, copier.GatewayConfig{Name: "first", OnRecord: first.on})
 	gb := newClient(t, addr, copier.GatewayConfig{Name: "second", OnRecord: second.on,
 		OnLeaseRefused: func(tu wire.Tuple) { refused <- tu }})
-	ga.AddLease(tuple(1), 0)
+	ga.AddLease(tuple(1), 0, 0)
 	waitFor(t, "first lease", func() bool { return s.Leases() == 1 })
-	if !gb.AddLease(tuple(1), 0) {
+	if !gb.AddLease(tuple(1), 0, 0) {
 		t.Fatal("AddLease false with a gateway connected")
 	}
 	waitFor(t, "refusal", func() bool { return len(refused) == 1 })

@@ -18,6 +18,8 @@
 // cost per packet.
 package protocol
 
+import "net/netip"
+
 // Needs says which streams a Protocol must see. Zero: none (passthrough).
 type Needs uint8
 
@@ -46,21 +48,82 @@ const (
 	ResponseComplete
 )
 
+// Side names one of a session's three streams.
+type Side uint8
+
+const (
+	SideClient Side = iota // the captured client stream
+	SideOnline             // the online server's responses, as captured
+	SideTarget             // the target's responses, from the gateway
+)
+
+func (s Side) String() string {
+	switch s {
+	case SideClient:
+		return "client"
+	case SideOnline:
+		return "online"
+	case SideTarget:
+		return "target"
+	}
+	return "side?"
+}
+
+// Start describes the session a Protocol is opened for.
+type Start struct {
+	// Client is the real client's address as captured.
+	Client netip.AddrPort
+	// Midstream: the capture did not see the session's SYN (a pooled
+	// connection opened before the copier started).
+	Midstream bool
+}
+
+// Fate is why a Protocol stopped replaying its session. Code is the name
+// counted in metrics and the ledger (mysql_no_password, ...); Detail is
+// for the log line and names what was wrong (a user, a statement id).
+type Fate struct {
+	Code   string
+	Detail string
+}
+
+func (f *Fate) Error() string {
+	if f.Detail == "" {
+		return f.Code
+	}
+	return f.Code + ": " + f.Detail
+}
+
 // Exchange is one request and its responses, for comparison and metrics.
-// It holds no payload: sizes, a protocol-defined kind and the verdict.
+//
+// Payload fields are set only by protocols that keep them (routes that
+// compare); they alias the Protocol's buffers and are valid until the next
+// call on it. Times are Unix nanoseconds, 0 when unknown: the protocol
+// stamps the captured ones from the at arguments it was given, the engine
+// stamps TargetSent when it first sends the request's first byte.
 type Exchange struct {
 	Request     int    // request number in the session, from 0
 	Kind        string // protocol's name for the request (a command, a method); may be ""
+	Key         string // endpoint for the report ("GET /users/{id}", "SELECT"); may be ""
 	ClientBytes int    // request bytes as captured
 	TargetIn    int    // request bytes as sent to the target (after rewriting)
 	OnlineBytes int    // online server response bytes
 	TargetBytes int    // target response bytes
 	Same        bool   // the target answered as the online server did, by the protocol's comparison
+
+	RequestData []byte // the request as captured, possibly cut
+	OnlineData  []byte // the online response, possibly cut
+	TargetData  []byte // the target response, possibly cut
+	Truncated   bool   // some payload was cut to the protocol's bound
+
+	OnlineSent, OnlineFirst, OnlineLast int64 // request's first byte captured; online response's first and last byte captured
+	TargetSent, TargetFirst, TargetLast int64 // request's first byte sent; target response's first and last byte received
 }
 
 // Protocol is one session's view of an application protocol. The engine
 // calls it on the session's worker goroutine only, in stream order, never
-// concurrently, and no call may keep a slice it was given.
+// concurrently, and no call may keep a slice it was given. Every call
+// carries at, the time (Unix nanoseconds) the bytes were captured or
+// received.
 //
 // Contract:
 //
@@ -78,19 +141,30 @@ type Exchange struct {
 //     out: bytes the real client never sent at that point (an answer to
 //     the target's own authentication challenge, commands held until the
 //     target's reply gave what their rewriting needs). The engine sends
-//     them after what Client returned before, through the same offset map.
+//     them after what was returned before, through the same offset map.
+//   - End reports that a stream ended (FIN or RST seen on it); a protocol
+//     whose responses may be delimited by the end of the stream completes
+//     them here.
 //   - The returned Marks replace the ack-change heuristic for pacing: a
 //     request is released when RequestStart is reported for it and the
 //     previous request's ResponseComplete has been seen.
-//   - After a call that reported ResponseComplete, the engine calls
-//     Exchange once to take the finished exchange.
+//   - After any call, the engine calls Exchange until it returns false to
+//     take the finished exchanges, oldest first.
+//   - Fate, once non-nil, ends the replay of the session: the engine sends
+//     nothing more of it to the target, resets the target's connection and
+//     counts the fate's Code.
 type Protocol interface {
 	Needs() Needs
-	Client(out, p []byte) ([]byte, Mark)
-	Online(out, p []byte) ([]byte, Mark)
-	Target(out, p []byte) ([]byte, Mark)
+	Client(out, p []byte, at int64) ([]byte, Mark)
+	Online(out, p []byte, at int64) ([]byte, Mark)
+	Target(out, p []byte, at int64) ([]byte, Mark)
+	End(out []byte, side Side, at int64) ([]byte, Mark)
 	Exchange(x *Exchange) bool
+	Fate() *Fate
 }
 
-// New returns the Protocol state of one new session.
-type New func() Protocol
+// New returns the Protocol state of one new session. It may return an
+// error for a session it will not replay at all; the engine counts it as
+// a fate (a *Fate error keeps its Code, any other error counts as
+// "protocol").
+type New func(Start) (Protocol, error)

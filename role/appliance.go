@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/replaygw/replaygw/configs"
+	"github.com/replaygw/replaygw/copier"
 	"github.com/replaygw/replaygw/metrics"
 	"github.com/replaygw/replaygw/privdrop"
 	"github.com/replaygw/replaygw/wire"
@@ -18,8 +19,8 @@ import (
 // are handed over in-process, so there are no routes to register.
 type localLeases struct{}
 
-func (localLeases) AddLease(wire.Tuple, time.Duration) bool { return true }
-func (localLeases) ReleaseLease(wire.Tuple)                 {}
+func (localLeases) AddLease(wire.Tuple, time.Duration, copier.LeaseFlags) bool { return true }
+func (localLeases) ReleaseLease(wire.Tuple)                                    {}
 
 // Appliance is both roles in one process on the assistant host.
 type Appliance struct {

@@ -71,7 +71,7 @@ func TestGatewayNetns(t *testing.T) {
 
 	dst := netip.MustParseAddrPort("10.88.7.5:80")
 	mine := wire.Tuple{Client: dst, Target: netip.AddrPortFrom(tgtIP, 40001)}
-	if !cl.AddLease(mine, time.Minute) {
+	if !cl.AddLease(mine, time.Minute, 0) {
 		t.Fatal("AddLease false")
 	}
 	for g.Server().Leases() != 1 {

@@ -1,20 +1,14 @@
 package mysql
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/replaygw/replaygw/protocol"
+)
 
 // Fate is why a session cannot be replayed; its Code is the name used in
 // metrics and logs (mysql_tls, mysql_no_password, ...).
-type Fate struct {
-	Code   string
-	Detail string
-}
-
-func (f *Fate) Error() string {
-	if f.Detail == "" {
-		return "mysql: " + f.Code
-	}
-	return "mysql: " + f.Code + ": " + f.Detail
-}
+type Fate = protocol.Fate
 
 // Fate codes.
 const (

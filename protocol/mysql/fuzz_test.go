@@ -49,11 +49,11 @@ func FuzzMySQLStream(f *testing.F) {
 			out = out[:0]
 			switch which {
 			case 0:
-				out, _ = s.Online(out, chunk)
+				out, _ = s.Online(out, chunk, 0)
 			case 1:
-				out, _ = s.Target(out, chunk)
+				out, _ = s.Target(out, chunk, 0)
 			case 2:
-				out, _ = s.Client(out, chunk)
+				out, _ = s.Client(out, chunk, 0)
 			}
 			if s.cli.held() > maxHeld+256 {
 				t.Fatalf("%d client bytes held", s.cli.held())

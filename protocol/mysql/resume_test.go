@@ -110,7 +110,7 @@ func TestResumeDefaultAndNoLogin(t *testing.T) {
 	// The default user needs a password too.
 	st.Default = DefaultLogin("ghost", "")
 	s, _ = NewResumed(Config{Users: u, Store: st, ClientAddr: "a"})
-	s.Target(nil, greeting(targetScr, pluginNative, false))
+	s.Target(nil, greeting(targetScr, pluginNative, false), 0)
 	if f := s.Fate(); f == nil || f.Code != FateNoPassword {
 		t.Fatalf("fate %v", f)
 	}

@@ -1,6 +1,10 @@
 package mysql
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/replaygw/replaygw/protocol"
+)
 
 // Config is what a Session needs besides the streams.
 type Config struct {
@@ -101,6 +105,10 @@ func (s *Session) RequestOffsets() []int { return s.starts }
 // Fate is why the session stopped being replayable, or nil.
 func (s *Session) Fate() *Fate { return s.fate }
 
+// End: a stream ended. MySQL frames every message, so nothing completes
+// at the end of a stream.
+func (s *Session) End(out []byte, side protocol.Side, at int64) ([]byte, Mark) { return out, 0 }
+
 func (s *Session) fail(err error) {
 	if s.fate != nil {
 		return
@@ -114,7 +122,7 @@ func (s *Session) fail(err error) {
 
 // Client takes captured client bytes and appends what the target must
 // receive.
-func (s *Session) Client(out, p []byte) ([]byte, Mark) {
+func (s *Session) Client(out, p []byte, at int64) ([]byte, Mark) {
 	s.base, s.starts = len(out), s.starts[:0]
 	if s.fate != nil {
 		return out, 0
@@ -129,7 +137,7 @@ func (s *Session) Client(out, p []byte) ([]byte, Mark) {
 // for an online statement id) are appended to out. Responses to commands
 // the Session still holds wait in the online buffer until the command is
 // released, so both streams match their requests in order.
-func (s *Session) Online(out, p []byte) ([]byte, Mark) {
+func (s *Session) Online(out, p []byte, at int64) ([]byte, Mark) {
 	s.base, s.starts = len(out), s.starts[:0]
 	if s.fate != nil {
 		return out, 0
@@ -158,7 +166,7 @@ func (s *Session) pumpOnline() {
 
 // Target takes target response bytes and appends the client bytes the
 // Session inserts (auth answers) or releases (held commands).
-func (s *Session) Target(out, p []byte) ([]byte, Mark) {
+func (s *Session) Target(out, p []byte, at int64) ([]byte, Mark) {
 	s.base, s.starts = len(out), s.starts[:0]
 	if s.fate != nil {
 		return out, 0

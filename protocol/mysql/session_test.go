@@ -71,21 +71,21 @@ type driver struct {
 
 func (d *driver) client(b []byte) *driver {
 	var m Mark
-	d.out, m = d.s.Client(d.out, b)
+	d.out, m = d.s.Client(d.out, b, 0)
 	d.m |= m
 	return d
 }
 
 func (d *driver) target(b []byte) *driver {
 	var m Mark
-	d.out, m = d.s.Target(d.out, b)
+	d.out, m = d.s.Target(d.out, b, 0)
 	d.m |= m
 	return d
 }
 
 func (d *driver) online(b []byte) *driver {
 	var m Mark
-	d.out, m = d.s.Online(d.out, b)
+	d.out, m = d.s.Online(d.out, b, 0)
 	d.m |= m
 	return d
 }
@@ -476,7 +476,7 @@ func TestFates(t *testing.T) {
 			t.Errorf("%s: not a *Fate error", tt.name)
 		}
 		// A failed session takes no more input.
-		if out, _ := d.s.Client(nil, pkt(0, []byte{comQuery})); len(out) != 0 {
+		if out, _ := d.s.Client(nil, pkt(0, []byte{comQuery}), 0); len(out) != 0 {
 			t.Errorf("%s: output after the fate", tt.name)
 		}
 	}
@@ -571,9 +571,9 @@ func TestHeldBound(t *testing.T) {
 	d := &driver{t: t, s: s}
 	d.online(greeting(onlineScr, pluginNative, false))
 	// no target greeting: everything is held
-	d.s.Client(nil, pkt(1, loginPayload(clientCaps, "app", nil, "", pluginNative)))
+	d.s.Client(nil, pkt(1, loginPayload(clientCaps, "app", nil, "", pluginNative)), 0)
 	for range 20 {
-		d.s.Client(nil, pkt(0, []byte{comQuery}, make([]byte, 100)))
+		d.s.Client(nil, pkt(0, []byte{comQuery}, make([]byte, 100)), 0)
 	}
 	if f := d.s.Fate(); f == nil || f.Code != FateOverflow {
 		t.Fatalf("fate %v", f)

@@ -11,17 +11,25 @@ import "github.com/replaygw/replaygw/protocol"
 type passthrough struct{}
 
 // New returns the passthrough Protocol.
-func New() protocol.Protocol { return passthrough{} }
+func New(protocol.Start) (protocol.Protocol, error) { return passthrough{}, nil }
 
 var _ protocol.New = New
 
 func (passthrough) Needs() protocol.Needs { return 0 }
 
 // Client returns the bytes unchanged.
-func (passthrough) Client(out, p []byte) ([]byte, protocol.Mark) { return append(out, p...), 0 }
+func (passthrough) Client(out, p []byte, _ int64) ([]byte, protocol.Mark) {
+	return append(out, p...), 0
+}
 
-func (passthrough) Online(out, _ []byte) ([]byte, protocol.Mark) { return out, 0 }
+func (passthrough) Online(out, _ []byte, _ int64) ([]byte, protocol.Mark) { return out, 0 }
 
-func (passthrough) Target(out, _ []byte) ([]byte, protocol.Mark) { return out, 0 }
+func (passthrough) Target(out, _ []byte, _ int64) ([]byte, protocol.Mark) { return out, 0 }
+
+func (passthrough) End(out []byte, _ protocol.Side, _ int64) ([]byte, protocol.Mark) {
+	return out, 0
+}
 
 func (passthrough) Exchange(*protocol.Exchange) bool { return false }
+
+func (passthrough) Fate() *protocol.Fate { return nil }
