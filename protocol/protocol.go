@@ -168,3 +168,18 @@ type Protocol interface {
 // a fate (a *Fate error keeps its Code, any other error counts as
 // "protocol").
 type New func(Start) (Protocol, error)
+
+// Options are what a route's configuration asks of its protocol; every
+// protocol package's constructor takes them.
+type Options struct {
+	// Compare: the route is compared. The protocol then reads the online
+	// stream too (NeedsOnline) and fills the payload fields of its
+	// Exchanges.
+	Compare bool
+	// Keep bounds the payload kept per side of one Exchange; 0:
+	// DefaultKeep. Longer payloads are cut and marked Truncated.
+	Keep int
+}
+
+// DefaultKeep is the payload kept per side of a compared Exchange.
+const DefaultKeep = 64 << 10
