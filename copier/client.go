@@ -3,6 +3,8 @@ package copier
 import (
 	"time"
 
+	"github.com/replaygw/replaygw/protocol"
+
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
@@ -81,24 +83,56 @@ func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 	}
 }
 
+// handleOnline takes one captured online server packet (a route whose
+// protocol reads the responses): every copy of its connection hands it
+// to its protocol.
+func (w *worker) handleOnline(p *capPkt, buf *pbuf, now int64) {
+	g := w.groups[p.orig]
+	if g == nil || g.dead {
+		w.e.stats.OnlineNoSession.Add(1)
+		return
+	}
+	for i := 0; i < len(g.copies); i++ {
+		if s := g.copies[i]; !s.ended && s.ps != nil && s.ps.needs&protocol.NeedsOnline != 0 {
+			w.protoOnline(s, p, buf, now)
+		}
+	}
+}
+
+// protoHeld is what a rewriting session holds besides its captured
+// reassembly: the rewritten bytes waiting for the target.
+func (s *session) protoHeld() int64 {
+	if s.rewrites() {
+		return s.cap.buffered
+	}
+	return 0
+}
+
+// capturedSeg is the segment a captured packet carries: its data and FIN,
+// or an RST.
+func capturedSeg(p *capPkt, buf *pbuf) seg {
+	sg := seg{seq: p.seq, ack: p.ack, buf: buf}
+	if p.flags&header.TCPFlagRst != 0 {
+		sg.rst = true
+		return sg
+	}
+	sg.n = seqnum.Size(p.payLen)
+	sg.data = buf.b[p.payOff : p.payOff+p.payLen]
+	sg.fin = p.flags&header.TCPFlagFin != 0
+	return sg
+}
+
 // capture feeds one captured client segment (data, FIN or RST) to s.
 func (w *worker) capture(s *session, p *capPkt, buf *pbuf, now int64) {
 	e := w.e
 	s.timers.lastActive = now
-	sg := seg{seq: p.seq, ack: p.ack, buf: buf}
-	if p.flags&header.TCPFlagRst != 0 {
-		sg.rst = true
-	} else {
-		sg.n = seqnum.Size(p.payLen)
-		sg.data = buf.b[p.payOff : p.payOff+p.payLen]
-		sg.fin = p.flags&header.TCPFlagFin != 0
-	}
+	sg := capturedSeg(p, buf)
 	if s.state == stWaiting && !w.reopenCapture(s, p, &sg, now) {
 		return
 	}
 	if now-s.timers.routeAt > int64(e.leaseTTL)/2 {
 		s.timers.routeAt = now
-		e.leases.AddLease(s.tuple, e.leaseTTL, 0)
+		e.leases.AddLease(s.tuple, e.leaseTTL, e.leaseFlags(s.grp.route))
 	}
 	if !s.fake && p.win != 0 && !s.snd.fixedWin {
 		s.snd.advWin = p.win // the client's own (scaled as its SYN said)
@@ -107,15 +141,26 @@ func (w *worker) capture(s *session, p *capPkt, buf *pbuf, now int64) {
 		s.pace.lastAck, s.pace.haveLastAck = p.ack, true
 	}
 	n := int64(sg.n)
-	if n > 0 && s.cap.nxt.LessThan(sg.end()) && (s.cap.buffered+n > e.cfg.SessionBuffer || e.mem.Load()+n > e.cfg.MemoryLimit) {
+	stream := &s.cap // where captured segments are reassembled
+	if s.rewrites() {
+		stream = &s.ps.raw
+	}
+	if n > 0 && stream.nxt.LessThan(sg.end()) && (stream.buffered+s.protoHeld()+n > e.cfg.SessionBuffer || e.mem.Load()+n > e.cfg.MemoryLimit) {
 		e.stats.BufferDrops.Add(1)
 		w.abort(s, FateBufferLimit, now)
 		return
 	}
-	from := s.cap.nxt
-	res, kept := s.cap.insert(sg)
-	if s.proto != nil && from != s.cap.nxt {
-		w.protoClient(s, from)
+	var res insertResult
+	if s.rewrites() {
+		if res = w.protoCapture(s, sg, p.ts, now); s.ended {
+			return
+		}
+	} else {
+		var kept int
+		res, kept = s.cap.insert(sg)
+		if kept > 0 {
+			e.mem.Add(int64(kept))
+		}
 	}
 	switch res {
 	case insDup:
@@ -123,10 +168,7 @@ func (w *worker) capture(s *session, p *capPkt, buf *pbuf, now int64) {
 	case insOutOrder:
 		e.stats.CaptureOutOfOrder.Add(1)
 	}
-	if kept > 0 {
-		e.mem.Add(int64(kept))
-	}
-	if s.cap.hasGap() {
+	if stream.hasGap() {
 		if s.timers.gapAt == 0 {
 			s.timers.gapAt = now + int64(e.cfg.GapTimeout)
 			w.wheel.schedule(s, s.timers.gapAt)

@@ -187,6 +187,10 @@ type Engine struct {
 	wg      sync.WaitGroup
 
 	leaseTTL time.Duration
+	// needs is what each route's protocol reads; online: some route's
+	// protocol reads the online server's responses.
+	needs  []protocol.Needs
+	online bool
 }
 
 // NewEngine validates cfg and starts the workers.
@@ -236,6 +240,10 @@ func NewEngine(cfg Config, s Sender, r Leases) (*Engine, error) {
 		alloc:    newAllocator(cfg.ClientPool, int64(cfg.TimeWait)),
 		rate:     newTokenBucket(cfg.RateLimit),
 		leaseTTL: 2*cfg.IdleTimeout + cfg.SynTimeout,
+		needs:    routeNeeds(cfg.Routes),
+	}
+	for _, n := range e.needs {
+		e.online = e.online || n&protocol.NeedsOnline != 0
 	}
 	now := e.now()
 	e.workers = make([]*worker, cfg.Workers)
@@ -262,6 +270,19 @@ func setDefault[T int | int64 | time.Duration](v *T, d T) {
 
 func (e *Engine) now() int64 { return e.cfg.Now().UnixNano() }
 
+// OnlineServices are the routes' online services whose responses the
+// capture must include (their protocols read them): the source side of
+// the capture filter.
+func (e *Engine) OnlineServices() []netip.AddrPort {
+	var s []netip.AddrPort
+	for i, n := range e.needs {
+		if n&protocol.NeedsOnline != 0 {
+			s = append(s, e.cfg.Routes[i].From)
+		}
+	}
+	return s
+}
+
 // Stats returns the engine's live counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
 
@@ -280,7 +301,9 @@ func (e *Engine) matchRoute(dst netip.AddrPort) int {
 }
 
 // HandlePacket takes one captured client->online IP packet (v4 or v6,
-// possibly a GRO super-packet). Safe for concurrent use; pkt is copied.
+// possibly a GRO super-packet), or an online->client one for a route whose
+// protocol reads the online server's responses (NeedsOnline). Safe for
+// concurrent use; pkt is copied.
 func (e *Engine) HandlePacket(pkt []byte, ts time.Time) { e.handlePacket(pkt, ts, false, false) }
 
 // HandlePacketHeld is HandlePacket for a caller that will call Flush once
@@ -317,7 +340,16 @@ func (e *Engine) handlePacket(pkt []byte, ts time.Time, hold, wait bool) {
 		e.stats.PacketsMalformed.Add(1)
 		return
 	}
-	if m.p.route = e.matchRoute(m.p.orig.Target); m.p.route < 0 {
+	if m.p.route = e.matchRoute(m.p.orig.Target); m.p.route < 0 && e.online {
+		// A response of an online service whose protocol reads them:
+		// keyed like its connection's client packets.
+		if r := e.matchRoute(m.p.orig.Client); r >= 0 && e.needs[r]&protocol.NeedsOnline != 0 {
+			m.p.route, m.p.online = r, true
+			m.p.orig.Client, m.p.orig.Target = m.p.orig.Target, m.p.orig.Client
+			e.stats.OnlinePacketsIn.Add(1)
+		}
+	}
+	if m.p.route < 0 {
 		e.stats.PacketsUnmatched.Add(1)
 		return
 	}

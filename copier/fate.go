@@ -3,6 +3,7 @@ package copier
 import (
 	"time"
 
+	"github.com/replaygw/replaygw/protocol"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -27,6 +28,7 @@ const (
 	FatePortReused               // the client reused the tuple with a new SYN
 	FateLeaseTaken               // a gateway refused the lease: another copier holds the tuple
 	FateShed                     // the session table was full: the oldest (half-open first) is shed
+	FateProtocol                 // the route's protocol refused the session (SessionSummary.ProtoFate says why)
 	numFates
 )
 
@@ -34,7 +36,7 @@ var fateNames = [numFates]string{
 	"replayed", "sampled_out", "capture_gap", "target_reset", "timed_out",
 	"no_gateway", "syn_timeout", "buffer_limit", "rate_limited", "no_syn",
 	"closed", "retransmit_limit", "no_port", "port_reused",
-	"lease_taken", "shed",
+	"lease_taken", "shed", "protocol",
 }
 
 func (f Fate) String() string {
@@ -67,4 +69,14 @@ type SessionSummary struct {
 	// the target reset or closed the session's while the client's went on.
 	Reestablished int
 	Start, End    time.Time
+	// Noise: the session went to the route's Noise target.
+	Noise bool
+	// ProtoFate is the protocol's reason when Fate is FateProtocol.
+	ProtoFate *protocol.Fate
+	// Exchanges counts the exchanges the protocol reported.
+	Exchanges int
+	// Protocol is the session's protocol state (nil for the passthrough),
+	// for the callback to read protocol-specific figures (a MySQL user,
+	// statement counts); valid during the callback only.
+	Protocol protocol.Protocol
 }

@@ -10,6 +10,7 @@ import (
 // its copies is a session: one simulated client TCP against the target.
 
 type group struct {
+	id        uint64 // unique in the engine: ExchangeSource.Conn
 	orig      wire.Tuple
 	route     int
 	syn       capturedSYN

@@ -75,13 +75,17 @@ type engLeases struct {
 	fail  bool
 	added map[wire.Tuple]int
 	dels  int
+	onAdd func(wire.Tuple, LeaseFlags) // optional
 }
 
-func (r *engLeases) AddLease(t wire.Tuple, _ time.Duration, _ LeaseFlags) bool {
+func (r *engLeases) AddLease(t wire.Tuple, _ time.Duration, f LeaseFlags) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail {
 		return false
+	}
+	if r.onAdd != nil {
+		r.onAdd(t, f)
 	}
 	if r.added == nil {
 		r.added = map[wire.Tuple]int{}
@@ -103,6 +107,7 @@ func (c *engClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Un
 var (
 	online4 = netip.MustParseAddrPort("10.77.0.20:80")
 	target4 = netip.MustParseAddrPort("10.77.0.30:8080")
+	noise4  = netip.MustParseAddrPort("10.77.0.31:8080")
 	client4 = netip.MustParseAddrPort("192.0.2.7:40000")
 	online6 = netip.MustParseAddrPort("[2001:db8::20]:80")
 	target6 = netip.MustParseAddrPort("[2001:db8::30]:8080")

@@ -17,6 +17,7 @@ type inbox struct {
 	mu      sync.Mutex
 	pkts    []pktMsg
 	recs    []wire.Record
+	pay     []byte        // the queued records' payloads (routes whose protocol reads the target)
 	parked  bool          // the worker found the inbox empty and sleeps
 	owed    bool          // a held push found the worker parked: Flush wakes it
 	wake    chan struct{} // cap 1
@@ -66,16 +67,29 @@ func (b *inbox) pushPacket(m *pktMsg, hold, wait bool) (ok, waited bool) {
 	return true, waited
 }
 
-// pushRecord queues a copy of r (without payload); false when full. With
-// hold the wake of a parked worker is left to flush.
+// maxQueuedPayload bounds the payload bytes queued for one worker.
+const maxQueuedPayload = 16 << 20
+
+// pushRecord queues a copy of r, its payload copied too when it carries
+// one (only sessions whose protocol reads the target's responses ask the
+// gateway for it); false when full. With hold the wake of a parked worker
+// is left to flush.
 func (b *inbox) pushRecord(r *wire.Record, hold bool) bool {
 	b.mu.Lock()
-	if len(b.recs) >= queueLen {
+	if len(b.recs) >= queueLen || len(b.pay)+len(r.Payload) > maxQueuedPayload {
 		b.mu.Unlock()
 		return false
 	}
 	b.recs = append(b.recs, *r)
-	b.recs[len(b.recs)-1].Payload = nil
+	q := &b.recs[len(b.recs)-1]
+	q.Payload = nil
+	if n := len(r.Payload); n > 0 {
+		// Earlier records keep pointing into the old array when append
+		// grows it: still valid, never written again.
+		off := len(b.pay)
+		b.pay = append(b.pay, r.Payload...)
+		q.Payload = b.pay[off : off+n : off+n]
+	}
 	wake := b.claimWake(hold)
 	b.mu.Unlock()
 	if wake {
@@ -120,7 +134,7 @@ func (b *inbox) signal() {
 // take swaps the queued items with the worker's spare slices (emptied by
 // the caller after use). When nothing is queued it marks the worker
 // parked and returns false: the next push wakes it.
-func (b *inbox) take(pkts *[]pktMsg, recs *[]wire.Record) bool {
+func (b *inbox) take(pkts *[]pktMsg, recs *[]wire.Record, pay *[]byte) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.pkts) == 0 && len(b.recs) == 0 {
@@ -130,6 +144,7 @@ func (b *inbox) take(pkts *[]pktMsg, recs *[]wire.Record) bool {
 	b.parked, b.owed = false, false
 	*pkts, b.pkts = b.pkts, (*pkts)[:0]
 	*recs, b.recs = b.recs, (*recs)[:0]
+	*pay, b.pay = b.pay, (*pay)[:0]
 	if b.waiters > 0 {
 		b.room.Broadcast()
 	}

@@ -41,7 +41,8 @@ func TestInboxWakes(t *testing.T) {
 			b := newInbox()
 			var pkts []pktMsg
 			var recs []wire.Record
-			if tc.parked && b.take(&pkts, &recs) {
+			var pay []byte
+			if tc.parked && b.take(&pkts, &recs, &pay) {
 				t.Fatal("take on an empty inbox reported work")
 			}
 			if tc.record {
@@ -62,7 +63,7 @@ func TestInboxWakes(t *testing.T) {
 			if signalled(b) {
 				t.Fatal("a second flush woke the worker again")
 			}
-			if !b.take(&pkts, &recs) {
+			if !b.take(&pkts, &recs, &pay) {
 				t.Fatal("take found nothing")
 			}
 			if tc.record && (len(recs) != 1 || recs[0].Seq != 7) || !tc.record && (len(pkts) != 1 || pkts[0].p.seq != 7) {
@@ -90,7 +91,8 @@ func TestInboxTakeAndLimit(t *testing.T) {
 	}
 	var pkts []pktMsg
 	var recs []wire.Record
-	if !b.take(&pkts, &recs) || len(pkts) != queueLen || len(recs) != 1 {
+	var pay []byte
+	if !b.take(&pkts, &recs, &pay) || len(pkts) != queueLen || len(recs) != 1 {
 		t.Fatalf("took %d packets %d records", len(pkts), len(recs))
 	}
 	for i := range pkts {
@@ -98,13 +100,14 @@ func TestInboxTakeAndLimit(t *testing.T) {
 			t.Fatalf("packet %d out of order: seq %d", i, pkts[i].p.seq)
 		}
 	}
-	if recs[0].Seq != 5 || recs[0].Payload != nil {
-		t.Fatalf("record %+v, want seq 5 without payload", recs[0])
+	r.Payload[0] = 'y' // the queued copy must not alias the producer's buffer
+	if recs[0].Seq != 5 || string(recs[0].Payload) != "x" || len(pay) != 1 {
+		t.Fatalf("record %+v (arena %q), want seq 5 with its own copy of the payload", recs[0], pay)
 	}
 	if r.Payload == nil {
 		t.Fatal("the caller's record was modified")
 	}
-	if b.queued() != 0 || b.take(&pkts, &recs) {
+	if b.queued() != 0 || b.take(&pkts, &recs, &pay) {
 		t.Fatal("inbox not empty after take")
 	}
 }
@@ -115,7 +118,8 @@ func TestInboxWaitForRoom(t *testing.T) {
 	b := newInbox()
 	var pkts []pktMsg
 	var recs []wire.Record
-	b.take(&pkts, &recs) // the worker parks
+	var pay []byte
+	b.take(&pkts, &recs, &pay) // the worker parks
 	for i := range queueLen {
 		if ok, waited := b.pushPacket(&pktMsg{p: capPkt{seq: seqnum.Value(i)}}, true, true); !ok || waited {
 			t.Fatalf("push %d: ok %v waited %v", i, ok, waited)
@@ -140,7 +144,7 @@ func TestInboxWaitForRoom(t *testing.T) {
 		t.Fatalf("push returned %+v on a full inbox", r)
 	case <-time.After(20 * time.Millisecond):
 	}
-	if !b.take(&pkts, &recs) || len(pkts) != queueLen {
+	if !b.take(&pkts, &recs, &pay) || len(pkts) != queueLen {
 		t.Fatalf("take got %d packets", len(pkts))
 	}
 	select {
@@ -151,7 +155,7 @@ func TestInboxWaitForRoom(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the take did not release the waiting producer")
 	}
-	if !b.take(&pkts, &recs) || len(pkts) != 1 || pkts[0].p.seq != 99999 {
+	if !b.take(&pkts, &recs, &pay) || len(pkts) != 1 || pkts[0].p.seq != 99999 {
 		t.Fatalf("the waited packet was not queued: %+v", pkts)
 	}
 

@@ -53,9 +53,19 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 		fail(FateShed)
 		return nil
 	}
-	target := cfg.Routes[p.route].To
-	for c := range cfg.Copies {
-		sum := SessionSummary{Original: p.orig, Copy: c, Start: time.Unix(0, now), End: time.Unix(0, now)}
+	rt := &cfg.Routes[p.route]
+	w.nextConn++
+	g.id = w.nextConn<<8 | uint64(w.id&0xff)
+	sessions := cfg.Copies
+	if rt.Noise.IsValid() {
+		sessions++ // the last one goes to the noise target
+	}
+	for c := range sessions {
+		target, noise := rt.To, c == cfg.Copies
+		if noise {
+			target = rt.Noise
+		}
+		sum := SessionSummary{Original: p.orig, Copy: c, Noise: noise, Start: time.Unix(0, now), End: time.Unix(0, now)}
 		if !e.rate.allow(now) {
 			sum.Fate = FateRateLimited
 			w.recordFate(&sum)
@@ -68,15 +78,18 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 			continue
 		}
 		sum.Tuple = t
-		if !e.leases.AddLease(t, e.leaseTTL, 0) {
+		if !e.leases.AddLease(t, e.leaseTTL, e.leaseFlags(p.route)) {
 			e.alloc.release(t, now-int64(cfg.TimeWait)) // never used: free at once
 			sum.Fate = FateNoGateway
 			w.recordFate(&sum)
 			continue
 		}
-		s := w.newSession(g, c, t, p, now)
+		s := w.newSession(g, c, noise, t, p, now)
 		g.copies = append(g.copies, s)
-		g.alive++
+		if g.alive++; s.ended {
+			// Its protocol refused it: the fate is recorded.
+			continue
+		}
 	}
 	if g.alive == 0 {
 		w.tombstone(g, now)
@@ -87,8 +100,8 @@ func (w *worker) newGroup(p *capPkt, buf *pbuf, now int64) *group {
 	return g
 }
 
-func (w *worker) newSession(g *group, c int, t wire.Tuple, p *capPkt, now int64) *session {
-	s := &session{grp: g, copy: c}
+func (w *worker) newSession(g *group, c int, noise bool, t wire.Tuple, p *capPkt, now int64) *session {
+	s := &session{grp: g, copy: c, noise: noise}
 	iss := p.seq - 1
 	if g.syn.seen {
 		iss = g.syn.seq
@@ -121,8 +134,10 @@ func (w *worker) open(s *session, t wire.Tuple, iss seqnum.Value, fake bool, now
 	s.rtt = rttEstimate{rto: initialRTO, synAt: now}
 	s.timers = timers{lastActive: now, routeAt: now, rtoAt: now + initialRTO, synDeadline: now + int64(cfg.SynTimeout)}
 	s.state = stSynSent
-	s.proto = openProtocol(&cfg.Routes[g.route])
 	w.sessions[t] = s
+	if s.ps == nil && !w.openProtocol(s, now) {
+		return
+	}
 	w.sendSYN(s)
 	w.reschedule(s, now)
 }
@@ -242,6 +257,7 @@ func (w *worker) end(s *session, f Fate, now int64) {
 		e.mem.Add(-freed)
 	}
 	s.cap.segs = nil
+	w.freeProto(s)
 	w.live--
 	e.stats.SessionsEnded.Add(1)
 	g := s.grp
@@ -252,6 +268,7 @@ func (w *worker) end(s *session, f Fate, now int64) {
 		Reestablished:   s.sum.reestablished,
 		OnlineResponses: g.online.responses, OnlineRespTotal: time.Duration(g.online.respTotal), OnlineRespMax: time.Duration(g.online.respMax),
 		Start: time.Unix(0, s.sum.start), End: time.Unix(0, now),
+		Noise: s.noise, ProtoFate: s.protoFate(), Exchanges: s.protoExchanges(), Protocol: s.proto,
 	})
 	if g.alive--; g.alive == 0 && !g.dead {
 		if cur := w.groups[g.orig]; cur == g || cur == nil {

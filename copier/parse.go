@@ -21,6 +21,9 @@ type capPkt struct {
 	payOff int
 	payLen int
 	ts     int64 // capture time, unix nanoseconds
+	// online: a server->client packet of a route whose protocol reads the
+	// online server's responses; orig is still client -> online service.
+	online bool
 }
 
 // parseCaptured fills p from an IPv4 or IPv6 TCP packet (pkt.Parse). It

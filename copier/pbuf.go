@@ -44,9 +44,18 @@ func getPbuf(pkt []byte) *pbuf {
 	return p
 }
 
-func (p *pbuf) ref() { p.refs++ }
+// ref and unref accept nil: the zero-length FIN or RST segments a
+// protocol session appends carry no buffer.
+func (p *pbuf) ref() {
+	if p != nil {
+		p.refs++
+	}
+}
 
 func (p *pbuf) unref() {
+	if p == nil {
+		return
+	}
 	p.refs--
 	if p.refs == 0 && p.pool != nil {
 		p.pool.Put(p)

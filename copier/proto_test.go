@@ -39,6 +39,7 @@ func TestProtocolPassthrough(t *testing.T) {
 type fakeProto struct {
 	client    []byte
 	exchanges int
+	ready     int // complete responses whose exchange was not taken
 }
 
 func (f *fakeProto) Needs() protocol.Needs { return protocol.NeedsClient | protocol.NeedsTarget }
@@ -53,11 +54,19 @@ func (f *fakeProto) End(out []byte, _ protocol.Side, _ int64) ([]byte, protocol.
 func (f *fakeProto) Fate() *protocol.Fate { return nil }
 func (f *fakeProto) Target(out, p []byte, _ int64) ([]byte, protocol.Mark) {
 	if bytes.HasSuffix(p, []byte("END")) {
+		f.ready++
 		return out, protocol.ResponseComplete
 	}
 	return out, 0
 }
-func (f *fakeProto) Exchange(x *protocol.Exchange) bool { f.exchanges++; return true }
+func (f *fakeProto) Exchange(x *protocol.Exchange) bool {
+	if f.ready == 0 {
+		return false
+	}
+	f.ready--
+	f.exchanges++
+	return true
+}
 
 // A protocol's marks pace instead of the ack heuristic: the second segment
 // (same online ack, one request for the heuristic) is a new request for the

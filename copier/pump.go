@@ -1,7 +1,6 @@
 package copier
 
 import (
-	"github.com/replaygw/replaygw/protocol"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
@@ -40,7 +39,7 @@ func (w *worker) pump(s *session, now int64) {
 		}
 		if s.snd.nxt == g.seq && !(s.pace.gatePassed && s.pace.gateSeq == g.seq) {
 			boundary := s.pace.haveLastAck && w.ackBoundary(s.pace.lastAck, g)
-			if s.proto != nil && s.proto.Needs()&protocol.NeedsClient != 0 {
+			if s.rewrites() {
 				boundary = g.req && s.pace.requests > 0
 			}
 			if !s.pace.haveLastAck {
@@ -49,8 +48,13 @@ func (w *worker) pump(s *session, now int64) {
 			if boundary && !w.paceRelease(s, g, now) {
 				break
 			}
-			if boundary || (s.pace.requests == 0 && g.n > 0) {
+			// The first data is the first request, except that bytes a
+			// protocol inserted (no request start) are none.
+			if boundary || (s.pace.requests == 0 && g.n > 0 && (g.req || !s.rewrites())) {
 				w.startRequest(s, g, now)
+			}
+			if g.req && s.ps != nil {
+				w.protoSent(s, now)
 			}
 			s.pace.gatePassed, s.pace.gateSeq = true, g.seq
 			if g.n > seqnum.Size(s.snd.mss) && !g.split {

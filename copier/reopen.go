@@ -59,6 +59,13 @@ func (w *worker) targetClosed(s *session, now int64) {
 // next request boundary already captured and not yet sent, at once, or
 // else from the next one captured (reopenCapture).
 func (w *worker) reopen(s *session, cause Fate, now int64) {
+	if s.proto != nil {
+		// The protocol's state belongs to the connection that ended (a
+		// login, statement ids): a new connection would need a new one.
+		s.state = stWaiting // leave already gave up the tuple
+		w.end(s, cause, now)
+		return
+	}
 	s.state = stWaiting
 	s.reest.cause = cause
 	s.timers = timers{lastActive: s.timers.lastActive}
@@ -98,12 +105,16 @@ func (w *worker) reopen(s *session, cause Fate, now int64) {
 func (w *worker) reconnect(s *session, seq seqnum.Value, now int64) {
 	e := w.e
 	g := s.grp
-	t, ok := e.alloc.acquire(g.orig, e.cfg.Routes[g.route].To, s.copy, w.id, now)
+	target := e.cfg.Routes[g.route].To
+	if s.noise {
+		target = e.cfg.Routes[g.route].Noise
+	}
+	t, ok := e.alloc.acquire(g.orig, target, s.copy, w.id, now)
 	if !ok {
 		w.end(s, FateNoPort, now)
 		return
 	}
-	if !e.leases.AddLease(t, e.leaseTTL, 0) {
+	if !e.leases.AddLease(t, e.leaseTTL, e.leaseFlags(g.route)) {
 		e.alloc.release(t, now-int64(e.cfg.TimeWait)) // never used: free at once
 		w.end(s, FateNoGateway, now)
 		return

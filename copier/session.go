@@ -36,9 +36,11 @@ type session struct {
 	fake  bool // the SYN was synthesized (joined mid-stream)
 	ipID  uint16
 	ended bool
+	noise bool // replayed to the route's Noise target
 	// proto is the route's protocol when it needs the streams (nil: the
-	// bytes go as captured, the fast path).
+	// bytes go as captured, the fast path); ps is its streams' state.
 	proto protocol.Protocol
+	ps    *protoStreams
 
 	snd    sendState
 	rcv    recvState

@@ -43,6 +43,15 @@ type Stats struct {
 
 	TimerWakeups atomic.Uint64 // worker wake-ups to run timers
 
+	// The protocol layer (proto.go).
+	OnlinePacketsIn    atomic.Uint64 // captured online server packets of routes whose protocol reads them
+	OnlineNoSession    atomic.Uint64 // of those, for no live session
+	OnlineDrops        atomic.Uint64 // online server segments refused by the session buffer limit
+	ProtoBytesOut      atomic.Uint64 // bytes the protocols queued for the target (rewritten, inserted)
+	ProtoBytesAfterEnd atomic.Uint64 // protocol output after the client's FIN, not sent
+	TargetPayloadShort atomic.Uint64 // records whose payload was cut, for a protocol that reads the target
+	Exchanges          atomic.Uint64 // exchanges the protocols reported
+
 	SessionsStarted atomic.Uint64
 	SessionsEnded   atomic.Uint64
 	// SessionsReestablished counts new connections to the target opened
@@ -102,6 +111,13 @@ func (s *Stats) Counters() []counter.Metric {
 		counter.Of(&s.PaceHeld, "engine_requests_held_total", "requests held until the previous response was done"),
 		counter.Of(&s.PaceWaitExpired, "engine_requests_wait_expired_total", "held requests released by the response wait cap"),
 		counter.Of(&s.TimerWakeups, "engine_timer_wakeups_total", "worker wake-ups to run session timers"),
+		counter.Of(&s.OnlinePacketsIn, "engine_online_packets_in_total", "captured online server packets of routes whose protocol reads the server's responses"),
+		dropped.At(&s.OnlineNoSession).With("reason", "online_no_session"),
+		dropped.At(&s.OnlineDrops).With("reason", "online_buffer_limit"),
+		counter.Of(&s.ProtoBytesOut, "engine_protocol_bytes_out_total", "bytes the route protocols queued for the target (as rewritten, inserted bytes included)"),
+		counter.Of(&s.ProtoBytesAfterEnd, "engine_protocol_bytes_after_end_total", "protocol output produced after the client's FIN was queued, not sent"),
+		counter.Of(&s.TargetPayloadShort, "engine_target_payload_short_total", "target response records whose payload was cut, for a protocol that reads the target's responses (the session ends: protocol)"),
+		counter.Of(&s.Exchanges, "engine_exchanges_total", "request/response exchanges the route protocols reported"),
 		counter.Of(&s.SessionsStarted, "engine_sessions_started_total", "sessions started towards the target"),
 	}
 	for f := Fate(0); f < numFates; f++ {

@@ -120,11 +120,18 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 				}
 			}
 		}
-		if s.proto != nil && plen > 0 {
-			w.protoTarget(s, t.newPayload(s.rcv.nxt))
+		newBytes := int(plen) // payload beyond what was received
+		if t.seq.LessThan(s.rcv.nxt) {
+			newBytes = int(s.rcv.nxt.Size(t.seq.Add(plen)))
 		}
+		payload := t.newPayload(s.rcv.nxt)
 		s.rcv.ackPend += s.rcv.nxt.Size(end)
 		s.rcv.nxt = end
+		if s.ps != nil {
+			if w.protoTarget(s, payload, newBytes, fin, now); s.ended {
+				return
+			}
+		}
 		if fin && s.snd.finSent {
 			s.rcv.fin = true
 			w.sendAck(s, now) // the last packet of the session

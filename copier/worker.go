@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/replaygw/replaygw/protocol"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -50,11 +51,14 @@ type worker struct {
 	emitted uint64 // packets built by emit (to tell whether a call sent any)
 
 	out      [outBufSize]byte
-	protoOut []byte // the protocol's Client output, reused
+	protoOut []byte            // the protocol's output, reused
+	exch     protocol.Exchange // the exchange being handed on, reused
+	nextConn uint64            // captured connections started, for group ids
 	opt      [40]byte
 
 	pkts []pktMsg      // the round being handled (swapped with the inbox's)
 	recs []wire.Record // idem
+	pay  []byte        // idem: the records' payloads
 }
 
 func newWorker(e *Engine, id int, now int64) *worker {
@@ -90,7 +94,7 @@ func (w *worker) run() {
 	armed := w.e.now() + int64(maxIdleWake)
 	for {
 		var now int64
-		if w.in.take(&w.pkts, &w.recs) {
+		if w.in.take(&w.pkts, &w.recs, &w.pay) {
 			now = w.round()
 			if w.wakeAt(now) <= now {
 				w.advance(now)
@@ -149,6 +153,7 @@ func (w *worker) round() int64 {
 	clear(w.pkts)
 	w.pkts = w.pkts[:0]
 	w.recs = w.recs[:0]
+	w.pay = w.pay[:0]
 	return now
 }
 
@@ -160,7 +165,11 @@ func (w *worker) flushOut() {
 }
 
 func (w *worker) onPacket(m *pktMsg, now int64) {
-	w.handlePacket(&m.p, m.buf, now)
+	if m.p.online {
+		w.handleOnline(&m.p, m.buf, now)
+	} else {
+		w.handlePacket(&m.p, m.buf, now)
+	}
 	if m.buf != nil {
 		m.buf.unref()
 	}
@@ -201,7 +210,7 @@ func (w *worker) closeAll(now int64) {
 		}
 	}
 	w.flushOut()
-	if w.in != nil && w.in.take(&w.pkts, &w.recs) {
+	if w.in != nil && w.in.take(&w.pkts, &w.recs, &w.pay) {
 		for i := range w.pkts {
 			if b := w.pkts[i].buf; b != nil {
 				b.unref()
