@@ -97,6 +97,10 @@ const (
 	RecordFixedSize = tupleSize + 4 + 4 + 2 + 1 + 2 + 1 + 1 + 1 + 2 + 4 + 4 + 8 + 2
 )
 
+// MaxRecordPayload is the most payload one record carries: a whole TCP
+// segment (its payload length is a 16-bit field).
+const MaxRecordPayload = 1<<16 - 1
+
 var (
 	errShort  = errors.New("truncated")
 	errFamily = errors.New("bad address family")
