@@ -134,6 +134,7 @@ func (c *Config) checkRouteCompare(ch *checker) {
 	for i := range p.Routes {
 		r := &p.Routes[i]
 		key := fmt.Sprintf("copy.route[%d]", i)
+		r.Compared = on && (r.Compare == nil || *r.Compare)
 		r.NoiseAddr = parsedNoise(ch, key, r)
 		if r.NoiseAddr.IsValid() {
 			p.checkReplayTarget(ch, key+".noise_target", r.NoiseAddr)

@@ -84,6 +84,9 @@ type Route struct {
 	FromAddr  netip.AddrPort `toml:"-"`
 	ToAddr    netip.AddrPort `toml:"-"`
 	NoiseAddr netip.AddrPort `toml:"-"` // parsed NoiseTarget
+	// Compared: [compare] is enabled and the route does not opt out
+	// (filled by Load; what the route's protocol.Options.Compare takes).
+	Compared bool `toml:"-"`
 }
 
 // Copy is the [copy] section: `replaygw copy` on the online host, and the
