@@ -17,6 +17,13 @@
 // copier holds), and both ping. Before authentication no frame may exceed
 // MaxHandshakeFrame.
 //
+// Capabilities in the hellos extend a channel without a version change:
+// with CapLeaseFlags on both sides each lease-add entry ends in a flags
+// byte (LeasePayload: that lease's records carry the segment's whole
+// payload, up to MaxRecordPayload, instead of the connection's payload
+// cap); a gateway announcing CapExchange takes exchange frames (one
+// compared request each, exchange.go), which a copier sends to no other.
+//
 // All integers are big-endian. Addresses are always carried as 16 bytes
 // (IPv4 as IPv4-mapped IPv6) behind a family byte, so every record of a batch
 // has the same fixed part and decoding never allocates.
