@@ -66,29 +66,41 @@ func (p *Copy) checkRouteTargets(ch *checker, gw *Gateway) {
 			continue
 		}
 		key := fmt.Sprintf("copy.route[%d]", i)
-		for j, o := range p.Routes {
-			if o.FromAddr.IsValid() && o.FromAddr == r.ToAddr {
-				ch.errf(key+".to", "%s is copy.route[%d].from, the online service: the replay would go into production", r.ToAddr, j)
-			}
-		}
+		p.checkReplayTarget(ch, key+".to", r.ToAddr)
 		for _, end := range []struct {
 			key string
 			ap  netip.AddrPort
 		}{{key + ".from", r.FromAddr}, {key + ".to", r.ToAddr}} {
-			if !end.ap.IsValid() {
-				continue
-			}
-			if p.ClientPrefix.IsValid() && p.ClientPrefix.Contains(end.ap.Addr()) {
-				ch.errf(end.key, "%s is inside copy.client_pool (%s): replayed clients would take the service's address", end.ap, p.ClientPrefix)
-			}
-			if gw == nil {
-				continue
-			}
-			for k, q := range gw.PoolPrefixes {
-				if q.Contains(end.ap.Addr()) {
-					ch.errWith([]string{"copy", "gateway"}, end.key, "%s is inside gateway.pools[%d] (%s): the gateway would absorb the service's own packets", end.ap, k, q)
-				}
-			}
+			p.checkOutsidePools(ch, gw, end.key, end.ap)
+		}
+	}
+}
+
+// checkReplayTarget reports a target (a route's to or noise target) that
+// is some route's online service.
+func (p *Copy) checkReplayTarget(ch *checker, key string, ap netip.AddrPort) {
+	for j, o := range p.Routes {
+		if o.FromAddr.IsValid() && o.FromAddr == ap {
+			ch.errf(key, "%s is copy.route[%d].from, the online service: the replay would go into production", ap, j)
+		}
+	}
+}
+
+// checkOutsidePools reports a service address inside the client pool or a
+// gateway pool.
+func (p *Copy) checkOutsidePools(ch *checker, gw *Gateway, key string, ap netip.AddrPort) {
+	if !ap.IsValid() {
+		return
+	}
+	if p.ClientPrefix.IsValid() && p.ClientPrefix.Contains(ap.Addr()) {
+		ch.errf(key, "%s is inside copy.client_pool (%s): replayed clients would take the service's address", ap, p.ClientPrefix)
+	}
+	if gw == nil {
+		return
+	}
+	for k, q := range gw.PoolPrefixes {
+		if q.Contains(ap.Addr()) {
+			ch.errWith([]string{"copy", "gateway"}, key, "%s is inside gateway.pools[%d] (%s): the gateway would absorb the service's own packets", ap, k, q)
 		}
 	}
 }

@@ -25,6 +25,7 @@ type Config struct {
 	Copy    *Copy    `toml:"copy"`
 	Metrics Metrics  `toml:"metrics"`
 	Log     Log      `toml:"log"`
+	Compare *Compare `toml:"compare"`
 
 	// Path is the file the config was read from ("" for built-in configs).
 	Path string `toml:"-"`
@@ -73,9 +74,19 @@ type Route struct {
 	// AllowLocal permits a loopback from or to: the service really is on
 	// this host (a lab). Default false.
 	AllowLocal bool `toml:"allow_local"`
+	// Compare = false leaves the route out of [compare]; default true.
+	Compare *bool `toml:"compare"`
+	// NoiseTarget is a second target running production's build (addr:port):
+	// the route is replayed to it too, and the differences production shows
+	// against it are classed as noise. Needs [compare].
+	NoiseTarget string `toml:"noise_target"`
 
-	FromAddr netip.AddrPort `toml:"-"`
-	ToAddr   netip.AddrPort `toml:"-"`
+	FromAddr  netip.AddrPort `toml:"-"`
+	ToAddr    netip.AddrPort `toml:"-"`
+	NoiseAddr netip.AddrPort `toml:"-"` // parsed NoiseTarget
+	// Compared: [compare] is enabled and the route does not opt out
+	// (filled by Load; what the route's protocol.Options.Compare takes).
+	Compared bool `toml:"-"`
 }
 
 // Copy is the [copy] section: `replaygw copy` on the online host, and the

@@ -68,7 +68,13 @@ func (d *decoder) value(v reflect.Value, val any, key, name string) {
 		return
 	}
 	switch v.Kind() {
-	case reflect.Pointer: // a section: [gateway], [copy]
+	case reflect.Pointer: // a section: [gateway], [copy]; or an optional value
+		if v.Type().Elem().Kind() != reflect.Struct {
+			p := reflect.New(v.Type().Elem())
+			d.value(p.Elem(), val, key, name)
+			v.Set(p)
+			return
+		}
 		m, ok := val.(map[string]any)
 		if !ok {
 			d.fail(key, "must be a table ([%s]), not %s", key, tomlKind(val))

@@ -123,6 +123,9 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 		num(&p.MSS, DefaultMSS, "copy", "mss")
 		size(&p.LedgerMaxSize, DefaultLedgerMaxSize, "copy", "ledger_max_size")
 	}
+	if c.Compare != nil {
+		c.Compare.fillDefaults(unset)
+	}
 	str(&c.Log.Level, DefaultLogLevel, "log", "level")
 	str(&c.Log.Format, DefaultLogFormat, "log", "format")
 }

@@ -56,7 +56,7 @@ func (l Log) Handler(w io.Writer) slog.Handler {
 }
 
 // sections is every section of the schema, as the first component of keys.
-var sections = []string{"gateway", "copy", "metrics", "log"}
+var sections = []string{"gateway", "copy", "metrics", "log", "compare"}
 
 // roleSections is the set of sections the command of role reads; "" reads
 // them all (`replaygw config check`).
@@ -66,9 +66,9 @@ func roleSections(role string) (map[string]bool, error) {
 	case "", RoleAppliance:
 		use = sections
 	case RoleGateway:
-		use = []string{"gateway", "metrics", "log"}
+		use = []string{"gateway", "metrics", "log", "compare"}
 	case RoleCopier:
-		use = []string{"copy", "metrics", "log"}
+		use = []string{"copy", "metrics", "log", "compare"}
 	default:
 		return nil, fmt.Errorf("config: unknown role %q (want %s, %s or %s)", role, RoleGateway, RoleCopier, RoleAppliance)
 	}

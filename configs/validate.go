@@ -23,6 +23,10 @@ func (c *Config) check(ch *checker) {
 	}
 	if c.Copy != nil {
 		c.Copy.check(ch, dir, c.Gateway)
+		c.checkRouteCompare(ch)
+	}
+	if c.Compare != nil {
+		c.Compare.check(ch, dir)
 	}
 	if c.Metrics.Listen != "" && ch.hostPort("metrics.listen", c.Metrics.Listen, true) {
 		c.checkListeners(ch)

@@ -54,6 +54,13 @@ type GatewayConfig struct {
 	MinBackoff       time.Duration // first redial delay [100ms]
 	MaxBackoff       time.Duration // longest redial delay [1s]: a restarted gateway is found within about a second
 	RefusedBackoff   time.Duration // first delay after a refused token/version [5s], doubling to 12×
+	// ExchangeQueue bounds the encoded exchanges waiting for the gateway,
+	// in bytes; beyond it SendExchange drops and counts [8 MiB].
+	ExchangeQueue int
+	// NoiseRoutes[i]: route i also replays to a noise target, so its
+	// exchanges are marked for the gateway to wait for their noise twin.
+	NoiseRoutes []bool
+
 	// ReconnectGrace: after the last gateway was lost, leases are still
 	// accepted this long and taken on the gateway when it is back, so the
 	// sessions that start while a gateway restarts are kept (their SYNs
@@ -76,6 +83,9 @@ func (c *GatewayConfig) fill() {
 	def(&c.ReconnectGrace, 10*time.Second)
 	def(&c.MaxBackoff, time.Second)
 	def(&c.RefusedBackoff, 5*time.Second)
+	if c.ExchangeQueue <= 0 {
+		c.ExchangeQueue = DefaultExchangeQueue
+	}
 	c.PayloadCap = min(max(c.PayloadCap, 0), 1024)
 	if c.Name == "" {
 		h, _ := os.Hostname()
@@ -110,6 +120,13 @@ type GatewayStats struct {
 	ShareChanges    atomic.Uint64 // pool share changes handed to OnShare
 	RecordsReceived atomic.Uint64
 	FramesMalformed atomic.Uint64 // bad frames from a gateway (the connection is redialed)
+	LeasesPayload   atomic.Uint64 // lease adds asking for whole payloads (per gateway)
+	PayloadRefused  atomic.Uint64 // such lease adds sent to a gateway without CapLeaseFlags (plain records)
+
+	ExchangesSent      atomic.Uint64 // exchange frames written
+	ExchangesQueueFull atomic.Uint64 // dropped: the exchange queue was full
+	ExchangesNoGateway atomic.Uint64 // dropped: no connected gateway compares (or it was lost with them queued)
+	ExchangesCut       atomic.Uint64 // exchanges whose payloads were cut to fit a frame
 }
 
 var _ Leases = (*GatewayClient)(nil)
@@ -119,14 +136,25 @@ var _ Leases = (*GatewayClient)(nil)
 const maxPendingOps = 1 << 18
 
 type leaseOp struct {
-	t   wire.Tuple
-	ttl time.Duration
-	del bool
+	t     wire.Tuple
+	ttl   time.Duration
+	flags wire.LeaseFlags
+	del   bool
 }
 
 type liveLease struct {
 	ttl   time.Duration
+	flags wire.LeaseFlags
 	until int64 // Unix nanoseconds; 0: until ReleaseLease
+}
+
+// wireLeaseFlags translates the engine's lease flags.
+func wireLeaseFlags(f LeaseFlags) wire.LeaseFlags {
+	var w wire.LeaseFlags
+	if f&LeasePayload != 0 {
+		w |= wire.LeasePayload
+	}
+	return w
 }
 
 // GatewayClient is the copier's client of the gateways' control channel: it
@@ -185,9 +213,10 @@ func (g *GatewayClient) AddLease(t wire.Tuple, ttl time.Duration, f LeaseFlags) 
 	if g.closed {
 		return false
 	}
+	wf := wireLeaseFlags(f)
 	n := 0
 	for _, l := range g.links {
-		if l.push(leaseOp{t: t, ttl: ttl}) {
+		if l.push(leaseOp{t: t, ttl: ttl, flags: wf}) {
 			n++
 		}
 	}
@@ -204,7 +233,7 @@ func (g *GatewayClient) AddLease(t wire.Tuple, ttl time.Duration, f LeaseFlags) 
 	if ttl > 0 {
 		until = time.Now().Add(ttl).UnixNano()
 	}
-	g.leases[t] = liveLease{ttl: ttl, until: until}
+	g.leases[t] = liveLease{ttl: ttl, flags: wf, until: until}
 	return true
 }
 
@@ -338,11 +367,14 @@ type gwLink struct {
 
 	mu    sync.Mutex
 	conn  *wire.Conn
+	caps  uint32     // the gateway's capabilities on this connection
 	share wire.Share // the gateway's share for us on this connection
 	ops   []leaseOp  // pending lease updates, in order
 	spare []leaseOp
 
-	wake    chan struct{} // cap 1: ops are pending
+	exch exchangeQueue // encoded exchange frames (only while up and the gateway compares)
+
+	wake    chan struct{} // cap 1: ops or exchanges are pending
 	pong    chan struct{} // cap 1: answer a ping
 	lastErr string        // last connect error logged (log changes loudly, repeats quietly)
 }
@@ -478,7 +510,7 @@ func (l *gwLink) session() (refused, wasUp bool) {
 		return false, false
 	}
 	hello, share, err := wire.HandshakeShare(c, wire.Hello{
-		Role: wire.RoleCopier, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare,
+		Role: wire.RoleCopier, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare | wire.CapLeaseFlags | wire.CapExchange,
 		PayloadCap: uint16(g.cfg.PayloadCap), Instance: g.instance, Name: g.cfg.Name,
 	}, []byte(g.cfg.Token), g.cfg.HandshakeTimeout, nil)
 	if err != nil {
@@ -492,11 +524,13 @@ func (l *gwLink) session() (refused, wasUp bool) {
 	l.ops = l.ops[:0]
 	for tu, r := range g.leases {
 		if r.until == 0 || r.until > now {
-			l.ops = append(l.ops, leaseOp{t: tu, ttl: r.ttl})
+			l.ops = append(l.ops, leaseOp{t: tu, ttl: r.ttl, flags: r.flags})
 		}
 	}
 	restored := len(l.ops)
 	l.share = share
+	l.caps = hello.Caps
+	l.exch.open(g.cfg.ExchangeQueue, hello.Caps&wire.CapExchange != 0)
 	l.up.Store(true)
 	g.lostAt.Store(0)
 	l.mu.Unlock()
@@ -509,7 +543,8 @@ func (l *gwLink) session() (refused, wasUp bool) {
 	g.st.Connects.Add(1)
 	l.lastErr = ""
 	g.log.Info("connected to gateway", "gateway", l.addr, "name", hello.Name,
-		"payload_cap", min(g.cfg.PayloadCap, int(hello.PayloadCap)), "leases_restored", restored, "pool", share.String())
+		"payload_cap", min(g.cfg.PayloadCap, int(hello.PayloadCap)), "leases_restored", restored, "pool", share.String(),
+		"lease_flags", hello.Caps&wire.CapLeaseFlags != 0, "compares", hello.Caps&wire.CapExchange != 0)
 
 	done := make(chan struct{})
 	wdone := make(chan struct{})
@@ -523,6 +558,7 @@ func (l *gwLink) session() (refused, wasUp bool) {
 	l.up.Store(false)
 	l.ops = l.ops[:0]
 	l.mu.Unlock()
+	g.st.ExchangesNoGateway.Add(uint64(l.exch.close()))
 	if g.Connected() == 0 {
 		g.lostAt.Store(time.Now().UnixNano())
 	}
@@ -704,6 +740,10 @@ func (l *gwLink) writeLoop(c *wire.Conn, done <-chan struct{}) {
 				return
 			}
 		}
+		if err := l.writeExchanges(c); err != nil {
+			fail(err)
+			return
+		}
 		if err := c.Flush(); err != nil {
 			fail(err)
 			return
@@ -715,15 +755,29 @@ func (l *gwLink) writeLoop(c *wire.Conn, done <-chan struct{}) {
 // order: a run of one kind becomes one frame of up to wire.MaxBatch entries.
 func (l *gwLink) writeOps(c *wire.Conn, ops []leaseOp, buf []byte) ([]byte, error) {
 	st := &l.g.st
+	l.mu.Lock()
+	flagged := l.caps&wire.CapLeaseFlags != 0
+	l.mu.Unlock()
 	for len(ops) > 0 {
 		del := ops[0].del
 		buf = wire.BeginBatch(buf)
 		n := 0
 		for n < len(ops) && n < wire.MaxBatch && ops[n].del == del {
-			if del {
-				buf = wire.AppendTuple(buf, ops[n].t)
-			} else {
-				buf = wire.AppendLeaseAdd(buf, ops[n].t, ops[n].ttl)
+			op := &ops[n]
+			switch {
+			case del:
+				buf = wire.AppendTuple(buf, op.t)
+			case flagged:
+				buf = wire.AppendLeaseAddFlags(buf, op.t, op.ttl, op.flags)
+				if op.flags&wire.LeasePayload != 0 {
+					st.LeasesPayload.Add(1)
+				}
+			default:
+				// An older gateway: the lease gets its plain records.
+				buf = wire.AppendLeaseAdd(buf, op.t, op.ttl)
+				if op.flags&wire.LeasePayload != 0 {
+					st.PayloadRefused.Add(1)
+				}
 			}
 			n++
 		}

@@ -136,7 +136,7 @@ func (s *Stats) EachFate(fn func(fate string, sessions uint64)) {
 // Counters lists the gateway client's counters with their metric names.
 func (s *GatewayStats) Counters() []counter.Metric {
 	refused := counter.Of(nil, "gateway_client_handshakes_refused_total", "handshakes a gateway refused, by reason (token: token mismatch; version: protocol version mismatch)")
-	return []counter.Metric{
+	out := []counter.Metric{
 		counter.Of(&s.Connects, "gateway_client_connects_total", "authenticated connections to gateways made"),
 		counter.Of(&s.Disconnects, "gateway_client_disconnects_total", "authenticated gateway connections lost"),
 		counter.Of(&s.DialFailures, "gateway_client_dial_failures_total", "gateway dials or handshakes that failed (refusals excluded)"),
@@ -151,6 +151,7 @@ func (s *GatewayStats) Counters() []counter.Metric {
 		counter.Of(&s.RecordsReceived, "gateway_client_records_received_total", "response records received from gateways"),
 		counter.Of(&s.FramesMalformed, "gateway_client_frames_malformed_total", "malformed frames received from gateways (the connection is redialed)"),
 	}
+	return append(out, s.exchangeCounters()...)
 }
 
 // counters lists a sender's stats, labelled sender=kind.

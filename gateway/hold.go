@@ -17,21 +17,28 @@ type heldRecord struct {
 }
 
 // earlyHold keeps SYN-ACK/RST records that arrived before their lease, for
-// at most holdFor and at most max records in all. It is off the hot path
+// at most holdFor and at most max records in all. The lease's flags are not
+// known yet, so a record keeps its whole payload (a SYN-ACK carries one
+// only with TCP Fast Open), within maxBytes of held payload in all; the
+// lease decides at delivery how much of it is sent. It is off the hot path
 // (only unrouted SYN-ACK/RST reach it), so one mutex is enough; count lets
 // lease adds skip it while it is empty.
 type earlyHold struct {
-	mu         sync.Mutex
-	m          map[wire.Tuple][]heldRecord
-	count      atomic.Int64
-	holdFor    int64
-	max        int
-	maxPayload int
+	mu       sync.Mutex
+	m        map[wire.Tuple][]heldRecord
+	count    atomic.Int64
+	holdFor  int64
+	max      int
+	maxBytes int
+	bytes    int // payload bytes held, under mu
 }
 
-func (h *earlyHold) init(holdFor int64, max, maxPayload int) {
+// DefaultHoldBytes bounds the payload bytes of the held early records.
+const DefaultHoldBytes = 4 << 20
+
+func (h *earlyHold) init(holdFor int64, max, maxBytes int) {
 	h.m = make(map[wire.Tuple][]heldRecord)
-	h.holdFor, h.max, h.maxPayload = holdFor, max, maxPayload
+	h.holdFor, h.max, h.maxBytes = holdFor, max, maxBytes
 }
 
 // put copies r into the hold; false when the hold is full or disabled.
@@ -42,13 +49,14 @@ func (h *earlyHold) put(r *wire.Record, now int64) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	list := h.m[r.Tuple]
-	if int(h.count.Load()) >= h.max || len(list) >= maxHeldPerTuple {
+	if int(h.count.Load()) >= h.max || len(list) >= maxHeldPerTuple || h.bytes+len(r.Payload) > h.maxBytes {
 		return false
 	}
 	c := *r
 	c.Payload = nil
-	if n := min(len(r.Payload), h.maxPayload); n > 0 {
-		c.Payload = append([]byte(nil), r.Payload[:n]...)
+	if len(r.Payload) > 0 {
+		c.Payload = append([]byte(nil), r.Payload...)
+		h.bytes += len(r.Payload)
 	}
 	h.m[r.Tuple] = append(list, heldRecord{rec: c, at: now})
 	h.count.Add(1)
@@ -63,6 +71,9 @@ func (h *earlyHold) take(tu wire.Tuple) []heldRecord {
 	if list != nil {
 		delete(h.m, tu)
 		h.count.Add(-int64(len(list)))
+		for _, r := range list {
+			h.bytes -= len(r.rec.Payload)
+		}
 	}
 	return list
 }
@@ -80,6 +91,7 @@ func (h *earlyHold) expire(now int64) int {
 		for _, r := range list {
 			if now-r.at > h.holdFor {
 				n++
+				h.bytes -= len(r.rec.Payload)
 			} else {
 				keep = append(keep, r)
 			}

@@ -18,8 +18,9 @@ const (
 // is refreshed by traffic under the read lock.
 type lease struct {
 	owner   *peer
-	ttl     int64        // nanoseconds
-	expires atomic.Int64 // clock nanoseconds
+	flags   wire.LeaseFlags // LeasePayload: records carry the whole payload
+	ttl     int64           // nanoseconds
+	expires atomic.Int64    // clock nanoseconds
 }
 
 type leaseShard struct {
@@ -41,12 +42,12 @@ type leaseTable struct {
 	st     *Stats
 }
 
-func newLeaseTable(defTTL, holdFor time.Duration, holdMax, holdPayload int, clock func() int64, st *Stats) *leaseTable {
+func newLeaseTable(defTTL, holdFor time.Duration, holdMax, holdBytes int, clock func() int64, st *Stats) *leaseTable {
 	t := &leaseTable{clock: clock, defTTL: int64(defTTL), st: st}
 	for i := range t.shards {
 		t.shards[i].m = make(map[wire.Tuple]*lease)
 	}
-	t.hold.init(int64(holdFor), holdMax, holdPayload)
+	t.hold.init(int64(holdFor), holdMax, holdBytes)
 	return t
 }
 
@@ -58,24 +59,31 @@ func (t *leaseTable) shard(tu wire.Tuple) *leaseShard {
 	return &t.shards[h>>(32-shardBits)]
 }
 
-// lookup returns the live owner of tu and refreshes the lease's expiry, or
-// nil when there is no live lease.
+// lookup returns the live owner of tu, or nil; see route.
 func (t *leaseTable) lookup(tu wire.Tuple, now int64) *peer {
+	p, _ := t.route(tu, now)
+	return p
+}
+
+// route returns the live owner of tu and the lease's flags and refreshes
+// the lease's expiry, or nil when there is no live lease.
+func (t *leaseTable) route(tu wire.Tuple, now int64) (*peer, wire.LeaseFlags) {
 	sh := t.shard(tu)
 	sh.mu.RLock()
 	r := sh.m[tu]
 	var p *peer
+	var f wire.LeaseFlags
 	if r != nil {
 		exp := r.expires.Load()
 		if exp >= now {
-			p = r.owner
+			p, f = r.owner, r.flags
 			if exp-now < r.ttl/2 { // refresh rarely: a store per packet would bounce the line
 				r.expires.Store(now + r.ttl)
 			}
 		}
 	}
 	sh.mu.RUnlock()
-	return p
+	return p, f
 }
 
 // take leases tu to owner (or renews owner's lease) and hands any held
@@ -85,6 +93,11 @@ func (t *leaseTable) lookup(tu wire.Tuple, now int64) *peer {
 // instance (a reconnect the gateway has not noticed yet) or an expired
 // lease is taken over.
 func (t *leaseTable) take(tu wire.Tuple, ttl time.Duration, owner *peer) bool {
+	return t.takeFlags(tu, ttl, 0, owner)
+}
+
+// takeFlags is take with the lease's flags (a renewal sets them anew).
+func (t *leaseTable) takeFlags(tu wire.Tuple, ttl time.Duration, f wire.LeaseFlags, owner *peer) bool {
 	now := t.clock()
 	n := int64(ttl)
 	if n <= 0 {
@@ -103,12 +116,12 @@ func (t *leaseTable) take(tu wire.Tuple, ttl time.Duration, owner *peer) bool {
 		t.st.LeasesRefused.Add(1)
 		return false
 	}
-	l.owner, l.ttl = owner, n
+	l.owner, l.ttl, l.flags = owner, n, f
 	l.expires.Store(now + n)
 	sh.mu.Unlock()
 	t.st.RoutesAdded.Add(1)
 	if t.hold.count.Load() > 0 {
-		t.deliverHeld(tu, owner)
+		t.deliverHeld(tu, owner, f)
 	}
 	return true
 }
@@ -203,14 +216,14 @@ func (t *leaseTable) holdEarly(r *wire.Record, now int64) {
 		return
 	}
 	t.st.HeldEarly.Add(1)
-	if p := t.lookup(r.Tuple, now); p != nil {
-		t.deliverHeld(r.Tuple, p)
+	if p, f := t.route(r.Tuple, now); p != nil {
+		t.deliverHeld(r.Tuple, p, f)
 	}
 }
 
-func (t *leaseTable) deliverHeld(tu wire.Tuple, p *peer) {
+func (t *leaseTable) deliverHeld(tu wire.Tuple, p *peer, f wire.LeaseFlags) {
 	for _, h := range t.hold.take(tu) {
-		if p.enqueue(&h.rec) {
+		if p.enqueue(&h.rec, f) {
 			t.st.HeldDelivered.Add(1)
 		}
 	}

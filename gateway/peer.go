@@ -34,6 +34,7 @@ type peer struct {
 	log        *slog.Logger
 	instance   [16]byte // the copier process (its connections share leases)
 	payloadCap int
+	leaseFlags bool // lease-add entries carry a flags byte (both announced CapLeaseFlags)
 	maxQueued  int
 	flushDelay time.Duration // most a record waits for a fuller frame; 0: none
 
@@ -76,11 +77,23 @@ func newPeer(s *Server, c *wire.Conn, instance [16]byte, payloadCap int, log *sl
 	return p
 }
 
-// enqueue appends r to the copier's queue without blocking. It reports
-// whether the record was queued; drops are counted.
-func (p *peer) enqueue(r *wire.Record) bool {
+// enqueue appends r to the copier's queue without blocking. A lease with
+// LeasePayload gets the record's whole payload, any other the connection's
+// payload cap. It reports whether the record was queued; drops are
+// counted.
+func (p *peer) enqueue(r *wire.Record, f wire.LeaseFlags) bool {
 	st := &p.srv.st
-	size := wire.RecordFixedSize + min(len(r.Payload), p.payloadCap)
+	keep := p.payloadCap
+	if f&wire.LeasePayload != 0 {
+		keep = wire.MaxRecordPayload
+		if cut := int(r.PayloadLen) - len(r.Payload); cut > 0 {
+			// The netstack handed over less than the segment (its payload
+			// cap): the copier's protocol sees a hole.
+			st.PayloadCut.Add(1)
+			st.PayloadCutBytes.Add(uint64(cut))
+		}
+	}
+	size := wire.RecordFixedSize + min(len(r.Payload), keep)
 	p.mu.Lock()
 	if p.gone {
 		p.mu.Unlock()
@@ -99,7 +112,7 @@ func (p *peer) enqueue(r *wire.Record) bool {
 		p.cur = wire.BeginBatch(p.buffer())
 	}
 	before := len(p.cur)
-	p.cur = wire.AppendRecord(p.cur, r, p.payloadCap)
+	p.cur = wire.AppendRecord(p.cur, r, keep)
 	p.curN++
 	p.queued++
 	kick := p.queued == 1
@@ -116,6 +129,16 @@ func (p *peer) enqueue(r *wire.Record) bool {
 		p.kick()
 	}
 	return true
+}
+
+// decodeLeaseAdd reads one lease-add entry in the encoding negotiated on
+// this connection.
+func (p *peer) decodeLeaseAdd(e []byte) (wire.Tuple, time.Duration, wire.LeaseFlags, int, error) {
+	if p.leaseFlags {
+		return wire.DecodeLeaseAddFlags(e)
+	}
+	tu, ttl, n, err := wire.DecodeLeaseAdd(e)
+	return tu, ttl, 0, n, err
 }
 
 // maxRefused bounds the refusals waiting for the writer; beyond it the

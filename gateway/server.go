@@ -31,6 +31,13 @@ type ServerConfig struct {
 	MaxPending       int           // connections in the handshake at once (a quarter per source address); beyond, the oldest is closed, counted; default 64
 	PoolShares       int           // most copier instances sharing the client pool at once; default 256
 
+	// OnExchange, when set, receives every exchange frame a copier sends
+	// (the gateway then announces wire.CapExchange), on that copier's
+	// reader goroutine: from is the copier instance. It must not block
+	// (a slow sink stalls that copier's leases) nor keep x or its slices
+	// past the call.
+	OnExchange func(from [16]byte, x *wire.Exchange)
+
 	clock func() int64 // tests: monotonic nanoseconds
 }
 
@@ -120,7 +127,7 @@ func NewServer(cfg ServerConfig, log *slog.Logger) (*Server, error) {
 	if hold < 0 {
 		hold = 0
 	}
-	s.leases = newLeaseTable(cfg.LeaseTTL, hold, cfg.HoldMax, cfg.PayloadCap, cfg.clock, &s.st)
+	s.leases = newLeaseTable(cfg.LeaseTTL, hold, cfg.HoldMax, DefaultHoldBytes, cfg.clock, &s.st)
 	s.wg.Add(1)
 	go s.sweep(hold, cfg.LeaseTTL)
 	return s, nil
@@ -166,8 +173,8 @@ func (s *Server) Leases() int { return s.leases.len() }
 func (s *Server) Deliver(r *wire.Record) {
 	s.st.RecordsIn.Add(1)
 	now := s.cfg.clock()
-	if p := s.leases.lookup(r.Tuple, now); p != nil {
-		p.enqueue(r)
+	if p, f := s.leases.route(r.Tuple, now); p != nil {
+		p.enqueue(r, f)
 		return
 	}
 	if isEarly(r) {
@@ -303,8 +310,12 @@ func (s *Server) serveConn(nc net.Conn) {
 	remote := nc.RemoteAddr().String()
 	c := wire.NewConn(wire.QuietConn(nc))
 	joined := false
+	caps := wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare | wire.CapLeaseFlags
+	if s.cfg.OnExchange != nil {
+		caps |= wire.CapExchange
+	}
 	hello, share, err := wire.HandshakeShare(c, wire.Hello{
-		Role: wire.RoleGateway, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare,
+		Role: wire.RoleGateway, Caps: caps,
 		PayloadCap: uint16(s.cfg.PayloadCap), Name: s.cfg.Name,
 	}, []byte(s.cfg.Token), s.cfg.HandshakeTimeout, func(h wire.Hello) (wire.Share, error) {
 		if h.Role != wire.RoleCopier || h.Caps&wire.CapLeaseShare == 0 {
@@ -338,6 +349,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	log := s.log.With("copier", hello.Name, "remote", remote)
 	p := newPeer(s, c, hello.Instance, payloadCap, log)
 	p.share = share
+	p.leaseFlags = hello.Caps&wire.CapLeaseFlags != 0
 
 	s.mu.Lock()
 	if s.closed {
@@ -355,7 +367,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	s.mu.Unlock()
 	s.st.CopiersConn.Add(1)
 	s.st.CopiersTotal.Add(1)
-	log.Info("copier connected", "payload_cap", payloadCap, "pool", share.String())
+	log.Info("copier connected", "payload_cap", payloadCap, "pool", share.String(), "lease_flags", p.leaseFlags)
 
 	go p.writeLoop()
 	rerr := s.readLoop(p)
@@ -436,6 +448,7 @@ func (s *Server) handshakeFailed(remote string, err error) {
 // unexpected frame is returned as a *wire.PeerError to send back.
 func (s *Server) readLoop(p *peer) error {
 	nc := p.conn.NetConn()
+	var x wire.Exchange
 	for {
 		nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		t, body, err := p.conn.ReadFrame()
@@ -448,7 +461,7 @@ func (s *Server) readLoop(p *peer) error {
 		switch t {
 		case wire.TypeLeaseAdd:
 			err = wire.Batch(body, func(_ int, e []byte) (int, error) {
-				tu, ttl, n, err := wire.DecodeLeaseAdd(e)
+				tu, ttl, f, n, err := p.decodeLeaseAdd(e)
 				switch {
 				case err != nil:
 				case !routable(tu):
@@ -457,8 +470,10 @@ func (s *Server) readLoop(p *peer) error {
 					// a copier bug, not worth the channel. Skip and count.
 					s.st.RoutesInvalid.Add(1)
 					p.log.Debug("ignored a lease that cannot match any response", "tuple", tu)
-				case !s.leases.take(tu, ttl, p):
+				case !s.leases.takeFlags(tu, ttl, f, p):
 					p.leaseRefused(tu) // counted by take
+				case f&wire.LeasePayload != 0:
+					s.st.LeasesPayload.Add(1)
 				}
 				return n, err
 			})
@@ -470,6 +485,8 @@ func (s *Server) readLoop(p *peer) error {
 				}
 				return n, err
 			})
+		case wire.TypeExchange:
+			s.exchange(p, body, &x)
 		case wire.TypePing:
 			select {
 			case p.pong <- struct{}{}:
@@ -486,6 +503,24 @@ func (s *Server) readLoop(p *peer) error {
 			return &wire.PeerError{Code: wire.CodeProtocol, Msg: fmt.Sprintf("%s frame: %v", t, err)}
 		}
 	}
+}
+
+// exchange hands one exchange frame to OnExchange. A frame that does not
+// decode is counted and skipped, not fatal: comparison is a side channel,
+// the copier's leases must not pay for a bad exchange.
+func (s *Server) exchange(p *peer, body []byte, x *wire.Exchange) {
+	if s.cfg.OnExchange == nil {
+		s.st.ExchangesIgnored.Add(1)
+		return
+	}
+	if err := wire.DecodeExchange(body, x); err != nil {
+		if n := s.st.ExchangesBad.Add(1); n%1024 == 1 {
+			p.log.Warn("skipped a malformed exchange frame", "err", err, "so_far", n)
+		}
+		return
+	}
+	s.st.ExchangesIn.Add(1)
+	s.cfg.OnExchange(p.instance, x)
 }
 
 // joinShare gives a copier instance its pool share; joined records that

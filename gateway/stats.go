@@ -36,6 +36,12 @@ type Stats struct {
 	PendingRefused    atomic.Uint64 // connections closed before authentication: too many handshakes pending
 	SharesRefused     atomic.Uint64 // authenticated copiers refused: every pool share taken
 	FramesMalformed   atomic.Uint64 // bad control frames from copiers (the copier is closed)
+	PayloadCut        atomic.Uint64 // records of payload leases whose payload was cut short of the segment
+	PayloadCutBytes   atomic.Uint64 // payload bytes those records missed
+	ExchangesIn       atomic.Uint64 // exchange frames received and handed to OnExchange
+	ExchangesBad      atomic.Uint64 // exchange frames that failed to decode (skipped)
+	ExchangesIgnored  atomic.Uint64 // exchange frames received without an OnExchange
+	LeasesPayload     atomic.Uint64 // lease adds asking for whole payloads
 }
 
 // Counters lists the counters and gauges with their metric names.
@@ -43,6 +49,7 @@ func (s *Stats) Counters() []counter.Metric {
 	dropped := counter.Of(nil, "gateway_records_dropped_total", "response records dropped, by reason (unrouted: no lease and not held; held_expired: held, no lease came in time; hold_full: the early-record hold was full; queue_full: the copier's queue was full; copier_gone: the copier disconnected)")
 	removed := counter.Of(nil, "gateway_leases_removed_total", "leases removed, by reason (released: by their copier; expired: TTL passed without traffic; orphaned: their copier disconnected)")
 	refused := counter.Of(nil, "gateway_handshakes_failed_total", "control connections refused in the handshake, by reason (token: wrong token; version: another protocol version; other: not a replaygw peer, timeout; no_share: every pool share taken)")
+	exchanges := counter.Of(nil, "gateway_exchanges_received_total", "exchange frames from copiers, by result (accepted: handed to the compare sink; malformed: failed to decode, skipped; ignored: no compare sink)")
 	return []counter.Metric{
 		counter.Of(&s.RecordsIn, "gateway_records_in_total", "response records handed to the gateway by the netstack"),
 		counter.Of(&s.RecordsRouted, "gateway_records_routed_total", "records queued for the copier holding their session's lease"),
@@ -71,6 +78,12 @@ func (s *Stats) Counters() []counter.Metric {
 		refused.At(&s.SharesRefused).With("reason", "no_share"),
 		counter.Of(&s.PendingRefused, "gateway_handshakes_pending_dropped_total", "control connections closed before their handshake ended because too many were pending (the oldest, or one from a source over its quarter of the slots)"),
 		counter.Of(&s.FramesMalformed, "gateway_frames_malformed_total", "malformed or unexpected control frames (the copier is disconnected)"),
+		counter.Of(&s.LeasesPayload, "gateway_leases_payload_total", "lease adds asking for the whole payload of every record (sessions whose protocol reads the target's responses)"),
+		counter.Of(&s.PayloadCut, "gateway_records_payload_cut_total", "records of whole-payload leases whose payload was cut short of the segment (the netstack's payload cap)"),
+		counter.Of(&s.PayloadCutBytes, "gateway_records_payload_cut_bytes_total", "payload bytes missing from those records"),
+		exchanges.At(&s.ExchangesIn).With("result", "accepted"),
+		exchanges.At(&s.ExchangesBad).With("result", "malformed"),
+		exchanges.At(&s.ExchangesIgnored).With("result", "ignored"),
 	}
 }
 

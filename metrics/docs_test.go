@@ -26,6 +26,7 @@ func every() []counter.Metric {
 		(&capture.Stats{}).Counters(),
 		(&ledger.Writer{}).Counters(),
 		(&gateway.Stats{}).Counters(),
+		(&gateway.CompareStats{}).Counters(),
 		(&absorb.Stats{}).Counters(),
 	} {
 		ms = append(ms, l...)

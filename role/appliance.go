@@ -26,6 +26,7 @@ func (localLeases) ReleaseLease(wire.Tuple)                                    {
 type Appliance struct {
 	gw  *Gateway
 	cp  *Copier
+	cmp *CompareSink // nil unless [compare] is enabled
 	exp *metrics.Exporter
 	log *slog.Logger
 
@@ -47,7 +48,16 @@ func OpenAppliance(cfg *configs.Config, log *slog.Logger, live bool) (a *Applian
 			built.Close()
 		}
 	}()
-	a.cp, err = OpenCopier(cfg, a.exp, log.With("role", "copier"), CopierOptions{Leases: localLeases{}, NoCapture: !live})
+	copts := CopierOptions{Leases: localLeases{}, NoCapture: !live}
+	if c := cfg.Compare; c != nil && c.Enabled {
+		// The engine's exchanges go straight into the comparison.
+		if a.cmp, err = OpenCompareSink(c, a.exp, log.With("role", "compare")); err != nil {
+			return nil, err
+		}
+		a.exp.Add(a.cmp.Stats().Counters()...)
+		copts.OnExchange = a.cmp.EngineExchange(routeNames(cfg.Copy))
+	}
+	a.cp, err = OpenCopier(cfg, a.exp, log.With("role", "copier"), copts)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +77,9 @@ func OpenAppliance(cfg *configs.Config, log *slog.Logger, live bool) (a *Applian
 	}
 	return a, nil
 }
+
+// Compare returns the compare sink, nil unless [compare] is enabled.
+func (a *Appliance) Compare() *CompareSink { return a.cmp }
 
 // Run serves the control channel and captures until ctx ends.
 func (a *Appliance) Run(ctx context.Context) error {
@@ -91,6 +104,9 @@ func (a *Appliance) Close() error {
 	}
 	if a.gw != nil {
 		errs = append(errs, a.gw.Close())
+	}
+	if a.cmp != nil { // last: the sessions' final exchanges are in
+		errs = append(errs, a.cmp.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/replaygw/replaygw/capture"
@@ -14,6 +15,7 @@ import (
 	"github.com/replaygw/replaygw/counter"
 	"github.com/replaygw/replaygw/ledger"
 	"github.com/replaygw/replaygw/metrics"
+	"github.com/replaygw/replaygw/protocol"
 )
 
 // Copier is the copier core with what every command running one needs
@@ -34,13 +36,18 @@ type CopierOptions struct {
 	// NoCapture leaves the live capture closed (offline replay feeds the
 	// engine itself).
 	NoCapture bool
+	// OnExchange replaces the gateway client as the compared routes'
+	// exchange sink (the appliance's own CompareSink).
+	OnExchange func(copier.ExchangeSource, *protocol.Exchange)
 }
 
 // CopierConfig translates the [copy] section into the copier's own config.
 func CopierConfig(cfg *configs.Copy) copier.CopierConfig {
 	routes := make([]copier.Route, len(cfg.Routes))
+	noise := make([]bool, len(cfg.Routes))
 	for i, r := range cfg.Routes {
-		routes[i] = copier.Route{From: r.FromAddr, To: r.ToAddr}
+		routes[i] = copier.Route{From: r.FromAddr, To: r.ToAddr, Noise: r.NoiseAddr}
+		noise[i] = r.NoiseAddr.IsValid()
 	}
 	return copier.CopierConfig{
 		Engine: copier.Config{
@@ -63,9 +70,10 @@ func CopierConfig(cfg *configs.Copy) copier.CopierConfig {
 		},
 		Sender: copier.SenderConfig{Kind: cfg.Sender, Interface: cfg.SendInterface, NextHopMAC: cfg.NextHopMAC},
 		Gateways: copier.GatewayConfig{
-			Addrs:      cfg.Gateways,
-			Token:      cfg.Secret,
-			PayloadCap: cfg.PayloadBytes,
+			Addrs:       cfg.Gateways,
+			Token:       cfg.Secret,
+			PayloadCap:  cfg.PayloadBytes,
+			NoiseRoutes: noise,
 		},
 	}
 }
@@ -91,9 +99,12 @@ func OpenCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 	cc := CopierConfig(p)
 	cc.Engine.OnSessionEnd = c.sessionEnd()
 	cc.Engine.OnResponse = responseHistograms(exp)
+	var gw atomic.Pointer[copier.GatewayClient]
+	cc.Engine.OnExchange = exchangeSink(p, opts.OnExchange, &gw)
 	if c.Copier, err = copier.New(cc, copier.Options{Logger: log, Leases: opts.Leases}); err != nil {
 		return nil, err
 	}
+	gw.Store(c.Gateways())
 	if p.Record != "" {
 		if c.rec, err = capture.NewRecorder(p.Record); err != nil {
 			return nil, fmt.Errorf("copier: record: %w", err)

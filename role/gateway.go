@@ -12,7 +12,9 @@ import (
 	"github.com/replaygw/replaygw/configs"
 	"github.com/replaygw/replaygw/counter"
 	"github.com/replaygw/replaygw/gateway"
+	"github.com/replaygw/replaygw/metrics"
 	"github.com/replaygw/replaygw/tunnel"
+	"github.com/replaygw/replaygw/wire"
 )
 
 // Gateway is the assembled gateway role: the control-channel server, the
@@ -24,9 +26,21 @@ type Gateway struct {
 	ln  net.Listener
 	tun *tunnel.Tunnel
 	stk *absorb.Stack
+	cmp *CompareSink // nil unless [compare] is enabled
 
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// GatewayOptions are the parts of a gateway that are not in [gateway].
+type GatewayOptions struct {
+	// Records receives the netstack's records; nil: the copiers connected
+	// on the control channel.
+	Records absorb.Handler
+	// Compare, when enabled, makes the gateway compare the exchanges the
+	// copiers send (a CompareSink), its histograms in Metrics.
+	Compare *configs.Compare
+	Metrics *metrics.Exporter
 }
 
 // OpenGateway listens on the control address, opens the TUN with its routes
@@ -35,6 +49,11 @@ type Gateway struct {
 // nothing stays open. Kernel state is created in the network namespace of
 // the calling thread.
 func OpenGateway(cfg *configs.Gateway, log *slog.Logger, sink absorb.Handler) (*Gateway, error) {
+	return OpenGatewayWith(cfg, log, GatewayOptions{Records: sink})
+}
+
+// OpenGatewayWith is OpenGateway with the options.
+func OpenGatewayWith(cfg *configs.Gateway, log *slog.Logger, opts GatewayOptions) (*Gateway, error) {
 	addr := cfg.Listen
 	if addr == "" {
 		addr = gateway.DefaultListen
@@ -44,7 +63,7 @@ func OpenGateway(cfg *configs.Gateway, log *slog.Logger, sink absorb.Handler) (*
 	if err != nil {
 		return nil, fmt.Errorf("gateway: gateway.listen %s: %w", addr, err)
 	}
-	g, err := openGateway(cfg, log, ln, sink)
+	g, err := openGateway(cfg, log, ln, opts)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -53,7 +72,7 @@ func OpenGateway(cfg *configs.Gateway, log *slog.Logger, sink absorb.Handler) (*
 }
 
 // openGateway assembles a gateway around a listener the caller opened.
-func openGateway(cfg *configs.Gateway, log *slog.Logger, ln net.Listener, sink absorb.Handler) (g *Gateway, err error) {
+func openGateway(cfg *configs.Gateway, log *slog.Logger, ln net.Listener, opts GatewayOptions) (g *Gateway, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -68,17 +87,25 @@ func openGateway(cfg *configs.Gateway, log *slog.Logger, ln net.Listener, sink a
 			built.teardown()
 		}
 	}()
-	g.srv, err = gateway.NewServer(gateway.ServerConfig{
+	sc := gateway.ServerConfig{
 		Listen:      ln.Addr().String(),
 		Token:       token,
 		PayloadCap:  cfg.PayloadCap,
 		HoldEarly:   cfg.HoldEarly.Duration,
 		LeaseTTL:    cfg.LeaseTTL.Duration,
 		CopierQueue: cfg.CopierQueue,
-	}, log.With("part", "control"))
+	}
+	if c := opts.Compare; c != nil && c.Enabled {
+		if g.cmp, err = OpenCompareSink(c, opts.Metrics, log.With("part", "compare")); err != nil {
+			return nil, err
+		}
+		sc.OnExchange = g.cmp.Exchange
+	}
+	g.srv, err = gateway.NewServer(sc, log.With("part", "control"))
 	if err != nil {
 		return nil, err
 	}
+	sink := opts.Records
 	if sink == nil {
 		sink = g.srv.Deliver
 	}
@@ -101,7 +128,10 @@ func openGateway(cfg *configs.Gateway, log *slog.Logger, ln net.Listener, sink a
 		MTU:        cfg.MTU,
 		AnswerPing: cfg.AnswerPing,
 		Pools:      cfg.PoolPrefixes,
-		PayloadCap: cfg.PayloadCap,
+		// Whole segments: leases that ask for them get them (a
+		// protocol reading the target's responses); the others are
+		// cut to their connection's payload cap by the server.
+		PayloadCap: wire.MaxRecordPayload,
 		Logger:     log.With("part", "stack"),
 	}, sink)
 	if err != nil {
@@ -145,8 +175,15 @@ func (g *Gateway) Stats() GatewayStats {
 // Counters lists the counters of the gateway's parts, read live: for
 // metrics (Stats().Counters() is a snapshot of the netstack's queues).
 func (g *Gateway) Counters() []counter.Metric {
-	return append(g.srv.Stats().Counters(), g.stk.Counters()...)
+	out := append(g.srv.Stats().Counters(), g.stk.Counters()...)
+	if g.cmp != nil {
+		out = append(out, g.cmp.Stats().Counters()...)
+	}
+	return out
 }
+
+// Compare returns the compare sink, nil unless [compare] is enabled.
+func (g *Gateway) Compare() *CompareSink { return g.cmp }
 
 // Run serves copiers until ctx is done (then it returns nil) or the
 // listener fails, and tears everything down before returning. Call it from
@@ -184,6 +221,9 @@ func (g *Gateway) teardown() error {
 	}
 	if g.srv != nil {
 		errs = append(errs, g.srv.Close())
+	}
+	if g.cmp != nil { // after the server: no exchange arrives after this
+		errs = append(errs, g.cmp.Close())
 	}
 	g.ln.Close()
 	if g.tun != nil {

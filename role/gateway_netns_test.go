@@ -35,7 +35,7 @@ func TestGatewayNetns(t *testing.T) {
 	}
 	var g *Gateway
 	netns.InNS(t, l.GW, func() (err error) {
-		g, err = openGateway(cfg, slog.New(slog.DiscardHandler), ln, nil)
+		g, err = openGateway(cfg, slog.New(slog.DiscardHandler), ln, GatewayOptions{})
 		return err
 	})
 	ctx, cancel := context.WithCancel(context.Background())

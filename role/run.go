@@ -20,7 +20,8 @@ func RunGateway(ctx context.Context, cfg *configs.Config, log *slog.Logger) erro
 	if _, err := Check(cfg, CmdUp); err != nil {
 		return fmt.Errorf("%s: %w", cfg.Path, err)
 	}
-	gw, err := OpenGateway(cfg.Gateway, log, nil)
+	exp := newExporter("gateway", log)
+	gw, err := OpenGatewayWith(cfg.Gateway, log, GatewayOptions{Compare: cfg.Compare, Metrics: exp})
 	if err != nil {
 		return err
 	}
@@ -30,7 +31,6 @@ func RunGateway(ctx context.Context, cfg *configs.Config, log *slog.Logger) erro
 		log.Warn("could not drop capabilities", "err", err)
 	}
 	log.Debug("capabilities after setup", "effective", privdrop.Effective())
-	exp := newExporter("gateway", log)
 	exp.Add(gw.Counters()...)
 	stop := ServeMetrics(ctx, exp, cfg.Metrics.Listen, log)
 	defer stop()

@@ -32,9 +32,10 @@ const (
 	TypePong         Type = 9  //
 	TypeLeaseRefused Type = 10 // gateway -> copier: batch of tuples another copier holds
 	TypeShare        Type = 11 // gateway -> copier: the copier's new pool share (as in auth-ok)
+	TypeExchange     Type = 12 // copier -> gateway: one finished exchange for comparison (CapExchange)
 )
 
-var typeNames = [...]string{"", "hello", "auth", "auth-ok", "error", "lease-add", "lease-release", "records", "ping", "pong", "lease-refused", "share"}
+var typeNames = [...]string{"", "hello", "auth", "auth-ok", "error", "lease-add", "lease-release", "records", "ping", "pong", "lease-refused", "share", "exchange"}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) && t != 0 {
@@ -145,6 +146,43 @@ func AppendLeaseAdd(b []byte, t Tuple, ttl time.Duration) []byte {
 		ms = 1<<32 - 1
 	}
 	return binary.BigEndian.AppendUint32(b, uint32(ms))
+}
+
+// LeaseFlags ask the gateway for more than the default records of a
+// lease. They travel in lease-add entries when both sides announced
+// CapLeaseFlags.
+type LeaseFlags uint8
+
+const (
+	// LeasePayload: the lease's records carry the segment's whole payload
+	// (up to MaxRecordPayload), not the connection's PayloadCap.
+	LeasePayload LeaseFlags = 1 << iota
+
+	knownLeaseFlags = LeasePayload
+)
+
+// AppendLeaseAddFlags appends one lease-add entry with its flags byte, the
+// encoding of a channel where both sides announced CapLeaseFlags.
+func AppendLeaseAddFlags(b []byte, t Tuple, ttl time.Duration, f LeaseFlags) []byte {
+	return append(AppendLeaseAdd(b, t, ttl), byte(f))
+}
+
+// DecodeLeaseAddFlags reads one lease-add entry with its flags byte.
+// Unknown flag bits are an error: a newer peer asked for something this
+// build cannot give.
+func DecodeLeaseAddFlags(b []byte) (Tuple, time.Duration, LeaseFlags, int, error) {
+	t, ttl, n, err := DecodeLeaseAdd(b)
+	if err != nil {
+		return Tuple{}, 0, 0, 0, err
+	}
+	if len(b) < n+1 {
+		return Tuple{}, 0, 0, 0, fmt.Errorf("lease flags: %w", errShort)
+	}
+	f := LeaseFlags(b[n])
+	if f&^knownLeaseFlags != 0 {
+		return Tuple{}, 0, 0, 0, fmt.Errorf("lease flags %#02x: unknown bits %#02x", uint8(f), uint8(f&^knownLeaseFlags))
+	}
+	return t, ttl, f, n + 1, nil
 }
 
 // BeginBatch starts a batch body (lease-add, lease-release, lease-refused, records) in b,

@@ -127,3 +127,25 @@ func FuzzDecodeShare(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeExchange(f *testing.F) {
+	x := sampleExchange()
+	f.Add(AppendExchange(nil, &x))
+	x.Client, x.Target = netip.MustParseAddrPort("[2001:db8::1]:5"), netip.AddrPort{}
+	f.Add(AppendExchange(nil, &x))
+	f.Add([]byte{ExchangeFormat})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var x Exchange
+		if err := DecodeExchange(b, &x); err != nil {
+			return
+		}
+		// A decoded exchange encodes back to the same bytes.
+		again := AppendExchange(nil, &x)
+		if !bytes.Equal(again, b) {
+			t.Fatalf("re-encoding differs:\n%x\n%x", b, again)
+		}
+		if ExchangeSize(&x) != len(b) {
+			t.Fatalf("size %d of %d", ExchangeSize(&x), len(b))
+		}
+	})
+}

@@ -22,6 +22,13 @@ const (
 	CapLeaseTTL                      // leases expire after their TTL
 	CapIPv6                          // IPv6 tuples
 	CapLeaseShare                    // auth-ok carries the copier's share of the pool; taken tuples are refused
+	// CapLeaseFlags: lease-add entries carry a flags byte (LeasePayload).
+	// Both sides must announce it; otherwise the copier writes the
+	// entries without it and its leases get the connection's PayloadCap.
+	CapLeaseFlags
+	// CapExchange: the gateway takes exchange frames (it compares them).
+	// A copier sends none to a gateway that did not announce it.
+	CapExchange
 )
 
 // Share is the part of the client pool's (address, port) space a gateway

@@ -17,6 +17,13 @@
 // copier holds), and both ping. Before authentication no frame may exceed
 // MaxHandshakeFrame.
 //
+// Capabilities in the hellos extend a channel without a version change:
+// with CapLeaseFlags on both sides each lease-add entry ends in a flags
+// byte (LeasePayload: that lease's records carry the segment's whole
+// payload, up to MaxRecordPayload, instead of the connection's payload
+// cap); a gateway announcing CapExchange takes exchange frames (one
+// compared request each, exchange.go), which a copier sends to no other.
+//
 // All integers are big-endian. Addresses are always carried as 16 bytes
 // (IPv4 as IPv4-mapped IPv6) behind a family byte, so every record of a batch
 // has the same fixed part and decoding never allocates.
@@ -96,6 +103,10 @@ const (
 	// scale, a reserved byte, MSS, TSval, TSecr, time, carried length.
 	RecordFixedSize = tupleSize + 4 + 4 + 2 + 1 + 2 + 1 + 1 + 1 + 2 + 4 + 4 + 8 + 2
 )
+
+// MaxRecordPayload is the most payload one record carries: a whole TCP
+// segment (its payload length is a 16-bit field).
+const MaxRecordPayload = 1<<16 - 1
 
 var (
 	errShort  = errors.New("truncated")
