@@ -73,6 +73,10 @@ type Route struct {
 	// AllowLocal permits a loopback from or to: the service really is on
 	// this host (a lab). Default false.
 	AllowLocal bool `toml:"allow_local"`
+	// Protocol is the application protocol the route carries: "tcp"
+	// (default: the bytes as captured), "http", "redis" or "mysql" (needs
+	// [copy.mysql]).
+	Protocol string `toml:"protocol"`
 
 	FromAddr netip.AddrPort `toml:"-"`
 	ToAddr   netip.AddrPort `toml:"-"`
@@ -89,6 +93,7 @@ type Copy struct {
 	Copies        int      `toml:"copies"`         // N-fold multiplication; default 1
 	SamplePercent float64  `toml:"sample_percent"` // share of sessions replayed; default 100
 	Routes        []Route  `toml:"route"`          // one or more
+	MySQL         *MySQL   `toml:"mysql"`          // [copy.mysql]: for routes with protocol = "mysql"
 
 	// Source is where captured packets come from: "live" (default, the
 	// capture interface) or a pcap file path (appliance mode).

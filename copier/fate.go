@@ -3,6 +3,7 @@ package copier
 import (
 	"time"
 
+	"github.com/replaygw/replaygw/protocol"
 	"github.com/replaygw/replaygw/wire"
 )
 
@@ -67,4 +68,8 @@ type SessionSummary struct {
 	// the target reset or closed the session's while the client's went on.
 	Reestablished int
 	Start, End    time.Time
+	// Protocol is the session's protocol state (nil for the passthrough),
+	// for the figures only it knows (its fate, a MySQL session's user and
+	// statements); read it only in the OnSessionEnd call.
+	Protocol protocol.Protocol
 }

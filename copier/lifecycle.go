@@ -252,6 +252,7 @@ func (w *worker) end(s *session, f Fate, now int64) {
 		Reestablished:   s.sum.reestablished,
 		OnlineResponses: g.online.responses, OnlineRespTotal: time.Duration(g.online.respTotal), OnlineRespMax: time.Duration(g.online.respMax),
 		Start: time.Unix(0, s.sum.start), End: time.Unix(0, now),
+		Protocol: s.proto,
 	})
 	if g.alive--; g.alive == 0 && !g.dead {
 		if cur := w.groups[g.orig]; cur == g || cur == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/replaygw/replaygw/counter"
 	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/ledger"
+	"github.com/replaygw/replaygw/protocol/mysql"
 )
 
 // every lists the metrics of every component, as the appliance (both roles
@@ -27,6 +28,7 @@ func every() []counter.Metric {
 		(&ledger.Writer{}).Counters(),
 		(&gateway.Stats{}).Counters(),
 		(&absorb.Stats{}).Counters(),
+		(&mysql.Stats{}).Counters(),
 	} {
 		ms = append(ms, l...)
 	}
