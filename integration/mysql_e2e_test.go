@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/replaygw/replaygw/lab"
+	"github.com/replaygw/replaygw/ledger"
 )
 
 var (
@@ -30,6 +31,20 @@ var (
 )
 
 const mysqlDB = "sbtest"
+
+// engineProtocolLayer says the copier engine sends a protocol's output (its
+// offset map, the online direction captured, target payloads through the
+// inbox: "copier: protocol layer"). Until that is merged the engine sends
+// the captured bytes, so the MySQL assertions cannot hold and the tests
+// that need it skip; TestCopyMySQLTCPBaseline and the lab run regardless.
+const engineProtocolLayer = false
+
+func needProtocolLayer(t *testing.T) {
+	t.Helper()
+	if !engineProtocolLayer {
+		t.Skip("the copier engine does not send the protocol layer's output yet (copier: protocol layer not merged)")
+	}
+}
 
 // mysqlRig is a copyRig with a MariaDB pair and its route.
 type mysqlRig struct {
@@ -191,30 +206,45 @@ func logComs(t *testing.T, what string, on, tg map[string]uint64, names []string
 type mariadbClient struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+	log   string
 }
 
-func (m *mysqlRig) openClient(a lab.MySQLAccount) *mariadbClient {
-	m.t.Helper()
-	cmd := m.Lab.Exec(lab.Client, lab.MariaDBClient, "--no-defaults", "-h", m.pair.Online.Addr.Addr().String(),
-		fmt.Sprintf("-P%d", m.pair.Online.Addr.Port()), "-u", a.User, "-p"+a.Password, "--batch", mysqlDB)
+// openMariaDBClient starts the client in l's client host, logged in to
+// addr as a (database sbtest); its output goes to dir/client-<user>.log.
+func openMariaDBClient(t *testing.T, l *lab.Lab, dir string, addr netip.AddrPort, a lab.MySQLAccount) *mariadbClient {
+	t.Helper()
+	cmd := l.Exec(lab.Client, lab.MariaDBClient, "--no-defaults", "-h", addr.Addr().String(),
+		fmt.Sprintf("-P%d", addr.Port()), "-u", a.User, "-p"+a.Password, "--batch", mysqlDB)
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		m.t.Fatal(err)
+		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(m.dir, "client-"+a.User+".log"))
+	c := &mariadbClient{cmd: cmd, stdin: in, log: filepath.Join(dir, "client-"+a.User+".log")}
+	logf, err := os.OpenFile(c.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		m.t.Fatal(err)
+		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		m.t.Fatal(err)
+		t.Fatal(err)
 	}
-	c := &mariadbClient{cmd: cmd, stdin: in}
-	m.t.Cleanup(func() {
+	t.Cleanup(func() {
 		c.close()
 		logf.Close()
 	})
 	return c
+}
+
+// mariadbOnce runs stmts in one session of the client and fails the test
+// unless the client succeeded.
+func mariadbOnce(t *testing.T, l *lab.Lab, dir string, addr netip.AddrPort, a lab.MySQLAccount, stmts string) {
+	t.Helper()
+	c := openMariaDBClient(t, l, dir, addr, a)
+	c.send(t, stmts)
+	c.close()
+	if !c.cmd.ProcessState.Success() {
+		t.Fatalf("mariadb client as %s: %v\n%s", a.User, c.cmd.ProcessState, lab.LogTail(c.log, 5))
+	}
 }
 
 func (c *mariadbClient) send(t *testing.T, stmts string) {
@@ -237,17 +267,6 @@ func (c *mariadbClient) close() {
 	case <-time.After(5 * time.Second):
 		_ = c.cmd.Process.Kill()
 		<-done
-	}
-}
-
-// once runs stmts in one session of the mariadb client as a.
-func (m *mysqlRig) once(a lab.MySQLAccount, stmts string) {
-	m.t.Helper()
-	c := m.openClient(a)
-	c.send(m.t, stmts)
-	c.close()
-	if !c.cmd.ProcessState.Success() {
-		m.t.Fatalf("mariadb client as %s: %v (see %s)", a.User, c.cmd.ProcessState, filepath.Join(m.dir, "client-"+a.User+".log"))
 	}
 }
 
@@ -292,4 +311,159 @@ func TestCopyMySQLTCPBaseline(t *testing.T) {
 		t.Errorf("commits online %d, target %d: want the target to see (almost) none", on["Com_commit"], tg["Com_commit"])
 	}
 	m.copierAlive()
+}
+
+// checkComs fails the test unless every Com_* counter the online server
+// moved (by at least 10) moved on the target by 99.9 % to 100.1 % as much,
+// and the target refused no login.
+func checkComs(t *testing.T, what string, on, tg map[string]uint64) {
+	t.Helper()
+	names, ratio := comRatios(on, tg, 10)
+	logComs(t, what, on, tg, names)
+	if len(names) < 5 {
+		t.Errorf("%s: only %d Com_* counters moved online: %v", what, len(names), names)
+	}
+	for _, k := range names {
+		if ratio[k] < 0.999 || ratio[k] > 1.001 {
+			t.Errorf("%s: %s target %d / online %d = %.4f, want 0.999..1.001", what, k, tg[k], on[k], ratio[k])
+		}
+	}
+	if n := tg["Access_denied_errors"]; n != 0 {
+		t.Errorf("%s: the target refused %d logins", what, n)
+	}
+}
+
+// TestCopyMySQL replays MySQL sessions through the protocol layer:
+// sysbench with prepared statements and with text queries (Com_* within
+// 0.1 %, no refused login), an ed25519 account, a session that logged in
+// before the copier started (resumed with the default login), and an
+// account whose password in the copier's file is wrong (fate
+// mysql_auth_failed, nothing of it replayed). The ledger names each
+// session's user and statements online vs target.
+func TestCopyMySQL(t *testing.T) {
+	needProtocolLayer(t)
+	m := newMySQLRig(t)
+	ledgerPath := filepath.Join(m.dir, "ledger.jsonl")
+	// A session the copier will not see begin.
+	pre := openMariaDBClient(t, m.Lab, m.dir, m.pair.Online.Addr, sbAccount)
+	pre.send(t, "INSERT INTO marks VALUES ('pre-0');")
+	if !waitMark(t, m.pair.Online, "pre-0") {
+		t.Fatalf("the client's first insert did not reach the online server\n%s", lab.LogTail(pre.log, 5))
+	}
+	m.startCopier("mysql", fmt.Sprintf("ledger = %q", ledgerPath))
+
+	for _, mode := range []string{"auto", "disable"} {
+		t.Run("sysbench ps-mode "+mode, func(t *testing.T) {
+			on0, tg0 := m.status()
+			m.sysbench(mode, 3)
+			on, tg := m.settle(on0, tg0, "Com_commit")
+			checkComs(t, "ps-mode "+mode, on, tg)
+			key := "Com_stmt_execute"
+			if mode == "disable" {
+				if on[key] != 0 {
+					t.Errorf("ps-mode disable executed %d prepared statements", on[key])
+				}
+			} else if on[key] < 100 {
+				t.Errorf("ps-mode auto executed only %d prepared statements", on[key])
+			}
+		})
+	}
+	t.Run("ed25519", func(t *testing.T) {
+		_, tg0 := m.status()
+		mariadbOnce(t, m.Lab, m.dir, m.pair.Online.Addr, edAccount, "INSERT INTO marks VALUES ('ed-1'); SELECT COUNT(*) FROM marks;")
+		if !waitMark(t, m.pair.Target, "ed-1") {
+			t.Errorf("the ed25519 session's insert did not reach the target")
+		}
+		if _, tg := m.status(); tg["Access_denied_errors"] != tg0["Access_denied_errors"] {
+			t.Errorf("the target refused the ed25519 login")
+		}
+	})
+	t.Run("session opened before the copier", func(t *testing.T) {
+		pre.send(t, "INSERT INTO marks VALUES ('pre-1'); SELECT COUNT(*) FROM marks;")
+		if !waitMark(t, m.pair.Target, "pre-1") {
+			t.Errorf("the resumed session's insert did not reach the target")
+		}
+		if hasMark(t, m.pair.Target, "pre-0") {
+			t.Errorf("the target has the insert sent before the copier started")
+		}
+		if v, _ := metric(m.copierMetrics(), `replaygw_mysql_sessions_total{start="resumed"}`); v < 1 {
+			t.Errorf("no resumed session counted")
+		}
+	})
+	t.Run("wrong password in the config", func(t *testing.T) {
+		_, tg0 := m.status()
+		mariadbOnce(t, m.Lab, m.dir, m.pair.Online.Addr, badAccount, "INSERT INTO marks VALUES ('bad-1');")
+		lab.WaitFor(t, 8*time.Second, func() bool {
+			v, _ := metric(m.copierMetrics(), `replaygw_mysql_fates_total{code="mysql_auth_failed"}`)
+			return v >= 1
+		})
+		time.Sleep(500 * time.Millisecond)
+		if !hasMark(t, m.pair.Online, "bad-1") || hasMark(t, m.pair.Target, "bad-1") {
+			t.Errorf("bad-1 online %v, target %v: want online only", hasMark(t, m.pair.Online, "bad-1"), hasMark(t, m.pair.Target, "bad-1"))
+		}
+		_, tg := m.status()
+		if d := tg["Access_denied_errors"] - tg0["Access_denied_errors"]; d != 1 {
+			t.Errorf("the target refused %d logins, want the one with the wrong password", d)
+		}
+		if d := tg["Com_insert"] - tg0["Com_insert"]; d != 0 {
+			t.Errorf("%d inserts replayed after the refused login", d)
+		}
+	})
+	pre.close()
+	met := m.copierMetrics()
+	m.stopCopier() // ends the sessions: their ledger lines are written
+	checkMySQLLedger(t, ledgerPath)
+	on, _ := metric(met, `replaygw_mysql_statements_total{side="online"}`)
+	tg, _ := metric(met, `replaygw_mysql_statements_total{side="target"}`)
+	t.Logf("copier: mysql statements online %.0f target %.0f, fates %v", on, tg, mysqlFates(met))
+	if on < 1000 || tg < on*0.999 {
+		t.Errorf("mysql statements online %.0f, target %.0f", on, tg)
+	}
+}
+
+// mysqlFates returns the copier's nonzero mysql fate counters by code.
+func mysqlFates(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		if rest, ok := strings.CutPrefix(k, `replaygw_mysql_fates_total{code="`); ok && v > 0 {
+			out[strings.TrimSuffix(rest, `"}`)] = v
+		}
+	}
+	return out
+}
+
+// checkMySQLLedger reads the ledger: sysbench's sessions (user sbtest)
+// have as many statements answered by the target as online, the wrong
+// password's session has fate mysql_auth_failed and none.
+func checkMySQLLedger(t *testing.T, path string) {
+	t.Helper()
+	var entries []ledger.Entry
+	lab.WaitFor(t, 5*time.Second, func() bool {
+		entries, _ = readLedger(path) // a line being written: read again
+		for _, e := range entries {
+			if e.User == badAccount.User {
+				return true
+			}
+		}
+		return false
+	})
+	users := map[string]int{}
+	for _, e := range entries {
+		if e.User == "" {
+			continue
+		}
+		users[e.User]++
+		switch {
+		case e.User == badAccount.User:
+			if e.Fate != "mysql_auth_failed" || e.StatementsTarget != 0 {
+				t.Errorf("ledger: wrong-password session fate %q, target statements %d", e.Fate, e.StatementsTarget)
+			}
+		case e.Statements > 10 && e.StatementsTarget < e.StatementsOnline:
+			t.Errorf("ledger: %s session: statements %d, online %d, target %d", e.User, e.Statements, e.StatementsOnline, e.StatementsTarget)
+		}
+	}
+	t.Logf("ledger: %d lines, MySQL sessions by user %v", len(entries), users)
+	if users[sbAccount.User] < 4 || users[edAccount.User] != 1 || users[badAccount.User] != 1 {
+		t.Errorf("ledger: MySQL sessions by user %v, want >= 4 sbtest, 1 %s, 1 %s", users, edAccount.User, badAccount.User)
+	}
 }
