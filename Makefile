@@ -39,6 +39,7 @@ bench: bench-deps build
 	$(GO) test -run '^$$' -bench Absorb -benchtime 5x ./absorb
 	RGW_BENCH=1 $(GO) test ./integration -run '^TestBenchLab$$' -count=1 -v -timeout 15m
 	RGW_BENCH=1 $(GO) test ./integration -run '^TestBenchOpenLoop$$' -count=1 -v -timeout 10m
+	RGW_BENCH=1 $(GO) test ./integration -run '^TestBenchMySQL$$' -count=1 -v -timeout 5m
 
 # The fault suite and the soak (root): replay success, copier CPU and RSS
 # under loss, duplication, a gateway crash and a target restart, and over a

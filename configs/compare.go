@@ -135,6 +135,9 @@ func (c *Config) checkRouteCompare(ch *checker) {
 		r := &p.Routes[i]
 		key := fmt.Sprintf("copy.route[%d]", i)
 		r.Compared = on && (r.Compare == nil || *r.Compare)
+		if r.Compared {
+			r.CompareKeep = int(c.Compare.Keep)
+		}
 		r.NoiseAddr = parsedNoise(ch, key, r)
 		if r.NoiseAddr.IsValid() {
 			p.checkReplayTarget(ch, key+".noise_target", r.NoiseAddr)

@@ -80,6 +80,10 @@ type Route struct {
 	// the route is replayed to it too, and the differences production shows
 	// against it are classed as noise. Needs [compare].
 	NoiseTarget string `toml:"noise_target"`
+	// Protocol is the application protocol the route carries: "tcp"
+	// (default: the bytes as captured), "http", "redis" or "mysql" (needs
+	// [copy.mysql]).
+	Protocol string `toml:"protocol"`
 
 	FromAddr  netip.AddrPort `toml:"-"`
 	ToAddr    netip.AddrPort `toml:"-"`
@@ -87,6 +91,9 @@ type Route struct {
 	// Compared: [compare] is enabled and the route does not opt out
 	// (filled by Load; what the route's protocol.Options.Compare takes).
 	Compared bool `toml:"-"`
+	// CompareKeep is [compare] keep for a compared route: the payload kept
+	// per side of one exchange (protocol.Options.Keep).
+	CompareKeep int `toml:"-"`
 }
 
 // Copy is the [copy] section: `replaygw copy` on the online host, and the
@@ -100,6 +107,7 @@ type Copy struct {
 	Copies        int      `toml:"copies"`         // N-fold multiplication; default 1
 	SamplePercent float64  `toml:"sample_percent"` // share of sessions replayed; default 100
 	Routes        []Route  `toml:"route"`          // one or more
+	MySQL         *MySQL   `toml:"mysql"`          // [copy.mysql]: for routes with protocol = "mysql"
 
 	// Source is where captured packets come from: "live" (default, the
 	// capture interface) or a pcap file path (appliance mode).

@@ -174,6 +174,7 @@ func (p *Copy) check(ch *checker, dir string, gw *Gateway) {
 	}
 
 	p.checkRoutes(ch)
+	p.checkProtocols(ch, dir)
 	p.checkClientPool(ch, gw)
 	p.checkRouteTargets(ch, gw)
 	if p.Copies > 1 && p.Copies <= MaxCopies && p.ClientPool == "" {

@@ -26,6 +26,9 @@ type copierConf struct {
 	Pool   netip.Prefix // client_pool; zero: the lab's pool
 	Extra  []string     // more [copy] lines, e.g. "copies = 3"
 	Routes [][2]netip.AddrPort
+	// Protocols, optional, set each route's protocol key (same index; ""
+	// leaves it out).
+	Protocols []string
 }
 
 // copyRig is one lab with its two real roles.
@@ -130,8 +133,11 @@ func (r *copyRig) copierTOML(c copierConf) (string, error) {
 	for _, l := range c.Extra {
 		b.WriteString(l + "\n")
 	}
-	for _, rt := range c.Routes {
+	for i, rt := range c.Routes {
 		fmt.Fprintf(&b, "\n[[copy.route]]\nfrom = %q\nto = %q\n", rt[0].String(), rt[1].String())
+		if i < len(c.Protocols) && c.Protocols[i] != "" {
+			fmt.Fprintf(&b, "protocol = %q\n", c.Protocols[i])
+		}
 	}
 	fmt.Fprintf(&b, "\n[metrics]\nlisten = %q\n", dc.MetricsAddr)
 	return b.String(), nil

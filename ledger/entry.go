@@ -30,6 +30,15 @@ type Entry struct {
 	// RespTimeMax is the longest target response time of the session.
 	RespTimeMax time.Duration
 	Detail      string // free text for unusual fates
+	// Protocol figures, for routes with a protocol: the session's user
+	// (MySQL), its statements (client commands) and how many of them the
+	// online server and the target answered, and how many they answered
+	// differently (class or packet count).
+	User             string
+	Statements       int
+	StatementsOnline int
+	StatementsTarget int
+	StatementsDiffer int
 }
 
 // jsonEntry is the line format: snake_case keys, durations in
@@ -50,6 +59,11 @@ type jsonEntry struct {
 	TargetRTTMs   float64   `json:"target_rtt_ms"`
 	RespTimeMaxMs float64   `json:"resp_time_max_ms,omitempty"`
 	Detail        string    `json:"detail,omitempty"`
+	User          string    `json:"user,omitempty"`
+	Statements    int       `json:"statements,omitempty"`
+	StmtOnline    int       `json:"statements_online,omitempty"`
+	StmtTarget    int       `json:"statements_target,omitempty"`
+	StmtDiffer    int       `json:"statements_differ,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -63,7 +77,8 @@ func (e *Entry) MarshalJSON() ([]byte, error) {
 		Copy: e.Copy, Fate: e.Fate, Requests: e.Requests, Responses: e.Responses,
 		BytesSent: e.BytesSent, BytesAcked: e.BytesAcked,
 		OnlineRTTMs: ms(e.OnlineRTT), TargetRTTMs: ms(e.TargetRTT), RespTimeMaxMs: ms(e.RespTimeMax),
-		Detail: e.Detail,
+		Detail: e.Detail, User: e.User, Statements: e.Statements,
+		StmtOnline: e.StatementsOnline, StmtTarget: e.StatementsTarget, StmtDiffer: e.StatementsDiffer,
 	})
 }
 
@@ -78,7 +93,8 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 		Copy: j.Copy, Fate: j.Fate, Requests: j.Requests, Responses: j.Responses,
 		BytesSent: j.BytesSent, BytesAcked: j.BytesAcked,
 		OnlineRTT: fromMs(j.OnlineRTTMs), TargetRTT: fromMs(j.TargetRTTMs), RespTimeMax: fromMs(j.RespTimeMaxMs),
-		Detail: j.Detail,
+		Detail: j.Detail, User: j.User, Statements: j.Statements,
+		StatementsOnline: j.StmtOnline, StatementsTarget: j.StmtTarget, StatementsDiffer: j.StmtDiffer,
 	}
 	return nil
 }

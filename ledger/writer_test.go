@@ -24,6 +24,14 @@ func entry(i int) Entry {
 	}
 }
 
+// mysqlEntry is entry(i) of a MySQL session.
+func mysqlEntry(i int) Entry {
+	e := entry(i)
+	e.Fate, e.Detail, e.User = "mysql_auth_failed", "target: Access denied", "app"
+	e.Statements, e.StatementsOnline, e.StatementsTarget, e.StatementsDiffer = 10+i, 10+i, i, 1
+	return e
+}
+
 func readLines(t *testing.T, path string) []Entry {
 	t.Helper()
 	f, err := os.Open(path)
@@ -55,6 +63,9 @@ func TestLinesMatchEntries(t *testing.T) {
 	var want []Entry
 	for i := range 20 {
 		e := entry(i)
+		if i%5 == 4 {
+			e = mysqlEntry(i)
+		}
 		want = append(want, e)
 		if !w.Write(&e) {
 			t.Fatalf("write %d dropped", i)
@@ -86,6 +97,20 @@ func TestLinesMatchEntries(t *testing.T) {
 	}
 	if m["online_rtt_ms"] != 1.25 {
 		t.Errorf("online_rtt_ms = %v, want 1.25", m["online_rtt_ms"])
+	}
+	if _, ok := m["user"]; ok {
+		t.Errorf("a session without a protocol has protocol keys: %s", b[:indexNL(b)])
+	}
+	// A MySQL session's line names its user and statements.
+	line, _ := json.Marshal(&want[4])
+	m = nil
+	if err := json.Unmarshal(line, &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]any{"user": "app", "statements": 14.0, "statements_online": 14.0, "statements_target": 4.0, "statements_differ": 1.0} {
+		if m[k] != v {
+			t.Errorf("%s = %v, want %v in %s", k, m[k], v, line)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/replaygw/replaygw/counter"
 	"github.com/replaygw/replaygw/gateway"
 	"github.com/replaygw/replaygw/ledger"
+	"github.com/replaygw/replaygw/protocol/mysql"
 )
 
 // every lists the metrics of every component, as the appliance (both roles
@@ -28,6 +29,7 @@ func every() []counter.Metric {
 		(&gateway.Stats{}).Counters(),
 		(&gateway.CompareStats{}).Counters(),
 		(&absorb.Stats{}).Counters(),
+		(&mysql.Stats{}).Counters(),
 	} {
 		ms = append(ms, l...)
 	}

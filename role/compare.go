@@ -467,9 +467,13 @@ func exchangeSink(p *configs.Copy, local func(copier.ExchangeSource, *protocol.E
 }
 
 // routeProtocolName is the protocol name a route's exchanges are compared
-// by. The route's protocol key is not on this branch yet: every route is
-// "tcp" (compared as bytes) until it is.
-func routeProtocolName(r *configs.Route) string { return "tcp" }
+// by: its protocol key, "tcp" (bytes) when unset.
+func routeProtocolName(r *configs.Route) string {
+	if r.Protocol == "" {
+		return configs.ProtocolTCP
+	}
+	return r.Protocol
+}
 
 // routeNames lists each route's protocol name and whether it has a noise
 // target, for EngineExchange.

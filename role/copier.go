@@ -97,6 +97,11 @@ func OpenCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 		exp.Add(c.ledger.Counters()...)
 	}
 	cc := CopierConfig(p)
+	protoCounters, err := setProtocols(cc.Engine.Routes, p)
+	if err != nil {
+		return nil, err
+	}
+	exp.Add(protoCounters...)
 	cc.Engine.OnSessionEnd = c.sessionEnd()
 	cc.Engine.OnResponse = responseHistograms(exp)
 	var gw atomic.Pointer[copier.GatewayClient]
@@ -148,13 +153,15 @@ func responseHistograms(exp *metrics.Exporter) func(copier.ResponseSide, time.Du
 func (c *Copier) sessionEnd() func(copier.SessionSummary) {
 	return func(s copier.SessionSummary) {
 		if c.ledger != nil {
-			c.ledger.Write(&ledger.Entry{
+			e := ledger.Entry{
 				Start: s.Start, End: s.End,
 				Client: s.Tuple.Client.String(), Target: s.Tuple.Target.String(),
 				Original: s.Original.String(), Copy: s.Copy, Fate: s.Fate.String(),
 				Requests: s.Requests, Responses: s.Responses, BytesSent: s.Bytes,
 				OnlineRTT: meanOnline(s), TargetRTT: meanResponse(s), RespTimeMax: s.RespTimeMax,
-			})
+			}
+			protocolFigures(&e, s.Protocol)
+			c.ledger.Write(&e)
 		}
 	}
 }

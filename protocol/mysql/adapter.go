@@ -15,15 +15,35 @@ func Open(cfg Config, midstream bool) (*Session, error) {
 
 // Protocol returns the engine's constructor for a route speaking MySQL:
 // each session gets cfg with ClientAddr set to the captured client's
-// address (the Store key for saved logins).
+// address (the Store key for saved logins). Sessions opened and refused
+// at the start are counted in cfg.Stats.
 func Protocol(cfg Config) protocol.New {
 	return func(st protocol.Start) (protocol.Protocol, error) {
 		c := cfg
 		c.ClientAddr = st.Client.Addr().String()
 		s, err := Open(c, st.Midstream)
 		if err != nil {
+			if f, ok := err.(*Fate); ok {
+				c.Stats.fate(f.Code)
+			} else {
+				c.Stats.fate(FateProtocol)
+			}
 			return nil, err
+		}
+		if c.Stats != nil {
+			if st.Midstream {
+				c.Stats.Resumed.Add(1)
+			} else {
+				c.Stats.Sessions.Add(1)
+			}
 		}
 		return s, nil
 	}
+}
+
+// WithOptions returns cfg with what the route's configuration asks of
+// its protocol.
+func (cfg Config) WithOptions(o protocol.Options) Config {
+	cfg.Compare, cfg.Keep = o.Compare, o.Keep
+	return cfg
 }

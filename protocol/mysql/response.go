@@ -62,10 +62,22 @@ type response struct {
 	packets      int
 	stmtID       uint32 // PREPARE_OK statement id
 	prepared     bool
+	res          result
+	hash         bool // keep res.digest (the route compares)
 }
 
-func (r *response) start(cmd byte, deprecateEOF bool) {
-	*r = response{cmd: cmd, deprecateEOF: deprecateEOF}
+func (r *response) start(cmd byte, deprecateEOF, hash bool) {
+	*r = response{cmd: cmd, deprecateEOF: deprecateEOF, hash: hash}
+}
+
+// data is a column definition or a row: counted (rows) and digested.
+func (r *response) data(p []byte, row bool) {
+	if row {
+		r.res.rows++
+	}
+	if r.hash {
+		r.res.hash(p)
+	}
 }
 
 // isEOF reports an EOF packet, or the OK packet that replaces it under
@@ -118,6 +130,7 @@ func (r *response) packet(p []byte) (done bool, err error) {
 	case rsFirst:
 		return r.first(p)
 	case rsColumns:
+		r.data(p, false)
 		if r.n--; r.n == 0 {
 			r.st = rsColumnsEOF
 			if r.deprecateEOF {
@@ -134,6 +147,7 @@ func (r *response) packet(p []byte) (done bool, err error) {
 		r.st = rsRows
 	case rsRows:
 		if p[0] == 0xFF {
+			r.res.errCode = errCodeOf(p)
 			return true, nil
 		}
 		if r.isEOF(p) {
@@ -143,6 +157,7 @@ func (r *response) packet(p []byte) (done bool, err error) {
 			}
 			return true, nil
 		}
+		r.data(p, true)
 	case rsPrepParams:
 		if r.n--; r.n == 0 {
 			if !r.deprecateEOF {
@@ -164,7 +179,10 @@ func (r *response) packet(p []byte) (done bool, err error) {
 	case rsPrepColumnsEOF:
 		return true, nil
 	case rsUntilEOF:
-		return p[0] == 0xFF || r.isEOF(p), nil
+		if p[0] == 0xFF || r.isEOF(p) {
+			return true, nil
+		}
+		r.data(p, false)
 	}
 	return false, nil
 }
@@ -179,7 +197,7 @@ func (r *response) prepColumns() bool {
 
 func (r *response) first(p []byte) (bool, error) {
 	if p[0] == 0xFF {
-		r.class = classErr
+		r.class, r.res.errCode = classErr, errCodeOf(p)
 		return true, nil
 	}
 	switch r.cmd {
@@ -190,6 +208,7 @@ func (r *response) first(p []byte) (bool, error) {
 		r.class, r.prepared = classPrepared, true
 		r.stmtID = binary.LittleEndian.Uint32(p[1:])
 		r.cols = uint64(binary.LittleEndian.Uint16(p[5:]))
+		r.res.cols = int(r.cols)
 		params := uint64(binary.LittleEndian.Uint16(p[7:]))
 		if params > 0 {
 			r.st, r.n = rsPrepParams, params
@@ -202,6 +221,7 @@ func (r *response) first(p []byte) (bool, error) {
 			if r.class == 0 {
 				r.class = classOK
 			}
+			r.res.affected += affectedOf(p)
 			return okStatus(p)&statusMoreResults == 0, nil
 		case 0xFB:
 			return false, fatef(FateLocalInfile, "LOAD DATA LOCAL INFILE request")
@@ -211,6 +231,7 @@ func (r *response) first(p []byte) (bool, error) {
 			return false, fatef(FateProtocol, "bad column count")
 		}
 		r.class, r.st, r.n = classRows, rsColumns, n
+		r.res.cols += int(n)
 		return false, nil
 	case comStmtFetch:
 		r.class, r.st = classRows, rsRows
@@ -218,7 +239,8 @@ func (r *response) first(p []byte) (bool, error) {
 		return r.packet(p)
 	case comFieldList:
 		r.class, r.st = classRows, rsUntilEOF
-		return r.isEOF(p), nil
+		r.packets--
+		return r.packet(p)
 	case comStatistics:
 		r.class = classOther
 		return true, nil
@@ -226,6 +248,8 @@ func (r *response) first(p []byte) (bool, error) {
 	r.class = classOK
 	if p[0] != 0x00 && !r.isEOF(p) {
 		r.class = classOther
+	} else if p[0] == 0x00 {
+		r.res.affected = affectedOf(p)
 	}
 	return true, nil
 }

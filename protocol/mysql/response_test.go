@@ -48,7 +48,7 @@ func TestResponseBoundaries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var r response
-		r.start(tt.cmd, tt.deprecate)
+		r.start(tt.cmd, tt.deprecate, true)
 		for i, p := range tt.pkts {
 			done, err := r.packet(p)
 			if err != nil {
@@ -75,7 +75,7 @@ func TestResponseBoundaries(t *testing.T) {
 		{comStmtPrepare, [][]byte{{0, 1}}, FateProtocol},
 	} {
 		var r response
-		r.start(tt.cmd, false)
+		r.start(tt.cmd, false, true)
 		var err error
 		for _, p := range tt.pkts {
 			if _, err = r.packet(p); err != nil {

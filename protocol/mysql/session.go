@@ -12,6 +12,12 @@ type Config struct {
 	Store      *Store // optional: remembers logins and statement texts
 	ClientAddr string // the session's client address, the Store key
 	MaxHeld    int    // bound on client bytes held while waiting; 0: DefaultMaxHeld
+	Stats      *Stats // optional: counters shared by the route's sessions
+	// Compare: the route is compared; Exchanges carry payloads (see
+	// Session.Exchange) and result sets are digested. Keep bounds the
+	// request payload kept (0: protocol.DefaultKeep).
+	Compare bool
+	Keep    int
 }
 
 // DefaultMaxHeld bounds the client bytes a Session holds back while it
@@ -82,12 +88,19 @@ type Session struct {
 	loginRec   *record // the captured login, until the online server answers it
 	onlLogin   byte    // the online server's answer class to the login, once seen
 	onlLoginN  int     // its bytes
+
+	cliAt, onlAt, tgtAt int64  // the at of the latest call on each stream
+	counts              Counts // for the ledger (Counts)
+	onlBuf, tgtBuf      []byte // the last Exchange's result payloads
 }
 
 // New returns a Session for a session whose login is in the capture.
 func New(cfg Config) *Session {
 	if cfg.MaxHeld <= 0 {
 		cfg.MaxHeld = DefaultMaxHeld
+	}
+	if cfg.Keep <= 0 {
+		cfg.Keep = protocol.DefaultKeep
 	}
 	return &Session{cfg: cfg}
 }
@@ -113,17 +126,18 @@ func (s *Session) fail(err error) {
 	if s.fate != nil {
 		return
 	}
-	if f, ok := err.(*Fate); ok {
-		s.fate = f
-		return
+	f, ok := err.(*Fate)
+	if !ok {
+		f = &Fate{Code: FateProtocol, Detail: err.Error()}
 	}
-	s.fate = &Fate{Code: FateProtocol, Detail: err.Error()}
+	s.fate = f
+	s.cfg.Stats.fate(f.Code)
 }
 
 // Client takes captured client bytes and appends what the target must
 // receive.
 func (s *Session) Client(out, p []byte, at int64) ([]byte, Mark) {
-	s.base, s.starts = len(out), s.starts[:0]
+	s.base, s.starts, s.cliAt = len(out), s.starts[:0], at
 	if s.fate != nil {
 		return out, 0
 	}
@@ -138,7 +152,7 @@ func (s *Session) Client(out, p []byte, at int64) ([]byte, Mark) {
 // the Session still holds wait in the online buffer until the command is
 // released, so both streams match their requests in order.
 func (s *Session) Online(out, p []byte, at int64) ([]byte, Mark) {
-	s.base, s.starts = len(out), s.starts[:0]
+	s.base, s.starts, s.onlAt = len(out), s.starts[:0], at
 	if s.fate != nil {
 		return out, 0
 	}
@@ -167,7 +181,7 @@ func (s *Session) pumpOnline() {
 // Target takes target response bytes and appends the client bytes the
 // Session inserts (auth answers) or releases (held commands).
 func (s *Session) Target(out, p []byte, at int64) ([]byte, Mark) {
-	s.base, s.starts = len(out), s.starts[:0]
+	s.base, s.starts, s.tgtAt = len(out), s.starts[:0], at
 	if s.fate != nil {
 		return out, 0
 	}
@@ -263,18 +277,18 @@ func (s *Session) command(out, raw []byte, m *Mark) ([]byte, bool) {
 			return out, true
 		}
 		pr.partial = pktFull(raw) // the text continues in the next packet: not saved
-		rec := s.request(cmd, len(raw), len(out), len(raw), m)
+		rec := s.request(cmd, raw, len(out), len(raw), m)
 		s.expect(expect{cmd: cmd, prep: pr, rec: rec}, true)
 		return append(out, raw...), true
 	default:
 		if cmd == comResetConn {
 			s.stmts.reset() // both servers drop every statement
 		}
-		rec := s.request(cmd, len(raw), len(out), len(raw), m)
+		rec := s.request(cmd, raw, len(out), len(raw), m)
 		if !noResponse(cmd) {
 			s.expect(expect{cmd: cmd, rec: rec}, true)
 		} else {
-			rec.tgtDone, rec.onlDone = true, true
+			s.noAnswer(rec)
 		}
 		return append(out, raw...), true
 	}
@@ -282,13 +296,21 @@ func (s *Session) command(out, raw []byte, m *Mark) ([]byte, bool) {
 
 // request starts the record of a request the client sent, whose bytes
 // begin at offset at of the output.
-func (s *Session) request(cmd byte, in, at, sent int, m *Mark) *record {
+func (s *Session) request(cmd byte, raw []byte, at, sent int, m *Mark) *record {
 	*m |= RequestStart
 	if len(s.starts) < maxPending {
 		s.starts = append(s.starts, at-s.base)
 	}
-	r := &record{n: s.nreq, cmd: cmd, clientBytes: in, targetIn: sent}
+	r := &record{n: s.nreq, cmd: cmd, clientBytes: len(raw), targetIn: sent, sent: s.cliAt}
 	s.nreq++
+	if cmd != 0 {
+		s.counts.Statements++
+	}
+	if s.cfg.Compare && cmd != 0 {
+		p := pktPayload(raw)
+		r.req = append([]byte(nil), p[:min(len(p), s.cfg.Keep)]...)
+		r.key = endpointKey(cmd, p)
+	}
 	if len(s.recs) < maxRecords {
 		s.recs = append(s.recs, r)
 	}
@@ -333,7 +355,7 @@ func (s *Session) clientLogin(out, raw []byte, m *Mark) []byte {
 	n := len(out)
 	out = s.sendLogin(out, l, pktSeq(raw))
 	if s.fate == nil {
-		s.auth.rec = s.request(0, len(raw), n, len(out)-n, m)
+		s.auth.rec = s.request(0, raw, n, len(out)-n, m)
 		s.loginRec = s.auth.rec
 		s.settleOnlineLogin()
 		s.cliAuth = true
@@ -413,7 +435,7 @@ func (s *Session) changeUser(out, raw []byte, m *Mark) []byte {
 	s.stmts.reset() // a COM_CHANGE_USER drops the session's statements
 	n := len(out)
 	out = appendPacket(out, 0, payload)
-	rec := s.request(comChangeUser, len(raw), n, len(out)-n, m)
+	rec := s.request(comChangeUser, raw, n, len(out)-n, m)
 	s.auth = authState{plugin: plugin, scramble: s.greeting.Scramble, rec: rec}
 	s.cliAuth = true
 	s.expect(expect{cmd: comChangeUser, rec: rec}, true)
@@ -441,12 +463,12 @@ func (s *Session) stmtCommand(out, raw []byte, m *Mark) ([]byte, bool) {
 	n := len(out)
 	out = append(out, raw...)
 	binary.LittleEndian.PutUint32(out[n+headerLen+1:], tid)
-	rec := s.request(cmd, len(raw), n, len(raw), m)
+	rec := s.request(cmd, raw, n, len(raw), m)
 	if cmd == comStmtClose {
 		s.stmts.close(id)
 	}
 	if noResponse(cmd) {
-		rec.tgtDone, rec.onlDone = true, true
+		s.noAnswer(rec)
 	} else {
 		s.expect(expect{cmd: cmd, rec: rec}, true)
 	}
@@ -508,13 +530,13 @@ func (s *Session) targetPacket(out, raw []byte, m *Mark) []byte {
 	}
 	e := t.q[0]
 	if e.rec != nil {
-		e.rec.targetBytes += len(raw)
+		e.rec.tgt.add(raw, s.tgtAt)
 	}
 	if e.cmd == comChangeUser {
 		return s.targetAuth(out, raw, m)
 	}
 	if !t.started {
-		t.r.start(e.cmd, t.caps&capDeprecateEOF != 0)
+		t.r.start(e.cmd, t.caps&capDeprecateEOF != 0, s.cfg.Compare)
 		t.started = true
 	}
 	done, err := t.r.packet(p)
@@ -528,7 +550,8 @@ func (s *Session) targetPacket(out, raw []byte, m *Mark) []byte {
 			s.stmts.learnTarget(e.prep, t.r.prepared, t.r.stmtID)
 		}
 		if e.rec != nil {
-			e.rec.tgtDone, e.rec.tgtClass, e.rec.tgtPackets = true, t.r.class, t.r.packets
+			e.rec.tgt.finish(&t.r)
+			s.answered(e.rec, protocol.SideTarget)
 			*m |= ResponseComplete
 		}
 	}
@@ -544,7 +567,7 @@ func (s *Session) targetAuth(out, raw []byte, m *Mark) []byte {
 	}
 	a := &s.auth
 	if a.rec != nil && s.target.ph == phaseAuth {
-		a.rec.targetBytes += len(raw)
+		a.rec.tgt.add(raw, s.tgtAt)
 	}
 	switch p[0] {
 	case 0x00:
@@ -552,8 +575,12 @@ func (s *Session) targetAuth(out, raw []byte, m *Mark) []byte {
 			s.target.q = s.target.q[1:] // the COM_CHANGE_USER answered
 		}
 		s.target.ph = phaseCommand
+		if s.cfg.Stats != nil {
+			s.cfg.Stats.Logins.Add(1)
+		}
 		if a.rec != nil {
-			a.rec.tgtDone, a.rec.tgtClass = true, classOK
+			a.rec.tgt.done, a.rec.tgt.class = true, classOK
+			s.answered(a.rec, protocol.SideTarget)
 			*m |= ResponseComplete
 		}
 		*a = authState{}
@@ -637,7 +664,7 @@ func (s *Session) onlinePacket(raw []byte) {
 	}
 	e := o.q[0]
 	if e.rec != nil {
-		e.rec.onlineBytes += len(raw)
+		e.rec.onl.add(raw, s.onlAt)
 	}
 	var done bool
 	if e.cmd == comChangeUser {
@@ -645,7 +672,7 @@ func (s *Session) onlinePacket(raw []byte) {
 		o.r.class = classOK
 	} else {
 		if !o.started {
-			o.r.start(e.cmd, o.caps&capDeprecateEOF != 0)
+			o.r.start(e.cmd, o.caps&capDeprecateEOF != 0, s.cfg.Compare)
 			o.started = true
 		}
 		var err error
@@ -663,7 +690,8 @@ func (s *Session) onlinePacket(raw []byte) {
 			}
 		}
 		if e.rec != nil {
-			e.rec.onlDone, e.rec.onlClass, e.rec.onlPackets = true, o.r.class, o.r.packets
+			e.rec.onl.finish(&o.r)
+			s.answered(e.rec, protocol.SideOnline)
 		}
 	}
 }
@@ -672,7 +700,8 @@ func (s *Session) onlinePacket(raw []byte) {
 // record and the online answer exist.
 func (s *Session) settleOnlineLogin() {
 	if r := s.loginRec; r != nil && s.onlLogin != 0 {
-		r.onlDone, r.onlClass, r.onlineBytes = true, s.onlLogin, s.onlLoginN
+		r.onl.done, r.onl.class, r.onl.bytes = true, s.onlLogin, s.onlLoginN
+		r.onl.first, r.onl.last = s.onlAt, s.onlAt
 		s.loginRec = nil
 	}
 }
@@ -694,4 +723,38 @@ func (s *Session) checkCapabilities(l *Login) error {
 		}
 	}
 	return nil
+}
+
+// answered counts a client command the server on side has answered; once
+// both have, whether they answered alike.
+func (s *Session) answered(r *record, side protocol.Side) {
+	if r.cmd == 0 {
+		return // the login: not a statement
+	}
+	st := s.cfg.Stats
+	if side == protocol.SideOnline {
+		s.counts.Online++
+		if st != nil {
+			st.StmtOnline.Add(1)
+		}
+	} else {
+		s.counts.Target++
+		if st != nil {
+			st.StmtTarget.Add(1)
+		}
+	}
+	if r.onl.done && r.tgt.done && !r.same() {
+		s.counts.Differ++
+		if st != nil {
+			st.Differ.Add(1)
+		}
+	}
+}
+
+// noAnswer completes a command neither server answers (COM_QUIT,
+// COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA): both sides are through.
+func (s *Session) noAnswer(r *record) {
+	r.onl.done, r.tgt.done = true, true
+	s.answered(r, protocol.SideOnline)
+	s.answered(r, protocol.SideTarget)
 }

@@ -123,8 +123,11 @@ func packets(t *testing.T, b []byte) [][]byte {
 
 // loggedIn runs a native-password login: online and target greet, the
 // client logs in, target and online say OK.
-func loggedIn(t *testing.T) *driver {
-	d := &driver{t: t, s: newTestSession(t)}
+func loggedIn(t *testing.T) *driver { return loggedInAs(t, newTestSession(t)) }
+
+// loggedInAs is loggedIn on the session s.
+func loggedInAs(t *testing.T, s *Session) *driver {
+	d := &driver{t: t, s: s}
 	d.online(greeting(onlineScr, pluginNative, false))
 	d.target(greeting(targetScr, pluginNative, false))
 	d.client(pkt(1, loginPayload(clientCaps, "app", nativePassword(onlineScr, "s3cret"), "shop", pluginNative)))

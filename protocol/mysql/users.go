@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -34,6 +35,19 @@ func (u *Users) Password(user string) (string, bool) {
 	return p, ok
 }
 
+// Names lists the users, sorted.
+func (u *Users) Names() []string {
+	if u == nil {
+		return nil
+	}
+	names := make([]string, 0, len(u.m))
+	for k := range u.m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
 // Len is the number of users.
 func (u *Users) Len() int { return len(u.m) }
 
@@ -58,17 +72,13 @@ func ParseUsers(name string, r io.Reader) (*Users, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 1<<16)
 	for line := 1; sc.Scan(); line++ {
-		t := strings.TrimRight(sc.Text(), " \t\r")
-		lead := strings.TrimLeft(t, " \t")
-		if lead == "" || lead[0] == '#' {
+		user, pw, ok, err := ParseUserLine(sc.Text())
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		if !ok {
 			continue
 		}
-		user, pw, ok := strings.Cut(strings.Map(tabToSpace, lead), " ")
-		if !ok || strings.TrimLeft(pw, " ") == "" {
-			return nil, fmt.Errorf("%s:%d: user %q has no password", name, line, user)
-		}
-		pw = lead[len(user):]
-		pw = strings.TrimLeft(pw, " \t")
 		if l, dup := first[user]; dup {
 			return nil, fmt.Errorf("%s:%d: user %q already listed on line %d", name, line, user, l)
 		}
@@ -79,6 +89,34 @@ func ParseUsers(name string, r io.Reader) (*Users, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return u, nil
+}
+
+// ParseUserLine reads one "user password" line (see ParseUsers); ok is
+// false for a blank or comment line. The error names the user, never the
+// password.
+func ParseUserLine(text string) (user, password string, ok bool, err error) {
+	t := strings.TrimRight(text, " \t\r")
+	lead := strings.TrimLeft(t, " \t")
+	if lead == "" || lead[0] == '#' {
+		return "", "", false, nil
+	}
+	user, pw, found := strings.Cut(strings.Map(tabToSpace, lead), " ")
+	if !found || strings.TrimLeft(pw, " ") == "" {
+		return "", "", false, fmt.Errorf("user %q has no password", user)
+	}
+	return user, strings.TrimLeft(lead[len(user):], " \t"), true, nil
+}
+
+// Add sets user's password; false when user is already there (kept).
+func (u *Users) Add(user, password string) bool {
+	if _, dup := u.m[user]; dup {
+		return false
+	}
+	if u.m == nil {
+		u.m = make(map[string]string)
+	}
+	u.m[user] = password
+	return true
 }
 
 func tabToSpace(r rune) rune {
