@@ -68,16 +68,22 @@ func feedSplits(t *testing.T, methods []string, stream string, close bool, wants
 	}
 }
 
+// sampleResponses are response streams for the framer and Cutter tests.
+func sampleResponses() (cl, chunked, trailer, zero, info, head, noContent, notMod, eof string) {
+	cl = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+	chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=val\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+	trailer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n3\r\nabc\r\n0;last\r\nX-Sum: 42\r\n\r\n"
+	zero = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	info = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" + cl
+	head = "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
+	noContent = "HTTP/1.1 204 No Content\r\n\r\n"
+	notMod = "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n"
+	eof = "HTTP/1.0 200 OK\r\n\r\nuntil the end"
+	return
+}
+
 func TestResponsesAtEverySplit(t *testing.T) {
-	cl := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-	chunked := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=val\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
-	trailer := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n3\r\nabc\r\n0;last\r\nX-Sum: 42\r\n\r\n"
-	zero := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-	info := "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" + cl
-	head := "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
-	noContent := "HTTP/1.1 204 No Content\r\n\r\n"
-	notMod := "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n"
-	eof := "HTTP/1.0 200 OK\r\n\r\nuntil the end"
+	cl, chunked, trailer, zero, info, head, noContent, notMod, eof := sampleResponses()
 	cases := []struct {
 		name    string
 		methods []string

@@ -2,6 +2,7 @@ package httpframe
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -56,5 +57,41 @@ func FuzzResponses(f *testing.F) {
 		q := NewRequests(1 << 16)
 		_ = q.Feed(stream[:c])
 		_ = q.Feed(stream[c:])
+	})
+}
+
+// FuzzCutter: the Cutter cuts a stream fed in two pieces as it cuts it fed
+// whole, never consumes nothing, and where both it and the net/http
+// framer accept a response stream they find the same messages.
+func FuzzCutter(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 204 No Content\r\n\r\n"), uint8(7), true)
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n"), uint8(20), true)
+	f.Add([]byte("GET / HTTP/1.1\r\nContent-Length: 2\r\n\r\nabGET /b HTTP/1.0\r\n\r\n"), uint8(3), false)
+	f.Fuzz(func(t *testing.T, stream []byte, cut uint8, response bool) {
+		k := int(cut) % (len(stream) + 1)
+		var a, b Cutter
+		a.Init(response)
+		b.Init(response)
+		whole, errW := cutAll(&a, stream, nil, true)
+		split, errS := cutAll(&b, stream, []int{k}, true)
+		if (errW == nil) != (errS == nil) || fmt.Sprint(whole) != fmt.Sprint(split) {
+			t.Fatalf("whole %v (%v), split at %d %v (%v)", whole, errW, k, split, errS)
+		}
+		if !response || errW != nil || bytes.ContainsAny(stream, "\x00") {
+			return
+		}
+		framed, err := framerResponses(nil, string(stream))
+		if err != nil {
+			return
+		}
+		var ended []span
+		for _, s := range whole {
+			if s.end >= 0 {
+				ended = append(ended, s)
+			}
+		}
+		if fmt.Sprint(framed) != fmt.Sprint(ended) {
+			t.Fatalf("framer %v, cutter %v", framed, ended)
+		}
 	})
 }
