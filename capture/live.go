@@ -68,6 +68,8 @@ type Live struct {
 	done    chan struct{} // closed when Run has returned
 	kstats  []kernelStats // per socket, what was already counted
 
+	numBlocks int // ring blocks per socket
+
 	kernelSkipsOutgoing bool // the kernel skips frames this host sends (else only the filter drops them)
 }
 
@@ -114,7 +116,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 	l := &Live{
 		cfg: cfg, log: log, lt: lt, match: newMatcher(cfg.Filter),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		kstats: make([]kernelStats, cfg.Fanout),
+		kstats: make([]kernelStats, cfg.Fanout), numBlocks: perSocketMB << 20 / blockSize,
 	}
 	group := uint16(rand.Uint32())
 	for i := 0; i < cfg.Fanout; i++ {
@@ -123,7 +125,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 			afpacket.TPacketVersion3,
 			afpacket.OptFrameSize(afpacket.DefaultFrameSize),
 			afpacket.OptBlockSize(blockSize),
-			afpacket.OptNumBlocks(perSocketMB<<20/blockSize),
+			afpacket.OptNumBlocks(l.numBlocks),
 			afpacket.OptBlockTimeout(cfg.BlockTimeout),
 			afpacket.OptPollTimeout(readPollTimeout()),
 		)
@@ -280,9 +282,18 @@ func (l *Live) readSocket(ctx context.Context, tp *afpacket.TPacket, h Handler, 
 	if w != nil {
 		defer w.close()
 	}
+	var peek *ringPeek
+	if w != nil {
+		peek = newRingPeek(tp, l.numBlocks)
+	}
 	nextStats := time.Now().Add(statsEvery)
 	for {
-		data, ci, err := tp.ZeroCopyReadPacketData()
+		var data []byte
+		var ci gopacket.CaptureInfo
+		err := afpacket.ErrTimeout
+		if peek == nil || peek.ready() {
+			data, ci, err = tp.ZeroCopyReadPacketData()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
