@@ -88,18 +88,17 @@ func newRingPeek(tp *afpacket.TPacket, numBlocks int) *ringPeek {
 
 func (p *ringPeek) ring() []byte { return *(*[]byte)(unsafe.Add(p.tp, tpFields.ring)) }
 
-// ready mirrors gopacket's choice of the next header: another packet of
-// the current block, or else the first of the next block once the kernel
-// handed it to user space (TP_STATUS_USER).
-func (p *ringPeek) ready() bool {
-	off := *(*int)(unsafe.Add(p.tp, tpFields.offset))
+// next mirrors gopacket's choice of the next header: more is another
+// packet of the current block; otherwise off is the block it reads next.
+func (p *ringPeek) next() (off int, more bool) {
+	off = *(*int)(unsafe.Add(p.tp, tpFields.offset))
 	current := *(*[2]unsafe.Pointer)(unsafe.Add(p.tp, tpFields.current))
 	if current[0] != nil && *(*bool)(unsafe.Add(p.tp, tpFields.nextNeeded)) {
 		v3 := unsafe.Add(p.tp, tpFields.v3)
 		if blockhdr := *(*unsafe.Pointer)(unsafe.Add(v3, unsafe.Sizeof(uintptr(0)))); blockhdr != nil {
 			used := *(*uint32)(unsafe.Add(v3, 3*unsafe.Sizeof(uintptr(0))))
 			if used+1 < atomic.LoadUint32((*uint32)(unsafe.Add(blockhdr, blockPktsOff-blockStatusOff))) {
-				return true
+				return off, true
 			}
 		}
 		off++ // the current block is done: gopacket releases it and moves on
@@ -107,7 +106,32 @@ func (p *ringPeek) ready() bool {
 	if off >= p.blocks {
 		off = 0
 	}
+	return off, false
+}
+
+// user reports whether the kernel handed block off to user space.
+func (p *ringPeek) user(off int) bool {
 	ring := p.ring()
-	status := atomic.LoadUint32((*uint32)(unsafe.Pointer(&ring[off*p.blockSize+blockStatusOff])))
-	return status&unix.TP_STATUS_USER != 0
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&ring[off*p.blockSize+blockStatusOff])))&unix.TP_STATUS_USER != 0
+}
+
+// ready reports whether a read returns a packet now: another packet of the
+// current block, or a next block the kernel retired (TP_STATUS_USER).
+func (p *ringPeek) ready() bool {
+	off, more := p.next()
+	return more || p.user(off)
+}
+
+// backlog counts the retired blocks waiting to be read, from the next one
+// on, up to limit.
+func (p *ringPeek) backlog(limit int) int {
+	off, _ := p.next()
+	n := 0
+	for n < limit && p.user(off) {
+		n++
+		if off++; off == p.blocks {
+			off = 0
+		}
+	}
+	return n
 }

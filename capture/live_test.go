@@ -62,9 +62,13 @@ func openLiveIn(t *testing.T, ns string, cfg LiveConfig) *Live {
 }
 
 func runLive(t *testing.T, l *Live, s *sink) (stop func() error) {
+	return runLiveHandler(t, l, s.handle)
+}
+
+func runLiveHandler(t *testing.T, l *Live, h Handler) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- l.Run(ctx, s.handle) }()
+	go func() { errc <- l.Run(ctx, h) }()
 	return func() error {
 		cancel()
 		select {
