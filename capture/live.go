@@ -78,6 +78,8 @@ type Live struct {
 	maxBlocks  int                  // ring blocks a socket may grow to
 	growFailed bool                 // a growth failed: keep the rings as they are
 	ns         vns.NsHandle         // the network namespace OpenLive ran in (for a growth)
+	runCtx     context.Context      // the context of Run, for the readers' waits
+	waiters    []*ringWaiter        // each socket's reader parked in the netpoller, if any
 
 	kernelSkipsOutgoing bool // the kernel skips frames this host sends (else only the filter drops them)
 }
@@ -91,8 +93,9 @@ const (
 	minSocketRingMB     = 4
 	defaultBlockTimeout = 2 * time.Millisecond
 
-	pollTimeout = 100 * time.Millisecond
-	statsEvery  = time.Second // how often a reader refreshes the kernel's counters while running
+	pollTimeout = 100 * time.Millisecond // gopacket's blocking reads, when the netpoller cannot be used
+	idleWait    = time.Second            // a reader parked in the netpoller wakes at least this often
+	statsEvery  = time.Second            // how often a reader refreshes the kernel's counters while running
 )
 
 // OpenLive opens cfg.Fanout capture sockets on cfg.Interface, each with the
@@ -129,7 +132,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 	l := &Live{
 		cfg: cfg, log: log, lt: lt, match: newMatcher(cfg.Filter), prog: prog, ns: vns.None(),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		kstats:    make([]kernelStats, cfg.Fanout),
+		kstats: make([]kernelStats, cfg.Fanout), waiters: make([]*ringWaiter, cfg.Fanout),
 		numBlocks: make([]int, cfg.Fanout), maxBlocks: perSocketMB << 20 / blockSize,
 	}
 	if l.cfg.Fanout == 1 && startMB < perSocketMB {
@@ -266,12 +269,16 @@ func (l *Live) RunFlush(ctx context.Context, h Handler, flush func()) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	l.mu.Lock()
+	l.runCtx = ctx
+	l.mu.Unlock()
 	go func() {
 		select {
 		case <-l.stop:
 			cancel()
 		case <-ctx.Done():
 		}
+		l.wakeReaders()
 	}()
 	errs := make(chan error, len(l.socks))
 	var wg sync.WaitGroup
@@ -310,10 +317,11 @@ func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) e
 	l.mu.Lock()
 	tp := l.socks[i]
 	l.mu.Unlock()
-	r, err := newRingReader(tp, l.numBlocks[i])
+	r, err := l.newReader(tp, l.numBlocks[i])
 	if err != nil {
 		return err
 	}
+	l.setReader(i, r)
 	defer func() { r.close() }()
 	nextStats := time.Now().Add(statsEvery)
 	drops := l.stats.KernelDrops.Load() + l.stats.KernelFreezes.Load()

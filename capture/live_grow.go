@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -58,14 +59,21 @@ type ringReader struct {
 	blocks int
 	hot    bool // a block started with the backlog of pressure behind it
 	skip   *overlap
+	ctx    context.Context // the capture's run; wait returns once it ends
 }
 
-func newRingReader(tp *afpacket.TPacket, blocks int) (*ringReader, error) {
+// newReader makes a reader of the ring of tp.
+func (l *Live) newReader(tp *afpacket.TPacket, blocks int) (*ringReader, error) {
 	w, err := newRingWaiter(tp)
 	if err != nil {
 		return nil, err
 	}
-	r := &ringReader{tp: tp, w: w, blocks: blocks}
+	l.mu.Lock()
+	r := &ringReader{tp: tp, w: w, blocks: blocks, ctx: l.runCtx}
+	l.mu.Unlock()
+	if r.ctx == nil {
+		r.ctx = context.Background()
+	}
 	if w != nil {
 		r.peek = newRingPeek(tp, blocks)
 	}
@@ -89,14 +97,15 @@ func (r *ringReader) read() ([]byte, gopacket.CaptureInfo, error) {
 	return r.tp.ZeroCopyReadPacketData()
 }
 
-// wait parks until a block is ready (or pollTimeout passed).
-func (r *ringReader) wait() error { return r.waitFor(pollTimeout) }
+// wait parks until a block is ready, idleWait passed or the capture
+// stops (wakeReaders).
+func (r *ringReader) wait() error { return r.waitFor(idleWait) }
 
 func (r *ringReader) waitFor(d time.Duration) error {
 	if r.w == nil {
 		return nil // gopacket's own poll timeout blocked in read
 	}
-	return r.w.wait(d)
+	return r.w.wait(r.ctx, d)
 }
 
 // pressed reports whether the reader was found behind.
@@ -167,6 +176,26 @@ func (o *overlap) match(frame []byte) bool {
 	return dup
 }
 
+// setReader makes r the reader of socket i that wakeReaders wakes.
+func (l *Live) setReader(i int, r *ringReader) {
+	l.mu.Lock()
+	l.waiters[i] = r.w
+	l.mu.Unlock()
+}
+
+// wakeReaders wakes the readers parked in the netpoller, once the run's
+// context has ended: a waiter checks the context after setting its own
+// deadline, so either it sees the end or this deadline wakes it.
+func (l *Live) wakeReaders() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.waiters {
+		if w != nil {
+			_ = w.f.SetReadDeadline(time.Now())
+		}
+	}
+}
+
 // inNetns runs fn on a fresh thread in the network namespace the capture
 // was opened in (the reader's thread may be in another), and waits. The
 // thread is never unlocked, so the runtime discards it afterwards.
@@ -218,7 +247,7 @@ func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader,
 	if l.kernelSkipsOutgoing {
 		_ = ignoreOutgoing(tp)
 	}
-	nr, err := newRingReader(tp, l.maxBlocks)
+	nr, err := l.newReader(tp, l.maxBlocks)
 	if err == nil && nr.peek == nil {
 		nr.close()
 		err = errors.New("no peek at the new ring")
@@ -267,6 +296,7 @@ func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader,
 	l.mu.Lock()
 	old := l.socks[i]
 	l.socks[i], l.kstats[i], l.numBlocks[i] = tp, kernelStats{}, l.maxBlocks
+	l.waiters[i] = nr.w
 	l.mu.Unlock()
 	r.close()
 	old.Close()

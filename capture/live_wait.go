@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -77,11 +78,15 @@ func (w *ringWaiter) onReady(uintptr) bool {
 	return true
 }
 
-// wait parks until the socket is readable or max has passed (nil in both
-// cases; the caller just reads again).
-func (w *ringWaiter) wait(max time.Duration) error {
+// wait parks until the socket is readable, max has passed or ctx ended
+// (nil in every case; the caller just reads again). Whoever ends ctx sets
+// a past deadline afterwards to wake it.
+func (w *ringWaiter) wait(ctx context.Context, max time.Duration) error {
 	if err := w.f.SetReadDeadline(time.Now().Add(max)); err != nil {
 		return fmt.Errorf("capture: ring wait deadline: %w", err)
+	}
+	if ctx.Err() != nil {
+		return nil
 	}
 	w.first = true
 	err := w.rc.Read(w.ready)
