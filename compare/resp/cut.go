@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/replaygw/replaygw/compare/lines"
 )
 
 // Cutter finds where RESP2/RESP3 values begin and end in a stream without
@@ -22,9 +24,8 @@ import (
 type Cutter struct {
 	client bool
 	st     cutState
-	line   []byte // a line split across segments
-	lineN  int    // bytes of the line so far
-	remain int64  // blob bytes left, CRLF included
+	text   lines.Joiner // a line split across segments
+	remain int64        // blob bytes left, CRLF included
 	stack  []level
 	push   bool // the value in progress is a top-level push
 	off    int64
@@ -72,7 +73,9 @@ var ErrNotRESP = errors.New("not RESP")
 
 // Init makes c a new cutter of a client stream (commands) or of a reply
 // stream, for cutters held by value.
-func (c *Cutter) Init(client bool) { *c = Cutter{client: client} }
+func (c *Cutter) Init(client bool) {
+	*c = Cutter{client: client, text: lines.Joiner{Max: MaxLine}}
+}
 
 // Err is why the stream is not RESP, or nil.
 func (c *Cutter) Err() error { return c.err }
@@ -139,7 +142,7 @@ func commandStart(q []byte) bool {
 func (c *Cutter) fail(format string, args ...any) {
 	c.err = fmt.Errorf("resp: at stream offset %d: %w: %s", c.off, ErrNotRESP, fmt.Sprintf(format, args...))
 	c.st = cBroken
-	c.line = c.line[:0]
+	c.text.Reset()
 }
 
 // Step consumes the bytes of p up to and including the next event (all
@@ -204,22 +207,12 @@ func (c *Cutter) Step(p []byte) (n int, ev Event) {
 				}
 			}
 		default: // line states
-			i := bytes.IndexByte(q, '\n')
-			if i < 0 {
-				c.take(q, len(q))
-				return len(p), ev
-			}
-			var line []byte
-			if len(c.line) > 0 {
-				c.take(q, i+1)
-				line, c.line = c.line, c.line[:0]
-			} else {
-				line = q[:i+1]
-				c.off += int64(i + 1)
-				c.lineN += i + 1
-			}
-			n += i + 1
-			if c.st != cBroken && c.lineDone(line[:len(line)-1]) {
+			line, k, st := c.text.Cut(q)
+			n += k
+			c.off += int64(k)
+			if st == lines.TooLong {
+				c.fail("line longer than %d bytes", MaxLine)
+			} else if st == lines.Line && c.lineDone(line) {
 				return n, ev | End
 			}
 			if c.st == cBroken {
@@ -242,16 +235,6 @@ const (
 	owesString    = -1
 	owesAggregate = -2
 )
-
-func (c *Cutter) take(q []byte, k int) {
-	c.off += int64(k)
-	c.lineN += k
-	if c.lineN > MaxLine {
-		c.fail("line longer than %d bytes", MaxLine)
-		return
-	}
-	c.line = append(c.line, q[:k]...)
-}
 
 // value counts a complete value in the open aggregates; true when the
 // top-level value is complete.
@@ -297,7 +280,6 @@ func (c *Cutter) open(n int64, attr bool) bool {
 // lineDone handles one complete line (without its LF); true when it ends
 // the top-level value.
 func (c *Cutter) lineDone(l []byte) bool {
-	c.lineN = 0
 	if c.st == cInline {
 		// A line of words; the first names the command.
 		l = bytes.TrimSpace(l)
