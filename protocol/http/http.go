@@ -41,7 +41,7 @@ const FateParse = "http_parse"
 func New(o protocol.Options) protocol.New {
 	return func(st protocol.Start) (protocol.Protocol, error) {
 		s := &session{}
-		s.q.Init(o)
+		s.Queue.Init(o)
 		s.req.Init(false)
 		s.target.cut.Init(true)
 		s.online.cut.Init(true)
@@ -62,91 +62,60 @@ type respSide struct {
 }
 
 type session struct {
-	q      pairing.Queue
-	req    httpframe.Cutter
-	online respSide
-	target respSide
-	known  int // requests whose method the response cutters were told
-	fate   *protocol.Fate
+	pairing.Queue // Needs and Fate
+	req           httpframe.Cutter
+	online        respSide
+	target        respSide
+	known         int // requests whose method the response cutters were told
 	// midstream: the capture began inside the session; online bytes
 	// before the first request seen answer earlier ones.
 	midstream bool
 }
 
-func (s *session) Needs() protocol.Needs {
-	if s.q.Compare() {
-		return protocol.NeedsClient | protocol.NeedsOnline | protocol.NeedsTarget
-	}
-	return protocol.NeedsClient | protocol.NeedsTarget
-}
-
-func (s *session) Fate() *protocol.Fate { return s.fate }
-
-func (s *session) broken(side string, err error) {
-	if s.fate == nil {
-		s.fate = &protocol.Fate{Code: FateParse, Detail: side + ": " + err.Error()}
-	}
-}
-
 // Client passes the bytes unchanged and marks each request's start.
 func (s *session) Client(out, p []byte, at int64) ([]byte, protocol.Mark) {
-	s.q.Recycle()
 	out = append(out, p...)
-	if s.fate != nil {
+	if !s.Queue.Call() {
 		return out, 0
 	}
 	var m protocol.Mark
 	for len(p) > 0 {
 		opaque := s.req.Opaque()
 		n, ev := s.req.Step(p)
-		if ev&httpframe.Start != 0 {
-			s.q.Start(at)
-			m |= protocol.RequestStart
-		}
-		if !opaque {
-			s.q.Request(p[:n])
-		}
+		m |= s.Queue.Client(p[:n], ev&httpframe.Start != 0, opaque, at)
 		for s.known < s.req.Requests() {
 			s.known++
-			if r := s.q.Rec(s.known - 1); r != nil {
+			if r := s.Queue.Rec(s.known - 1); r != nil {
 				r.Kind = s.req.Method().String()
 			}
 			s.target.cut.Expect(s.req.Method())
-			if s.q.Compare() {
+			if s.Queue.Compare() {
 				s.online.cut.Expect(s.req.Method())
 			}
 		}
 		p = p[n:]
 	}
-	if err := s.req.Err(); err != nil {
-		s.broken("client", err)
-	}
+	s.Queue.Check(FateParse, "client", s.req.Err())
 	return out, m
 }
 
 // Online follows the online server's responses (compared routes).
 func (s *session) Online(out, p []byte, at int64) ([]byte, protocol.Mark) {
-	s.q.Recycle()
-	if s.fate != nil || !s.q.Compare() || (s.midstream && s.q.Started() == 0) {
+	if !s.Queue.Call() || !s.Queue.Compare() || (s.midstream && s.Queue.Started() == 0) {
 		return out, 0
 	}
 	s.response(&s.online, p, at)
-	if err := s.online.cut.Err(); err != nil {
-		s.broken("online", err)
-	}
+	s.Queue.Check(FateParse, "online", s.online.cut.Err())
 	return out, 0
 }
 
 // Target follows the target's responses: ResponseComplete for each.
 func (s *session) Target(out, p []byte, at int64) ([]byte, protocol.Mark) {
-	s.q.Recycle()
-	if s.fate != nil {
+	if !s.Queue.Call() {
 		return out, 0
 	}
 	m := s.response(&s.target, p, at)
-	if err := s.target.cut.Err(); err != nil {
-		s.broken("target", err)
-	}
+	s.Queue.Check(FateParse, "target", s.target.cut.Err())
 	return out, m
 }
 
@@ -156,7 +125,7 @@ func (s *session) response(rs *respSide, p []byte, at int64) protocol.Mark {
 		opaque := rs.cut.Opaque()
 		n, ev := rs.cut.Step(p)
 		if !opaque {
-			s.q.Response(rs.side, p[:n], at)
+			s.Queue.Response(rs.side, p[:n], at)
 		}
 		if ev&httpframe.End != 0 {
 			m |= s.complete(rs)
@@ -168,18 +137,13 @@ func (s *session) response(rs *respSide, p []byte, at int64) protocol.Mark {
 
 // complete ends the response in progress on rs.
 func (s *session) complete(rs *respSide) protocol.Mark {
-	s.q.Complete(rs.side, rs.cut.Status())
-	if rs.side == protocol.SideTarget {
-		return protocol.ResponseComplete
-	}
-	return 0
+	return s.Queue.Complete(rs.side, rs.cut.Status())
 }
 
 // End completes a response whose body runs to the end of its stream, and
 // any response still due on a stream that ended.
 func (s *session) End(out []byte, side protocol.Side, at int64) ([]byte, protocol.Mark) {
-	s.q.Recycle()
-	if s.fate != nil || side == protocol.SideClient || (side == protocol.SideOnline && !s.q.Compare()) {
+	if !s.Queue.Call() || side == protocol.SideClient || (side == protocol.SideOnline && !s.Queue.Compare()) {
 		return out, 0
 	}
 	rs := &s.online
@@ -191,22 +155,19 @@ func (s *session) End(out []byte, side protocol.Side, at int64) ([]byte, protoco
 		m |= s.complete(rs)
 	}
 	// Requests still due get no answer on this stream.
-	for s.q.Due(side) < s.q.Started() {
-		m |= s.complete(rs)
-	}
-	return out, m
+	return out, m | s.Queue.Unanswered(side)
 }
 
 // Exchange hands out the oldest request the target has answered (and, on
 // a compared route, the online server too, or the online stream lags by
 // more than pairing.MaxWaiting requests).
 func (s *session) Exchange(x *protocol.Exchange) bool {
-	s.q.Recycle()
-	r := s.q.Next(x, s.fate != nil)
+	s.Queue.Recycle()
+	r := s.Queue.Next(x, false)
 	if r == nil {
 		return false
 	}
-	if s.q.Compare() {
+	if s.Queue.Compare() {
 		method, target := requestLine(r.Req)
 		if x.Kind == "" {
 			x.Kind = method

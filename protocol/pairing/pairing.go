@@ -61,6 +61,7 @@ type Queue struct {
 	handed  *Record // given out by the last Next: recycled at the next Recycle
 	started int
 	due     [2]int // request number of the response in progress: online, target
+	fate    *protocol.Fate
 }
 
 // Init makes q an empty queue for a route's options (Keep 0: DefaultKeep).
@@ -73,6 +74,41 @@ func (q *Queue) Init(o protocol.Options) {
 
 // Compare reports whether the route keeps payloads.
 func (q *Queue) Compare() bool { return q.opt.Compare }
+
+// Needs are the streams a framing protocol reads: the online one only on
+// a compared route.
+func (q *Queue) Needs() protocol.Needs {
+	if q.opt.Compare {
+		return protocol.NeedsClient | protocol.NeedsOnline | protocol.NeedsTarget
+	}
+	return protocol.NeedsClient | protocol.NeedsTarget
+}
+
+// Fail sets the session's fate, code with the side and err as detail,
+// unless one is set already.
+func (q *Queue) Fail(code, side string, err error) {
+	if q.fate == nil {
+		q.fate = &protocol.Fate{Code: code, Detail: side + ": " + err.Error()}
+	}
+}
+
+// Check fails the session as Fail does when err is not nil.
+func (q *Queue) Check(code, side string, err error) {
+	if err != nil {
+		q.Fail(code, side, err)
+	}
+}
+
+// Call begins every Protocol call: the record of the last exchange
+// handed out is recycled. It reports whether the session still replays
+// (no fate).
+func (q *Queue) Call() bool {
+	q.Recycle()
+	return q.fate == nil
+}
+
+// Fate is the session's fate, nil while it replays.
+func (q *Queue) Fate() *protocol.Fate { return q.fate }
 
 // Recycle takes back the record handed out by the last Next: call it at
 // the start of every Protocol call, once the caller has had the Exchange.
@@ -118,6 +154,22 @@ func (q *Queue) Rec(n int) *Record {
 	return nil
 }
 
+// Client takes the n bytes of p a client Cutter's Step consumed: start
+// says a request began in them (RequestStart is returned), opaque that
+// the cutter was outside any request before the Step (the bytes are no
+// request's).
+func (q *Queue) Client(p []byte, start, opaque bool, at int64) protocol.Mark {
+	var m protocol.Mark
+	if start {
+		q.Start(at)
+		m = protocol.RequestStart
+	}
+	if !opaque {
+		q.Request(p)
+	}
+	return m
+}
+
 // Request adds p to the request started last.
 func (q *Queue) Request(p []byte) {
 	if q.started == 0 {
@@ -155,14 +207,29 @@ func (q *Queue) Response(side protocol.Side, p []byte, at int64) {
 }
 
 // Complete ends the response in progress on side with the protocol's
-// status of it; the next response begins.
-func (q *Queue) Complete(side protocol.Side, status int) {
+// status of it; the next response begins. On the target side it returns
+// ResponseComplete.
+func (q *Queue) Complete(side protocol.Side, status int) protocol.Mark {
 	i := index(side)
 	if r := q.Rec(q.due[i]); r != nil {
 		h := r.Half(side)
 		h.Done, h.Status = true, status
 	}
 	q.due[i]++
+	if side == protocol.SideTarget {
+		return protocol.ResponseComplete
+	}
+	return 0
+}
+
+// Unanswered completes, with status 0, every response still due on a
+// side whose stream ended.
+func (q *Queue) Unanswered(side protocol.Side) protocol.Mark {
+	var m protocol.Mark
+	for q.due[index(side)] < q.started {
+		m |= q.Complete(side, 0)
+	}
+	return m
 }
 
 // keep appends p to dst up to the route's bound.
@@ -180,10 +247,12 @@ func (q *Queue) keep(dst, p []byte, r *Record) []byte {
 
 // Next fills x from the oldest request the target has answered (and, on
 // a compared route, the online server too, unless it lags by more than
-// MaxWaiting requests or stop says the session is over) and returns its
+// MaxWaiting requests, the session has a fate or stop says the
+// online stream is over) and returns its
 // record, valid until the next Recycle; nil when none is ready. x's
 // Kind, Key and Same are the caller's to set.
 func (q *Queue) Next(x *protocol.Exchange, stop bool) *Record {
+	stop = stop || q.fate != nil
 	if len(q.recs) == 0 {
 		return nil
 	}
