@@ -14,6 +14,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/replaygw/replaygw/pkt"
 	"github.com/vishvananda/netlink"
+	vns "github.com/vishvananda/netns"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,7 +26,9 @@ type LiveConfig struct {
 	Filter    Filter
 	// BlockMB is the ring memory of all sockets together, in MiB (split
 	// evenly, at least 4 MiB per socket); default 32. The ring is mapped
-	// into the process, so it is resident memory from the start. Below
+	// into the process, so it is resident memory while it exists: a
+	// single socket starts with 4 MiB and grows to BlockMB under pressure
+	// (live_grow.go). Below
 	// about 400 packets per block per retire timeout (200,000 packets/s
 	// per socket at 2ms) blocks retire by timeout, not full, so a ring of
 	// n blocks holds n*BlockTimeout of traffic whatever the rate: the
@@ -47,6 +51,7 @@ type LiveConfig struct {
 	Logger       *slog.Logger
 
 	filterOnlyOutgoing bool // tests: leave outgoing frames to the filter alone
+	fixedRing          bool // tests: open the whole ring at once
 }
 
 // Handler receives one captured IP packet; pkt is valid only during the call.
@@ -67,6 +72,12 @@ type Live struct {
 	stop    chan struct{} // closed by Close
 	done    chan struct{} // closed when Run has returned
 	kstats  []kernelStats // per socket, what was already counted
+
+	prog       []bpf.RawInstruction // the kernel filter
+	numBlocks  []int                // ring blocks of each socket now
+	maxBlocks  int                  // ring blocks a socket may grow to
+	growFailed bool                 // a growth failed: keep the rings as they are
+	ns         vns.NsHandle         // the network namespace OpenLive ran in (for a growth)
 
 	kernelSkipsOutgoing bool // the kernel skips frames this host sends (else only the filter drops them)
 }
@@ -95,6 +106,10 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		cfg.BlockMB = defaultRingMB
 	}
 	perSocketMB := max(cfg.BlockMB/cfg.Fanout, minSocketRingMB)
+	startMB := perSocketMB
+	if cfg.Fanout == 1 && !cfg.fixedRing {
+		startMB = min(perSocketMB, minSocketRingMB) // grows to perSocketMB under pressure (live_grow.go)
+	}
 	if cfg.BlockTimeout <= 0 {
 		cfg.BlockTimeout = defaultBlockTimeout
 	}
@@ -112,43 +127,67 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		return nil, err
 	}
 	l := &Live{
-		cfg: cfg, log: log, lt: lt, match: newMatcher(cfg.Filter),
+		cfg: cfg, log: log, lt: lt, match: newMatcher(cfg.Filter), prog: prog, ns: vns.None(),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		kstats: make([]kernelStats, cfg.Fanout),
+		kstats:    make([]kernelStats, cfg.Fanout),
+		numBlocks: make([]int, cfg.Fanout), maxBlocks: perSocketMB << 20 / blockSize,
+	}
+	if l.cfg.Fanout == 1 && startMB < perSocketMB {
+		if l.ns, err = vns.Get(); err != nil {
+			l.ns = vns.None() // growth then opens in the reader's namespace, or fails and is logged
+		}
 	}
 	group := uint16(rand.Uint32())
 	for i := 0; i < cfg.Fanout; i++ {
-		tp, err := afpacket.NewTPacket(
-			afpacket.OptInterface(cfg.Interface),
-			afpacket.TPacketVersion3,
-			afpacket.OptFrameSize(afpacket.DefaultFrameSize),
-			afpacket.OptBlockSize(blockSize),
-			afpacket.OptNumBlocks(perSocketMB<<20/blockSize),
-			afpacket.OptBlockTimeout(cfg.BlockTimeout),
-			afpacket.OptPollTimeout(readPollTimeout()),
-		)
+		l.numBlocks[i] = startMB << 20 / blockSize
+		tp, err := l.openSocket(l.numBlocks[i])
 		if err != nil {
 			l.closeSockets()
-			return nil, fmt.Errorf("capture: open %s socket %d: %w", cfg.Interface, i, err)
+			return nil, fmt.Errorf("capture: %s socket %d: %w", cfg.Interface, i, err)
 		}
 		l.socks = append(l.socks, tp)
-		if err := tp.SetBPF(prog); err != nil {
-			l.closeSockets()
-			return nil, fmt.Errorf("capture: attach filter on %s: %w", cfg.Interface, err)
-		}
 		if cfg.Fanout > 1 {
 			if err := l.joinFanout(tp, &group, i); err != nil {
 				l.closeSockets()
 				return nil, fmt.Errorf("capture: fanout on %s: %w", cfg.Interface, err)
 			}
-		} else if !cfg.filterOnlyOutgoing {
+		} else if !l.filterOnlyOutgoing() {
 			l.kernelSkipsOutgoing = ignoreOutgoing(tp) == nil
 		}
 	}
 	log.Info("capture open", "interface", cfg.Interface, "link", lt.String(),
-		"sockets", cfg.Fanout, "ring_mb_per_socket", perSocketMB, "block_timeout", cfg.BlockTimeout, "services", len(cfg.Filter.Dst),
+		"sockets", cfg.Fanout, "ring_mb_per_socket", startMB, "ring_max_mb_per_socket", perSocketMB, "block_timeout", cfg.BlockTimeout, "services", len(cfg.Filter.Dst), "answers_of", len(cfg.Filter.Src),
 		"kernel_skips_outgoing", l.kernelSkipsOutgoing)
 	return l, nil
+}
+
+// filterOnlyOutgoing: the kernel must not skip the frames this host sends,
+// because the online service's answers are among them (Filter.Src), or a
+// test asks.
+func (l *Live) filterOnlyOutgoing() bool {
+	return l.cfg.filterOnlyOutgoing || len(l.cfg.Filter.Src) > 0
+}
+
+// openSocket opens one ring of blocks blocks on the interface with the
+// kernel filter attached (not yet in a fanout group).
+func (l *Live) openSocket(blocks int) (*afpacket.TPacket, error) {
+	tp, err := afpacket.NewTPacket(
+		afpacket.OptInterface(l.cfg.Interface),
+		afpacket.TPacketVersion3,
+		afpacket.OptFrameSize(afpacket.DefaultFrameSize),
+		afpacket.OptBlockSize(blockSize),
+		afpacket.OptNumBlocks(blocks),
+		afpacket.OptBlockTimeout(l.cfg.BlockTimeout),
+		afpacket.OptPollTimeout(readPollTimeout()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	if err := tp.SetBPF(l.prog); err != nil {
+		tp.Close()
+		return nil, fmt.Errorf("attach filter: %w", err)
+	}
+	return tp, nil
 }
 
 // joinFanout puts tp in the fanout group; the first socket picks a free
@@ -157,7 +196,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 // must join with the same flags).
 func (l *Live) joinFanout(tp *afpacket.TPacket, group *uint16, i int) error {
 	if i == 0 {
-		l.kernelSkipsOutgoing = !l.cfg.filterOnlyOutgoing
+		l.kernelSkipsOutgoing = !l.filterOnlyOutgoing()
 	}
 	var err error
 	for try := 0; try < 8; try++ {
@@ -236,11 +275,11 @@ func (l *Live) RunFlush(ctx context.Context, h Handler, flush func()) error {
 	}()
 	errs := make(chan error, len(l.socks))
 	var wg sync.WaitGroup
-	for i, tp := range l.socks {
+	for i := range l.socks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.readSocket(ctx, tp, h, flush); err != nil {
+			if err := l.readSocket(ctx, i, h, flush); err != nil {
 				errs <- fmt.Errorf("capture: %s socket %d: %w", l.cfg.Interface, i, err)
 				cancel()
 			}
@@ -261,21 +300,25 @@ func readPollTimeout() time.Duration {
 	return pollTimeout
 }
 
-// readSocket reads tp until ctx ends. When no ring block is ready it calls
-// flush (the handler's batch is complete) and waits for the next block.
-// About once a second it refreshes the kernel's packet and drop counters,
-// so that ring overflows show while the capture runs, not only at Close.
-func (l *Live) readSocket(ctx context.Context, tp *afpacket.TPacket, h Handler, flush func()) error {
-	w, err := newRingWaiter(tp)
+// readSocket reads socket i until ctx ends. When no ring block is ready it
+// calls flush (the handler's batch is complete) and waits for the next
+// block. About once a second it refreshes the kernel's packet and drop
+// counters, so that ring overflows show while the capture runs, not only
+// at Close. A ring that may grow is replaced by a larger one at the first
+// sign of pressure (live_grow.go).
+func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) error {
+	l.mu.Lock()
+	tp := l.socks[i]
+	l.mu.Unlock()
+	r, err := newRingReader(tp, l.numBlocks[i])
 	if err != nil {
 		return err
 	}
-	if w != nil {
-		defer w.close()
-	}
+	defer func() { r.close() }()
 	nextStats := time.Now().Add(statsEvery)
+	drops := l.stats.KernelDrops.Load() + l.stats.KernelFreezes.Load()
 	for {
-		data, ci, err := tp.ZeroCopyReadPacketData()
+		data, ci, err := r.read()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -286,19 +329,29 @@ func (l *Live) readSocket(ctx context.Context, tp *afpacket.TPacket, h Handler, 
 			if flush != nil {
 				flush()
 			}
+			pressed := false
 			if now := time.Now(); now.After(nextStats) {
 				l.updateKernelStats()
 				nextStats = now.Add(statsEvery)
+				d := l.stats.KernelDrops.Load() + l.stats.KernelFreezes.Load()
+				pressed, drops = d > drops, d
 			}
-			if w != nil {
-				if err := w.wait(pollTimeout); err != nil {
+			if l.mayGrow(i) && (pressed || r.pressed()) {
+				if r, err = l.grow(i, r, h, flush); err != nil {
 					return err
 				}
+				continue
+			}
+			if err := r.wait(); err != nil {
+				return err
 			}
 			continue
 		}
+		if r.duplicate(data) {
+			continue
+		}
 		l.handle(data, &ci, h)
-		if flush != nil && w == nil {
+		if flush != nil && r.w == nil {
 			flush() // blocking reads: no way to know whether more follow
 		}
 	}
@@ -381,4 +434,8 @@ func (l *Live) closeSockets() {
 		tp.Close()
 	}
 	l.socks = nil
+	if l.ns.IsOpen() {
+		l.ns.Close()
+		l.ns = vns.None()
+	}
 }

@@ -18,6 +18,7 @@ type Stats struct {
 	Malformed     atomic.Uint64 // frames or IP headers that did not parse
 	Filtered      atomic.Uint64 // IP packets not for a filtered service (live)
 	SnapCut       atomic.Uint64 // packets cut by the snap length (or ring block size), skipped
+	RingGrowths   atomic.Uint64 // rings replaced by a larger one (live)
 }
 
 // Counters lists the counters with their metric names.
@@ -29,6 +30,7 @@ func (s *Stats) Counters() []counter.Metric {
 		counter.Of(&s.KernelPackets, "capture_kernel_packets_total", "packets the kernel filter accepted"),
 		counter.Of(&s.KernelDrops, "capture_kernel_drops_total", "packets dropped by the kernel (capture ring full)"),
 		counter.Of(&s.KernelFreezes, "capture_kernel_freezes_total", "TPACKET_V3 queue freezes"),
+		counter.Of(&s.RingGrowths, "capture_ring_growths_total", "capture rings replaced by one of the configured size (capture_ring_mb) under pressure"),
 		skipped.At(&s.NonIP).With("reason", "non_ip"),
 		skipped.At(&s.Malformed).With("reason", "malformed"),
 		skipped.At(&s.Filtered).With("reason", "filtered"),

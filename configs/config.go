@@ -44,7 +44,8 @@ type Gateway struct {
 	Listen     string   `toml:"listen"`      // control channel; default ":36524"
 	Token      string   `toml:"token"`       // shared secret
 	TokenFile  string   `toml:"token_file"`  // or: read the secret from this file
-	Queues     int      `toml:"queues"`      // TUN queues (IFF_MULTI_QUEUE); default = number of CPUs, max 16
+	CPUs       int      `toml:"cpus"`        // CPUs the gateway runs on (GOMAXPROCS); default 1
+	Queues     int      `toml:"queues"`      // TUN queues (IFF_MULTI_QUEUE); default = cpus, max 16
 	MTU        int      `toml:"mtu"`         // TUN MTU; default 1500
 	TxQueueLen int      `toml:"txqueuelen"`  // TUN txqueuelen; default 10000
 	Redirect   string   `toml:"redirect"`    // "auto" (default), "tc" or "forwarding"

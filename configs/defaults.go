@@ -1,7 +1,6 @@
 package configs
 
 import (
-	"runtime"
 	"time"
 
 	"github.com/replaygw/replaygw/copier"
@@ -44,6 +43,12 @@ const (
 	// lab's highest connection rate (docs/benchmarks.md) and keeps the
 	// copier's footprint on the online host small.
 	DefaultCopyWorkers = 1
+	// DefaultGatewayCPUs is the CPUs `replaygw up` runs on when
+	// gateway.cpus is absent: one keeps its goroutines' wake-ups on one
+	// thread, with no hand-off to another, which costs less CPU per
+	// response at everyday rates (docs/benchmarks.md).
+	DefaultGatewayCPUs = 1
+	MaxGatewayCPUs     = 1024
 	DefaultLogFormat   = "text"
 
 	MaxQueues     = 16
@@ -89,7 +94,8 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 	if g := c.Gateway; g != nil {
 		str(&g.TUN, DefaultTUN, "gateway", "tun")
 		str(&g.Listen, DefaultListen, "gateway", "listen")
-		num(&g.Queues, min(runtime.NumCPU(), MaxQueues), "gateway", "queues")
+		num(&g.CPUs, DefaultGatewayCPUs, "gateway", "cpus")
+		num(&g.Queues, min(g.CPUs, MaxQueues), "gateway", "queues")
 		num(&g.MTU, DefaultMTU, "gateway", "mtu")
 		num(&g.TxQueueLen, DefaultTxQueueLen, "gateway", "txqueuelen")
 		str(&g.Redirect, DefaultRedirect, "gateway", "redirect")

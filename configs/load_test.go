@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,6 +97,8 @@ func TestParseErrors(t *testing.T) {
 		{"listen empty", gwOK + "listen = \"\"\n", 4, "gateway.listen", "missing"},
 		{"queues 0", gwOK + "queues = 0\n", 4, "gateway.queues", "0 is out of range 1..16"},
 		{"queues 17", gwOK + "queues = 17\n", 4, "gateway.queues", "17 is out of range 1..16"},
+		{"cpus 0", gwOK + "cpus = 0\n", 4, "gateway.cpus", "0 is out of range 1..1024"},
+		{"cpus 1025", gwOK + "cpus = 1025\n", 4, "gateway.cpus", "1025 is out of range 1..1024"},
 		{"mtu low", gwOK + "mtu = 575\n", 4, "gateway.mtu", "575 is out of range 576..65535"},
 		{"mtu high", gwOK + "mtu = 65536\n", 4, "gateway.mtu", "out of range"},
 		{"mtu ipv6", "[gateway]\npools = [\"fd00::/64\"]\ntoken = \"x\"\nmtu = 1000\n", 4, "gateway.mtu", "IPv6 minimum"},
@@ -293,14 +294,14 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, p := c.Gateway, c.Copy
-	cpus := runtime.NumCPU()
 	checks := []struct {
 		name      string
 		got, want any
 	}{
 		{"tun", g.TUN, "rgw0"},
 		{"listen", g.Listen, ":36524"},
-		{"queues", g.Queues, min(cpus, 16)},
+		{"gateway cpus", g.CPUs, 1},
+		{"queues", g.Queues, 1},
 		{"mtu", g.MTU, 1500},
 		{"txqueuelen", g.TxQueueLen, 10000},
 		{"redirect", g.Redirect, "auto"},

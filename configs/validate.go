@@ -77,6 +77,7 @@ func (g *Gateway) check(ch *checker, dir string) {
 	g.Secret = ch.secret("gateway", g.Token, g.TokenFile, dir, true)
 
 	ch.tokenStrength("gateway", g.Token, g.Secret)
+	ch.intRange("gateway.cpus", g.CPUs, 1, MaxGatewayCPUs)
 	ch.intRange("gateway.queues", g.Queues, 1, MaxQueues)
 	ch.intRange("gateway.mtu", g.MTU, 576, 65535)
 	if ipv6 && g.MTU >= 576 && g.MTU < 1280 {

@@ -20,6 +20,9 @@ func RunGateway(ctx context.Context, cfg *configs.Config, log *slog.Logger) erro
 	if _, err := Check(cfg, CmdUp); err != nil {
 		return fmt.Errorf("%s: %w", cfg.Path, err)
 	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(cfg.Gateway.CPUs)
+	}
 	exp := newExporter("gateway", log)
 	gw, err := OpenGatewayWith(cfg.Gateway, log, GatewayOptions{Compare: cfg.Compare, Metrics: exp})
 	if err != nil {

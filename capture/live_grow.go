@@ -1,0 +1,277 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"runtime"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/afpacket"
+	vns "github.com/vishvananda/netns"
+	"golang.org/x/net/bpf"
+)
+
+// Growing the ring. The ring is mapped into the process, so all of it is
+// resident memory from the start, and most hosts never need more than a
+// few MiB of it. A single-socket capture therefore opens a small ring
+// (minSocketRingMB) and replaces it with one of the configured size at the
+// first sign of pressure: a quarter of its blocks ready at once when the
+// reader starts one (it fell behind by that many block timeouts), or a
+// kernel drop or queue freeze. Nothing captured is lost or handed out twice on
+// the way:
+//
+//  1. the large ring is opened with the same filter: from now on it sees
+//     every packet;
+//  2. the small ring gets a filter that accepts nothing, so it takes no
+//     more packets; the few that reached both rings between 1 and 2 are
+//     the overlap;
+//  3. the small ring is read until the kernel has retired its last block
+//     (one block timeout), hashing the frames read since 1;
+//  4. the large ring is read; those of its first frames that equal one
+//     hashed in 3 (the overlap) are skipped.
+//
+// A fanout group (several sockets) keeps the ring it opened with.
+
+// growBacklogMin is the least backlog, in blocks, that counts as pressure.
+const growBacklogMin = 4
+
+// overlapMax bounds the frames remembered for step 4: far more than can
+// arrive in the microseconds between steps 1 and 2.
+const overlapMax = 1024
+
+var rejectAll = func() []bpf.RawInstruction {
+	raw, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	if err != nil {
+		panic(err)
+	}
+	return raw
+}()
+
+// ringReader reads one ring: gopacket's socket, the netpoller waiter, the
+// peek at the ring's blocks, and the overlap to skip after a growth.
+type ringReader struct {
+	tp     *afpacket.TPacket
+	w      *ringWaiter // nil: blocking reads
+	peek   *ringPeek   // nil: no peek, no growth
+	blocks int
+	hot    bool // a block started with the backlog of pressure behind it
+	skip   *overlap
+}
+
+func newRingReader(tp *afpacket.TPacket, blocks int) (*ringReader, error) {
+	w, err := newRingWaiter(tp)
+	if err != nil {
+		return nil, err
+	}
+	r := &ringReader{tp: tp, w: w, blocks: blocks}
+	if w != nil {
+		r.peek = newRingPeek(tp, blocks)
+	}
+	return r, nil
+}
+
+// read returns the next frame, or afpacket.ErrTimeout when none is ready.
+func (r *ringReader) read() ([]byte, gopacket.CaptureInfo, error) {
+	if r.peek == nil {
+		return r.tp.ZeroCopyReadPacketData()
+	}
+	off, more := r.peek.next()
+	if !more {
+		if !r.peek.user(off) {
+			return nil, gopacket.CaptureInfo{}, afpacket.ErrTimeout
+		}
+		// A block starts: how many more wait behind it?
+		need := max(growBacklogMin, r.blocks/4)
+		r.hot = r.hot || r.peek.backlog(need) >= need
+	}
+	return r.tp.ZeroCopyReadPacketData()
+}
+
+// wait parks until a block is ready (or pollTimeout passed).
+func (r *ringReader) wait() error { return r.waitFor(pollTimeout) }
+
+func (r *ringReader) waitFor(d time.Duration) error {
+	if r.w == nil {
+		return nil // gopacket's own poll timeout blocked in read
+	}
+	return r.w.wait(d)
+}
+
+// pressed reports whether the reader was found behind.
+func (r *ringReader) pressed() bool { return r.hot }
+
+// duplicate reports whether frame is one of the overlap to skip.
+func (r *ringReader) duplicate(frame []byte) bool {
+	if r.skip == nil {
+		return false
+	}
+	dup := r.skip.match(frame)
+	if !r.skip.on {
+		r.skip = nil
+	}
+	return dup
+}
+
+func (r *ringReader) close() {
+	if r.w != nil {
+		r.w.close()
+	}
+}
+
+// overlap is the tail of the frames the old ring handed out after the new
+// one opened, as hashes: the new ring's first frames that are among them
+// were handed out already. The new ring may also start with frames no
+// filter checked yet (it is bound before its filter is attached), so the
+// overlap is looked for among its first frames, not only at the first.
+type overlap struct {
+	seed maphash.Seed
+	tail []uint64 // in order, the last overlapMax
+	left int      // frames of the new ring still looked at
+	on   bool
+}
+
+func newOverlap() *overlap { return &overlap{seed: maphash.MakeSeed(), on: true} }
+
+func (o *overlap) add(frame []byte) {
+	if len(o.tail) == overlapMax {
+		copy(o.tail, o.tail[1:])
+		o.tail = o.tail[:overlapMax-1]
+	}
+	o.tail = append(o.tail, maphash.Bytes(o.seed, frame))
+	o.left = len(o.tail) + overlapSlack
+}
+
+// overlapSlack is how many frames of the new ring beyond the tail's
+// length are looked at.
+const overlapSlack = 64
+
+// match is called with the new ring's frames in order: a frame whose hash
+// is in the tail is a duplicate (and leaves the tail). It turns itself off
+// when the tail is empty or the frames to look at are used up.
+func (o *overlap) match(frame []byte) bool {
+	dup := false
+	if len(o.tail) > 0 {
+		h := maphash.Bytes(o.seed, frame)
+		for i, t := range o.tail {
+			if t == h {
+				o.tail = append(o.tail[:i], o.tail[i+1:]...)
+				dup = true
+				break
+			}
+		}
+	}
+	o.left--
+	o.on = len(o.tail) > 0 && o.left > 0
+	return dup
+}
+
+// inNetns runs fn on a fresh thread in the network namespace the capture
+// was opened in (the reader's thread may be in another), and waits. The
+// thread is never unlocked, so the runtime discards it afterwards.
+func (l *Live) inNetns(fn func() error) error {
+	if !l.ns.IsOpen() {
+		return fn()
+	}
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := vns.Set(l.ns); err != nil {
+			done <- fmt.Errorf("enter the capture's network namespace: %w", err)
+			return
+		}
+		done <- fn()
+	}()
+	return <-done
+}
+
+// mayGrow reports whether socket i may still be replaced by a larger ring.
+func (l *Live) mayGrow(i int) bool {
+	return l.cfg.Fanout == 1 && l.numBlocks[i] < l.maxBlocks && !l.growFailed
+}
+
+// grow replaces socket i, read by r, with a ring of maxBlocks blocks (the
+// steps above) and returns the reader of the new one. When the new ring
+// cannot be opened the old one is kept (and no growth tried again).
+func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader, error) {
+	why := "backlog"
+	if !r.hot {
+		why = "kernel_drops"
+	}
+	keep := func(what string, err error) (*ringReader, error) {
+		l.growFailed = true
+		l.log.Warn("capture ring stays small: "+what, "err", err, "ring_mb", l.numBlocks[i]*blockSize>>20)
+		return r, nil
+	}
+	if r.peek == nil {
+		return keep("no peek at the ring", errors.New("gopacket's ring fields not found"))
+	}
+	var tp *afpacket.TPacket
+	err := l.inNetns(func() (err error) {
+		tp, err = l.openSocket(l.maxBlocks)
+		return err
+	})
+	if err != nil {
+		return keep("could not open a larger one", err)
+	}
+	if l.kernelSkipsOutgoing {
+		_ = ignoreOutgoing(tp)
+	}
+	nr, err := newRingReader(tp, l.maxBlocks)
+	if err == nil && nr.peek == nil {
+		nr.close()
+		err = errors.New("no peek at the new ring")
+	}
+	if err != nil {
+		tp.Close()
+		return keep("could not read a larger one", err)
+	}
+	if err := r.tp.SetBPF(rejectAll); err != nil {
+		nr.close()
+		tp.Close()
+		return keep("could not close the small one", err)
+	}
+	// Read the old ring to its end: the kernel retires its last block
+	// after one block timeout.
+	ov := newOverlap()
+	deadline := time.Now().Add(2*l.cfg.BlockTimeout + 2*time.Millisecond)
+	for {
+		data, ci, err := r.read()
+		if err == nil {
+			if !r.duplicate(data) {
+				ov.add(data)
+				l.handle(data, &ci, h)
+			}
+			continue
+		}
+		if !errors.Is(err, afpacket.ErrTimeout) {
+			nr.close()
+			tp.Close()
+			return nil, fmt.Errorf("draining the small ring: %w", err)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		if err := r.waitFor(left); err != nil {
+			nr.close()
+			tp.Close()
+			return nil, err
+		}
+	}
+	if flush != nil {
+		flush()
+	}
+	l.updateKernelStats() // the old socket's last counts
+	l.mu.Lock()
+	old := l.socks[i]
+	l.socks[i], l.kstats[i], l.numBlocks[i] = tp, kernelStats{}, l.maxBlocks
+	l.mu.Unlock()
+	r.close()
+	old.Close()
+	nr.skip = ov
+	l.stats.RingGrowths.Add(1)
+	l.log.Info("capture ring grown", "reason", why, "ring_mb", l.maxBlocks*blockSize>>20)
+	return nr, nil
+}
