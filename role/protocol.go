@@ -8,17 +8,21 @@ import (
 	"github.com/replaygw/replaygw/counter"
 	"github.com/replaygw/replaygw/ledger"
 	"github.com/replaygw/replaygw/protocol"
+	"github.com/replaygw/replaygw/protocol/http"
 	"github.com/replaygw/replaygw/protocol/mysql"
+	"github.com/replaygw/replaygw/protocol/redis"
+	"github.com/replaygw/replaygw/protocol/tcp"
 )
 
 // Route protocols: each [[copy.route]]'s protocol key names the package
 // that makes its sessions' protocol state (copier.Route.Protocol):
 //
-//	"tcp"   -> nil: the engine's passthrough (tcp.Compare when compared)
+//	"tcp"   -> nil: the engine's passthrough; tcp.Compare when compared
 //	"mysql" -> protocol/mysql, every mysql route sharing one Users (read
 //	           once by configs), one Store of saved logins and statement
 //	           texts (sessions resumed mid-stream) and one Stats
-//	"http", "redis" -> protocol/http, protocol/redis
+//	"http"  -> protocol/http, "redis" -> protocol/redis; both read the
+//	           online stream too and keep payloads when compared
 
 // protocols builds the routes' protocol constructors of one copier.
 type protocols struct {
@@ -56,18 +60,17 @@ func routeOptions(cfg *configs.Copy, i int) protocol.Options {
 func (p *protocols) routeProtocol(name string, opts protocol.Options) (protocol.New, error) {
 	switch name {
 	case "", configs.ProtocolTCP:
-		if opts.Compare {
-			return nil, fmt.Errorf("comparing %q routes is not built yet", name)
-		}
-		return nil, nil
+		return tcp.Compare(opts), nil // nil unless compared
 	case configs.ProtocolMySQL:
 		c, err := p.mysqlConfig()
 		if err != nil {
 			return nil, err
 		}
 		return mysql.Protocol(c.WithOptions(opts)), nil
-	case configs.ProtocolHTTP, configs.ProtocolRedis:
-		return nil, fmt.Errorf("%q is not built yet; use \"tcp\"", name)
+	case configs.ProtocolHTTP:
+		return http.New(opts), nil
+	case configs.ProtocolRedis:
+		return redis.New(opts), nil
 	}
 	return nil, fmt.Errorf("unknown protocol %q (want one of %v)", name, configs.Protocols)
 }

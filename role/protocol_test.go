@@ -38,8 +38,8 @@ func TestRouteProtocols(t *testing.T) {
 		{"tcp is the passthrough", "", []string{"tcp", "mysql"}, "", ""},
 		{"mysql without default user", "", []string{"mysql", "mysql"}, "", mysql.FateNoLogin},
 		{"mysql with default user", "default_user = \"app\"\ndefault_schema = \"sbtest\"\n", []string{"mysql"}, "", "ok"},
-		{"http not built", "", []string{"mysql", "http"}, `copy.route[1].protocol: "http" is not built yet`, ""},
-		{"redis not built", "", []string{"redis"}, `copy.route[0].protocol: "redis" is not built yet`, ""},
+		{"http and redis", "", []string{"http", "redis", "tcp"}, "", ""},
+		{"compared", "[compare]\nenabled = true\n", []string{"tcp", "http", "redis", "mysql"}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,16 +57,33 @@ func TestRouteProtocols(t *testing.T) {
 			}
 			mysqlRoutes := 0
 			for i, r := range routes {
-				if (r.Protocol != nil) != (tt.protos[i] == "mysql") {
-					t.Fatalf("route %d (%s): protocol set %v", i, tt.protos[i], r.Protocol != nil)
+				name, compared := tt.protos[i], cfg.Routes[i].Compared
+				if compared != strings.Contains(tt.extra, "[compare]") {
+					t.Fatalf("route %d: compared %v with %q", i, compared, tt.extra)
+				}
+				if (r.Protocol != nil) != (name != "tcp" || compared) {
+					t.Fatalf("route %d (%s, compared %v): protocol set %v", i, name, compared, r.Protocol != nil)
 				}
 				if r.Protocol == nil {
 					continue
 				}
-				mysqlRoutes++
 				p, err := r.Protocol(protocol.Start{Client: netip.MustParseAddrPort("10.0.0.9:40001")})
-				if _, ok := p.(*mysql.Session); !ok || err != nil {
-					t.Fatalf("route %d: %T, %v", i, p, err)
+				if err != nil {
+					t.Fatalf("route %d: %v", i, err)
+				}
+				if name == "mysql" {
+					mysqlRoutes++
+					if _, ok := p.(*mysql.Session); !ok {
+						t.Fatalf("route %d: %T", i, p)
+					}
+					continue
+				}
+				want := protocol.NeedsClient | protocol.NeedsTarget
+				if compared {
+					want |= protocol.NeedsOnline
+				}
+				if p.Needs() != want {
+					t.Fatalf("route %d (%s, compared %v): needs %v, want %v", i, name, compared, p.Needs(), want)
 				}
 			}
 			if (len(ms) > 0) != (mysqlRoutes > 0) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/replaygw/replaygw/compare/lines"
 )
 
 // Cutter finds where messages begin and end in one direction of an
@@ -27,9 +29,9 @@ import (
 type Cutter struct {
 	response bool
 	st       cutState
-	line     []byte // a line split across segments
-	head     int    // bytes of the head so far
-	remain   int64  // body or chunk bytes left
+	text     lines.Joiner // a line split across segments
+	head     int          // bytes of the head so far
+	remain   int64        // body or chunk bytes left
 	msg      msgFacts
 	expect   []Method // methods of the requests whose responses are due (response side)
 	exp0     int      // index of the first due method in expect
@@ -182,7 +184,7 @@ func (c *Cutter) InMessage() bool {
 func (c *Cutter) fail(format string, args ...any) {
 	c.err = fmt.Errorf("httpframe: at stream offset %d: %w: %s", c.off, ErrNotHTTP, fmt.Sprintf(format, args...))
 	c.st = stBroken
-	c.line = c.line[:0]
+	c.text.Reset()
 }
 
 // Step consumes the bytes of p up to and including the next event (all
@@ -231,24 +233,13 @@ func (c *Cutter) Step(p []byte) (n int, ev Event) {
 			n += k
 			c.off += int64(k)
 		default: // line states
-			i := bytes.IndexByte(q, '\n')
-			if i < 0 {
-				c.take(q, len(q))
-				return len(p), ev
-			}
-			var line []byte
-			if len(c.line) > 0 {
-				c.take(q, i+1)
-				line, c.line = c.line, c.line[:0]
-				// line aliases c.line's array: lineDone reads it before
-				// anything is appended again.
-			} else {
-				line = q[:i+1]
-				c.off += int64(i + 1)
-				c.head += i + 1
-			}
-			n += i + 1
-			if c.st != stBroken && c.lineDone(line[:len(line)-1]) {
+			line, k, st := c.text.Cut(q)
+			n += k
+			c.off += int64(k)
+			c.head += k
+			if c.head > MaxHead {
+				c.fail("head longer than %d bytes", MaxHead)
+			} else if st == lines.Line && c.lineDone(line) {
 				return n, ev | End
 			}
 			if c.st == stBroken {
@@ -258,17 +249,6 @@ func (c *Cutter) Step(p []byte) (n int, ev Event) {
 		}
 	}
 	return n, ev
-}
-
-// take keeps the first k bytes of q as part of a line not yet complete.
-func (c *Cutter) take(q []byte, k int) {
-	c.off += int64(k)
-	c.head += k
-	if c.head > MaxHead {
-		c.fail("head longer than %d bytes", MaxHead)
-		return
-	}
-	c.line = append(c.line, q[:k]...)
 }
 
 // lineDone handles one complete line (without its LF); true when it ends

@@ -2,6 +2,7 @@ package resp
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -37,6 +38,43 @@ func FuzzFramer(f *testing.F) {
 		}
 		if !bytes.HasPrefix(stream, raw) {
 			t.Fatalf("framed bytes are not a prefix of the stream")
+		}
+	})
+}
+
+// FuzzCutter: a Cutter finds the same ends fed whole or byte by byte, on
+// either side, and on a reply stream the same ends as the Framer for the
+// replies the Framer framed (the Cutter may frame on where the Framer
+// finds a value malformed, and stops only where the framing itself is).
+func FuzzCutter(f *testing.F) {
+	for _, r := range replies {
+		f.Add([]byte(r.wire), false)
+	}
+	f.Add([]byte("*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n"), true)
+	f.Fuzz(func(t *testing.T, stream []byte, client bool) {
+		whole, _, cw := cut(client, false, string(stream), len(stream), 0)
+		bytewise, _, cb := cut(client, false, string(stream), 0, 1)
+		if fmt.Sprint(whole) != fmt.Sprint(bytewise) || (cw.Err() == nil) != (cb.Err() == nil) {
+			t.Fatalf("whole %v (err %v) vs byte by byte %v (err %v)", whole, cw.Err(), bytewise, cb.Err())
+		}
+		if client {
+			return
+		}
+		fr := NewFramer(1 << 20)
+		fr.Feed(stream)
+		var framed []int
+		off := 0
+		for r, ok := fr.Next(); ok; r, ok = fr.Next() {
+			off += len(r.Raw)
+			framed = append(framed, off)
+		}
+		for k := range min(len(framed), len(whole)) {
+			if framed[k] != whole[k].end {
+				t.Fatalf("reply %d: framer ends at %d, cutter at %d", k, framed[k], whole[k].end)
+			}
+		}
+		if len(whole) < len(framed) && cw.Err() == nil {
+			t.Fatalf("cutter found %d replies, framer %d", len(whole), len(framed))
 		}
 	})
 }

@@ -1,20 +1,16 @@
 package http
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
 	"github.com/replaygw/replaygw/protocol"
+	"github.com/replaygw/replaygw/protocol/protocoltest"
 )
 
 func open(t testing.TB, o protocol.Options, st protocol.Start) protocol.Protocol {
 	t.Helper()
-	p, err := New(o)(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return protocoltest.Open(t, New(o), st)
 }
 
 // feed hands stream to fn in pieces cut at cuts; it returns the output and
@@ -32,20 +28,7 @@ func feed(fn func(out, p []byte, at int64) ([]byte, protocol.Mark), stream strin
 	return out, marks
 }
 
-func exchanges(p protocol.Protocol) []protocol.Exchange {
-	var xs []protocol.Exchange
-	for {
-		var x protocol.Exchange
-		if !p.Exchange(&x) {
-			return xs
-		}
-		// Payloads alias the protocol's buffers: copy them for the test.
-		x.RequestData = bytes.Clone(x.RequestData)
-		x.OnlineData = bytes.Clone(x.OnlineData)
-		x.TargetData = bytes.Clone(x.TargetData)
-		xs = append(xs, x)
-	}
-}
+func exchanges(p protocol.Protocol) []protocol.Exchange { return protocoltest.Drain(p) }
 
 func count(ms []protocol.Mark, m protocol.Mark) int {
 	n := 0

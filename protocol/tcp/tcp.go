@@ -1,7 +1,15 @@
-// Package tcp is the passthrough protocol: the client's bytes go to the
-// target exactly as captured, with no message boundaries and no exchanges.
-// Its Needs is zero, so the copier keeps no protocol state for its
-// sessions and runs its fast path unchanged.
+// Package tcp is the protocol of routes without an application protocol:
+// the client's bytes go to the target exactly as captured.
+//
+// Data flow:
+//
+//	uncompared route: nil New (or New, whose Needs is zero): the copier
+//	                  keeps no protocol state and runs its fast path
+//	compared route:   Compare -> client turns -> RequestStart
+//	                  online and target bytes -> by length -> Exchange
+//	                  (request and both responses for compare.Bytes)
+//
+// New is the passthrough Protocol: no message boundaries, no exchanges.
 package tcp
 
 import "github.com/replaygw/replaygw/protocol"

@@ -1,0 +1,165 @@
+package tcp
+
+import (
+	"bytes"
+
+	"github.com/replaygw/replaygw/protocol"
+	"github.com/replaygw/replaygw/protocol/pairing"
+)
+
+// Compare returns the constructor of a compared tcp route's sessions, or
+// nil (the engine's passthrough, at no cost) when the route is not
+// compared.
+//
+// With no framing to go by, a request is a turn of the conversation: the
+// client bytes captured from the first one after the online server last
+// spoke (the same boundary as the engine's ack heuristic), and its online
+// response the server bytes captured until the next request. The
+// target's bytes are given to the request due by length: once a
+// request's online response is final (the next request started or the
+// online stream ended), the target's response to it is complete when it
+// is as long, and later target bytes belong to the next request. So a
+// target response longer or shorter than production's shifts the
+// pairing of the session's later responses (they count as differing);
+// equal lengths keep it exact. Online bytes before the first request (a
+// server's greeting) and as many of the target's first bytes are not
+// compared; a capture that began inside the session (Start.Midstream)
+// drops the online bytes before its first request seen instead.
+//
+// The client's bytes go out unchanged; the exchanges carry the request
+// and both responses (cut to Options.Keep) for compare.Bytes at the
+// gateway. Compare never sets a fate.
+func Compare(o protocol.Options) protocol.New {
+	if !o.Compare {
+		return nil
+	}
+	return func(st protocol.Start) (protocol.Protocol, error) {
+		s := &turns{midstream: st.Midstream}
+		s.Init(o)
+		return s, nil
+	}
+}
+
+// Key is the endpoint key of a tcp route's exchanges.
+const Key = "tcp"
+
+// turns is a compared tcp session.
+type turns struct {
+	pairing.Queue // Needs and Fate
+	// turn: the online server spoke since the last client bytes; the
+	// next client bytes start a request.
+	turn      bool
+	greeting  int // online bytes before the first request
+	skipped   int // target bytes skipped as its greeting
+	midstream bool
+}
+
+// Client passes the bytes unchanged; bytes after the online server spoke
+// start a request.
+func (s *turns) Client(out, p []byte, at int64) ([]byte, protocol.Mark) {
+	out = append(out, p...)
+	s.Call()
+	if len(p) == 0 {
+		return out, 0
+	}
+	var m protocol.Mark
+	if s.Started() == 0 || s.turn {
+		if s.Started() > 0 {
+			s.Complete(protocol.SideOnline, 0) // its online response is final
+		}
+		s.Start(at)
+		s.turn = false
+		m = protocol.RequestStart | s.advance()
+	}
+	s.Request(p)
+	return out, m
+}
+
+// Online follows the online server's responses.
+func (s *turns) Online(out, p []byte, at int64) ([]byte, protocol.Mark) {
+	s.Call()
+	if s.Started() == 0 {
+		if !s.midstream {
+			s.greeting += len(p)
+		}
+		return out, 0
+	}
+	s.Response(protocol.SideOnline, p, at)
+	s.turn = s.turn || len(p) > 0
+	return out, 0
+}
+
+// Target gives the target's bytes to the requests due, by length.
+func (s *turns) Target(out, p []byte, at int64) ([]byte, protocol.Mark) {
+	s.Call()
+	if k := min(len(p), s.greeting-s.skipped); k > 0 {
+		s.skipped += k
+		p = p[k:]
+	}
+	var m protocol.Mark
+	for len(p) > 0 {
+		k := len(p)
+		if room, final := s.room(); final {
+			k = min(k, room)
+		}
+		s.Response(protocol.SideTarget, p[:k], at)
+		p = p[k:]
+		m |= s.advance()
+	}
+	return out, m
+}
+
+// room is how many more bytes the target's response due may take, and
+// whether that is final (its online response is).
+func (s *turns) room() (int, bool) {
+	n := s.Due(protocol.SideTarget)
+	if s.Due(protocol.SideOnline) <= n {
+		return 0, false
+	}
+	r := s.Rec(n)
+	if r == nil {
+		return 0, false
+	}
+	return max(r.On.Bytes-r.Tg.Bytes, 0), true
+}
+
+// advance completes the target's responses that are as long as their
+// final online ones.
+func (s *turns) advance() protocol.Mark {
+	var m protocol.Mark
+	for {
+		room, final := s.room()
+		if !final || room > 0 {
+			return m
+		}
+		m |= s.Complete(protocol.SideTarget, 0)
+	}
+}
+
+// End makes the last online response final, or gives the requests due on
+// the target no more bytes.
+func (s *turns) End(out []byte, side protocol.Side, _ int64) ([]byte, protocol.Mark) {
+	s.Call()
+	switch side {
+	case protocol.SideOnline:
+		s.Unanswered(protocol.SideOnline)
+		return out, s.advance()
+	case protocol.SideTarget:
+		return out, s.Unanswered(protocol.SideTarget)
+	}
+	return out, 0
+}
+
+// Exchange hands out the oldest request both responses are in for.
+func (s *turns) Exchange(x *protocol.Exchange) bool {
+	s.Call()
+	r := s.Next(x, false)
+	if r == nil {
+		return false
+	}
+	x.Key = Key
+	x.Same = r.On.Bytes == r.Tg.Bytes && bytes.Equal(r.On.Data, r.Tg.Data)
+	return true
+}
+
+var _ protocol.Protocol = (*turns)(nil)

@@ -1,0 +1,139 @@
+package tcp
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/replaygw/replaygw/protocol"
+	"github.com/replaygw/replaygw/protocol/protocoltest"
+)
+
+func TestCompareOff(t *testing.T) {
+	if Compare(protocol.Options{}) != nil {
+		t.Fatal("an uncompared tcp route has a protocol: it must stay the engine's passthrough")
+	}
+}
+
+// call is one engine call on a compared tcp session.
+type call struct {
+	side protocol.Side
+	data string
+	end  bool
+}
+
+func cl(s string) call { return call{side: protocol.SideClient, data: s} }
+func on(s string) call { return call{side: protocol.SideOnline, data: s} }
+func tg(s string) call { return call{side: protocol.SideTarget, data: s} }
+func end(side protocol.Side) call {
+	return call{side: side, end: true}
+}
+
+func TestCompareTurns(t *testing.T) {
+	cases := []struct {
+		name  string
+		mid   bool
+		calls []call
+		marks string // marks of each call: s RequestStart, c ResponseComplete, S both, - none
+		want  string // exchanges: request|online|target|same
+	}{
+		{"one request per turn", false,
+			[]call{cl("GET a"), cl(" more"), on("A1"), tg("A1"), on("x"), cl("GET b"), tg("x"), tg("B"), on("B"), end(protocol.SideOnline)},
+			"s----sc--c",
+			"[GET a more|A1x|A1x|true GET b|B|B|true]"},
+		{"last response final at the end", false,
+			[]call{cl("q1"), on("r1"), cl("q2"), on("r2"), tg("r1r"), tg("2"), end(protocol.SideOnline)},
+			"s-s-c-c",
+			"[q1|r1|r1|true q2|r2|r2|true]"},
+		{"target differs, same length", false,
+			[]call{cl("q1"), on("aaaa"), cl("q2"), tg("aaba"), on("b"), end(protocol.SideOnline), tg("c")},
+			"s-sc--c",
+			"[q1|aaaa|aaba|false q2|b|c|false]"},
+		{"target shorter: its end completes it", false,
+			[]call{cl("q1"), on("long"), tg("lo"), end(protocol.SideOnline), end(protocol.SideTarget)},
+			"s---c",
+			"[q1|long|lo|false]"},
+		{"greeting skipped", false,
+			[]call{on("HELLO"), tg("HEL"), tg("LOhi"), cl("q"), on("hi"), end(protocol.SideOnline)},
+			"---s-c",
+			"[q|hi|hi|true]"},
+		{"midstream drops online bytes before the first request", true,
+			[]call{on("old"), cl("q"), on("r"), tg("r"), end(protocol.SideOnline)},
+			"-s--c",
+			"[q|r|r|true]"},
+		{"target before the online response is final", false,
+			[]call{cl("q1"), tg("r1"), on("r1"), cl("q2"), on("r2"), tg("r2"), end(protocol.SideTarget), end(protocol.SideOnline)},
+			"s--S--c-",
+			"[q1|r1|r1|true q2|r2|r2|true]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := protocoltest.Open(t, Compare(protocol.Options{Compare: true}), protocol.Start{Midstream: c.mid})
+			if p.Needs() != protocol.NeedsClient|protocol.NeedsOnline|protocol.NeedsTarget {
+				t.Fatalf("needs %v", p.Needs())
+			}
+			marks := ""
+			var xs []protocol.Exchange
+			for i, k := range c.calls {
+				var out []byte
+				var m protocol.Mark
+				switch {
+				case k.end:
+					out, m = p.End(nil, k.side, int64(i))
+				case k.side == protocol.SideClient:
+					out, m = p.Client([]byte(">"), []byte(k.data), int64(i))
+					if string(out) != ">"+k.data {
+						t.Fatalf("call %d: out %q", i, out)
+					}
+					out = nil
+				case k.side == protocol.SideOnline:
+					out, m = p.Online(nil, []byte(k.data), int64(i))
+				default:
+					out, m = p.Target(nil, []byte(k.data), int64(i))
+				}
+				if len(out) != 0 {
+					t.Fatalf("call %d: bytes for the target %q", i, out)
+				}
+				marks += markString(m)
+				xs = append(xs, protocoltest.Drain(p)...)
+			}
+			var got []string
+			for _, x := range xs {
+				if x.Key != Key || x.ClientBytes != len(x.RequestData) {
+					t.Fatalf("exchange %+v", x)
+				}
+				got = append(got, fmt.Sprintf("%s|%s|%s|%v", x.RequestData, x.OnlineData, x.TargetData, x.Same))
+			}
+			if marks != c.marks || fmt.Sprint(got) != c.want {
+				t.Fatalf("marks %s, exchanges %v; want %s, %s", marks, got, c.marks, c.want)
+			}
+			if p.Fate() != nil {
+				t.Fatalf("fate %v", p.Fate())
+			}
+		})
+	}
+}
+
+func markString(m protocol.Mark) string {
+	switch {
+	case m&protocol.RequestStart != 0 && m&protocol.ResponseComplete != 0:
+		return "S" // a start that also completes the previous response
+	case m&protocol.RequestStart != 0:
+		return "s"
+	case m&protocol.ResponseComplete != 0:
+		return "c"
+	}
+	return "-"
+}
+
+// FuzzCompare: any streams, the client's bytes unchanged, payloads within
+// Keep, never more exchanges than requests, no fate.
+func FuzzCompare(f *testing.F) {
+	f.Add([]byte("GET a"), []byte("A1x"), []byte("A1y"), uint8(3))
+	f.Fuzz(func(t *testing.T, client, online, target []byte, cut uint8) {
+		p := protocoltest.Open(t, Compare(protocol.Options{Compare: true, Keep: 16}), protocol.Start{Midstream: cut%5 == 0})
+		starts, xs := protocoltest.Streams(t, p, client, online, target, int(cut), 16)
+		if len(xs) > starts || p.Fate() != nil {
+			t.Fatalf("%d exchanges for %d request starts, fate %v", len(xs), starts, p.Fate())
+		}
+	})
+}
