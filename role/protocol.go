@@ -8,6 +8,7 @@ import (
 	"github.com/replaygw/replaygw/counter"
 	"github.com/replaygw/replaygw/ledger"
 	"github.com/replaygw/replaygw/protocol"
+	"github.com/replaygw/replaygw/protocol/http"
 	"github.com/replaygw/replaygw/protocol/mysql"
 )
 
@@ -66,7 +67,9 @@ func (p *protocols) routeProtocol(name string, opts protocol.Options) (protocol.
 			return nil, err
 		}
 		return mysql.Protocol(c.WithOptions(opts)), nil
-	case configs.ProtocolHTTP, configs.ProtocolRedis:
+	case configs.ProtocolHTTP:
+		return http.New(opts), nil
+	case configs.ProtocolRedis:
 		return nil, fmt.Errorf("%q is not built yet; use \"tcp\"", name)
 	}
 	return nil, fmt.Errorf("unknown protocol %q (want one of %v)", name, configs.Protocols)
