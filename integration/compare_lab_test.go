@@ -67,7 +67,7 @@ func runCompareLab(t *testing.T, noise bool) {
 	bin := needBinary(t, "up", "copy")
 	r := newRigLab(t, bin)
 	store := filepath.Join(t.TempDir(), "compare")
-	section := fmt.Sprintf("[compare]\nenabled = true\nstore = %q", store)
+	section := compareSection(store)
 
 	// The builds: production, the target build and, in noise mode,
 	// production's build again on target:81.
@@ -96,12 +96,7 @@ func runCompareLab(t *testing.T, noise bool) {
 		cc.RouteKeys = []string{fmt.Sprintf("noise_target = %q", na)}
 	}
 
-	gwc, err := os.ReadFile(r.GWConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gwc = bytes.Replace(gwc, []byte(`tun = "rgw0"`), []byte(fmt.Sprintf("tun = %q", r.tun)), 1)
-	r.startGateway(append(gwc, "\n"+section+"\n"...))
+	startGatewayWith(r, section)
 	r.startCopier(cc, false)
 	warm := cmpWarmUp(t, r, target)
 
@@ -186,6 +181,26 @@ func runCompareLab(t *testing.T, noise bool) {
 		t.Errorf("with_noise %d, noise fields %v without a noise target", sum.WithNoise, sum.Noise)
 	}
 	cmpLatency(t, sum)
+}
+
+// startGatewayWith starts the rig's gateway with its own TUN name and the
+// extra section (none when empty) at the end of its config.
+func startGatewayWith(r *copyRig, section string) {
+	r.t.Helper()
+	gwc, err := os.ReadFile(r.GWConfig)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	gwc = bytes.Replace(gwc, []byte(`tun = "rgw0"`), []byte(fmt.Sprintf("tun = %q", r.tun)), 1)
+	if section != "" {
+		gwc = append(gwc, "\n"+section+"\n"...)
+	}
+	r.startGateway(gwc)
+}
+
+// compareSection is the [compare] section of both roles' configs.
+func compareSection(store string) string {
+	return fmt.Sprintf("[compare]\nenabled = true\nstore = %q", store)
 }
 
 // cmpWarmUp sends probe requests (GET /warm/<k>, equal on every build)
