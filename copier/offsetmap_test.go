@@ -163,7 +163,7 @@ func TestOffsetMapRewrites(t *testing.T) {
 // Bytes the protocol inserts on a target response (an answer to the
 // target's own challenge) go next in the target's sequence space; a long
 // output is cut at the target's MSS; the online server's captured
-// responses reach Online in order.
+// responses reach Online in order (its pure ACKs carry nothing).
 func TestOffsetMapInsertsAndOnline(t *testing.T) {
 	r, f, _ := rewriterRig(t)
 	c := r.capConn(client4, online4, 1000)
@@ -173,6 +173,7 @@ func TestOffsetMapInsertsAndOnline(t *testing.T) {
 		r.e.HandlePacket(buildCaptured(capSpec{src: online4, dst: client4, seq: seq, ack: 1001, flags: flags, payload: []byte(p)}), r.clk.Now())
 	}
 	srv(header.TCPFlagSyn|header.TCPFlagAck, 4999, "")
+	srv(header.TCPFlagAck, 5000, "") // a pure ACK: nothing to follow
 	srv(header.TCPFlagAck, 5003, "def")
 	srv(header.TCPFlagAck, 5000, "abc")
 	srv(header.TCPFlagAck, 5000, "abc") // captured twice

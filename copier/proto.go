@@ -229,6 +229,9 @@ func (w *worker) protoOnline(s *session, p *capPkt, buf *pbuf, now int64) {
 		}
 		return
 	}
+	if buf == nil { // a pure ACK of the server: no data, nothing to follow
+		return
+	}
 	sg := capturedSeg(p, buf)
 	if !ps.onlOn {
 		if sg.n == 0 {

@@ -78,11 +78,7 @@ func openSteps(t *testing.T) []openStep {
 }
 
 func TestBenchOpenLoop(t *testing.T) {
-	if os.Getenv("RGW_BENCH") == "" {
-		t.Skip("open-loop benchmark: set RGW_BENCH=1 to run it (see docs/benchmarks.md)")
-	}
-	bin := needBinary(t, "up", "copy")
-	steps := openSteps(t)
+	bin, steps := openBench(t, "open-loop benchmark")
 	r := newCopyRig(t, bin)
 	napi := os.Getenv("RGW_BENCH_NAPI") == "1"
 	if napi {
@@ -95,13 +91,7 @@ func TestBenchOpenLoop(t *testing.T) {
 	}
 	r.startCopier(copierConf{}, true)
 	cp, gw := r.CP.Pid(), r.GW.Pid()
-	cpu := func(pid int) cpuTime {
-		c, err := procCPU(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	cpu := func(pid int) cpuTime { return mustCPU(t, pid) }
 	mem := func(pid int) procMem {
 		m, err := readProcMem(pid)
 		if err != nil {

@@ -29,6 +29,10 @@ type copierConf struct {
 	// Protocols, optional, set each route's protocol key (same index; ""
 	// leaves it out).
 	Protocols []string
+	// RouteKeys are more lines of every route, e.g. `noise_target = "..."`.
+	RouteKeys []string
+	// Sections are more tables after [metrics], e.g. a [compare] section.
+	Sections []string
 }
 
 // copyRig is one lab with its two real roles.
@@ -138,8 +142,14 @@ func (r *copyRig) copierTOML(c copierConf) (string, error) {
 		if i < len(c.Protocols) && c.Protocols[i] != "" {
 			fmt.Fprintf(&b, "protocol = %q\n", c.Protocols[i])
 		}
+		for _, l := range c.RouteKeys {
+			b.WriteString(l + "\n")
+		}
 	}
 	fmt.Fprintf(&b, "\n[metrics]\nlisten = %q\n", dc.MetricsAddr)
+	for _, s := range c.Sections {
+		b.WriteString("\n" + s + "\n")
+	}
 	return b.String(), nil
 }
 

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -71,20 +70,9 @@ func NewIDServer(ln net.Listener, opts IDServerOptions) *IDServer {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &IDServer{ln: ln, ids: make(map[string]struct{}), srcs: make(map[netip.Addr]int), done: make(chan struct{}), work: opts.Work, onReq: opts.OnRequest}
+	s := &IDServer{ln: ln, ids: make(map[string]struct{}), srcs: make(map[netip.Addr]int), work: opts.Work, onReq: opts.OnRequest}
 	ln = &timedListener{Listener: ln, s: s}
-	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
-	}
-	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			opts.Logger.Warn("idserver: serve", "addr", ln.Addr(), "err", err)
-		}
-	}()
+	s.srv, s.done = serveHTTP(ln, s, opts.Logger, "idserver")
 	return s
 }
 
