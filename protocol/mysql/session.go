@@ -115,6 +115,21 @@ func (s *Session) Needs() Needs { return NeedsClient | NeedsOnline | NeedsTarget
 // call.
 func (s *Session) RequestOffsets() []int { return s.starts }
 
+// Holding reports that the Session still owes the target client bytes:
+// complete client packets held back (waiting for the target's greeting,
+// its login answer or a statement id), or an auth exchange in progress
+// that the Session answers for the client. The engine keeps the client's
+// FIN from the target meanwhile.
+func (s *Session) Holding() bool {
+	if s.fate != nil {
+		return false
+	}
+	if _, ok := s.cli.peek(); ok {
+		return true
+	}
+	return s.target.ph == phaseAuth || (len(s.target.q) > 0 && s.target.q[0].cmd == comChangeUser)
+}
+
 // Fate is why the session stopped being replayable, or nil.
 func (s *Session) Fate() *Fate { return s.fate }
 

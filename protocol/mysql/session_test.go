@@ -654,3 +654,33 @@ func TestHeldContinuationExecute(t *testing.T) {
 		t.Fatalf("released %d bytes, id %d", len(out), binary.LittleEndian.Uint32(out[5:]))
 	}
 }
+
+// Holding: the Session owes the target client bytes while a login or a
+// command waits for the target, or while it answers the target's auth
+// for the client; not once everything is through, nor after a fate.
+func TestHolding(t *testing.T) {
+	d := &driver{t: t, s: newTestSession(t)}
+	step := func(what string, want bool) {
+		t.Helper()
+		if got := d.s.Holding(); got != want {
+			t.Fatalf("%s: Holding %v, want %v", what, got, want)
+		}
+	}
+	step("new session", false)
+	d.online(greeting(onlineScr, pluginNative, false))
+	d.client(pkt(1, loginPayload(clientCaps, "app", nativePassword(onlineScr, "s3cret"), "", pluginNative)))
+	step("login before the target's greeting", true)
+	d.target(greeting(targetScr, pluginNative, false))
+	step("login sent, target's answer pending", true)
+	d.client(pkt(0, []byte{comQuery}, []byte("SELECT 1")))
+	d.online(pkt(2, okPkt))
+	step("query held for the target's login", true)
+	d.target(pkt(2, okPkt))
+	step("login and query through", false)
+	d.take()
+	d.client(pkt(0, []byte{comStmtExecute}, le32(77), []byte{0, 1, 0, 0, 0}))
+	if d.s.Fate() == nil {
+		t.Fatal("execute of an unknown statement: no fate")
+	}
+	step("after a fate", false)
+}
