@@ -16,6 +16,19 @@ type Filter struct {
 	// address and port equal one of them are captured. Port 0 matches every
 	// port of the address.
 	Dst []netip.AddrPort
+	// Src are the services whose responses are captured too (routes whose
+	// protocol compares or rewrites against production's answers): TCP
+	// packets whose source address and port equal one of them, including
+	// the frames this host sends when the service runs here. Port 0 matches
+	// every port of the address.
+	Src []netip.AddrPort
+}
+
+// endpoint is one address test of the filter: the destination (a client's
+// packet to a service) or the source (a service's answer).
+type endpoint struct {
+	ap  netip.AddrPort
+	src bool
 }
 
 // Snaplen is what the kernel filter keeps of each accepted frame: enough for
@@ -39,9 +52,10 @@ func BuildFilter(f Filter, lt layers.LinkType) ([]bpf.RawInstruction, error) {
 	return bpf.Assemble(prog)
 }
 
-// liveFilter is BuildFilter preceded by a check that drops the frames this
-// host sends (skb->pkt_type, a kernel extension the x/net VM cannot run),
-// so the copier never captures its own packets.
+// liveFilter is BuildFilter preceded by a check on the frames this host
+// sends (skb->pkt_type, a kernel extension the x/net VM cannot run): they
+// are dropped, so that the copier never captures its own packets, except
+// the answers of f.Src when the online service runs on this host.
 func liveFilter(f Filter, lt layers.LinkType) ([]bpf.RawInstruction, error) {
 	prog, err := filterProgram(f, lt)
 	if err != nil {
@@ -51,6 +65,20 @@ func liveFilter(f Filter, lt layers.LinkType) ([]bpf.RawInstruction, error) {
 		bpf.LoadExtension{Num: bpf.ExtType},
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: packetOutgoing, SkipTrue: 1},
 		bpf.RetConstant{Val: 0},
+	}
+	if len(f.Src) > 0 {
+		out, err := filterProgram(Filter{Src: f.Src}, lt)
+		if err != nil {
+			return nil, err
+		}
+		// Outgoing: the answers only (every path of out returns); else the
+		// whole program, past out by an unconditional jump.
+		head = []bpf.Instruction{
+			bpf.LoadExtension{Num: bpf.ExtType},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipTrue: 1},
+			bpf.Jump{Skip: uint32(len(out))},
+		}
+		head = append(head, out...)
 	}
 	return bpf.Assemble(append(head, prog...))
 }
@@ -90,19 +118,30 @@ func (a *asm) resolve() ([]bpf.Instruction, error) {
 }
 
 func filterProgram(f Filter, lt layers.LinkType) ([]bpf.Instruction, error) {
-	if len(f.Dst) == 0 {
+	if len(f.Dst) == 0 && len(f.Src) == 0 {
 		return nil, errors.New("capture: filter: no destination services")
 	}
-	var v4, v6 []netip.AddrPort
-	for _, d := range f.Dst {
+	var v4, v6 []endpoint
+	add := func(d netip.AddrPort, src bool) error {
 		a := d.Addr().Unmap()
 		switch {
 		case a.Is4():
-			v4 = append(v4, netip.AddrPortFrom(a, d.Port()))
+			v4 = append(v4, endpoint{netip.AddrPortFrom(a, d.Port()), src})
 		case a.Is6():
-			v6 = append(v6, d)
+			v6 = append(v6, endpoint{d, src})
 		default:
-			return nil, fmt.Errorf("capture: filter: invalid destination %v", d)
+			return fmt.Errorf("capture: filter: invalid service %v", d)
+		}
+		return nil
+	}
+	for _, d := range f.Dst {
+		if err := add(d, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range f.Src {
+		if err := add(d, true); err != nil {
+			return nil, err
 		}
 	}
 	a := &asm{labels: map[string]int{}, fixups: map[int]string{}}
@@ -142,8 +181,8 @@ func filterProgram(f Filter, lt layers.LinkType) ([]bpf.Instruction, error) {
 }
 
 // ipv4Block accepts TCP first fragments at IP offset base whose destination
-// is one of dst.
-func ipv4Block(a *asm, base uint32, dst []netip.AddrPort) {
+// (or source) is one of dst.
+func ipv4Block(a *asm, base uint32, dst []endpoint) {
 	reject := bpf.RetConstant{Val: 0}
 	if len(dst) == 0 {
 		a.emit(reject)
@@ -158,15 +197,20 @@ func ipv4Block(a *asm, base uint32, dst []netip.AddrPort) {
 		reject,
 		bpf.LoadMemShift{Off: base}, // X = IP header length
 	)
-	for _, d := range dst {
+	for _, e := range dst {
+		d := e.ap
 		ip := d.Addr().As4()
-		a.emit(bpf.LoadAbsolute{Off: base + 16, Size: 4})
+		addrOff, portOff := uint32(16), uint32(2) // destination address, TCP destination port
+		if e.src {
+			addrOff, portOff = 12, 0
+		}
+		a.emit(bpf.LoadAbsolute{Off: base + addrOff, Size: 4})
 		if d.Port() == 0 {
 			a.emit(bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(ip[:]), SkipTrue: 1})
 		} else {
 			a.emit(
 				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(ip[:]), SkipTrue: 3},
-				bpf.LoadIndirect{Off: base + 2, Size: 2}, // TCP destination port
+				bpf.LoadIndirect{Off: base + portOff, Size: 2},
 				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(d.Port()), SkipTrue: 1},
 			)
 		}
@@ -176,8 +220,8 @@ func ipv4Block(a *asm, base uint32, dst []netip.AddrPort) {
 }
 
 // ipv6Block accepts TCP (next header 6) at IP offset base whose destination
-// is one of dst.
-func ipv6Block(a *asm, base uint32, dst []netip.AddrPort) {
+// (or source) is one of dst.
+func ipv6Block(a *asm, base uint32, dst []endpoint) {
 	reject := bpf.RetConstant{Val: 0}
 	if len(dst) == 0 {
 		a.emit(reject)
@@ -188,8 +232,13 @@ func ipv6Block(a *asm, base uint32, dst []netip.AddrPort) {
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6, SkipTrue: 1},
 		reject,
 	)
-	for _, d := range dst {
+	for _, e := range dst {
+		d := e.ap
 		ip := d.Addr().As16()
+		addrOff, portOff := uint32(24), uint32(42) // destination address, TCP destination port
+		if e.src {
+			addrOff, portOff = 8, 40
+		}
 		// Instructions left in this route after each address word's test:
 		// the remaining words (2 each), the port test (2) and the return.
 		tail := uint8(3)
@@ -198,13 +247,13 @@ func ipv6Block(a *asm, base uint32, dst []netip.AddrPort) {
 		}
 		for w := 0; w < 4; w++ {
 			a.emit(
-				bpf.LoadAbsolute{Off: base + 24 + uint32(4*w), Size: 4},
+				bpf.LoadAbsolute{Off: base + addrOff + uint32(4*w), Size: 4},
 				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(ip[4*w:]), SkipTrue: tail + uint8(2*(3-w))},
 			)
 		}
 		if d.Port() != 0 {
 			a.emit(
-				bpf.LoadAbsolute{Off: base + 42, Size: 2},
+				bpf.LoadAbsolute{Off: base + portOff, Size: 2},
 				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(d.Port()), SkipTrue: 1},
 			)
 		}

@@ -96,6 +96,58 @@ func TestBuildFilter(t *testing.T) {
 	}
 }
 
+// TestBuildFilterSrc checks the answers of Filter.Src services: their
+// source address and port match, whatever the destination, beside the
+// requests of Filter.Dst.
+func TestBuildFilterSrc(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	client4, client6 := ap("192.0.2.7:40000"), ap("[2001:db8::7]:40000")
+	f := Filter{
+		Dst: []netip.AddrPort{ap("10.0.0.1:80"), ap("[fd00::1]:443")},
+		Src: []netip.AddrPort{ap("10.0.0.1:80"), ap("[fd00::1]:443"), ap("10.0.0.5:0")},
+	}
+	cases := []struct {
+		name string
+		lt   layers.LinkType
+		pkt  []byte
+		want bool
+	}{
+		{"v4 request", layers.LinkTypeEthernet, ethernet(tcpPacket(client4, ap("10.0.0.1:80"), "GET", 0), 0), true},
+		{"v4 answer", layers.LinkTypeEthernet, ethernet(tcpPacket(ap("10.0.0.1:80"), client4, "OK", 0), 0), true},
+		{"v4 answer with options", layers.LinkTypeEthernet, ethernet(tcpPacket(ap("10.0.0.1:80"), client4, "OK", 12), 0), true},
+		{"v4 answer vlan", layers.LinkTypeEthernet, ethernet(tcpPacket(ap("10.0.0.1:80"), client4, "OK", 0), 9), true},
+		{"v4 answer wrong port", layers.LinkTypeEthernet, ethernet(tcpPacket(ap("10.0.0.1:81"), client4, "OK", 0), 0), false},
+		{"v4 answer wrong addr", layers.LinkTypeEthernet, ethernet(tcpPacket(ap("10.0.0.2:80"), client4, "OK", 0), 0), false},
+		{"v4 answer any port", layers.LinkTypeEthernet, ethernet(tcpPacket(ap("10.0.0.5:7"), client4, "OK", 0), 0), true},
+		{"v4 request to an answers-only service", layers.LinkTypeEthernet, ethernet(tcpPacket(client4, ap("10.0.0.5:7"), "GET", 0), 0), false},
+		{"v6 answer", layers.LinkTypeEthernet, ethernet(tcpPacket(ap("[fd00::1]:443"), client6, "OK", 0), 0), true},
+		{"v6 answer wrong port", layers.LinkTypeEthernet, ethernet(tcpPacket(ap("[fd00::1]:444"), client6, "OK", 0), 0), false},
+		{"v6 answer wrong last word", layers.LinkTypeEthernet, ethernet(tcpPacket(ap("[fd00::2]:443"), client6, "OK", 0), 0), false},
+		{"raw v4 answer", layers.LinkTypeRaw, tcpPacket(ap("10.0.0.1:80"), client4, "OK", 0), true},
+		{"raw v6 answer", layers.LinkTypeRaw, tcpPacket(ap("[fd00::1]:443"), client6, "OK", 0), true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n, err := vmFor(t, f, c.lt).Run(c.pkt)
+			if err != nil {
+				t.Fatalf("vm: %v", err)
+			}
+			if got := n > 0; got != c.want {
+				t.Fatalf("accepted=%v, want %v", got, c.want)
+			}
+			var hdr pkt.IP
+			ip, err := stripLinkLayer(c.lt, c.pkt, &hdr)
+			m := newMatcher(f)
+			if got := err == nil && m.ok(ip, &hdr); got != c.want {
+				t.Fatalf("matcher says %v, filter %v", got, c.want)
+			}
+		})
+	}
+	if _, err := BuildFilter(Filter{Src: f.Src}, layers.LinkTypeEthernet); err != nil {
+		t.Fatalf("answers-only filter: %v", err)
+	}
+}
+
 // TestBuildFilterManyRoutes checks that the jumps stay in range with many
 // routes, and that the last route of each family still matches.
 func TestBuildFilterManyRoutes(t *testing.T) {

@@ -141,14 +141,21 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 				l.closeSockets()
 				return nil, fmt.Errorf("capture: fanout on %s: %w", cfg.Interface, err)
 			}
-		} else if !cfg.filterOnlyOutgoing {
+		} else if !l.filterOnlyOutgoing() {
 			l.kernelSkipsOutgoing = ignoreOutgoing(tp) == nil
 		}
 	}
 	log.Info("capture open", "interface", cfg.Interface, "link", lt.String(),
-		"sockets", cfg.Fanout, "ring_mb_per_socket", perSocketMB, "block_timeout", cfg.BlockTimeout, "services", len(cfg.Filter.Dst),
+		"sockets", cfg.Fanout, "ring_mb_per_socket", perSocketMB, "block_timeout", cfg.BlockTimeout, "services", len(cfg.Filter.Dst), "answers_of", len(cfg.Filter.Src),
 		"kernel_skips_outgoing", l.kernelSkipsOutgoing)
 	return l, nil
+}
+
+// filterOnlyOutgoing: the kernel must not skip the frames this host sends,
+// because the online service's answers are among them (Filter.Src), or a
+// test asks.
+func (l *Live) filterOnlyOutgoing() bool {
+	return l.cfg.filterOnlyOutgoing || len(l.cfg.Filter.Src) > 0
 }
 
 // joinFanout puts tp in the fanout group; the first socket picks a free
@@ -157,7 +164,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 // must join with the same flags).
 func (l *Live) joinFanout(tp *afpacket.TPacket, group *uint16, i int) error {
 	if i == 0 {
-		l.kernelSkipsOutgoing = !l.cfg.filterOnlyOutgoing
+		l.kernelSkipsOutgoing = !l.filterOnlyOutgoing()
 	}
 	var err error
 	for try := 0; try < 8; try++ {

@@ -400,3 +400,55 @@ func kernelAtLeast(t *testing.T, major, minor int) bool {
 	}
 	return ma > major || (ma == major && mi >= minor)
 }
+
+// TestLiveCaptureAnswers: with Filter.Src the answers of a service on this
+// host (frames it sends) are captured beside the requests it receives,
+// while the host's other outgoing frames (the copier's own packets) stay
+// out, single socket and fanout alike.
+func TestLiveCaptureAnswers(t *testing.T) {
+	for _, fanout := range []int{1, 2} {
+		t.Run(fmt.Sprintf("fanout-%d", fanout), func(t *testing.T) {
+			lab := newVethLab(t)
+			ap := netip.MustParseAddrPort
+			svc, cli := ap("10.251.0.2:8080"), ap("10.251.0.1:40000")
+			filter := Filter{Dst: []netip.AddrPort{svc}, Src: []netip.AddrPort{svc}}
+			on := openLiveIn(t, lab.nsB, LiveConfig{Interface: lab.vB, Fanout: fanout, Filter: filter})
+			if on.kernelSkipsOutgoing {
+				t.Fatal("the kernel skips outgoing frames, so the service's answers would be lost")
+			}
+			s := &sink{}
+			stop := runLive(t, on, s)
+			req := tcpPacket(cli, svc, "request", 0)
+			answer := tcpPacket(svc, cli, "answer", 0)
+			own := tcpPacket(cli, svc, "own-outgoing", 0)
+			other := tcpPacket(ap("10.251.0.2:9090"), cli, "other-service", 0)
+			newInjector(t, lab.nsA, lab.vA).send(t, ethernet(req, 0))
+			injB := newInjector(t, lab.nsB, lab.vB)
+			injB.send(t, ethernet(answer, 0))
+			injB.send(t, ethernet(own, 0))
+			injB.send(t, ethernet(other, 0))
+			// B's kernel also answers the request with a RST (no listener):
+			// an answer of the service like the injected one.
+			got := s.waitFor(3, 3*time.Second)
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			var sawReq, sawAnswer, sawRST bool
+			for _, g := range got {
+				switch {
+				case bytes.Equal(g, req):
+					sawReq = true
+				case bytes.Equal(g, answer):
+					sawAnswer = true
+				case len(g) == 40 && bytes.Equal(g[12:16], svc.Addr().AsSlice()) && g[33]&0x04 != 0:
+					sawRST = true
+				default:
+					t.Errorf("captured %q, which is neither a request nor an answer of the service", g)
+				}
+			}
+			if !sawReq || !sawAnswer || !sawRST {
+				t.Fatalf("request %v, answer %v, kernel RST %v: want all captured", sawReq, sawAnswer, sawRST)
+			}
+		})
+	}
+}

@@ -115,17 +115,38 @@ func sendto(fd int, b []byte, sa unsafe.Pointer, salen uintptr) error {
 	if fd < 0 {
 		return unix.EAFNOSUPPORT
 	}
+	flags := uintptr(unix.MSG_DONTWAIT)
 	for {
-		_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, uintptr(sa), salen)
+		var e unix.Errno
+		if flags != 0 {
+			_, _, e = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), flags, uintptr(sa), salen)
+		} else {
+			_, _, e = unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, uintptr(sa), salen)
+		}
 		switch e {
 		case 0:
 			return nil
 		case unix.EINTR:
 			continue
+		case unix.EAGAIN:
+			if flags != 0 {
+				flags = 0 // the buffer is full: wait for room, as long as SendTimeout
+				continue
+			}
 		}
 		return e
 	}
 }
+
+// Quiet sends: a packet is first sent with MSG_DONTWAIT through
+// unix.RawSyscall, which does not tell the Go runtime it is in a system
+// call. An ordinary syscall made when every goroutine was idle wakes the
+// runtime's sysmon thread, which then polls in 20 µs steps for a
+// millisecond or more; at everyday rates each capture block's burst of
+// sends did that (a fifth of the copier's CPU in a profile). A raw socket
+// send does not block with MSG_DONTWAIT; only when its buffer is full
+// (EAGAIN) is the send repeated as an ordinary, blocking syscall, bounded
+// by the socket's SO_SNDTIMEO.
 
 // SendBatch transmits several packets with one sendmmsg(2) per family (up to
 // 64 per call), for callers that have a burst ready (a GRO super-packet split
@@ -229,15 +250,26 @@ func (b *mmsgBatch) send(fd int) int {
 		return 0
 	}
 	done := 0
+	quiet := true // see sendto
 	for done < b.n {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.msgs[done])), uintptr(b.n-done), 0, 0, 0)
-		if e == unix.EINTR {
-			continue
+		var r uintptr
+		var e unix.Errno
+		if quiet {
+			r, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.msgs[done])), uintptr(b.n-done), unix.MSG_DONTWAIT, 0, 0)
+		} else {
+			r, _, e = unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.msgs[done])), uintptr(b.n-done), 0, 0, 0)
 		}
-		if e != 0 || r == 0 {
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN && quiet:
+			quiet = false
+			continue
+		case e != 0 || r == 0:
 			return done
 		}
 		done += int(r)
+		quiet = true
 	}
 	return done
 }

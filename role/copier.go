@@ -124,7 +124,7 @@ func OpenCopier(cfg *configs.Config, exp *metrics.Exporter, log *slog.Logger, op
 			Interface: p.Interface,
 			Fanout:    p.Workers,
 			BlockMB:   p.CaptureRingMB,
-			Filter:    capture.Filter{Dst: dst},
+			Filter:    capture.Filter{Dst: dst, Src: c.Engine().OnlineServices()},
 			Logger:    log.With("part", "capture"),
 		})
 		if err != nil {
