@@ -82,3 +82,22 @@ func TestProtocolHoldsClientFIN(t *testing.T) {
 		t.Fatalf("End called %d times, want once", h.ends)
 	}
 }
+
+// A pure ACK from the online server (no payload: the engine keeps no
+// buffer for it) reaches no protocol, and the data around it still does.
+// (It used to dereference the missing buffer and crash the worker.)
+func TestProtocolOnlinePureACK(t *testing.T) {
+	r, f, _ := rewriterRig(t)
+	c := r.capConn(client4, online4, 1000)
+	r.established(c, false)
+	srv := func(flags header.TCPFlags, seq uint32, p string) {
+		r.e.HandlePacket(buildCaptured(capSpec{src: online4, dst: client4, seq: seq, ack: 1001, flags: flags, payload: []byte(p)}), r.clk.Now())
+	}
+	srv(header.TCPFlagSyn|header.TCPFlagAck, 4999, "")
+	srv(header.TCPFlagAck, 5000, "abc")
+	srv(header.TCPFlagAck, 5003, "")
+	srv(header.TCPFlagAck|header.TCPFlagPsh, 5003, "def")
+	if string(f.online) != "abcdef" {
+		t.Fatalf("Online saw %q, want abcdef", f.online)
+	}
+}

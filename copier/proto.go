@@ -256,6 +256,9 @@ func (w *worker) protoOnline(s *session, p *capPkt, buf *pbuf, now int64) {
 		}
 		return
 	}
+	if buf == nil {
+		return // a pure ACK (no payload, FIN or RST: the engine keeps no buffer): nothing for the protocol
+	}
 	sg := capturedSeg(p, buf)
 	if !ps.onlOn {
 		if sg.n == 0 {
