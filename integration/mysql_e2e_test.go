@@ -397,6 +397,11 @@ func TestCopyMySQL(t *testing.T) {
 	pre.close()
 	met := m.copierMetrics()
 	m.stopCopier() // ends the sessions: their ledger lines are written
+	defer func() {
+		if t.Failed() {
+			logMySQLMetrics(t, met)
+		}
+	}()
 	checkMySQLLedger(t, ledgerPath)
 	on, _ := metric(met, `replaygw_mysql_statements_total{side="online"}`)
 	tg, _ := metric(met, `replaygw_mysql_statements_total{side="target"}`)
@@ -453,14 +458,10 @@ func checkMySQLLedger(t *testing.T, path string) {
 	}
 }
 
-// logMySQLMetrics logs the copier's nonzero engine, protocol and mysql
+// logMySQLMetrics logs a scrape's nonzero engine, protocol and mysql
 // counters (for a failed test).
-func logMySQLMetrics(t *testing.T, r *copyRig) {
+func logMySQLMetrics(t *testing.T, met map[string]float64) {
 	t.Helper()
-	if r.CP == nil {
-		return
-	}
-	met := r.copierMetrics()
 	var names []string
 	for k, v := range met {
 		if v != 0 && (strings.HasPrefix(k, "replaygw_mysql_") || strings.HasPrefix(k, "replaygw_engine_") || strings.Contains(k, "proto")) {

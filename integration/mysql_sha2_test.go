@@ -49,7 +49,7 @@ func TestCopyMySQLSHA2(t *testing.T) {
 	}, true)
 	t.Cleanup(func() {
 		if t.Failed() {
-			logMySQLMetrics(t, r)
+			logMySQLMetrics(t, r.copierMetrics())
 		}
 	})
 	acct := lab.MySQLAccount{User: "app", Password: users["app"]}
