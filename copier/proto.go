@@ -41,14 +41,17 @@ import (
 
 // protoStreams is the stream state of a protocol session.
 type protoStreams struct {
-	needs   protocol.Needs
-	raw     captured     // NeedsClient: captured client bytes not yet taken by Client
-	onl     captured     // NeedsOnline: online server bytes not yet taken by Online
-	onlOn   bool         // onl.nxt is known (its SYN-ACK or first data seen)
-	cliEnd  bool         // the client's FIN/RST is in s.cap: nothing more can follow it
-	onlEnd  bool         // End(SideOnline) was called
-	tgtEnd  bool         // End(SideTarget) was called
-	lastAck seqnum.Value // online ack of the client bytes last handed over
+	needs  protocol.Needs
+	raw    captured // NeedsClient: captured client bytes not yet taken by Client
+	onl    captured // NeedsOnline: online server bytes not yet taken by Online
+	onlOn  bool     // onl.nxt is known (its SYN-ACK or first data seen)
+	cliEnd bool     // the client's FIN/RST is in s.cap: nothing more can follow it
+	// cliEndCalled: End(SideClient) was called (the FIN/RST waits in
+	// ps.raw while the protocol holds client bytes back).
+	cliEndCalled bool
+	onlEnd       bool         // End(SideOnline) was called
+	tgtEnd       bool         // End(SideTarget) was called
+	lastAck      seqnum.Value // online ack of the client bytes last handed over
 	// sent are the first-send times of requests whose exchange is not
 	// taken yet: sent[i] is request sentBase+i.
 	sent      []int64
@@ -67,6 +70,12 @@ const maxExchangesPerCall = 4096
 // bytes a call returned, each request starts (several pipelined requests
 // in one call).
 type requestOffsets interface{ RequestOffsets() []int }
+
+// holder is implemented by protocols that may hold client bytes back,
+// waiting for the target: Holding reports that bytes already given to
+// Client (or owed to the target's auth challenge) are still to be sent.
+// The client's FIN or RST is not queued while it is true.
+type holder interface{ Holding() bool }
 
 // routeNeeds asks each route's protocol what it reads, once, with a
 // throw-away session.
@@ -151,16 +160,34 @@ func (w *worker) protoCapture(s *session, sg seg, at, now int64) insertResult {
 	if freed := ps.raw.freeAcked(ps.raw.nxt); freed > 0 {
 		w.e.mem.Add(-freed)
 	}
-	if !s.ended && ps.raw.ctlSeen && !ps.cliEnd && ps.raw.nxt == ps.raw.ctlSeq {
-		out, m := s.proto.End(w.protoOut[:0], protocol.SideClient, at)
-		w.protoSend(s, out, m, now)
-		ps.cliEnd = true
-		if !s.ended {
-			s.cap.insert(seg{seq: s.cap.nxt, ack: ps.lastAck, fin: !ps.raw.ctlRST, rst: ps.raw.ctlRST})
-		}
-	}
+	w.protoClientEnd(s, at, now)
 	w.protoAfter(s, now)
 	return res
+}
+
+// protoClientEnd queues the client's FIN or RST in s.cap once the
+// protocol has taken every byte before it (End(SideClient) is called
+// then, once) and holds none of them back: a protocol that waits for the
+// target (a login still being answered, commands held for it) sends them
+// before the target sees the end. Called after each protocol call.
+func (w *worker) protoClientEnd(s *session, at, now int64) {
+	ps := s.ps
+	if s.ended || ps.cliEnd || !ps.raw.ctlSeen || ps.raw.nxt != ps.raw.ctlSeq {
+		return
+	}
+	if !ps.cliEndCalled {
+		ps.cliEndCalled = true
+		out, m := s.proto.End(w.protoOut[:0], protocol.SideClient, at)
+		w.protoSend(s, out, m, now)
+		if s.ended {
+			return
+		}
+	}
+	if h, ok := s.proto.(holder); ok && h.Holding() {
+		return // the idle timeout ends a session whose protocol never lets go
+	}
+	ps.cliEnd = true
+	s.cap.insert(seg{seq: s.cap.nxt, ack: ps.lastAck, fin: !ps.raw.ctlRST, rst: ps.raw.ctlRST})
 }
 
 // protoSend appends the protocol's output to the stream sent to the target
@@ -229,8 +256,8 @@ func (w *worker) protoOnline(s *session, p *capPkt, buf *pbuf, now int64) {
 		}
 		return
 	}
-	if buf == nil { // a pure ACK of the server: no data, nothing to follow
-		return
+	if buf == nil {
+		return // a pure ACK (no payload, FIN or RST: the engine keeps no buffer): nothing for the protocol
 	}
 	sg := capturedSeg(p, buf)
 	if !ps.onlOn {
@@ -267,6 +294,9 @@ func (w *worker) protoOnline(s *session, p *capPkt, buf *pbuf, now int64) {
 		out, m := s.proto.End(w.protoOut[:0], protocol.SideOnline, p.ts)
 		w.protoSend(s, out, m, now)
 	}
+	if ps.needs&protocol.NeedsClient != 0 {
+		w.protoClientEnd(s, p.ts, now)
+	}
 	w.protoAfter(s, now)
 	if !s.ended {
 		w.pump(s, now)
@@ -299,6 +329,9 @@ func (w *worker) protoTarget(s *session, payload []byte, want int, fin bool, now
 		ps.tgtEnd = true
 		out, m := s.proto.End(w.protoOut[:0], protocol.SideTarget, now)
 		w.protoSend(s, out, m, now)
+	}
+	if ps.needs&protocol.NeedsClient != 0 {
+		w.protoClientEnd(s, now, now)
 	}
 	w.protoAfter(s, now)
 }

@@ -32,20 +32,6 @@ var (
 
 const mysqlDB = "sbtest"
 
-// engineProtocolLayer says the copier engine sends a protocol's output (its
-// offset map, the online direction captured, target payloads through the
-// inbox: "copier: protocol layer"). Until that is merged the engine sends
-// the captured bytes, so the MySQL assertions cannot hold and the tests
-// that need it skip; TestCopyMySQLTCPBaseline and the lab run regardless.
-const engineProtocolLayer = false
-
-func needProtocolLayer(t *testing.T) {
-	t.Helper()
-	if !engineProtocolLayer {
-		t.Skip("the copier engine does not send the protocol layer's output yet (copier: protocol layer not merged)")
-	}
-}
-
 // mysqlRig is a copyRig with a MariaDB pair and its route.
 type mysqlRig struct {
 	*copyRig
@@ -341,7 +327,6 @@ func checkComs(t *testing.T, what string, on, tg map[string]uint64) {
 // mysql_auth_failed, nothing of it replayed). The ledger names each
 // session's user and statements online vs target.
 func TestCopyMySQL(t *testing.T) {
-	needProtocolLayer(t)
 	m := newMySQLRig(t)
 	ledgerPath := filepath.Join(m.dir, "ledger.jsonl")
 	// A session the copier will not see begin.
@@ -412,6 +397,11 @@ func TestCopyMySQL(t *testing.T) {
 	pre.close()
 	met := m.copierMetrics()
 	m.stopCopier() // ends the sessions: their ledger lines are written
+	defer func() {
+		if t.Failed() {
+			logMySQLMetrics(t, met)
+		}
+	}()
 	checkMySQLLedger(t, ledgerPath)
 	on, _ := metric(met, `replaygw_mysql_statements_total{side="online"}`)
 	tg, _ := metric(met, `replaygw_mysql_statements_total{side="target"}`)
@@ -466,4 +456,22 @@ func checkMySQLLedger(t *testing.T, path string) {
 	if users[sbAccount.User] < 4 || users[edAccount.User] != 1 || users[badAccount.User] != 1 {
 		t.Errorf("ledger: MySQL sessions by user %v, want >= 4 sbtest, 1 %s, 1 %s", users, edAccount.User, badAccount.User)
 	}
+}
+
+// logMySQLMetrics logs a scrape's nonzero engine, protocol and mysql
+// counters (for a failed test).
+func logMySQLMetrics(t *testing.T, met map[string]float64) {
+	t.Helper()
+	var names []string
+	for k, v := range met {
+		if v != 0 && (strings.HasPrefix(k, "replaygw_mysql_") || strings.HasPrefix(k, "replaygw_engine_") || strings.Contains(k, "proto")) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, k := range names {
+		fmt.Fprintf(&b, "\n  %s %g", k, met[k])
+	}
+	t.Logf("copier metrics:%s", b.String())
 }

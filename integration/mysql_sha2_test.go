@@ -20,7 +20,6 @@ import (
 )
 
 func TestCopyMySQLSHA2(t *testing.T) {
-	needProtocolLayer(t)
 	bin := needBinary(t, "up", "copy")
 	if _, err := os.Stat(lab.MariaDBClient); err != nil {
 		t.Skipf("%s is missing (install mariadb-client, see .ci/deps)", lab.MariaDBClient)
@@ -48,6 +47,11 @@ func TestCopyMySQLSHA2(t *testing.T) {
 		Protocols: []string{"", "mysql"},
 		Extra:     []string{"[copy.mysql]", fmt.Sprintf("users = [%q]", "app "+users["app"])},
 	}, true)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logMySQLMetrics(t, r.copierMetrics())
+		}
+	})
 	acct := lab.MySQLAccount{User: "app", Password: users["app"]}
 	for i := range 2 {
 		mariadbOnce(t, r.Lab, filepath.Join(dir), onAddr, acct, fmt.Sprintf("SELECT %d; UPDATE t SET a = %d;", i, i))

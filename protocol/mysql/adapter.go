@@ -16,9 +16,13 @@ func Open(cfg Config, midstream bool) (*Session, error) {
 // Protocol returns the engine's constructor for a route speaking MySQL:
 // each session gets cfg with ClientAddr set to the captured client's
 // address (the Store key for saved logins). Sessions opened and refused
-// at the start are counted in cfg.Stats.
+// at the start are counted in cfg.Stats, except the engine's probe for
+// Needs (a Start without a client address), which is no session.
 func Protocol(cfg Config) protocol.New {
 	return func(st protocol.Start) (protocol.Protocol, error) {
+		if !st.Client.IsValid() {
+			return New(Config{}), nil
+		}
 		c := cfg
 		c.ClientAddr = st.Client.Addr().String()
 		s, err := Open(c, st.Midstream)

@@ -114,6 +114,15 @@ type Login struct {
 	Attrs        []byte // connect attributes, verbatim with their lenenc length
 }
 
+// extCaps are a MariaDB client's extended capabilities (filler bytes
+// 19..22, when CLIENT_MYSQL is clear), 0 for a MySQL client.
+func (l *Login) extCaps() uint32 {
+	if l.Capabilities&capLongPassword != 0 {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(l.Filler[19:])
+}
+
 // isSSLRequest reports whether a client's first packet is an SSLRequest.
 func isSSLRequest(p []byte) bool {
 	return len(p) == 32 && binary.LittleEndian.Uint32(p)&capSSL != 0

@@ -55,6 +55,7 @@ const (
 type response struct {
 	cmd          byte
 	deprecateEOF bool
+	cacheMeta    bool // MARIADB_CLIENT_CACHE_METADATA negotiated: column counts carry a metadata-follows byte
 	st           respState
 	n            uint64 // definitions left
 	cols         uint64 // prepare: column count
@@ -66,8 +67,15 @@ type response struct {
 	hash         bool // keep res.digest (the route compares)
 }
 
-func (r *response) start(cmd byte, deprecateEOF, hash bool) {
-	*r = response{cmd: cmd, deprecateEOF: deprecateEOF, hash: hash}
+// respFlags are what a stream's negotiated capabilities change in its
+// responses.
+type respFlags struct {
+	deprecateEOF bool // CLIENT_DEPRECATE_EOF
+	cacheMeta    bool // MARIADB_CLIENT_CACHE_METADATA on both sides
+}
+
+func (r *response) start(cmd byte, f respFlags, hash bool) {
+	*r = response{cmd: cmd, deprecateEOF: f.deprecateEOF, cacheMeta: f.cacheMeta, hash: hash}
 }
 
 // data is a column definition or a row: counted (rows) and digested.
@@ -226,12 +234,25 @@ func (r *response) first(p []byte) (bool, error) {
 		case 0xFB:
 			return false, fatef(FateLocalInfile, "LOAD DATA LOCAL INFILE request")
 		}
-		n, _, ok := readLenenc(p)
+		n, used, ok := readLenenc(p)
 		if !ok || n == 0 {
 			return false, fatef(FateProtocol, "bad column count")
 		}
 		r.class, r.st, r.n = classRows, rsColumns, n
 		r.res.cols += int(n)
+		if r.cacheMeta {
+			// MariaDB: a metadata-follows byte; 0 (the client has the
+			// definitions cached): none follow.
+			if len(p) <= used {
+				return false, fatef(FateProtocol, "column count without its metadata byte")
+			}
+			if p[used] == 0 {
+				r.st = rsColumnsEOF
+				if r.deprecateEOF {
+					r.st = rsRows
+				}
+			}
+		}
 		return false, nil
 	case comStmtFetch:
 		r.class, r.st = classRows, rsRows

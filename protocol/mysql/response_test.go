@@ -46,21 +46,26 @@ func TestResponseBoundaries(t *testing.T) {
 		{"ping", 0x0E, false, [][]byte{ok}, classOK},
 		{"set option eof", 0x1B, false, [][]byte{eof}, classOK},
 	}
+	// MARIADB_CLIENT_CACHE_METADATA: the column count carries a
+	// metadata-follows byte; at 0 no definitions follow.
+	meta := []struct {
+		name  string
+		cmd   byte
+		f     respFlags
+		pkts  [][]byte
+		class byte
+	}{
+		{"cached execute", comStmtExecute, respFlags{cacheMeta: true}, [][]byte{{2, 0}, eof, {0, 0, 5}, eof}, classRows},
+		{"cached execute deprecate", comStmtExecute, respFlags{true, true}, [][]byte{{2, 0}, {0, 0, 5}, {0, 0, 6}, okEOF}, classRows},
+		{"metadata follows", comStmtExecute, respFlags{cacheMeta: true}, [][]byte{{1, 1}, col, eof, {0, 0, 5}, eof}, classRows},
+		{"query metadata follows deprecate", comQuery, respFlags{true, true}, [][]byte{{1, 1}, col, row, okEOF}, classRows},
+		{"cached ok", comStmtExecute, respFlags{cacheMeta: true}, [][]byte{ok}, classOK},
+	}
 	for _, tt := range tests {
-		var r response
-		r.start(tt.cmd, tt.deprecate, true)
-		for i, p := range tt.pkts {
-			done, err := r.packet(p)
-			if err != nil {
-				t.Fatalf("%s: packet %d: %v", tt.name, i, err)
-			}
-			if last := i == len(tt.pkts)-1; done != last {
-				t.Fatalf("%s: packet %d: done=%v", tt.name, i, done)
-			}
-		}
-		if r.class != tt.class || r.packets != len(tt.pkts) {
-			t.Errorf("%s: class %d packets %d", tt.name, r.class, r.packets)
-		}
+		checkBoundaries(t, tt.name, tt.cmd, respFlags{deprecateEOF: tt.deprecate}, tt.pkts, tt.class)
+	}
+	for _, tt := range meta {
+		checkBoundaries(t, tt.name, tt.cmd, tt.f, tt.pkts, tt.class)
 	}
 	// Malformed answers are refused with a fate.
 	for _, tt := range []struct {
@@ -75,7 +80,7 @@ func TestResponseBoundaries(t *testing.T) {
 		{comStmtPrepare, [][]byte{{0, 1}}, FateProtocol},
 	} {
 		var r response
-		r.start(tt.cmd, false, true)
+		r.start(tt.cmd, respFlags{}, true)
 		var err error
 		for _, p := range tt.pkts {
 			if _, err = r.packet(p); err != nil {
@@ -85,5 +90,25 @@ func TestResponseBoundaries(t *testing.T) {
 		if f, _ := err.(*Fate); f == nil || f.Code != tt.code {
 			t.Errorf("cmd 0x%02x %v: %v, want %s", tt.cmd, tt.pkts, err, tt.code)
 		}
+	}
+}
+
+// checkBoundaries feeds pkts as one response: done at the last packet only,
+// with class.
+func checkBoundaries(t *testing.T, name string, cmd byte, f respFlags, pkts [][]byte, class byte) {
+	t.Helper()
+	var r response
+	r.start(cmd, f, true)
+	for i, p := range pkts {
+		done, err := r.packet(p)
+		if err != nil {
+			t.Fatalf("%s: packet %d: %v", name, i, err)
+		}
+		if last := i == len(pkts)-1; done != last {
+			t.Fatalf("%s: packet %d: done=%v", name, i, done)
+		}
+	}
+	if r.class != class || r.packets != len(pkts) {
+		t.Errorf("%s: class %d packets %d", name, r.class, r.packets)
 	}
 }

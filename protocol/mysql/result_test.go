@@ -107,6 +107,13 @@ func TestStatsFates(t *testing.T) {
 	if n := st.Fates[fateIndex(FateNoLogin)].Load(); n != 1 {
 		t.Errorf("%s counted %d", FateNoLogin, n)
 	}
+	// The engine's probe for Needs (no client address) is no session.
+	if p, err := Protocol(Config{Users: u, Stats: st})(protocol.Start{}); err != nil || p.Needs() == 0 {
+		t.Fatalf("probe: %v, %v", p, err)
+	}
+	if n := st.Sessions.Load() + st.Resumed.Load(); n != 0 {
+		t.Errorf("sessions counted %d, want 0 (the probe is none)", n)
+	}
 	names := map[string]bool{}
 	for _, m := range st.Counters() {
 		for _, l := range m.Labels {

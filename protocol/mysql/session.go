@@ -58,6 +58,15 @@ type stream struct {
 	r       response
 	started bool
 	caps    uint32
+	// cacheMeta: MARIADB_CLIENT_CACHE_METADATA holds on this stream (the
+	// online one: both the client and the online server declared it; the
+	// target never, the Session clears it from the login it sends).
+	cacheMeta bool
+}
+
+// flags are the response encoding the stream negotiated.
+func (st *stream) flags() respFlags {
+	return respFlags{deprecateEOF: st.caps&capDeprecateEOF != 0, cacheMeta: st.cacheMeta}
 }
 
 // Session is one replayed MySQL session (not safe for concurrent use, as
@@ -85,6 +94,7 @@ type Session struct {
 	nreq   int
 
 	onlineCaps uint32  // the online server's greeting capabilities, 0 if unseen
+	onlineExt  uint32  // its MariaDB extended capabilities
 	loginRec   *record // the captured login, until the online server answers it
 	onlLogin   byte    // the online server's answer class to the login, once seen
 	onlLoginN  int     // its bytes
@@ -114,6 +124,21 @@ func (s *Session) Needs() Needs { return NeedsClient | NeedsOnline | NeedsTarget
 // re-prepares, the resumed login) start no request. Valid until the next
 // call.
 func (s *Session) RequestOffsets() []int { return s.starts }
+
+// Holding reports that the Session still owes the target client bytes:
+// complete client packets held back (waiting for the target's greeting,
+// its login answer or a statement id), or an auth exchange in progress
+// that the Session answers for the client. The engine keeps the client's
+// FIN from the target meanwhile.
+func (s *Session) Holding() bool {
+	if s.fate != nil {
+		return false
+	}
+	if _, ok := s.cli.peek(); ok {
+		return true
+	}
+	return s.target.ph == phaseAuth || (len(s.target.q) > 0 && s.target.q[0].cmd == comChangeUser)
+}
 
 // Fate is why the session stopped being replayable, or nil.
 func (s *Session) Fate() *Fate { return s.fate }
@@ -380,9 +405,8 @@ func (s *Session) sendLogin(out []byte, l *Login, seq byte) []byte {
 	}
 	s.password = pw
 	t := *l
-	if l.Capabilities&capLongPassword == 0 { // MariaDB client: responses only, safe to clear
-		ext := binary.LittleEndian.Uint32(t.Filler[19:]) &^ extCacheMetadata
-		binary.LittleEndian.PutUint32(t.Filler[19:], ext)
+	if ext := l.extCaps(); ext != 0 { // MariaDB client: responses only, safe to clear
+		binary.LittleEndian.PutUint32(t.Filler[19:], ext&^extCacheMetadata)
 	}
 	plugin := l.plugin()
 	auth, err := authResponse(plugin, s.greeting.Scramble, pw)
@@ -536,7 +560,7 @@ func (s *Session) targetPacket(out, raw []byte, m *Mark) []byte {
 		return s.targetAuth(out, raw, m)
 	}
 	if !t.started {
-		t.r.start(e.cmd, t.caps&capDeprecateEOF != 0, s.cfg.Compare)
+		t.r.start(e.cmd, t.flags(), s.cfg.Compare)
 		t.started = true
 	}
 	done, err := t.r.packet(p)
@@ -640,7 +664,7 @@ func (s *Session) onlinePacket(raw []byte) {
 	switch o.ph {
 	case phaseGreeting:
 		if g, err := ParseGreeting(p); err == nil {
-			o.caps, s.onlineCaps = g.Capabilities, g.Capabilities
+			o.caps, s.onlineCaps, s.onlineExt = g.Capabilities, g.Capabilities, g.ExtCaps
 		}
 		o.ph = phaseAuth
 		return
@@ -655,6 +679,7 @@ func (s *Session) onlinePacket(raw []byte) {
 			o.ph = phaseCommand
 			if s.login != nil {
 				o.caps &= s.login.Capabilities
+				o.cacheMeta = s.login.extCaps()&s.onlineExt&extCacheMetadata != 0
 			}
 		}
 		return
@@ -672,7 +697,7 @@ func (s *Session) onlinePacket(raw []byte) {
 		o.r.class = classOK
 	} else {
 		if !o.started {
-			o.r.start(e.cmd, o.caps&capDeprecateEOF != 0, s.cfg.Compare)
+			o.r.start(e.cmd, o.flags(), s.cfg.Compare)
 			o.started = true
 		}
 		var err error

@@ -152,5 +152,9 @@ func NewResumed(cfg Config) (*Session, error) {
 	s.login = &c
 	s.online.ph = phaseCommand
 	s.online.caps = c.Capabilities
+	// The online server's greeting is not in the capture: a MariaDB
+	// client's cache-metadata request is taken as granted (every MariaDB
+	// server since 10.6 does).
+	s.online.cacheMeta = c.extCaps()&extCacheMetadata != 0
 	return s, nil
 }
