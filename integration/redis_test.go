@@ -175,12 +175,20 @@ func TestCopyRedis(t *testing.T) {
 	if _, err := os.Stat(redisServer); err != nil {
 		t.Skipf("%s is missing (install Debian's redis-server, see .ci/deps): %v", redisServer, err)
 	}
+	// The bytes as captured, and the Redis protocol (commands framed for
+	// pacing, replies paired in order).
+	for _, proto := range []string{"tcp", "redis"} {
+		t.Run(proto, func(t *testing.T) { testCopyRedis(t, bin, proto) })
+	}
+}
+
+func testCopyRedis(t *testing.T, bin, proto string) {
 	r := newCopyRig(t, bin)
 	dir := t.TempDir()
 	online := startRedis(t, r.Lab, lab.Online, dir)
 	target := startRedis(t, r.Lab, lab.Target, dir)
 	dc := lab.NewDemoConfig(r.Lab)
-	r.startCopier(copierConf{Routes: [][2]netip.AddrPort{{dc.From, dc.To}, {online, target}}}, true)
+	r.startCopier(copierConf{Routes: [][2]netip.AddrPort{{dc.From, dc.To}, {online, target}}, Protocols: []string{"", proto}}, true)
 
 	const conns, singles, batches, perBatch = 4, 40, 5, 10
 	want := make(map[string]string) // key -> value on online
