@@ -101,6 +101,7 @@ type Session struct {
 
 	cliAt, onlAt, tgtAt int64  // the at of the latest call on each stream
 	counts              Counts // for the ledger (Counts)
+	tgtAnswered         int    // requests (the login included) the target answered (Answered)
 	onlBuf, tgtBuf      []byte // the last Exchange's result payloads
 }
 
@@ -124,6 +125,12 @@ func (s *Session) Needs() Needs { return NeedsClient | NeedsOnline | NeedsTarget
 // re-prepares, the resumed login) start no request. Valid until the next
 // call.
 func (s *Session) RequestOffsets() []int { return s.starts }
+
+// Answered counts the requests (the captured login, each client command)
+// the target has answered completely or that have no answer: a MySQL
+// server answers a connection's commands one by one in order, so the
+// engine pipelines them (protocol.Pipeliner).
+func (s *Session) Answered() int { return s.tgtAnswered }
 
 // Holding reports that the Session still owes the target client bytes:
 // complete client packets held back (waiting for the target's greeting,
@@ -191,6 +198,9 @@ func (s *Session) Online(out, p []byte, at int64) ([]byte, Mark) {
 func (s *Session) pumpOnline() {
 	o := &s.online
 	for s.fate == nil && (o.ph != phaseCommand || len(o.q) > 0 || o.cont) {
+		if o.ph == phaseAuth && s.login == nil && !s.resumed {
+			break // the online login's answer sets the stream's capabilities from the client's login, held for the target's greeting
+		}
 		raw, ok := o.f.peek()
 		if !ok {
 			break
@@ -616,8 +626,8 @@ func (s *Session) targetAuth(out, raw []byte, m *Mark) []byte {
 			s.fail(fatef(FateUnknownPlugin, "old-password auth switch"))
 			return out
 		}
-		if len(data) > 0 && data[len(data)-1] == 0 {
-			data = data[:len(data)-1]
+		if string(name) != pluginEd25519 && len(data) > 0 && data[len(data)-1] == 0 {
+			data = data[:len(data)-1] // a scramble's terminator; an ed25519 nonce has none
 		}
 		a.plugin, a.scramble = string(name), append([]byte(nil), data...)
 		resp, err := authResponse(a.plugin, a.scramble, s.password)
@@ -753,6 +763,9 @@ func (s *Session) checkCapabilities(l *Login) error {
 // answered counts a client command the server on side has answered; once
 // both have, whether they answered alike.
 func (s *Session) answered(r *record, side protocol.Side) {
+	if side == protocol.SideTarget {
+		s.tgtAnswered++
+	}
 	if r.cmd == 0 {
 		return // the login: not a statement
 	}

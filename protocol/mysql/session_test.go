@@ -232,7 +232,19 @@ func TestLoginCachingSHA2FullAuth(t *testing.T) {
 
 // MariaDB: the target switches to client_ed25519; the online server did
 // not, so the Session inserts the switch response.
+// The nonce is 32 random bytes with no terminator, so one that ends in a
+// zero byte is signed whole.
 func TestAuthSwitchEd25519MariaDB(t *testing.T) {
+	for _, edScr := range [][]byte{
+		[]byte("0123456789abcdef0123456789abcdef"),
+		append([]byte("0123456789abcdef0123456789abcde"), 0),
+		append([]byte{0}, []byte("123456789abcdef0123456789abcd\x00\x00")...),
+	} {
+		testAuthSwitchEd25519(t, edScr)
+	}
+}
+
+func testAuthSwitchEd25519(t *testing.T, edScr []byte) {
 	d := &driver{t: t, s: newTestSession(t)}
 	d.online(greeting(onlineScr, pluginNative, true))
 	d.target(greeting(targetScr, pluginNative, true))
@@ -242,7 +254,6 @@ func TestAuthSwitchEd25519MariaDB(t *testing.T) {
 	}
 	d.client(pkt(1, loginPayload(clientCaps&^capLongPassword, "app", nativePassword(onlineScr, "s3cret"), "", pluginNative)))
 	d.take()
-	edScr := []byte("0123456789abcdef0123456789abcdef")
 	d.target(pkt(2, []byte{0xFE}, []byte(pluginEd25519), []byte{0}, edScr))
 	out, _ := d.take()
 	ps := packets(t, out)
@@ -753,5 +764,39 @@ func TestCacheMetadataMariaDB(t *testing.T) {
 	}
 	if c := d.s.Counts(); c.Online != 3 || c.Target != 3 {
 		t.Fatalf("counts %+v, want 3 statements answered on each side", c)
+	}
+}
+
+// The online server may accept the login before the target has greeted
+// (the client's login is held for the target's scramble until then): the
+// online stream still takes the client's capabilities, so a result set
+// with EOF packets (no CLIENT_DEPRECATE_EOF) is read whole on both sides.
+func TestOnlineLoginAnsweredFirst(t *testing.T) {
+	d := &driver{t: t, s: newTestSession(t)}
+	caps := uint32(clientCaps &^ capDeprecateEOF)
+	d.online(greeting(onlineScr, pluginNative, true))
+	d.client(pkt(1, loginPayload(caps, "app", nativePassword(onlineScr, "s3cret"), "", pluginNative)))
+	d.online(pkt(2, okPkt))
+	d.target(greeting(targetScr, pluginNative, true))
+	d.target(pkt(2, okPkt))
+	d.take()
+	d.client(pkt(0, []byte{comQuery}, []byte("SELECT a FROM t")))
+	d.take()
+	col := pkt(2, []byte{3, 'd', 'e', 'f', 0, 0, 0, 1, 'a', 0, 0x0c, 45, 0, 11, 0, 0, 0, 3, 0, 0, 0, 0, 0})
+	eof := []byte{0xFE, 0, 0, 2, 0}
+	resp := [][]byte{pkt(1, []byte{1}), col, pkt(3, eof), pkt(4, []byte{1, 'y'}), pkt(5, eof)}
+	for _, r := range resp {
+		d.online(r)
+		d.target(r)
+	}
+	d.take()
+	var x Exchange
+	for d.s.Exchange(&x) && x.Request == 0 {
+	}
+	if x.Request != 1 || !x.Same || x.OnlineBytes != x.TargetBytes {
+		t.Fatalf("query exchange %+v: want request 1 answered alike", x)
+	}
+	if c := d.s.Counts(); c.Online != 1 || c.Target != 1 || c.Differ != 0 {
+		t.Fatalf("counts %+v", c)
 	}
 }
