@@ -1,5 +1,7 @@
 package copier
 
+import "github.com/replaygw/replaygw/protocol"
+
 // The pacing gate: requests go to the target paced like the real client.
 //
 // Request boundaries: a data segment whose online ack differs from the
@@ -14,7 +16,10 @@ package copier
 //   - at the latest maxResponseWait after the previous request.
 // Segments continuing a request (same ack) are sent at once. For a route
 // whose protocol reads the client stream (proto.go), its request starts
-// replace the ack change, and its "response complete" releases at once.
+// replace the ack change, and its "response complete" releases at once; a
+// protocol whose server answers in order (protocol.Pipeliner) has its
+// requests sent as captured while fewer than protocol.PipelineDepth are
+// unanswered.
 
 // respIdle is how long the response must be quiet to count as done.
 func (s *session) respIdle() int64 { return 2 * s.clientRTT() }
@@ -23,6 +28,9 @@ func (s *session) respIdle() int64 { return 2 * s.clientRTT() }
 func (w *worker) paceRelease(s *session, g *seg, now int64) bool {
 	if w.e.cfg.NoPacing || s.pace.respDone {
 		return true
+	}
+	if p, ok := s.proto.(protocol.Pipeliner); ok && s.pace.requests-p.Answered() < protocol.PipelineDepth {
+		return true // an ordered protocol: sent as captured
 	}
 	ahead := s.pace.lastAck.LessThan(g.ack) // the online server sent bytes in between
 	expected := s.pace.lastAck.Size(g.ack)

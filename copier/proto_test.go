@@ -2,6 +2,7 @@ package copier
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/replaygw/replaygw/protocol"
@@ -105,5 +106,53 @@ func TestProtocolMarksPace(t *testing.T) {
 	}
 	if f.exchanges != 1 {
 		t.Fatalf("exchanges taken %d, want 1", f.exchanges)
+	}
+}
+
+// pipeProto is a fakeProto whose server answers in order.
+type pipeProto struct {
+	fakeProto
+	answered int
+}
+
+func (p *pipeProto) Answered() int { return p.answered }
+func (p *pipeProto) Target(out, b []byte, at int64) ([]byte, protocol.Mark) {
+	out, m := p.fakeProto.Target(out, b, at)
+	if m&protocol.ResponseComplete != 0 {
+		p.answered++
+	}
+	return out, m
+}
+
+// An ordered protocol's requests go as captured, without waiting for the
+// target's answers, until protocol.PipelineDepth are unanswered; the next
+// one waits for an answer.
+func TestProtocolPipelines(t *testing.T) {
+	p := &pipeProto{}
+	r := newEngRig(t, func(c *Config) {
+		c.Routes[0].Protocol = func(protocol.Start) (protocol.Protocol, error) { return p, nil }
+		c.SessionBuffer = 1 << 20
+	})
+	c := r.capConn(client4, online4, 1000)
+	tu := r.established(c, false)
+	n := protocol.PipelineDepth + 2
+	for i := range n {
+		c.data(fmt.Sprintf("r%03d\n", i))
+	}
+	sent := r.snd.take()
+	if len(sent) != protocol.PipelineDepth {
+		t.Fatalf("sent %d requests before any answer, want %d", len(sent), protocol.PipelineDepth)
+	}
+	for i, s := range sent {
+		if want := fmt.Sprintf("r%03d\n", i); string(s.payload) != want {
+			t.Fatalf("request %d sent %q, want %q (in order)", i, s.payload, want)
+		}
+	}
+	payload := []byte("END")
+	r.e.HandleRecord(&wire.Record{Tuple: tu, Seq: targetISN + 1, Ack: 1001 + 5*uint32(protocol.PipelineDepth), Window: 1000,
+		Flags: wire.FlagACK, PayloadLen: uint16(len(payload)), Payload: payload})
+	sent = r.snd.take()
+	if len(sent) != 1 || string(sent[0].payload) != fmt.Sprintf("r%03d\n", protocol.PipelineDepth) {
+		t.Fatalf("after one answer sent %+v, want the next request only", sent)
 	}
 }

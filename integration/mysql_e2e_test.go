@@ -322,7 +322,7 @@ func checkComs(t *testing.T, what string, on, tg map[string]uint64) {
 // TestCopyMySQL replays MySQL sessions through the protocol layer:
 // sysbench with prepared statements and with text queries (Com_* within
 // 0.1 %, no refused login), an ed25519 account, a session that logged in
-// before the copier started (resumed with the default login), and an
+// before the copier started (resumed with its address's latest login), and an
 // account whose password in the copier's file is wrong (fate
 // mysql_auth_failed, nothing of it replayed). The ledger names each
 // session's user and statements online vs target.
@@ -335,19 +335,10 @@ func TestCopyMySQL(t *testing.T) {
 	if !waitMark(t, m.pair.Online, "pre-0") {
 		t.Fatalf("the client's first insert did not reach the online server\n%s", lab.LogTail(pre.log, 5))
 	}
-	// no_pacing: with each request waiting for the previous response to
-	// come back through the gateway, a session replays ~1,300 statements/s
-	// against sysbench's ~7,000/s online and overflows (mysql_overflow);
-	// MySQL answers pipelined commands in order, so sending them as
-	// captured keeps the statements (issue 12: the engine should do this
-	// by itself for ordered protocols).
-	m.startCopier("mysql", fmt.Sprintf("ledger = %q", ledgerPath), "no_pacing = true")
+	m.startCopier("mysql", fmt.Sprintf("ledger = %q", ledgerPath))
 
 	for _, mode := range []string{"auto", "disable"} {
 		t.Run("sysbench ps-mode "+mode, func(t *testing.T) {
-			if mode == "auto" {
-				t.Skip("known bug (issue 12 open): on sysbench's prepared statements the online stream's parser loses sync and the session ends mysql_overflow")
-			}
 			on0, tg0 := m.status()
 			m.sysbench(mode, 3)
 			on, tg := m.settle(on0, tg0, "Com_commit")
@@ -462,10 +453,11 @@ func checkMySQLLedger(t *testing.T, path string) {
 		}
 	}
 	t.Logf("ledger: %d lines, MySQL sessions by user %v", len(entries), users)
-	// sysbench's two threads (the ps-mode auto run is skipped, see above);
-	// the ed25519 client may connect more than once.
-	if users[sbAccount.User] < 2 || users[edAccount.User] < 1 || users[badAccount.User] != 1 {
-		t.Errorf("ledger: MySQL sessions by user %v, want >= 2 sbtest, >= 1 %s, 1 %s", users, edAccount.User, badAccount.User)
+	// sysbench's two threads in each of its two runs; the ed25519 client,
+	// and the resumed session, which logs in with its client address's
+	// latest login (the ed25519 client's, from the same host).
+	if users[sbAccount.User] != 4 || users[edAccount.User] != 2 || users[badAccount.User] != 1 {
+		t.Errorf("ledger: MySQL sessions by user %v, want 4 %s, 2 %s, 1 %s", users, sbAccount.User, edAccount.User, badAccount.User)
 	}
 }
 

@@ -163,6 +163,24 @@ type Protocol interface {
 	Fate() *Fate
 }
 
+// A Pipeliner is a Protocol whose servers answer a connection's requests
+// one at a time and in the order they arrive, however closely they follow
+// each other (MySQL, Redis). The engine then releases each of its requests
+// as the capture delivers it, since the capture already carries the
+// client's own waits, instead of after the target's previous answer has
+// come back through the gateway: a session keeps its captured rate on a
+// path with a longer round trip. Past PipelineDepth requests the target
+// has not answered, requests wait for answers as for any protocol.
+type Pipeliner interface {
+	// Answered counts the session's requests (those reported by
+	// RequestStart) whose target response is complete, or that have none.
+	Answered() int
+}
+
+// PipelineDepth bounds the requests of a Pipeliner's session that the
+// engine has sent and the target has not answered.
+const PipelineDepth = 64
+
 // New returns the Protocol state of one new session. It may return an
 // error for a session it will not replay at all; the engine counts it as
 // a fate (a *Fate error keeps its Code, any other error counts as

@@ -86,6 +86,11 @@ type session struct {
 	onlineLost bool
 }
 
+// Answered counts the commands whose target reply is complete: a Redis
+// server replies to a connection's commands in order, so the engine
+// pipelines them (protocol.Pipeliner).
+func (s *session) Answered() int { return s.Queue.Due(protocol.SideTarget) }
+
 // Client passes the bytes unchanged and marks each command's start.
 func (s *session) Client(out, p []byte, at int64) ([]byte, protocol.Mark) {
 	out = append(out, p...)
