@@ -166,8 +166,13 @@ func TestBytesAndMySQL(t *testing.T) {
 		field string
 	}{
 		{rows, 0, ""},
-		{MySQLResult{Class: "err", ErrCode: 1146}, Status | Headers | Body, "class"},
+		// Another class is that one difference: an ERR has no columns or rows.
+		{MySQLResult{Class: "err", ErrCode: 1146}, Status, "class"},
+		{MySQLResult{Class: "ok", AffectedRows: 3}, Status, "class"},
 		{MySQLResult{Class: "rows", Columns: 4, Rows: 10, Digest: "aa"}, Headers, "columns"},
+		// Another column count changes the digest: not a second difference.
+		{MySQLResult{Class: "rows", Columns: 4, Rows: 10, Digest: "bb"}, Headers, "columns"},
+		{MySQLResult{Class: "rows", Columns: 4, Rows: 9, Digest: "bb"}, Headers | Body, "columns"},
 		{MySQLResult{Class: "rows", Columns: 3, Rows: 11, Digest: "bb"}, Body, "rows"},
 		{MySQLResult{Class: "rows", Columns: 3, Rows: 10, Digest: "bb"}, Body, "digest"},
 	}

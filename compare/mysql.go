@@ -14,13 +14,19 @@ type MySQLResult struct {
 	Bytes        int    `json:"bytes"`
 }
 
-// MySQL compares two MySQL responses. Status: class or error code; headers:
-// column count; body: affected rows, row count, digest.
+// MySQL compares two MySQL responses. Status: class or error code - then
+// nothing else, as an ERR has no columns or rows to compare (the way RESP
+// reports a reply of another type); headers: column count; body: affected
+// rows, row count, digest - the digest only with as many columns (it
+// covers the column definitions, so another column count always changes
+// it).
 func MySQL(online, target MySQLResult) Diff {
 	b := newBuilder(online.Bytes, target.Bytes)
 	if online.Class != target.Class {
 		b.add(Status, "class", fmt.Sprintf("class %s vs %s", online.Class, target.Class))
-	} else if online.ErrCode != target.ErrCode {
+		return b.done()
+	}
+	if online.ErrCode != target.ErrCode {
 		b.add(Status, "err_code", fmt.Sprintf("error %d vs %d", online.ErrCode, target.ErrCode))
 	}
 	if online.Columns != target.Columns {
@@ -29,9 +35,10 @@ func MySQL(online, target MySQLResult) Diff {
 	if online.AffectedRows != target.AffectedRows {
 		b.add(Body, "affected_rows", fmt.Sprintf("affected rows %d vs %d", online.AffectedRows, target.AffectedRows))
 	}
-	if online.Rows != target.Rows {
+	switch {
+	case online.Rows != target.Rows:
 		b.add(Body, "rows", fmt.Sprintf("%d vs %d rows", online.Rows, target.Rows))
-	} else if online.Digest != target.Digest {
+	case online.Columns == target.Columns && online.Digest != target.Digest:
 		b.add(Body, "digest", "same row count, different contents")
 	}
 	return b.done()
