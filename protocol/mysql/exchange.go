@@ -141,20 +141,150 @@ func commandName(c byte) string {
 	return "other"
 }
 
-// endpointKey is the report's endpoint of a command: the statement's
-// first word, upper case ("SELECT"), for COM_QUERY and COM_STMT_PREPARE.
+// maxKeyLen bounds an endpoint key, in bytes.
+const maxKeyLen = 96
+
+// endpointKey is the report's endpoint of a command: for COM_QUERY and
+// COM_STMT_PREPARE the statement's shape (fingerprint), so that the
+// statements that differ only in their values share one endpoint, as
+// "GET /item/{id}" does for HTTP.
 func endpointKey(cmd byte, p []byte) string {
 	if cmd != comQuery && cmd != comStmtPrepare || len(p) < 2 {
 		return ""
 	}
-	q := p[1:]
-	i := 0
-	for i < len(q) && (q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r' || q[i] == '(') {
+	var buf [maxKeyLen + 4]byte
+	return strings.ToValidUTF8(string(fingerprint(buf[:0], p[1:])), "")
+}
+
+// fingerprint appends the shape of statement q to out: literals (numbers,
+// quoted strings) as ?, a list of them ("?, ?, ?") as ?+, comments left
+// out, white space as one space, the first word upper case; at most
+// maxKeyLen bytes. Back-quoted identifiers are kept as written.
+func fingerprint(out, q []byte) []byte {
+	space := false // white space seen since the last byte written
+	emit := func(c ...byte) {
+		if space && len(out) > 0 {
+			out = append(out, ' ')
+		}
+		space = false
+		out = append(out, c...)
+	}
+	for i := 0; i < len(q) && len(out) < maxKeyLen; {
+		c := q[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+			space, i = true, i+1
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			end := indexFrom(q, i+2, "*/")
+			space, i = true, end+2
+		case c == '#' || c == '-' && i+2 < len(q) && q[i+1] == '-' && q[i+2] <= ' ':
+			space, i = true, indexFrom(q, i, "\n")+1
+		case c == '\'' || c == '"':
+			i = skipQuoted(q, i)
+			out = literal(out, &space)
+		case c == '`':
+			j := min(indexFrom(q, i+1, "`")+1, len(q))
+			emit(q[i:j]...)
+			i = j
+		case isDigit(c) || c == '.' && i+1 < len(q) && isDigit(q[i+1]):
+			if len(out) > 0 && !space && isIdent(out[len(out)-1]) {
+				emit(c) // part of a name: t1, col2
+				i++
+				continue
+			}
+			i = skipNumber(q, i)
+			out = literal(out, &space)
+		default:
+			emit(c)
+			i++
+		}
+	}
+	out = out[:min(len(out), maxKeyLen)]
+	for i := 0; i < len(out) && out[i]|0x20 >= 'a' && out[i]|0x20 <= 'z'; i++ {
+		out[i] &^= 0x20
+	}
+	return out
+}
+
+// literal appends ? for a literal, or makes the list that ends out
+// ("?, " or "?+,") one longer: ?+.
+func literal(out []byte, space *bool) []byte {
+	t := trimSpace(out)
+	if len(t) > 0 && t[len(t)-1] == ',' {
+		t = trimSpace(t[:len(t)-1])
+		switch {
+		case len(t) >= 2 && t[len(t)-2] == '?' && t[len(t)-1] == '+':
+			*space = false
+			return t
+		case len(t) >= 1 && t[len(t)-1] == '?':
+			*space = false
+			return append(t, '+')
+		}
+	}
+	if *space && len(out) > 0 {
+		out = append(out, ' ')
+	}
+	*space = false
+	return append(out, '?')
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// indexFrom is the index of sep in q from i on, len(q) when absent.
+func indexFrom(q []byte, i int, sep string) int {
+	if i >= len(q) {
+		return len(q)
+	}
+	if j := strings.Index(string(q[i:]), sep); j >= 0 {
+		return i + j
+	}
+	return len(q)
+}
+
+// skipQuoted returns the index after the string quoted by q[i] (a
+// backslash escapes, a doubled quote is one).
+func skipQuoted(q []byte, i int) int {
+	quote := q[i]
+	for i++; i < len(q); i++ {
+		switch q[i] {
+		case '\\':
+			i++
+		case quote:
+			if i+1 < len(q) && q[i+1] == quote {
+				i++
+				continue
+			}
+			return i + 1
+		}
+	}
+	return len(q)
+}
+
+// skipNumber returns the index after the number at q[i]: digits, a
+// fraction, an exponent, or 0x and hex digits.
+func skipNumber(q []byte, i int) int {
+	if q[i] == '0' && i+1 < len(q) && q[i+1]|0x20 == 'x' {
+		for i += 2; i < len(q) && isHex(q[i]); i++ {
+		}
+		return i
+	}
+	for i < len(q) && (isDigit(q[i]) || q[i] == '.') {
 		i++
 	}
-	j := i
-	for j < len(q) && j-i < 16 && (q[j]|0x20 >= 'a' && q[j]|0x20 <= 'z') {
-		j++
+	if i+1 < len(q) && q[i]|0x20 == 'e' && (isDigit(q[i+1]) || (q[i+1] == '+' || q[i+1] == '-') && i+2 < len(q) && isDigit(q[i+2])) {
+		for i += 2; i < len(q) && isDigit(q[i]); i++ {
+		}
 	}
-	return strings.ToUpper(string(q[i:j]))
+	return i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isHex(c byte) bool   { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' }
+func isIdent(c byte) bool {
+	return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'z' || c == '_' || c == '$' || c >= 0x80
 }

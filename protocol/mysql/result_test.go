@@ -58,7 +58,7 @@ func TestCompareResults(t *testing.T) {
 		if !bytes.Equal(x.RequestData, append([]byte{comQuery}, tt.query...)[:8]) || !x.Truncated {
 			t.Errorf("%q: request data %q truncated %v", tt.query, x.RequestData, x.Truncated)
 		}
-		if x.Key != map[int]string{0: "SELECT", 1: "SELECT", 2: "UPDATE", 3: "INSERT"}[i] {
+		if x.Key != map[int]string{0: "SELECT a,b FROM t", 1: "SELECT a,b FROM t", 2: "UPDATE t SET a=?", 3: "INSERT INTO t VALUES (?)"}[i] {
 			t.Errorf("%q: key %q", tt.query, x.Key)
 		}
 		if tg.Bytes != len(tt.target) || on.Bytes != len(tt.online) {
