@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/replaygw/replaygw/protocol"
+	"github.com/replaygw/replaygw/protocol/pairing"
 )
 
 // The engine's protocol vocabulary, under the names this package uses.
@@ -62,7 +63,10 @@ func (r *record) same() bool {
 	return r.onl.done && r.onl.class == r.tgt.class && r.onl.packets == r.tgt.packets
 }
 
-// Exchange takes the oldest request the target has answered. Same: the
+// Exchange takes the oldest request the target has answered - on a route
+// that compares, once the online server has answered it too, unless the
+// online server will not (its stream ended or lost track, the session has
+// a fate) or lags by more than pairing.MaxWaiting requests. Same: the
 // online server answered too, in the same class (OK, ERR, rows, prepared)
 // and with as many packets. On a route that compares, RequestData is the
 // command's payload and OnlineData and TargetData are each side's
@@ -72,6 +76,9 @@ func (s *Session) Exchange(x *Exchange) bool {
 		return false
 	}
 	r := s.recs[0]
+	if s.cfg.Compare && s.onlineDue(r) && len(s.recs) <= pairing.MaxWaiting {
+		return false
+	}
 	s.recs = s.recs[1:]
 	*x = Exchange{
 		Request: r.n, Kind: commandName(r.cmd), Key: r.key,
@@ -88,6 +95,22 @@ func (s *Session) Exchange(x *Exchange) bool {
 		x.Truncated = r.clientBytes-headerLen > len(r.req)
 	}
 	return true
+}
+
+// onlineDue reports whether the online server is still to answer r.
+func (s *Session) onlineDue(r *record) bool {
+	if r.onl.done || s.fate != nil || s.onlineEnd {
+		return false
+	}
+	if r == s.loginRec {
+		return true
+	}
+	for _, e := range s.online.q {
+		if e.rec == r {
+			return true
+		}
+	}
+	return false
 }
 
 // appendResult appends d's compare.MySQLResult as JSON ({} when the side

@@ -1,9 +1,14 @@
 package mysql
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/replaygw/replaygw/compare"
+	"github.com/replaygw/replaygw/protocol"
+	"github.com/replaygw/replaygw/protocol/pairing"
 )
 
 // The endpoint of a statement is its shape: the statements that differ
@@ -57,6 +62,86 @@ func FuzzEndpointKey(f *testing.F) {
 		k := endpointKey(comQuery, append([]byte{comQuery}, q...))
 		if len(k) > maxKeyLen || !utf8.ValidString(k) {
 			t.Fatalf("key %q of %q", k, q)
+		}
+	})
+}
+
+// On a compared route an exchange waits for the online answer when the
+// target answered first, unless the online stream ended or lags by more
+// than pairing.MaxWaiting requests; a route that does not compare hands
+// it out at once.
+func TestExchangeWaitsForOnline(t *testing.T) {
+	u, err := NewUsers(testPasswd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := func(d *driver, q string) { d.client(pkt(0, []byte{comQuery}, []byte(q))) }
+	errPkt := pkt(1, []byte{0xFF}, le16(1146), []byte("#42S02no such table"))
+	tests := []struct {
+		name    string
+		compare bool
+		run     func(d *driver) (early bool) // early: an exchange before the online answer
+		want    compare.MySQLResult          // the exchange's online side
+	}{
+		{"target first", true, func(d *driver) bool {
+			query(d, "SELECT 1")
+			d.target(errPkt)
+			return d.s.Exchange(&Exchange{})
+		}, compare.MySQLResult{Class: "ok", Bytes: len(pkt(1, okPkt))}},
+		{"no compare", false, func(d *driver) bool {
+			query(d, "SELECT 1")
+			d.target(errPkt)
+			return d.s.Exchange(&Exchange{})
+		}, compare.MySQLResult{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := loggedInAs(t, New(Config{Users: u, Compare: tt.compare}))
+			early := tt.run(d)
+			if early != !tt.compare {
+				t.Fatalf("exchange before the online answer: %v, want %v", early, !tt.compare)
+			}
+			if !tt.compare {
+				return
+			}
+			d.online(pkt(1, okPkt))
+			var x Exchange
+			if !d.s.Exchange(&x) {
+				t.Fatal("no exchange after the online answer")
+			}
+			if on := mustDecode(t, x.OnlineData); on != tt.want {
+				t.Errorf("online side %+v, want %+v", on, tt.want)
+			}
+			if tg := mustDecode(t, x.TargetData); tg.Class != "err" || tg.ErrCode != 1146 {
+				t.Errorf("target side %+v", tg)
+			}
+		})
+	}
+	t.Run("online stream ended", func(t *testing.T) {
+		d := loggedInAs(t, New(Config{Users: u, Compare: true}))
+		query(d, "SELECT 1")
+		d.target(errPkt)
+		if d.s.Exchange(&Exchange{}) {
+			t.Fatal("exchange before the online answer")
+		}
+		d.s.End(nil, protocol.SideOnline, 0)
+		var x Exchange
+		if !d.s.Exchange(&x) || string(x.OnlineData) != "{}" {
+			t.Fatalf("after the online end: exchange online side %q", x.OnlineData)
+		}
+	})
+	t.Run("online lags", func(t *testing.T) {
+		d := loggedInAs(t, New(Config{Users: u, Compare: true}))
+		for i := range pairing.MaxWaiting + 1 {
+			query(d, fmt.Sprintf("SELECT %d", i))
+			d.target(errPkt)
+		}
+		n := 0
+		for d.s.Exchange(&Exchange{}) {
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("%d exchanges with the online server %d requests behind, want 1 (the oldest)", n, pairing.MaxWaiting+1)
 		}
 	})
 }

@@ -103,6 +103,7 @@ type Session struct {
 	counts              Counts // for the ledger (Counts)
 	tgtAnswered         int    // requests (the login included) the target answered (Answered)
 	onlBuf, tgtBuf      []byte // the last Exchange's result payloads
+	onlineEnd           bool   // the online stream ended: Exchange waits for none of its answers
 }
 
 // New returns a Session for a session whose login is in the capture.
@@ -151,8 +152,12 @@ func (s *Session) Holding() bool {
 func (s *Session) Fate() *Fate { return s.fate }
 
 // End: a stream ended. MySQL frames every message, so nothing completes
-// at the end of a stream.
-func (s *Session) End(out []byte, side protocol.Side, at int64) ([]byte, Mark) { return out, 0 }
+// at the end of a stream; once the online one ended, Exchange waits for
+// none of its answers.
+func (s *Session) End(out []byte, side protocol.Side, at int64) ([]byte, Mark) {
+	s.onlineEnd = s.onlineEnd || side == protocol.SideOnline
+	return out, 0
+}
 
 func (s *Session) fail(err error) {
 	if s.fate != nil {
