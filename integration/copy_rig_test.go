@@ -31,6 +31,9 @@ type copierConf struct {
 	Protocols []string
 	// RouteKeys are more lines of every route, e.g. `noise_target = "..."`.
 	RouteKeys []string
+	// RouteLines, optional, are more lines of route i only (same index),
+	// e.g. `compare = false`.
+	RouteLines [][]string
 	// Sections are more tables after [metrics], e.g. a [compare] section.
 	Sections []string
 }
@@ -144,6 +147,11 @@ func (r *copyRig) copierTOML(c copierConf) (string, error) {
 		}
 		for _, l := range c.RouteKeys {
 			b.WriteString(l + "\n")
+		}
+		if i < len(c.RouteLines) {
+			for _, l := range c.RouteLines[i] {
+				b.WriteString(l + "\n")
+			}
 		}
 	}
 	fmt.Fprintf(&b, "\n[metrics]\nlisten = %q\n", dc.MetricsAddr)

@@ -1,0 +1,294 @@
+package integration
+
+// The comparison lab for MySQL (issue 13): Debian's MariaDB online and on
+// the target with the same accounts and data, except for differences made
+// on the target only - rows changed and one missing, a table missing, a
+// table with an extra column, a counter table without two of its rows.
+// One client session (go-sql-driver from the client host) runs a fixed
+// list of unique statements through `replaygw copy` (protocol = "mysql",
+// [compare] on); `replaygw report --json` of the gateway's store must
+// count exactly the exchanges, differences, kinds and endpoints the list
+// implies.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+
+	"github.com/replaygw/replaygw/lab"
+	"github.com/replaygw/replaygw/report"
+)
+
+// The tables of both servers, then the target's differences.
+const (
+	cmpMySQLSchema = `CREATE TABLE sbtest.cmp_items (id INT PRIMARY KEY, v VARCHAR(32) NOT NULL, hits INT NOT NULL DEFAULT 0);
+INSERT INTO sbtest.cmp_items (id, v) WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 100) SELECT n, CONCAT('item-', n) FROM s;
+CREATE TABLE sbtest.cmp_gone (id INT PRIMARY KEY); INSERT INTO sbtest.cmp_gone VALUES (1), (2), (3);
+CREATE TABLE sbtest.cmp_wide (id INT PRIMARY KEY, a INT NOT NULL); INSERT INTO sbtest.cmp_wide VALUES (1, 10), (2, 20), (3, 30), (4, 40);`
+	cmpMySQLTarget = `UPDATE sbtest.cmp_items SET v = CONCAT('changed-', id) WHERE id % 10 = 0;
+DELETE FROM sbtest.cmp_items WHERE id = 55;
+DROP TABLE sbtest.cmp_gone;
+ALTER TABLE sbtest.cmp_wide ADD COLUMN b INT NOT NULL DEFAULT 0;`
+)
+
+// cmpStmt is one statement of the client's list and what the report must
+// make of it.
+type cmpStmt struct {
+	sql, key string
+	query    bool   // a result set online (else Exec)
+	kind     string // the one kind of difference, "" when alike
+	onErr    bool   // an ERR online
+	tgErr    bool   // an ERR on the target
+}
+
+// cmpMySQLStatements is the client's list, in order.
+func cmpMySQLStatements() []cmpStmt {
+	var l []cmpStmt
+	// Every 10th row changed on the target (same row count, another
+	// digest) and row 55 missing (one row vs none).
+	for k := 1; k <= 100; k++ {
+		s := cmpStmt{sql: fmt.Sprintf("SELECT id, v FROM cmp_items WHERE id = %d", k), key: "SELECT id, v FROM cmp_items WHERE id = ?", query: true}
+		if k%10 == 0 || k == 55 {
+			s.kind = "body"
+		}
+		l = append(l, s)
+	}
+	// Affected rows: 1 vs 0 for the missing row.
+	for k := 51; k <= 60; k++ {
+		s := cmpStmt{sql: fmt.Sprintf("UPDATE cmp_items SET hits = hits + 1 WHERE id = %d", k), key: "UPDATE cmp_items SET hits = hits + ? WHERE id = ?"}
+		if k == 55 {
+			s.kind = "body"
+		}
+		l = append(l, s)
+	}
+	// A table missing on the target: rows vs ERR 1146.
+	for k := 1; k <= 5; k++ {
+		l = append(l, cmpStmt{sql: fmt.Sprintf("SELECT id FROM cmp_gone WHERE id = %d", k), key: "SELECT id FROM cmp_gone WHERE id = ?", query: true, kind: "status", tgErr: true})
+	}
+	// An extra column on the target: 2 vs 3 columns.
+	for k := 1; k <= 4; k++ {
+		l = append(l, cmpStmt{sql: fmt.Sprintf("SELECT * FROM cmp_wide WHERE id = %d", k), key: "SELECT * FROM cmp_wide WHERE id = ?", query: true, kind: "headers"})
+	}
+	// The same error on both: alike.
+	for k := 1; k <= 3; k++ {
+		l = append(l, cmpStmt{sql: fmt.Sprintf("SELECT v FROM cmp_nowhere WHERE id = %d", k), key: "SELECT v FROM cmp_nowhere WHERE id = ?", query: true, onErr: true, tgErr: true})
+	}
+	for k := 1; k <= 5; k++ {
+		l = append(l, cmpStmt{sql: fmt.Sprintf("INSERT INTO marks VALUES ('cmp-%d')", k), key: "INSERT INTO marks VALUES (?)"})
+	}
+	return l
+}
+
+// cmpMySQLSessionEnds are the exchanges of the session besides its
+// statements: the login and COM_QUIT, alike on both servers.
+var cmpMySQLSessionEnds = []string{"login", "quit"}
+
+func TestCompareMySQL(t *testing.T) {
+	m := newMySQLRig(t)
+	ctx := context.Background()
+	for _, s := range []*lab.MariaDB{m.pair.Online, m.pair.Target} {
+		if _, err := s.SQL(ctx, cmpMySQLSchema); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.pair.Target.SQL(ctx, cmpMySQLTarget); err != nil {
+		t.Fatal(err)
+	}
+	// The rig's gateway again, comparing into store.
+	store := filepath.Join(m.dir, "compare")
+	section := compareSection(store)
+	if err := m.GW.Stop(10 * time.Second); err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	startGatewayWith(m.copyRig, section)
+	m.startComparingCopier(section)
+
+	stmts := cmpMySQLStatements()
+	m.runStatements(stmts)
+	last := fmt.Sprintf("cmp-%d", 5)
+	if !waitMark(t, m.pair.Target, last) {
+		t.Fatalf("the client's last insert (%s) did not reach the target", last)
+	}
+	want := int64(len(stmts) + len(cmpMySQLSessionEnds))
+	sum := m.compareReport(store, want)
+	defer func() {
+		if t.Failed() {
+			js, _ := json.MarshalIndent(sum, "", " ")
+			t.Logf("report: %s", js)
+		}
+	}()
+
+	// What the list implies.
+	byKind := map[string]int64{"status": 0, "headers": 0, "body": 0}
+	var differing, onErr, tgErr int64
+	eps := map[string][2]int64{} // key -> exchanges, differing
+	for _, s := range stmts {
+		e := eps[s.key]
+		e[0]++
+		if s.kind != "" {
+			byKind[s.kind]++
+			differing++
+			e[1]++
+		}
+		eps[s.key] = e
+		onErr, tgErr = onErr+b2i(s.onErr), tgErr+b2i(s.tgErr)
+	}
+	for _, k := range cmpMySQLSessionEnds {
+		eps[k] = [2]int64{1, 0}
+	}
+	t.Logf("report: %d exchanges, %d differing, by kind %v, errors online %d target %d, %d endpoints",
+		sum.Exchanges, sum.Differing, sum.ByKind, sum.Errors.Online, sum.Errors.Target, len(sum.Endpoints))
+	if sum.Exchanges != want || sum.Differing != differing {
+		t.Errorf("exchanges %d, differing %d; want %d (%d statements, login, quit), %d", sum.Exchanges, sum.Differing, want, len(stmts), differing)
+	}
+	for k, v := range byKind {
+		if sum.ByKind[k] != v {
+			t.Errorf("by_kind %s = %d, want %d", k, sum.ByKind[k], v)
+		}
+	}
+	if sum.Errors.Online != onErr || sum.Errors.Target != tgErr {
+		t.Errorf("errors online %d, target %d; want %d, %d", sum.Errors.Online, sum.Errors.Target, onErr, tgErr)
+	}
+	if sum.Dropped != 0 || sum.Capped != 0 || sum.Stored != want {
+		t.Errorf("dropped %d, capped %d, stored %d of %d", sum.Dropped, sum.Capped, sum.Stored, want)
+	}
+	// The fields: rows and digest for the changed rows, affected rows,
+	// class, columns.
+	fields := map[string]int64{"body digest": 10, "body rows": 1, "body affected_rows": 1, "status class": 5, "headers columns": 4}
+	checkFields(t, sum, fields)
+	checkEndpoints(t, sum, eps)
+}
+
+// startComparingCopier starts `replaygw copy` with the demo's HTTP route
+// (the readiness probe, not compared) and the MySQL route, both roles'
+// [compare] section being section.
+func (m *mysqlRig) startComparingCopier(section string) {
+	m.t.Helper()
+	dc := lab.NewDemoConfig(m.Lab)
+	m.copyRig.startCopier(copierConf{
+		Routes:     [][2]netip.AddrPort{{dc.From, dc.To}, {m.pair.Online.Addr, m.pair.Target.Addr}},
+		Protocols:  []string{"", "mysql"},
+		RouteLines: [][]string{{"compare = false"}},
+		Extra: []string{"[copy.mysql]", fmt.Sprintf("users_file = %q", m.users),
+			fmt.Sprintf("default_user = %q", sbAccount.User), fmt.Sprintf("default_schema = %q", mysqlDB)},
+		Sections: []string{section},
+	}, true)
+}
+
+// runStatements runs stmts in one session from the client host to the
+// online server (text protocol), checking production's answers against
+// the list.
+func (m *mysqlRig) runStatements(stmts []cmpStmt) {
+	t := m.t
+	t.Helper()
+	d, err := m.Lab.Dialer(lab.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	netName := "lab-" + m.Lab.Name
+	gomysql.RegisterDialContext(netName, func(ctx context.Context, addr string) (net.Conn, error) {
+		return d.DialContext(ctx, "tcp", addr)
+	})
+	cfg := gomysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = sbAccount.User, sbAccount.Password, netName, m.pair.Online.Addr.String(), mysqlDB
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
+	conn, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stmts {
+		if s.query {
+			err = queryAll(ctx, c, s.sql)
+		} else {
+			_, err = c.ExecContext(ctx, s.sql)
+		}
+		if (err != nil) != s.onErr {
+			t.Fatalf("online: %s: %v (want an error: %v)", s.sql, err, s.onErr)
+		}
+	}
+	if err := c.Close(); err != nil { // COM_QUIT
+		t.Fatal(err)
+	}
+}
+
+// queryAll runs q and reads its rows.
+func queryAll(ctx context.Context, c *sql.Conn, q string) error {
+	rows, err := c.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// compareReport waits (up to 10 s) until the gateway has compared want
+// exchanges, stops the copier and the gateway (the store writes its
+// counts) and returns the store's report.
+func (r *copyRig) compareReport(store string, want int64) *report.Summary {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, _ := metric(r.gatewayMetrics(), "replaygw_compare_exchanges_total")
+		if int64(v) >= want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.t.Logf("gateway compare counters: %s", compareCounters(r.gatewayMetrics()))
+	if err := r.CP.Stop(10 * time.Second); err != nil {
+		r.t.Errorf("copier: %v", err)
+	}
+	if err := r.GW.Stop(10 * time.Second); err != nil {
+		r.t.Errorf("gateway: %v", err)
+	}
+	return cmpReport(r.t, r.Opts.Binary, store)
+}
+
+// checkFields fails the test unless the report's fields are exactly want.
+func checkFields(t *testing.T, sum *report.Summary, want map[string]int64) {
+	t.Helper()
+	if len(sum.Fields) != len(want) {
+		t.Errorf("fields %v, want exactly %v", sum.Fields, want)
+	}
+	for _, f := range sum.Fields {
+		if want[f.Field] != f.Count {
+			t.Errorf("field %q differs %d times, want %d", f.Field, f.Count, want[f.Field])
+		}
+	}
+}
+
+// checkEndpoints fails the test unless the report's endpoints are exactly
+// want: key -> exchanges, differing.
+func checkEndpoints(t *testing.T, sum *report.Summary, want map[string][2]int64) {
+	t.Helper()
+	if len(sum.Endpoints) != len(want) {
+		t.Errorf("%d endpoints, want %d", len(sum.Endpoints), len(want))
+	}
+	for _, e := range sum.Endpoints {
+		w, ok := want[e.Key]
+		switch {
+		case !ok:
+			t.Errorf("endpoint %q (%d exchanges) not expected", e.Key, e.Exchanges)
+		case e.Exchanges != w[0] || e.Differing != w[1]:
+			t.Errorf("endpoint %q: %d exchanges, %d differing; want %d, %d", e.Key, e.Exchanges, e.Differing, w[0], w[1])
+		}
+	}
+}
