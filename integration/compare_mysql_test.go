@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ ALTER TABLE sbtest.cmp_wide ADD COLUMN b INT NOT NULL DEFAULT 0;`
 type cmpStmt struct {
 	sql, key string
 	query    bool   // a result set online (else Exec)
-	kind     string // the one kind of difference, "" when alike
+	field    string // the one differing field ("body digest"), "" when alike
 	onErr    bool   // an ERR online
 	tgErr    bool   // an ERR on the target
 }
@@ -56,8 +57,11 @@ func cmpMySQLStatements() []cmpStmt {
 	// digest) and row 55 missing (one row vs none).
 	for k := 1; k <= 100; k++ {
 		s := cmpStmt{sql: fmt.Sprintf("SELECT id, v FROM cmp_items WHERE id = %d", k), key: "SELECT id, v FROM cmp_items WHERE id = ?", query: true}
-		if k%10 == 0 || k == 55 {
-			s.kind = "body"
+		switch {
+		case k == 55:
+			s.field = "body rows"
+		case k%10 == 0:
+			s.field = "body digest"
 		}
 		l = append(l, s)
 	}
@@ -65,17 +69,17 @@ func cmpMySQLStatements() []cmpStmt {
 	for k := 51; k <= 60; k++ {
 		s := cmpStmt{sql: fmt.Sprintf("UPDATE cmp_items SET hits = hits + 1 WHERE id = %d", k), key: "UPDATE cmp_items SET hits = hits + ? WHERE id = ?"}
 		if k == 55 {
-			s.kind = "body"
+			s.field = "body affected_rows"
 		}
 		l = append(l, s)
 	}
 	// A table missing on the target: rows vs ERR 1146.
 	for k := 1; k <= 5; k++ {
-		l = append(l, cmpStmt{sql: fmt.Sprintf("SELECT id FROM cmp_gone WHERE id = %d", k), key: "SELECT id FROM cmp_gone WHERE id = ?", query: true, kind: "status", tgErr: true})
+		l = append(l, cmpStmt{sql: fmt.Sprintf("SELECT id FROM cmp_gone WHERE id = %d", k), key: "SELECT id FROM cmp_gone WHERE id = ?", query: true, field: "status class", tgErr: true})
 	}
 	// An extra column on the target: 2 vs 3 columns.
 	for k := 1; k <= 4; k++ {
-		l = append(l, cmpStmt{sql: fmt.Sprintf("SELECT * FROM cmp_wide WHERE id = %d", k), key: "SELECT * FROM cmp_wide WHERE id = ?", query: true, kind: "headers"})
+		l = append(l, cmpStmt{sql: fmt.Sprintf("SELECT * FROM cmp_wide WHERE id = %d", k), key: "SELECT * FROM cmp_wide WHERE id = ?", query: true, field: "headers columns"})
 	}
 	// The same error on both: alike.
 	for k := 1; k <= 3; k++ {
@@ -126,45 +130,14 @@ func TestCompareMySQL(t *testing.T) {
 		}
 	}()
 
-	// What the list implies.
-	byKind := map[string]int64{"status": 0, "headers": 0, "body": 0}
-	var differing, onErr, tgErr int64
-	eps := map[string][2]int64{} // key -> exchanges, differing
+	w := newCmpWant()
 	for _, s := range stmts {
-		e := eps[s.key]
-		e[0]++
-		if s.kind != "" {
-			byKind[s.kind]++
-			differing++
-			e[1]++
-		}
-		eps[s.key] = e
-		onErr, tgErr = onErr+b2i(s.onErr), tgErr+b2i(s.tgErr)
+		w.add(s.key, s.field, s.onErr, s.tgErr)
 	}
 	for _, k := range cmpMySQLSessionEnds {
-		eps[k] = [2]int64{1, 0}
+		w.add(k, "", false, false)
 	}
-	t.Logf("report: %d exchanges, %d differing, by kind %v, errors online %d target %d, %d endpoints",
-		sum.Exchanges, sum.Differing, sum.ByKind, sum.Errors.Online, sum.Errors.Target, len(sum.Endpoints))
-	if sum.Exchanges != want || sum.Differing != differing {
-		t.Errorf("exchanges %d, differing %d; want %d (%d statements, login, quit), %d", sum.Exchanges, sum.Differing, want, len(stmts), differing)
-	}
-	for k, v := range byKind {
-		if sum.ByKind[k] != v {
-			t.Errorf("by_kind %s = %d, want %d", k, sum.ByKind[k], v)
-		}
-	}
-	if sum.Errors.Online != onErr || sum.Errors.Target != tgErr {
-		t.Errorf("errors online %d, target %d; want %d, %d", sum.Errors.Online, sum.Errors.Target, onErr, tgErr)
-	}
-	if sum.Dropped != 0 || sum.Capped != 0 || sum.Stored != want {
-		t.Errorf("dropped %d, capped %d, stored %d of %d", sum.Dropped, sum.Capped, sum.Stored, want)
-	}
-	// The fields: rows and digest for the changed rows, affected rows,
-	// class, columns.
-	fields := map[string]int64{"body digest": 10, "body rows": 1, "body affected_rows": 1, "status class": 5, "headers columns": 4}
-	checkFields(t, sum, fields)
-	checkEndpoints(t, sum, eps)
+	w.check(t, sum)
 }
 
 // startComparingCopier starts `replaygw copy` with the demo's HTTP route
@@ -262,33 +235,75 @@ func (r *copyRig) compareReport(store string, want int64) *report.Summary {
 	return cmpReport(r.t, r.Opts.Binary, store)
 }
 
-// checkFields fails the test unless the report's fields are exactly want.
-func checkFields(t *testing.T, sum *report.Summary, want map[string]int64) {
-	t.Helper()
-	if len(sum.Fields) != len(want) {
-		t.Errorf("fields %v, want exactly %v", sum.Fields, want)
-	}
-	for _, f := range sum.Fields {
-		if want[f.Field] != f.Count {
-			t.Errorf("field %q differs %d times, want %d", f.Field, f.Count, want[f.Field])
-		}
-	}
+// cmpWant is what a lab's report must count, summed over its list of
+// requests.
+type cmpWant struct {
+	exchanges, differing, onErr, tgErr int64
+	byKind                             map[string]int64
+	fields                             map[string]int64
+	endpoints                          map[string][2]int64 // key -> exchanges, differing
 }
 
-// checkEndpoints fails the test unless the report's endpoints are exactly
-// want: key -> exchanges, differing.
-func checkEndpoints(t *testing.T, sum *report.Summary, want map[string][2]int64) {
+func newCmpWant() *cmpWant {
+	return &cmpWant{byKind: map[string]int64{"status": 0, "headers": 0, "body": 0},
+		fields: map[string]int64{}, endpoints: map[string][2]int64{}}
+}
+
+// add counts one request of endpoint key whose answers differ in field
+// (its kind, a space and its name, or the kind alone; "" when alike), and
+// which is an error answer online and on the target.
+func (w *cmpWant) add(key, field string, onErr, tgErr bool) {
+	w.exchanges++
+	e := w.endpoints[key]
+	e[0]++
+	if field != "" {
+		w.differing++
+		w.fields[field]++
+		w.byKind[strings.Fields(field)[0]]++
+		e[1]++
+	}
+	w.endpoints[key] = e
+	w.onErr, w.tgErr = w.onErr+b2i(onErr), w.tgErr+b2i(tgErr)
+}
+
+// check fails the test unless sum counts exactly what w does: nothing
+// dropped, every exchange stored, no other field or endpoint.
+func (w *cmpWant) check(t *testing.T, sum *report.Summary) {
 	t.Helper()
-	if len(sum.Endpoints) != len(want) {
-		t.Errorf("%d endpoints, want %d", len(sum.Endpoints), len(want))
+	t.Logf("report: %d exchanges, %d differing, by kind %v, fields %v, errors online %d target %d, %d endpoints",
+		sum.Exchanges, sum.Differing, sum.ByKind, sum.Fields, sum.Errors.Online, sum.Errors.Target, len(sum.Endpoints))
+	if sum.Exchanges != w.exchanges || sum.Differing != w.differing {
+		t.Errorf("exchanges %d, differing %d; want %d, %d", sum.Exchanges, sum.Differing, w.exchanges, w.differing)
+	}
+	for k, v := range w.byKind {
+		if sum.ByKind[k] != v {
+			t.Errorf("by_kind %s = %d, want %d", k, sum.ByKind[k], v)
+		}
+	}
+	if sum.Errors.Online != w.onErr || sum.Errors.Target != w.tgErr {
+		t.Errorf("errors online %d, target %d; want %d, %d", sum.Errors.Online, sum.Errors.Target, w.onErr, w.tgErr)
+	}
+	if sum.Dropped != 0 || sum.Capped != 0 || sum.Stored != w.exchanges {
+		t.Errorf("dropped %d, capped %d, stored %d of %d", sum.Dropped, sum.Capped, sum.Stored, w.exchanges)
+	}
+	if len(sum.Fields) != len(w.fields) {
+		t.Errorf("fields %v, want exactly %v", sum.Fields, w.fields)
+	}
+	for _, f := range sum.Fields {
+		if w.fields[f.Field] != f.Count {
+			t.Errorf("field %q differs %d times, want %d", f.Field, f.Count, w.fields[f.Field])
+		}
+	}
+	if len(sum.Endpoints) != len(w.endpoints) {
+		t.Errorf("%d endpoints, want %d", len(sum.Endpoints), len(w.endpoints))
 	}
 	for _, e := range sum.Endpoints {
-		w, ok := want[e.Key]
+		x, ok := w.endpoints[e.Key]
 		switch {
 		case !ok:
 			t.Errorf("endpoint %q (%d exchanges) not expected", e.Key, e.Exchanges)
-		case e.Exchanges != w[0] || e.Differing != w[1]:
-			t.Errorf("endpoint %q: %d exchanges, %d differing; want %d, %d", e.Key, e.Exchanges, e.Differing, w[0], w[1])
+		case e.Exchanges != x[0] || e.Differing != x[1]:
+			t.Errorf("endpoint %q: %d exchanges, %d differing; want %d, %d", e.Key, e.Exchanges, e.Differing, x[0], x[1])
 		}
 	}
 }
