@@ -77,6 +77,12 @@ type requestOffsets interface{ RequestOffsets() []int }
 // The client's FIN or RST is not queued while it is true.
 type holder interface{ Holding() bool }
 
+// sentNoter is implemented by protocols that pair the target's bytes with
+// requests by when those went out (tcp.Compare): Sent reports that
+// request n's first byte (n counted from 0, as Exchange.Request) was just
+// sent to the target for the first time.
+type sentNoter interface{ Sent(n int, at int64) }
+
 // routeNeeds asks each route's protocol what it reads, once, with a
 // throw-away session.
 func routeNeeds(routes []Route) []protocol.Needs {
@@ -346,6 +352,9 @@ func (w *worker) protoSent(s *session, now int64) {
 		ps.sentBase++
 	}
 	ps.sent = append(ps.sent, now)
+	if n, ok := s.proto.(sentNoter); ok {
+		n.Sent(ps.sentBase+len(ps.sent)-1, now)
+	}
 }
 
 // protoAfter takes the finished exchanges and acts on a fate.

@@ -14,17 +14,32 @@ import (
 // With no framing to go by, a request is a turn of the conversation: the
 // client bytes captured from the first one after the online server last
 // spoke (the same boundary as the engine's ack heuristic), and its online
-// response the server bytes captured until the next request. The
-// target's bytes are given to the request due by length: once a
-// request's online response is final (the next request started or the
-// online stream ended), the target's response to it is complete when it
-// is as long, and later target bytes belong to the next request. So a
-// target response longer or shorter than production's shifts the
-// pairing of the session's later responses (they count as differing);
-// equal lengths keep it exact. Online bytes before the first request (a
-// server's greeting) and as many of the target's first bytes are not
-// compared; a capture that began inside the session (Start.Midstream)
-// drops the online bytes before its first request seen instead.
+// response the server bytes captured until the next request.
+//
+// The target's bytes answer the oldest request whose target response is
+// not complete (the one due). Which request that is follows the engine:
+// it calls Sent when a request's first byte goes to the target, and paces
+// a request until the target answered the one before (the
+// ResponseComplete this protocol reports, or the target falling quiet, or
+// the engine's wait cap). So:
+//   - while the request after the due one has not been sent, every target
+//     byte answers the due one, however long it gets: a target response
+//     longer than production's is complete only when the next request
+//     goes out (the engine released it on the target's silence) or the
+//     target's stream ends;
+//   - a target response as long as production's final one is complete at
+//     once (ResponseComplete: the next request goes out without waiting);
+//   - when a later request is sent, the due responses the target began
+//     are complete: a shorter one gets none of the next request's bytes;
+//   - with more than one request out (released by the wait cap), the
+//     target's bytes are shared out by the online responses' lengths.
+//
+// A target response longer or shorter than production's therefore
+// differs itself and leaves the later pairs exact. Online bytes before the
+// first request (a server's greeting) and as many of the target's first
+// bytes are not compared; a capture that began inside the session
+// (Start.Midstream) drops the online bytes before its first request seen
+// instead.
 //
 // The client's bytes go out unchanged; the exchanges carry the request
 // and both responses (cut to Options.Keep) for compare.Bytes at the
@@ -52,6 +67,7 @@ type turns struct {
 	greeting  int // online bytes before the first request
 	skipped   int // target bytes skipped as its greeting
 	midstream bool
+	sent      int // requests whose first byte went to the target (Sent)
 }
 
 // Client passes the bytes unchanged; bytes after the online server spoke
@@ -89,7 +105,8 @@ func (s *turns) Online(out, p []byte, at int64) ([]byte, protocol.Mark) {
 	return out, 0
 }
 
-// Target gives the target's bytes to the requests due, by length.
+// Target gives the target's bytes to the request due; with a later
+// request out already, by the online responses' lengths.
 func (s *turns) Target(out, p []byte, at int64) ([]byte, protocol.Mark) {
 	s.Call()
 	if k := min(len(p), s.greeting-s.skipped); k > 0 {
@@ -99,7 +116,7 @@ func (s *turns) Target(out, p []byte, at int64) ([]byte, protocol.Mark) {
 	var m protocol.Mark
 	for len(p) > 0 {
 		k := len(p)
-		if room, final := s.room(); final {
+		if room, final := s.room(); final && s.sent > s.Due(protocol.SideTarget)+1 {
 			k = min(k, room)
 		}
 		s.Response(protocol.SideTarget, p[:k], at)
@@ -109,8 +126,24 @@ func (s *turns) Target(out, p []byte, at int64) ([]byte, protocol.Mark) {
 	return out, m
 }
 
-// room is how many more bytes the target's response due may take, and
-// whether that is final (its online response is).
+// Sent: the engine sent request n's first byte to the target. The due
+// target responses before it that began are complete: the engine
+// released n once the target had fallen quiet (or its wait ran out), and
+// the target's bytes from now on answer n. It is the engine's optional
+// hook (copier's sentNoter); it returns no mark, n being released.
+func (s *turns) Sent(n int, _ int64) {
+	s.sent = max(s.sent, n+1)
+	for d := s.Due(protocol.SideTarget); d < n && d < s.Started(); d++ {
+		if r := s.Rec(d); r != nil && r.Tg.Bytes == 0 {
+			return // not answered at all: the bytes to come are shared out by length
+		}
+		s.Complete(protocol.SideTarget, 0)
+	}
+}
+
+// room is how many more bytes the target's response due may take to be
+// as long as its online one, and whether that is final (its online
+// response is).
 func (s *turns) room() (int, bool) {
 	n := s.Due(protocol.SideTarget)
 	if s.Due(protocol.SideOnline) <= n {
@@ -123,13 +156,17 @@ func (s *turns) room() (int, bool) {
 	return max(r.On.Bytes-r.Tg.Bytes, 0), true
 }
 
-// advance completes the target's responses that are as long as their
-// final online ones.
+// advance completes the target's responses that are exactly as long as
+// their final online ones (a longer one waits for Sent or End).
 func (s *turns) advance() protocol.Mark {
 	var m protocol.Mark
 	for {
-		room, final := s.room()
-		if !final || room > 0 {
+		n := s.Due(protocol.SideTarget)
+		if s.Due(protocol.SideOnline) <= n {
+			return m
+		}
+		r := s.Rec(n)
+		if r == nil || r.Tg.Bytes != r.On.Bytes {
 			return m
 		}
 		m |= s.Complete(protocol.SideTarget, 0)

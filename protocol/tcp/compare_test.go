@@ -19,6 +19,7 @@ type call struct {
 	side protocol.Side
 	data string
 	end  bool
+	sent int // > 0: Sent(sent-1), the engine sent that request's first byte
 }
 
 func cl(s string) call { return call{side: protocol.SideClient, data: s} }
@@ -27,6 +28,11 @@ func tg(s string) call { return call{side: protocol.SideTarget, data: s} }
 func end(side protocol.Side) call {
 	return call{side: side, end: true}
 }
+
+// sent is the engine sending request n to the target: at once for the
+// first, else once the target answered the one before (a ResponseComplete,
+// the target falling quiet, or the engine's wait cap).
+func sent(n int) call { return call{sent: n + 1} }
 
 func TestCompareTurns(t *testing.T) {
 	cases := []struct {
@@ -37,33 +43,53 @@ func TestCompareTurns(t *testing.T) {
 		want  string // exchanges: request|online|target|same
 	}{
 		{"one request per turn", false,
-			[]call{cl("GET a"), cl(" more"), on("A1"), tg("A1"), on("x"), cl("GET b"), tg("x"), tg("B"), on("B"), end(protocol.SideOnline)},
+			[]call{cl("GET a"), sent(0), cl(" more"), on("A1"), tg("A1"), on("x"), cl("GET b"), tg("x"), sent(1), tg("B"), on("B"), end(protocol.SideOnline)},
 			"s----sc--c",
 			"[GET a more|A1x|A1x|true GET b|B|B|true]"},
+		// q2 released by the engine's wait cap before the target answered
+		// q1: the target's bytes are shared out by the online lengths.
 		{"last response final at the end", false,
-			[]call{cl("q1"), on("r1"), cl("q2"), on("r2"), tg("r1r"), tg("2"), end(protocol.SideOnline)},
+			[]call{cl("q1"), sent(0), on("r1"), cl("q2"), sent(1), on("r2"), tg("r1r"), tg("2"), end(protocol.SideOnline)},
 			"s-s-c-c",
 			"[q1|r1|r1|true q2|r2|r2|true]"},
 		{"target differs, same length", false,
-			[]call{cl("q1"), on("aaaa"), cl("q2"), tg("aaba"), on("b"), end(protocol.SideOnline), tg("c")},
+			[]call{cl("q1"), sent(0), on("aaaa"), cl("q2"), tg("aaba"), sent(1), on("b"), end(protocol.SideOnline), tg("c")},
 			"s-sc--c",
 			"[q1|aaaa|aaba|false q2|b|c|false]"},
 		{"target shorter: its end completes it", false,
-			[]call{cl("q1"), on("long"), tg("lo"), end(protocol.SideOnline), end(protocol.SideTarget)},
+			[]call{cl("q1"), sent(0), on("long"), tg("lo"), end(protocol.SideOnline), end(protocol.SideTarget)},
 			"s---c",
 			"[q1|long|lo|false]"},
 		{"greeting skipped", false,
-			[]call{on("HELLO"), tg("HEL"), tg("LOhi"), cl("q"), on("hi"), end(protocol.SideOnline)},
+			[]call{on("HELLO"), tg("HEL"), tg("LOhi"), cl("q"), sent(0), on("hi"), end(protocol.SideOnline)},
 			"---s-c",
 			"[q|hi|hi|true]"},
 		{"midstream drops online bytes before the first request", true,
-			[]call{on("old"), cl("q"), on("r"), tg("r"), end(protocol.SideOnline)},
+			[]call{on("old"), cl("q"), sent(0), on("r"), tg("r"), end(protocol.SideOnline)},
 			"-s--c",
 			"[q|r|r|true]"},
 		{"target before the online response is final", false,
-			[]call{cl("q1"), tg("r1"), on("r1"), cl("q2"), on("r2"), tg("r2"), end(protocol.SideTarget), end(protocol.SideOnline)},
+			[]call{cl("q1"), sent(0), tg("r1"), on("r1"), cl("q2"), sent(1), on("r2"), tg("r2"), end(protocol.SideTarget), end(protocol.SideOnline)},
 			"s--S--c-",
 			"[q1|r1|r1|true q2|r2|r2|true]"},
+		// A longer target response keeps all its bytes (no early
+		// ResponseComplete); q2 goes out on the target's silence, its
+		// answer is its own.
+		{"target longer: the next request pairs exactly", false,
+			[]call{cl("q1"), sent(0), on("ab"), cl("q2"), tg("abc"), sent(1), tg("x"), on("x"), end(protocol.SideOnline)},
+			"s-s---c",
+			"[q1|ab|abc|false q2|x|x|true]"},
+		// A shorter one is complete when q2 goes out: q2's answer does not
+		// fill it up, nor q3's q2.
+		{"target shorter: the later requests pair exactly", false,
+			[]call{cl("q1"), sent(0), on("long"), cl("q2"), tg("lo"), sent(1), tg("r2"), on("r2"), cl("q3"), sent(2), on("r3"), tg("r3"), end(protocol.SideOnline)},
+			"s-s---S--c",
+			"[q1|long|lo|false q2|r2|r2|true q3|r3|r3|true]"},
+		// A longer answer in one segment: its rest is not the next one's.
+		{"target longer in one call", false,
+			[]call{cl("q1"), sent(0), on("r1"), cl("q2"), tg("r1+extra"), sent(1), on("r2"), tg("r2"), cl("q3"), sent(2), on("r3"), tg("r3"), end(protocol.SideOnline)},
+			"s-s---S--c",
+			"[q1|r1|r1+extra|false q2|r2|r2|true q3|r3|r3|true]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -77,6 +103,9 @@ func TestCompareTurns(t *testing.T) {
 				var out []byte
 				var m protocol.Mark
 				switch {
+				case k.sent > 0:
+					p.(interface{ Sent(int, int64) }).Sent(k.sent-1, int64(i))
+					continue // no call: no mark, no exchange taken
 				case k.end:
 					out, m = p.End(nil, k.side, int64(i))
 				case k.side == protocol.SideClient:
