@@ -84,7 +84,18 @@ type session struct {
 	// onlineLost: the online stream of a midstream session could not be
 	// framed; it is no longer compared.
 	onlineLost bool
+	starts     []int // RequestOffsets of the last Client call
 }
+
+// RequestOffsets are the offsets, in the bytes the last Client call
+// appended, where commands begin: the engine sends each pipelined command
+// as a segment of its own, so that each is paced and timed (its
+// Exchange.TargetSent) as one request. Valid until the next call.
+func (s *session) RequestOffsets() []int { return s.starts }
+
+// maxStarts bounds the command starts one Client call reports (more
+// commands in one call go out in the last one's segment).
+const maxStarts = 4096
 
 // Answered counts the commands whose target reply is complete: a Redis
 // server replies to a connection's commands in order, so the engine
@@ -94,18 +105,22 @@ func (s *session) Answered() int { return s.Queue.Due(protocol.SideTarget) }
 // Client passes the bytes unchanged and marks each command's start.
 func (s *session) Client(out, p []byte, at int64) ([]byte, protocol.Mark) {
 	out = append(out, p...)
+	s.starts = s.starts[:0]
 	if !s.Queue.Call() {
 		return out, 0
 	}
 	var m protocol.Mark
-	for len(p) > 0 {
+	for pos := 0; pos < len(p); {
 		opaque := s.req.Opaque()
-		n, ev := s.req.Step(p)
-		m |= s.Queue.Client(p[:n], ev&resp.Start != 0, opaque, at)
+		n, ev := s.req.Step(p[pos:])
+		if ev&resp.Start != 0 && len(s.starts) < maxStarts {
+			s.starts = append(s.starts, pos)
+		}
+		m |= s.Queue.Client(p[pos:pos+n], ev&resp.Start != 0, opaque, at)
 		if ev&resp.End != 0 {
 			s.command()
 		}
-		p = p[n:]
+		pos += n
 	}
 	s.Queue.Check(FateParse, "client", s.req.Err())
 	return out, m

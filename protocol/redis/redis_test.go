@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -48,6 +49,15 @@ func TestPipeliningAtEverySplit(t *testing.T) {
 			}
 			if has != (m&protocol.RequestStart != 0) {
 				t.Fatalf("cut %d piece %d: marks %v", cut, i, m)
+			}
+			var want []int // each command's start within the piece
+			for _, s := range starts {
+				if s >= piece[0] && s < piece[1] {
+					want = append(want, s-piece[0])
+				}
+			}
+			if got := p.(interface{ RequestOffsets() []int }).RequestOffsets(); fmt.Sprint(got) != fmt.Sprint(want) && len(got)+len(want) > 0 {
+				t.Fatalf("cut %d piece %d: request offsets %v, want %v", cut, i, got, want)
 			}
 		}
 		if string(out) != client {
