@@ -136,7 +136,7 @@ func TestCompareRedis(t *testing.T) {
 	lab.WaitFor(t, 8*time.Second, func() bool { return redisDiff(t, tgDial, target, last) == 0 })
 
 	want := int64(len(cmds))
-	sum := r.compareReport(store, want)
+	sum, met := r.compareReport(store, want)
 	defer func() {
 		if t.Failed() {
 			js, _ := json.MarshalIndent(sum, "", " ")
@@ -148,6 +148,7 @@ func TestCompareRedis(t *testing.T) {
 		w.add(c.args[0], c.field, c.onErr, c.tgErr)
 	}
 	w.check(t, sum)
+	checkTimed(t, met, w.exchanges, w.exchanges)
 }
 
 // seedRedis runs cmds on the server at addr from inside h (not through

@@ -120,7 +120,7 @@ func TestCompareTCP(t *testing.T) {
 		w.add("tcp", field, false, false)
 	}
 	nc.Close()
-	sum := r.compareReport(store, w.exchanges)
+	sum, met := r.compareReport(store, w.exchanges)
 	defer func() {
 		if t.Failed() {
 			js, _ := json.MarshalIndent(sum, "", " ")
@@ -128,4 +128,5 @@ func TestCompareTCP(t *testing.T) {
 		}
 	}()
 	w.check(t, sum)
+	checkTimed(t, met, w.exchanges, w.exchanges)
 }
