@@ -115,16 +115,20 @@ func (s *turns) Target(out, p []byte, at int64) ([]byte, protocol.Mark) {
 	}
 	var m protocol.Mark
 	for len(p) > 0 {
+		m |= s.advance()
 		k := len(p)
-		if room, final := s.room(); final && s.sent > s.Due(protocol.SideTarget)+1 {
-			k = min(k, room)
+		if room, final := s.room(); final && s.split() {
+			k = max(min(k, room), 1) // room > 0: advance completed a full one
 		}
 		s.Response(protocol.SideTarget, p[:k], at)
 		p = p[k:]
-		m |= s.advance()
 	}
-	return out, m
+	return out, m | s.advance()
 }
+
+// split reports whether a request after the one due is out already: the
+// target's bytes are then shared out by the online responses' lengths.
+func (s *turns) split() bool { return s.sent > s.Due(protocol.SideTarget)+1 }
 
 // Sent: the engine sent request n's first byte to the target. The due
 // target responses before it that began are complete: the engine
@@ -156,8 +160,9 @@ func (s *turns) room() (int, bool) {
 	return max(r.On.Bytes-r.Tg.Bytes, 0), true
 }
 
-// advance completes the target's responses that are exactly as long as
-// their final online ones (a longer one waits for Sent or End).
+// advance completes the target's responses that are as long as their
+// final online ones: exactly, or at least when a later request is out (a
+// longer one otherwise waits for Sent or End).
 func (s *turns) advance() protocol.Mark {
 	var m protocol.Mark
 	for {
@@ -166,11 +171,24 @@ func (s *turns) advance() protocol.Mark {
 			return m
 		}
 		r := s.Rec(n)
-		if r == nil || r.Tg.Bytes != r.On.Bytes {
+		if r == nil || r.Tg.Bytes < r.On.Bytes || r.Tg.Bytes > r.On.Bytes && !s.split() {
 			return m
 		}
-		m |= s.Complete(protocol.SideTarget, 0)
+		m |= s.complete()
 	}
+}
+
+// complete ends the target response due. Its ResponseComplete is for the
+// engine's pacing, which waits for the answer to the request it sent
+// last: none when a later request is out already (it must not release
+// the one after that early).
+func (s *turns) complete() protocol.Mark {
+	n := s.Due(protocol.SideTarget)
+	m := s.Complete(protocol.SideTarget, 0)
+	if s.sent > 0 && n < s.sent-1 {
+		return 0
+	}
+	return m
 }
 
 // End makes the last online response final, or gives the requests due on

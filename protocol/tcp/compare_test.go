@@ -47,10 +47,12 @@ func TestCompareTurns(t *testing.T) {
 			"s----sc--c",
 			"[GET a more|A1x|A1x|true GET b|B|B|true]"},
 		// q2 released by the engine's wait cap before the target answered
-		// q1: the target's bytes are shared out by the online lengths.
+		// q1: the target's bytes are shared out by the online lengths, and
+		// q1's completion is no ResponseComplete (the engine waits for
+		// q2's: q3 must not go out early).
 		{"last response final at the end", false,
 			[]call{cl("q1"), sent(0), on("r1"), cl("q2"), sent(1), on("r2"), tg("r1r"), tg("2"), end(protocol.SideOnline)},
-			"s-s-c-c",
+			"s-s---c",
 			"[q1|r1|r1|true q2|r2|r2|true]"},
 		{"target differs, same length", false,
 			[]call{cl("q1"), sent(0), on("aaaa"), cl("q2"), tg("aaba"), sent(1), on("b"), end(protocol.SideOnline), tg("c")},
@@ -163,6 +165,63 @@ func FuzzCompare(f *testing.F) {
 		starts, xs := protocoltest.Streams(t, p, client, online, target, int(cut), 16)
 		if len(xs) > starts || p.Fate() != nil {
 			t.Fatalf("%d exchanges for %d request starts, fate %v", len(xs), starts, p.Fate())
+		}
+	})
+}
+
+// FuzzCompareSent: a conversation of turns in any order, with the
+// engine's Sent for any request at any point: every target byte is in
+// one exchange's target payload (Keep is large), never more exchanges
+// than requests, Same only for equal responses.
+func FuzzCompareSent(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 0, 2, 1, 3, 4, 5}, []byte("q1r1r1q2r22"))
+	f.Fuzz(func(t *testing.T, ops, data []byte) {
+		p := protocoltest.Open(t, Compare(protocol.Options{Compare: true}), protocol.Start{})
+		sn := p.(interface{ Sent(int, int64) })
+		starts, target, n := 0, 0, 0
+		var xs []protocol.Exchange
+		for i, op := range ops {
+			var piece []byte
+			if n < len(data) {
+				k := min(len(data)-n, int(op>>3)+1)
+				piece, n = data[n:n+k], n+k
+			}
+			var m protocol.Mark
+			switch op % 6 {
+			case 0:
+				_, m = p.Client(nil, piece, int64(i))
+			case 1:
+				p.Online(nil, piece, int64(i))
+			case 2:
+				p.Target(nil, piece, int64(i))
+				target += len(piece)
+			case 3:
+				sn.Sent(int(op>>3), int64(i))
+			case 4:
+				p.End(nil, protocol.SideOnline, int64(i))
+			case 5:
+				p.End(nil, protocol.SideTarget, int64(i))
+			}
+			if m&protocol.RequestStart != 0 {
+				starts++
+			}
+			xs = append(xs, protocoltest.Drain(p)...)
+		}
+		p.End(nil, protocol.SideOnline, 1<<20)
+		p.End(nil, protocol.SideTarget, 1<<20)
+		xs = append(xs, protocoltest.Drain(p)...)
+		got := 0
+		for _, x := range xs {
+			got += x.TargetBytes
+			if x.Same && string(x.OnlineData) != string(x.TargetData) {
+				t.Fatalf("same, but %q vs %q", x.OnlineData, x.TargetData)
+			}
+		}
+		if len(xs) > starts || p.Fate() != nil {
+			t.Fatalf("%d exchanges for %d requests, fate %v", len(xs), starts, p.Fate())
+		}
+		if len(xs) == starts && starts > 0 && got > target {
+			t.Fatalf("exchanges carry %d target bytes, %d came", got, target)
 		}
 	})
 }
