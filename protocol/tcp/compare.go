@@ -32,7 +32,8 @@ import (
 //   - when a later request is sent, the due responses the target began
 //     are complete: a shorter one gets none of the next request's bytes;
 //   - with more than one request out (released by the wait cap), the
-//     target's bytes are shared out by the online responses' lengths.
+//     target's bytes are shared out by the online responses' lengths,
+//     and only the answer to the last one sent reports ResponseComplete.
 //
 // A target response longer or shorter than production's therefore
 // differs itself and leaves the later pairs exact. Online bytes before the
