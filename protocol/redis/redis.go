@@ -88,9 +88,11 @@ type session struct {
 }
 
 // RequestOffsets are the offsets, in the bytes the last Client call
-// appended, where commands begin: the engine sends each pipelined command
-// as a segment of its own, so that each is paced and timed (its
-// Exchange.TargetSent) as one request. Valid until the next call.
+// appended, where commands begin. On a compared route the engine then
+// sends each pipelined command as a segment of its own, so that each is
+// paced and timed (its Exchange.TargetSent) as one request; elsewhere
+// the call's bytes are one request start at 0, and a pipelined batch goes
+// out as captured, in as few packets. Valid until the next call.
 func (s *session) RequestOffsets() []int { return s.starts }
 
 // maxStarts bounds the command starts one Client call reports (more
@@ -113,8 +115,12 @@ func (s *session) Client(out, p []byte, at int64) ([]byte, protocol.Mark) {
 	for pos := 0; pos < len(p); {
 		opaque := s.req.Opaque()
 		n, ev := s.req.Step(p[pos:])
-		if ev&resp.Start != 0 && len(s.starts) < maxStarts {
+		switch {
+		case ev&resp.Start == 0 || len(s.starts) >= maxStarts:
+		case s.Queue.Compare():
 			s.starts = append(s.starts, pos)
+		case len(s.starts) == 0:
+			s.starts = append(s.starts, 0) // the call's bytes as one segment, as captured
 		}
 		m |= s.Queue.Client(p[pos:pos+n], ev&resp.Start != 0, opaque, at)
 		if ev&resp.End != 0 {
