@@ -1,6 +1,8 @@
 package copier
 
 import (
+	"time"
+
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
@@ -18,6 +20,19 @@ import (
 // SynTimeout) waits again for the next request, so each attempt costs one
 // captured request, never a loop. The session keeps one fate; its summary
 // counts the connections reopened (Reestablished).
+//
+// A target that ends every connection at once (it refuses what the replay
+// sends it: a login signed for another server, a stream joined in the
+// middle) would get a new connection for each captured request, and the
+// copier would search the allocator for each: after maxQuickReopens
+// reopened connections in a row that each lasted less than quickConn the
+// session ends with its cause (counted in ReopensGivenUp). A refused SYN
+// does not count: a target that is down is waited for.
+
+const (
+	maxQuickReopens = 3
+	quickConn       = int64(time.Second)
+)
 
 // reopenOrEnd ends s with f, or for a session already reopened (its new
 // handshake failed: the target is still down) waits for the next request.
@@ -37,7 +52,7 @@ func (w *worker) targetReset(s *session, now int64) {
 		return
 	}
 	w.leave(s, now)
-	w.reopen(s, FateTargetReset, now)
+	w.reopenEnded(s, FateTargetReset, now)
 }
 
 // targetClosed leaves a connection whose FIN the target sent while the
@@ -52,6 +67,24 @@ func (w *worker) targetClosed(s *session, now int64) {
 		w.sendRST(s, now)
 	}
 	w.leave(s, now)
+	w.reopenEnded(s, cause, now)
+}
+
+// reopenEnded reopens s after the target ended its established
+// connection, unless it ended maxQuickReopens reopened connections in a
+// row within quickConn: then s ends with cause. (A target that refuses
+// the SYN, down or restarting, is waited for by reopenOrEnd instead.)
+func (w *worker) reopenEnded(s *session, cause Fate, now int64) {
+	if r := &s.reest; r.openedAt != 0 && now-r.openedAt < quickConn {
+		if r.quick++; r.quick >= maxQuickReopens {
+			w.e.stats.ReopensGivenUp.Add(1)
+			s.state = stWaiting // leave gave up the tuple
+			w.end(s, cause, now)
+			return
+		}
+	} else {
+		r.quick = 0
+	}
 	w.reopen(s, cause, now)
 }
 
@@ -120,6 +153,7 @@ func (w *worker) reconnect(s *session, seq seqnum.Value, now int64) {
 		return
 	}
 	s.sum.reestablished++
+	s.reest.openedAt = now
 	e.stats.SessionsReestablished.Add(1)
 	w.open(s, t, seq-1, true, now)
 }

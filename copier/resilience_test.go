@@ -1,6 +1,7 @@
 package copier
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -393,5 +394,57 @@ func TestSynRefusedRetried(t *testing.T) {
 		if s := r.summaryOf(); s.Fate != FateTargetReset {
 			t.Fatalf("summary %+v, want target_reset after refusals until the deadline", s)
 		}
+	}
+}
+
+// A target that resets every connection right after its request (it
+// refuses what the replay sends) gets maxQuickReopens new connections,
+// not one per captured request; a reopened connection that lasted longer
+// than quickConn starts the count again.
+func TestReopenGivesUp(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pause time.Duration // how long each reopened connection lives
+		syns  int           // reopened connections over 6 requests
+		fate  bool          // the session ended before its client
+	}{
+		{"quick resets", 0, maxQuickReopens, true},
+		{"slow resets", 2 * time.Second, 6, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newEngRig(t, nil)
+			c := r.capConn(client4, online4, 1000)
+			tu := r.established(c, true)
+			c.data("GET /0")
+			r.snd.take()
+			r.rec(tu, wire.FlagRST, targetISN+1, 0, 0, 0, wire.Options{})
+			syns := 0
+			for i := 1; i <= 6 && r.e.Sessions() > 0; i++ {
+				c.response(20)
+				isn := c.seq - 1 // a reopened connection's ISN: its request's first seq - 1
+				c.data(fmt.Sprintf("GET /%d", i))
+				sent := r.snd.take()
+				if len(sent) == 0 {
+					break
+				}
+				nt := wantSYN(t, sent, isn)
+				syns++
+				r.synAck(nt, isn)
+				r.advance(tc.pause)
+				r.snd.take() // retransmissions of the unanswered request
+				r.rec(nt, wire.FlagRST, targetISN+1, 0, 0, 0, wire.Options{})
+			}
+			if syns != tc.syns {
+				t.Fatalf("%d reopened connections, want %d", syns, tc.syns)
+			}
+			given := r.e.Stats().ReopensGivenUp.Load()
+			if tc.fate {
+				if s := r.summaryOf(); s.Fate != FateTargetReset || given != 1 {
+					t.Fatalf("summary %+v, given up %d: want target_reset, 1", s, given)
+				}
+			} else if given != 0 || r.e.Sessions() != 1 {
+				t.Fatalf("given up %d, sessions %d: want the session alive", given, r.e.Sessions())
+			}
+		})
 	}
 }

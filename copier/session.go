@@ -136,8 +136,10 @@ type summary struct {
 // target reset or closed the last one and the client's connection goes
 // on (reopen.go).
 type reopening struct {
-	cause Fate         // the fate if the client's connection ends first
-	ack   seqnum.Value // the online ack of the last captured data
+	cause    Fate         // the fate if the client's connection ends first
+	ack      seqnum.Value // the online ack of the last captured data
+	openedAt int64        // when the current reopened connection was opened, 0 for the first
+	quick    int          // reopened connections in a row the target ended within quickConn
 }
 
 func (s *session) tsVal(now int64) uint32 {

@@ -57,6 +57,9 @@ type Stats struct {
 	// SessionsReestablished counts new connections to the target opened
 	// for a session whose connection the target reset or closed.
 	SessionsReestablished atomic.Uint64
+	// ReopensGivenUp counts sessions ended because the target ended
+	// maxQuickReopens reopened connections in a row within quickConn.
+	ReopensGivenUp atomic.Uint64
 	// StaleResets counts RSTs sent for an older connection the target
 	// still held on a new session's tuple (its ACK answered our SYN).
 	StaleResets atomic.Uint64
@@ -103,6 +106,7 @@ func (s *Stats) Counters() []counter.Metric {
 		counter.Of(&s.StaleResets, "engine_stale_resets_total", "RSTs sent for an older connection the target still held on a new session's tuple"),
 		counter.Of(&s.SynRefused, "engine_syn_refused_total", "sessions whose SYN the target refused with RST at least once (retried until syn_timeout)"),
 		counter.Of(&s.SessionsReestablished, "engine_sessions_reestablished_total", "new connections to the target for sessions whose connection the target reset or closed"),
+		counter.Of(&s.ReopensGivenUp, "engine_reopens_given_up_total", "sessions ended because the target ended 3 reopened connections in a row within a second each"),
 		counter.Of(&s.Retransmits, "engine_retransmits_total", "segments retransmitted"),
 		counter.Of(&s.FastRetransmits, "engine_fast_retransmits_total", "retransmissions on the third duplicate ACK (also in engine_retransmits_total)"),
 		counter.Of(&s.ProbeACKs, "engine_probe_acks_total", "ACKs answering target probes and old data (also in engine_segments_sent_total{kind=\"ack\"})"),

@@ -27,7 +27,10 @@ var (
 	sbAccount  = lab.MySQLAccount{User: "sbtest", Password: "sb-Pass-1"}
 	edAccount  = lab.MySQLAccount{User: "edu", Password: "ed-Pass-2", Plugin: "ed25519"}
 	badAccount = lab.MySQLAccount{User: "wrongpw", Password: "real-Pass-3"} // the copier is given another
-	mysqlAccts = []lab.MySQLAccount{sbAccount, edAccount, badAccount}
+	// openAccount has no password: its login, replayed byte for byte, is
+	// accepted (the benchmark's protocol = "tcp" run that carries a session).
+	openAccount = lab.MySQLAccount{User: "sbopen"}
+	mysqlAccts  = []lab.MySQLAccount{sbAccount, edAccount, badAccount, openAccount}
 )
 
 const mysqlDB = "sbtest"
@@ -153,9 +156,15 @@ func (m *mysqlRig) settle(on0, tg0 map[string]uint64, key string) (on, tg map[st
 // server for seconds, with the given --db-ps-mode.
 func (m *mysqlRig) sysbench(psMode string, seconds int) string {
 	m.t.Helper()
+	return m.sysbenchAs(sbAccount, psMode, seconds)
+}
+
+// sysbenchAs is sysbench as account a.
+func (m *mysqlRig) sysbenchAs(a lab.MySQLAccount, psMode string, seconds int) string {
+	m.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+30)*time.Second)
 	defer cancel()
-	args := append([]string{"oltp_read_write"}, m.pair.SysbenchArgs(m.pair.Online.Addr, sbAccount)...)
+	args := append([]string{"oltp_read_write"}, m.pair.SysbenchArgs(m.pair.Online.Addr, a)...)
 	args = append(args, "--threads=2", fmt.Sprintf("--time=%d", seconds), "--db-ps-mode="+psMode, "run")
 	out, err := m.Lab.Sysbench(ctx, lab.Client, args...)
 	if err != nil {
