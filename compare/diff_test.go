@@ -159,7 +159,7 @@ func TestBytesAndMySQL(t *testing.T) {
 	if d := Bytes([]byte("ab"), []byte("abc")); d.Offset != 2 || d.TargetSize != 3 {
 		t.Fatalf("prefix: %+v", d)
 	}
-	rows := MySQLResult{Class: "rows", Columns: 3, Rows: 10, Digest: "aa"}
+	rows := MySQLResult{Class: "rows", Columns: 3, Rows: 10, Digest: "aa", Meta: "m1"}
 	cases := []struct {
 		tg    MySQLResult
 		kinds Kind
@@ -173,6 +173,9 @@ func TestBytesAndMySQL(t *testing.T) {
 		// Another column count changes the digest: not a second difference.
 		{MySQLResult{Class: "rows", Columns: 4, Rows: 10, Digest: "bb"}, Headers, "columns"},
 		{MySQLResult{Class: "rows", Columns: 4, Rows: 9, Digest: "bb"}, Headers | Body, "columns"},
+		// Column definitions: compared when both servers sent them.
+		{MySQLResult{Class: "rows", Columns: 3, Rows: 10, Digest: "aa", Meta: "m2"}, Headers, "column_defs"},
+		{MySQLResult{Class: "rows", Columns: 3, Rows: 10, Digest: "aa"}, 0, ""},
 		{MySQLResult{Class: "rows", Columns: 3, Rows: 11, Digest: "bb"}, Body, "rows"},
 		{MySQLResult{Class: "rows", Columns: 3, Rows: 10, Digest: "bb"}, Body, "digest"},
 	}

@@ -84,7 +84,7 @@ func (r *response) data(p []byte, row bool) {
 		r.res.rows++
 	}
 	if r.hash {
-		r.res.hash(p)
+		r.res.hash(p, row)
 	}
 }
 

@@ -10,14 +10,15 @@ import (
 )
 
 // result is what a response held, beyond its class and packet count: the
-// figures compare.MySQLResult carries. The digest is kept only for routes
-// that compare (response.hash).
+// figures compare.MySQLResult carries. The digests are kept only for
+// routes that compare (response.hash).
 type result struct {
 	cols     int    // result set columns (of every result set) or prepared statement columns
 	rows     int    // rows of every result set
 	affected uint64 // OK packets: affected rows, summed over more results
 	errCode  uint16 // ERR packet: the error code
-	digest   uint64 // FNV-1a over column definitions and rows, in order
+	digest   uint64 // FNV-1a over the rows, in order
+	meta     uint64 // FNV-1a over the column definitions the server sent, in order
 }
 
 // FNV-1a, 64 bits: an order-sensitive digest of the rows without
@@ -27,8 +28,21 @@ const (
 	fnvPrime  = 1099511628211
 )
 
-func (r *result) hash(p []byte) {
-	h := r.digest
+// hash adds the packet payload p, a row or (row false) a column
+// definition, to its digest. The two are apart: a MariaDB server skips
+// the definitions of a prepared statement's result that the client has
+// cached (MARIADB_CLIENT_CACHE_METADATA, negotiated online but not with
+// the target), and the rows must still compare equal.
+func (r *result) hash(p []byte, row bool) {
+	d := &r.digest
+	if !row {
+		d = &r.meta
+	}
+	*d = fnv(*d, p)
+}
+
+// fnv extends FNV-1a digest h (0: none yet) by p and its length.
+func fnv(h uint64, p []byte) uint64 {
 	if h == 0 {
 		h = fnvOffset
 	}
@@ -38,8 +52,7 @@ func (r *result) hash(p []byte) {
 	}
 	// The packet boundary is part of the digest: rows "ab","c" differ from "a","bc".
 	h ^= uint64(len(p))
-	h *= fnvPrime
-	r.digest = h
+	return h * fnvPrime
 }
 
 // errCodeOf is the code of an ERR packet payload.
@@ -83,6 +96,9 @@ func (d *sideRec) Result() compare.MySQLResult {
 	}
 	if d.res.digest != 0 {
 		r.Digest = strconv.FormatUint(d.res.digest, 16)
+	}
+	if d.res.meta != 0 {
+		r.Meta = strconv.FormatUint(d.res.meta, 16)
 	}
 	return r
 }
