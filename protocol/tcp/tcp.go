@@ -6,7 +6,8 @@
 //	uncompared route: nil New (or New, whose Needs is zero): the copier
 //	                  keeps no protocol state and runs its fast path
 //	compared route:   Compare -> client turns -> RequestStart
-//	                  online and target bytes -> by length -> Exchange
+//	                  engine's Sent (a request went out) -+
+//	                  online and target bytes ------------+-> the request due -> Exchange
 //	                  (request and both responses for compare.Bytes)
 //
 // New is the passthrough Protocol: no message boundaries, no exchanges.
