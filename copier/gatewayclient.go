@@ -135,6 +135,10 @@ var _ Leases = (*GatewayClient)(nil)
 // the connection is redialed and the live leases re-registered from memory.
 const maxPendingOps = 1 << 18
 
+// releaseBatch is how many pending ops wake the writer when none of them
+// is a new lease (releases otherwise go with the next lease or ping).
+const releaseBatch = 512
+
 type leaseOp struct {
 	t     wire.Tuple
 	ttl   time.Duration
@@ -371,6 +375,8 @@ type gwLink struct {
 	share wire.Share // the gateway's share for us on this connection
 	ops   []leaseOp  // pending lease updates, in order
 	spare []leaseOp
+	// leasePending: ops holds a new lease (the writer was woken for it).
+	leasePending bool
 
 	exch exchangeQueue // encoded exchange frames (only while up and the gateway compares)
 
@@ -391,7 +397,7 @@ func (l *gwLink) push(op leaseOp) bool {
 		// which takes every live lease again.
 		l.g.st.RoutesOverflow.Add(1)
 		l.up.Store(false)
-		l.ops = l.ops[:0]
+		l.ops, l.leasePending = l.ops[:0], false
 		if l.conn != nil {
 			l.conn.Close()
 		}
@@ -399,9 +405,13 @@ func (l *gwLink) push(op leaseOp) bool {
 		return false
 	}
 	l.ops = append(l.ops, op)
-	first := len(l.ops) == 1
+	// A new lease wakes the writer (the target's SYN-ACK is on its way);
+	// releases wait for the next lease, ping or a full batch: one write
+	// then carries both, instead of a wake-up and a write for each.
+	wake := (!op.del && !l.leasePending) || len(l.ops) == releaseBatch
+	l.leasePending = l.leasePending || !op.del
 	l.mu.Unlock()
-	if first {
+	if wake {
 		select {
 		case l.wake <- struct{}{}:
 		default:
@@ -427,6 +437,7 @@ func (l *gwLink) takeOps() []leaseOp {
 	l.mu.Lock()
 	ops := l.ops
 	l.ops, l.spare = l.spare[:0], nil
+	l.leasePending = false
 	l.mu.Unlock()
 	return ops
 }
@@ -521,7 +532,7 @@ func (l *gwLink) session() (refused, wasUp bool) {
 	now := time.Now().UnixNano()
 	g.mu.Lock()
 	l.mu.Lock()
-	l.ops = l.ops[:0]
+	l.ops, l.leasePending = l.ops[:0], false
 	for tu, r := range g.leases {
 		if r.until == 0 || r.until > now {
 			l.ops = append(l.ops, leaseOp{t: tu, ttl: r.ttl, flags: r.flags})
@@ -556,7 +567,7 @@ func (l *gwLink) session() (refused, wasUp bool) {
 
 	l.mu.Lock()
 	l.up.Store(false)
-	l.ops = l.ops[:0]
+	l.ops, l.leasePending = l.ops[:0], false
 	l.mu.Unlock()
 	g.st.ExchangesNoGateway.Add(uint64(l.exch.close()))
 	if g.Connected() == 0 {
@@ -723,7 +734,7 @@ func (l *gwLink) writeLoop(c *wire.Conn, done <-chan struct{}) {
 				fail(err)
 				return
 			}
-			continue
+			// and the releases waiting for a lease to go with
 		case <-l.wake:
 		}
 		for {

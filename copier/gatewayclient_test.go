@@ -611,3 +611,31 @@ func TestGatewayClientLeasesDuringRestart(t *testing.T) {
 		t.Fatal("a lease was accepted long after the gateway was lost")
 	}
 }
+
+// A release does not wake the writer by itself: it goes out with the next
+// lease, in order, or with the next ping.
+func TestGatewayClientReleasesWait(t *testing.T) {
+	gw := newFakeGateway(t, "tok")
+	g := newTestClient(t, GatewayConfig{Addrs: []string{gw.addr()}, PingInterval: time.Hour})
+	fc := gw.next()
+	waitFor(t, "connected", func() bool { return g.Connected() == 1 })
+	g.AddLease(gwTuple(1), 0, 0)
+	fc.expectOps(t, gwOp{t: gwTuple(1)})
+	g.ReleaseLease(gwTuple(1))
+	select {
+	case op := <-fc.ops:
+		t.Fatalf("%+v written on its own", op)
+	case <-time.After(300 * time.Millisecond):
+	}
+	g.AddLease(gwTuple(2), 0, 0)
+	fc.expectOps(t, gwOp{t: gwTuple(1), del: true}, gwOp{t: gwTuple(2)})
+
+	gw2 := newFakeGateway(t, "tok")
+	g2 := newTestClient(t, GatewayConfig{Addrs: []string{gw2.addr()}, PingInterval: 200 * time.Millisecond})
+	fc2 := gw2.next()
+	waitFor(t, "connected", func() bool { return g2.Connected() == 1 })
+	g2.AddLease(gwTuple(3), 0, 0)
+	fc2.expectOps(t, gwOp{t: gwTuple(3)})
+	g2.ReleaseLease(gwTuple(3))
+	fc2.expectOps(t, gwOp{t: gwTuple(3), del: true}) // with the ping
+}
