@@ -12,10 +12,34 @@ const (
 
 // framer reassembles packets from a byte stream cut at arbitrary points.
 // It holds at most one incomplete packet beyond what the caller leaves
-// unconsumed.
+// unconsumed, and remembers when the bytes it holds arrived: a packet held
+// back (a command waiting for the target's login) keeps its capture time.
 type framer struct {
-	buf []byte
-	off int
+	buf   []byte
+	off   int
+	pos   int64     // stream offset of buf[off]
+	marks []arrival // arrival times of the held bytes, oldest first
+}
+
+// arrival: the bytes from stream offset from on arrived at at.
+type arrival struct{ from, at int64 }
+
+// pushAt appends stream bytes that arrived at at.
+func (f *framer) pushAt(p []byte, at int64) {
+	if len(p) == 0 {
+		return
+	}
+	f.marks = append(f.marks, arrival{from: f.pos + int64(f.held()), at: at})
+	f.push(p)
+}
+
+// at is when the next unconsumed byte arrived (0 if none was pushed
+// with pushAt).
+func (f *framer) at() int64 {
+	if len(f.marks) == 0 {
+		return 0
+	}
+	return f.marks[0].at
 }
 
 // push appends stream bytes.
@@ -44,7 +68,21 @@ func (f *framer) peek() (raw []byte, ok bool) {
 }
 
 // next consumes the packet returned by peek.
-func (f *framer) next(raw []byte) { f.off += len(raw) }
+func (f *framer) next(raw []byte) {
+	f.off += len(raw)
+	f.pos += int64(len(raw))
+	i := 0
+	for i+1 < len(f.marks) && f.marks[i+1].from <= f.pos {
+		i++
+	}
+	if f.held() == 0 {
+		i = len(f.marks)
+	}
+	if i > 0 {
+		n := copy(f.marks, f.marks[i:]) // a few marks: keeps the array
+		f.marks = f.marks[:n]
+	}
+}
 
 // held is the number of bytes buffered and not consumed.
 func (f *framer) held() int { return len(f.buf) - f.off }

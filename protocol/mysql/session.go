@@ -99,7 +99,7 @@ type Session struct {
 	onlLogin   byte    // the online server's answer class to the login, once seen
 	onlLoginN  int     // its bytes
 
-	cliAt, onlAt, tgtAt int64  // the at of the latest call on each stream
+	cliAt, onlAt, tgtAt int64  // when the packet in hand on each stream arrived
 	counts              Counts // for the ledger (Counts)
 	tgtAnswered         int    // requests (the login included) the target answered (Answered)
 	onlBuf, tgtBuf      []byte // the last Exchange's result payloads
@@ -178,7 +178,7 @@ func (s *Session) Client(out, p []byte, at int64) ([]byte, Mark) {
 	if s.fate != nil {
 		return out, 0
 	}
-	s.cli.push(p)
+	s.cli.pushAt(p, at)
 	var m Mark
 	out = s.drain(out, &m)
 	return out, m
@@ -193,7 +193,7 @@ func (s *Session) Online(out, p []byte, at int64) ([]byte, Mark) {
 	if s.fate != nil {
 		return out, 0
 	}
-	s.online.f.push(p)
+	s.online.f.pushAt(p, at)
 	var m Mark
 	out = s.drain(out, &m)
 	return out, m
@@ -210,6 +210,7 @@ func (s *Session) pumpOnline() {
 		if !ok {
 			break
 		}
+		s.onlAt = o.f.at() // a packet held for its request keeps its capture time
 		o.f.next(raw)
 		s.onlinePacket(raw)
 	}
@@ -225,13 +226,14 @@ func (s *Session) Target(out, p []byte, at int64) ([]byte, Mark) {
 	if s.fate != nil {
 		return out, 0
 	}
-	s.target.f.push(p)
+	s.target.f.pushAt(p, at)
 	var m Mark
 	for s.fate == nil {
 		raw, ok := s.target.f.peek()
 		if !ok {
 			break
 		}
+		s.tgtAt = s.target.f.at()
 		s.target.f.next(raw)
 		out = s.targetPacket(out, raw, &m)
 	}
@@ -251,6 +253,7 @@ func (s *Session) drain(out []byte, m *Mark) []byte {
 			if !ok {
 				break
 			}
+			s.cliAt = s.cli.at() // a command held for the target's login keeps its capture time
 			var done bool
 			out, done = s.clientPacket(out, raw, m)
 			if !done {
