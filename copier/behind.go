@@ -18,7 +18,7 @@ const behindInterval = 10 * time.Second
 
 // behindCounts are the counters that grow when the copier falls behind.
 type behindCounts struct {
-	kernelDrops, queueDrops, recordDrops, waits uint64
+	kernelDrops, queueDrops, recordDrops, waits, recordWaits uint64
 }
 
 func readBehind(src Source, es *Stats) behindCounts {
@@ -29,6 +29,7 @@ func readBehind(src Source, es *Stats) behindCounts {
 	b.queueDrops = es.PacketsQueueDrop.Load()
 	b.recordDrops = es.RecordsQueueDrop.Load()
 	b.waits = es.CaptureWaits.Load()
+	b.recordWaits = es.RecordWaits.Load()
 	return b
 }
 
@@ -40,17 +41,18 @@ func warnBehind(log *slog.Logger, prev, cur behindCounts, workers int, every tim
 		queueDrops:  cur.queueDrops - prev.queueDrops,
 		recordDrops: cur.recordDrops - prev.recordDrops,
 		waits:       cur.waits - prev.waits,
+		recordWaits: cur.recordWaits - prev.recordWaits,
 	}
 	if d == (behindCounts{}) {
 		return false
 	}
-	msg := "copier falling behind: captured packets waited for a full worker queue"
+	msg := "copier falling behind: captured packets or gateway records waited for a full worker queue"
 	if d.kernelDrops+d.queueDrops+d.recordDrops > 0 {
 		msg = "copier falling behind: packets lost, sessions will miss requests"
 	}
 	log.Warn(msg, "interval", every,
 		"capture_kernel_drops", d.kernelDrops, "engine_packets_queue_dropped", d.queueDrops,
-		"engine_records_queue_dropped", d.recordDrops, "engine_capture_waits", d.waits,
+		"engine_records_queue_dropped", d.recordDrops, "engine_capture_waits", d.waits, "engine_record_waits", d.recordWaits,
 		"workers", workers, "fix", "raise copy.workers (each worker runs on a CPU of its own), or sample sessions (copy.sample_percent)")
 	return true
 }

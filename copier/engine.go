@@ -423,8 +423,12 @@ func (e *Engine) handleRecord(r *wire.Record, hold bool) (int, bool) {
 		w.mu.Unlock()
 		return 0, false
 	}
-	if !w.in.pushRecord(r, hold) {
-		e.stats.RecordsQueueDrop.Add(1)
+	ok, waited := w.in.pushRecord(r, hold)
+	if waited {
+		e.stats.RecordWaits.Add(1)
+	}
+	if !ok {
+		e.stats.RecordsQueueDrop.Add(1) // the engine is closing
 		return 0, false
 	}
 	return wi, true

@@ -72,13 +72,27 @@ const maxQueuedPayload = 16 << 20
 
 // pushRecord queues a copy of r, its payload copied too when it carries
 // one (only sessions whose protocol reads the target's responses ask the
-// gateway for it); false when full. With hold the wake of a parked worker
-// is left to flush.
-func (b *inbox) pushRecord(r *wire.Record, hold bool) bool {
+// gateway for it). A full inbox blocks the producer (the gateway link's
+// reader) until the worker makes room: the records wait in the control
+// connection's socket buffers and then in the gateway's queue for this
+// copier, which counts what it cannot keep, instead of being dropped
+// here. waited reports a wait; false only once the inbox is closed. With
+// hold the wake of a parked worker is left to flush.
+func (b *inbox) pushRecord(r *wire.Record, hold bool) (ok, waited bool) {
 	b.mu.Lock()
-	if len(b.recs) >= queueLen || len(b.pay)+len(r.Payload) > maxQueuedPayload {
+	for (len(b.recs) >= queueLen || (len(b.pay) > 0 && len(b.pay)+len(r.Payload) > maxQueuedPayload)) && !b.closed {
+		waited = true
+		if b.parked {
+			b.parked, b.owed = false, false
+			b.signal()
+		}
+		b.waiters++
+		b.room.Wait()
+		b.waiters--
+	}
+	if b.closed {
 		b.mu.Unlock()
-		return false
+		return false, waited
 	}
 	b.recs = append(b.recs, *r)
 	q := &b.recs[len(b.recs)-1]
@@ -95,7 +109,7 @@ func (b *inbox) pushRecord(r *wire.Record, hold bool) bool {
 	if wake {
 		b.signal()
 	}
-	return true
+	return true, waited
 }
 
 // claimWake decides, under mu, whether this push must wake the worker.

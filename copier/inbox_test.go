@@ -46,7 +46,7 @@ func TestInboxWakes(t *testing.T) {
 				t.Fatal("take on an empty inbox reported work")
 			}
 			if tc.record {
-				if !b.pushRecord(&wire.Record{Seq: 7}, tc.hold) {
+				if ok, _ := b.pushRecord(&wire.Record{Seq: 7}, tc.hold); !ok {
 					t.Fatal("push refused")
 				}
 			} else if ok, _ := b.pushPacket(&pktMsg{p: capPkt{seq: 7}}, tc.hold, false); !ok {
@@ -86,7 +86,7 @@ func TestInboxTakeAndLimit(t *testing.T) {
 		t.Fatal("push beyond queueLen accepted")
 	}
 	r := wire.Record{Seq: 5, Payload: []byte("x")}
-	if !b.pushRecord(&r, false) {
+	if ok, _ := b.pushRecord(&r, false); !ok {
 		t.Fatal("record refused")
 	}
 	var pkts []pktMsg
@@ -175,5 +175,50 @@ func TestInboxWaitForRoom(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("close did not release the waiting producer")
+	}
+}
+
+// A full inbox makes a record's producer wait for the worker's take, never
+// drops it; close releases a waiting producer with false.
+func TestInboxRecordsWait(t *testing.T) {
+	b := newInbox()
+	for i := range queueLen {
+		if ok, waited := b.pushRecord(&wire.Record{Seq: uint32(i)}, true); !ok || waited {
+			t.Fatalf("record %d: ok %v, waited %v", i, ok, waited)
+		}
+	}
+	done := make(chan [2]bool)
+	go func() {
+		ok, waited := b.pushRecord(&wire.Record{Seq: queueLen}, true)
+		done <- [2]bool{ok, waited}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("a record beyond queueLen returned %v before any take", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	var pkts []pktMsg
+	var recs []wire.Record
+	var pay []byte
+	if !b.take(&pkts, &recs, &pay) || len(recs) != queueLen {
+		t.Fatalf("took %d records", len(recs))
+	}
+	if r := <-done; !r[0] || !r[1] {
+		t.Fatalf("the waiting record: ok %v, waited %v", r[0], r[1])
+	}
+	if !b.take(&pkts, &recs, &pay) || len(recs) != 1 || recs[0].Seq != queueLen {
+		t.Fatalf("second take: %+v", recs)
+	}
+	for range queueLen {
+		b.pushRecord(&wire.Record{}, true)
+	}
+	go func() {
+		ok, waited := b.pushRecord(&wire.Record{}, true)
+		done <- [2]bool{ok, waited}
+	}()
+	time.Sleep(10 * time.Millisecond)
+	b.close()
+	if r := <-done; r[0] {
+		t.Fatal("a record pushed into a closed inbox was accepted")
 	}
 }

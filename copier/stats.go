@@ -13,6 +13,7 @@ type Stats struct {
 	PacketsUnmatched  atomic.Uint64 // no route for the destination
 	PacketsQueueDrop  atomic.Uint64 // worker queue full
 	CaptureWaits      atomic.Uint64 // packets that waited for room in a full worker queue
+	RecordWaits       atomic.Uint64 // gateway records that waited for room in a full worker queue
 	PacketsNoSession  atomic.Uint64 // no session and cannot start one
 	PacketsAfterEnd   atomic.Uint64 // for a session that already ended
 	PureACKsDropped   atomic.Uint64 // client pure ACKs (never forwarded)
@@ -75,7 +76,7 @@ func (s *Stats) Fate(f Fate) uint64 { return s.Fates[f].Load() }
 // Counters lists every counter with its metric name.
 func (s *Stats) Counters() []counter.Metric {
 	dropped := counter.Of(nil, "engine_packets_dropped_total", "captured packets dropped before a session, by reason (malformed: not parsable TCP; unmatched: no route; queue_full: worker queue full; no_session: no session and cannot start one; after_end: the session already ended)")
-	records := counter.Of(nil, "engine_records_dropped_total", "target response records dropped, by reason (unknown_session: no live session for the tuple; queue_full: worker queue full)")
+	records := counter.Of(nil, "engine_records_dropped_total", "target response records dropped, by reason (unknown_session: no live session for the tuple; closing: the engine was shutting down; a full worker queue makes the gateway link wait instead, engine_record_waits_total)")
 	segments := counter.Of(nil, "engine_segments_sent_total", "control segments sent to the target, by kind (syn: retransmits included; ack: pure ACKs, probe answers included; fin; rst; window_probe: zero-window probes)")
 	ended := counter.Of(nil, "engine_sessions_ended_total", "sessions ended, by fate")
 	c := []counter.Metric{
@@ -86,13 +87,14 @@ func (s *Stats) Counters() []counter.Metric {
 		dropped.At(&s.PacketsNoSession).With("reason", "no_session"),
 		dropped.At(&s.PacketsAfterEnd).With("reason", "after_end"),
 		counter.Of(&s.CaptureWaits, "engine_capture_waits_total", "captured packets that waited for room in a full worker queue (the capture ring buffered meanwhile)"),
+		counter.Of(&s.RecordWaits, "engine_record_waits_total", "gateway records that waited for room in a full worker queue (the control connection and the gateway buffered meanwhile)"),
 		counter.Of(&s.PureACKsDropped, "engine_client_pure_acks_total", "client pure ACKs, never forwarded"),
 		counter.Of(&s.CaptureDups, "engine_capture_duplicates_total", "client retransmits and duplicate captures"),
 		counter.Of(&s.CaptureOutOfOrder, "engine_capture_out_of_order_total", "captured segments stored beyond a hole"),
 		counter.Of(&s.BufferDrops, "engine_buffer_drops_total", "segments refused by buffer limits"),
 		counter.Of(&s.RecordsIn, "engine_records_in_total", "target response records handed to the engine"),
 		records.At(&s.RecordsUnknown).With("reason", "unknown_session"),
-		records.At(&s.RecordsQueueDrop).With("reason", "queue_full"),
+		records.At(&s.RecordsQueueDrop).With("reason", "closing"),
 		counter.Of(&s.PacketsSent, "engine_packets_sent_total", "packets sent to the target"),
 		counter.Of(&s.PayloadBytesSent, "engine_payload_sent_bytes_total", "payload bytes sent to the target, retransmissions included"),
 		counter.Of(&s.PayloadBytesNew, "engine_payload_new_bytes_total", "client payload bytes sent for the first time"),
