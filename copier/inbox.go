@@ -43,16 +43,8 @@ func newInbox() *inbox {
 // worker is left to flush.
 func (b *inbox) pushPacket(m *pktMsg, hold, wait bool) (ok, waited bool) {
 	b.mu.Lock()
-	for len(b.pkts) >= queueLen && wait && !b.closed {
-		waited = true
-		if b.parked {
-			// Held pushes filled the inbox without waking the worker.
-			b.parked, b.owed = false, false
-			b.signal()
-		}
-		b.waiters++
-		b.room.Wait()
-		b.waiters--
+	if wait {
+		waited = b.waitRoom(func() bool { return len(b.pkts) >= queueLen })
 	}
 	if len(b.pkts) >= queueLen || b.closed {
 		b.mu.Unlock()
@@ -65,6 +57,23 @@ func (b *inbox) pushPacket(m *pktMsg, hold, wait bool) (ok, waited bool) {
 		b.signal()
 	}
 	return true, waited
+}
+
+// waitRoom waits, under mu, while full reports true and the inbox is
+// open, waking a parked worker (held pushes may have filled the inbox
+// without waking it); it reports whether it waited.
+func (b *inbox) waitRoom(full func() bool) (waited bool) {
+	for full() && !b.closed {
+		waited = true
+		if b.parked {
+			b.parked, b.owed = false, false
+			b.signal()
+		}
+		b.waiters++
+		b.room.Wait()
+		b.waiters--
+	}
+	return waited
 }
 
 // maxQueuedPayload bounds the payload bytes queued for one worker.
@@ -80,16 +89,9 @@ const maxQueuedPayload = 16 << 20
 // hold the wake of a parked worker is left to flush.
 func (b *inbox) pushRecord(r *wire.Record, hold bool) (ok, waited bool) {
 	b.mu.Lock()
-	for (len(b.recs) >= queueLen || (len(b.pay) > 0 && len(b.pay)+len(r.Payload) > maxQueuedPayload)) && !b.closed {
-		waited = true
-		if b.parked {
-			b.parked, b.owed = false, false
-			b.signal()
-		}
-		b.waiters++
-		b.room.Wait()
-		b.waiters--
-	}
+	waited = b.waitRoom(func() bool {
+		return len(b.recs) >= queueLen || (len(b.pay) > 0 && len(b.pay)+len(r.Payload) > maxQueuedPayload)
+	})
 	if b.closed {
 		b.mu.Unlock()
 		return false, waited
