@@ -222,6 +222,10 @@ func TestPacketCounterCountsPoolTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	clientOwn, err := l.NewPacketCounter(Client, Iface, netip.MustParsePrefix("10.77.0.10/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	const n = 20
 	err = l.Do(Target, func() error {
 		for _, dst := range []string{"10.88.0.5:9", "[fd88::5]:9"} {
@@ -266,8 +270,18 @@ func TestPacketCounterCountsPoolTraffic(t *testing.T) {
 	if _, tx, err := l.LinkStats(Target, Iface); err != nil || tx < 2*n {
 		t.Errorf("target %s transmitted %d packets (%v), want >= %d", Iface, tx, err, 2*n)
 	}
-	if clientSeen.Stats.Total.Load() == 0 {
-		t.Error("client counter saw nothing at all (the datagram to the client is missing)")
+	// The kernel filter passes the client's own address and nothing more.
+	if got := clientOwn.Stats.In.Load(); got != 1 {
+		t.Errorf("client counter for its own address saw %d datagrams, want 1", got)
+	}
+	if got := clientOwn.Stats.Passed.Load(); got != 1 {
+		t.Errorf("client's own-address filter passed %d packets, want 1", got)
+	}
+	if got := clientSeen.Stats.Passed.Load(); got != 0 {
+		t.Errorf("client's pool filter passed %d packets, want 0", got)
+	}
+	if got := targetOut.Stats.Passed.Load(); got != 2*n {
+		t.Errorf("target's pool filter passed %d packets, want %d", got, 2*n)
 	}
 }
 
