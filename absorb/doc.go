@@ -3,6 +3,11 @@
 //
 // Inbound flow, per TUN queue (one goroutine each):
 //
+//  0. while packets flow, the queue (not watched by the Go netpoller) is
+//     drained once per millisecond tick, so that one wake-up handles all
+//     that arrived meanwhile, and Config.Flush sends on what the drain
+//     produced; after 16 empty ticks the reader waits in the netpoller for
+//     the next packet (reader.go);
 //  1. read(2) one packet into the queue's reused buffer;
 //  2. fast path: Extract parses IPv4/IPv6 + TCP in place with gVisor's
 //     header views and hands a wire.Record to the Handler. No allocation, no

@@ -103,14 +103,5 @@ func TestTUNDeletedNetns(t *testing.T) {
 	}
 	netns.Sh(t, "ip", "-n", l.GW, "link", "del", tunName)
 	waitFor(t, "both readers to stop", func() bool { return s.Stats().ReadErrors.Load() == 2 })
-	done := make(chan error)
-	go func() { done <- s.Close() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("Close hangs after the TUN was deleted")
-	}
+	closeWithin(t, s, "Close hangs after the TUN was deleted")
 }

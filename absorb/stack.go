@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/replaygw/replaygw/wire"
 	gstack "gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -21,12 +20,16 @@ type Handler func(r *wire.Record)
 
 // Config configures a Stack.
 type Config struct {
-	// Queues are the TUN queue files (tunnel.Tunnel.Queues). They must be
-	// pollable (O_NONBLOCK, as water opens them). The Stack reads them but
-	// does not own them: Close stops the readers with a past read deadline
-	// and leaves closing to the tunnel.
+	// Queues are the TUN queue files (tunnel.Tunnel.Queues), best not
+	// watched by the Go netpoller (reader.go). The Stack sets O_NONBLOCK
+	// and reads them but does not own them: Close stops the readers and
+	// leaves closing to the tunnel.
 	Queues []*os.File
-	MTU    int // default 1500; the netstack's MTU
+	// Flush, if set, is called on a reader's goroutine after each drain
+	// that read packets (at most once per tick per queue), for the
+	// Handler's side to send on what the drain handed it.
+	Flush func()
+	MTU   int // default 1500; the netstack's MTU
 	// AnswerPing answers ICMP/ICMPv6 echo requests to pool addresses by
 	// writing replies into the TUN, the only writes ever made.
 	AnswerPing bool
@@ -92,8 +95,8 @@ func New(cfg Config, h Handler) (*Stack, error) {
 	return s, nil
 }
 
-// Close stops the readers (unblocking their reads with a past read
-// deadline) and destroys the netstack. It does not close the queue files:
+// Close stops the readers (a ticking reader within a tick; a waiting one is
+// woken) and destroys the netstack. It does not close the queue files:
 // close the Stack first, then the tunnel. It is safe to call more than once.
 func (s *Stack) Close() error {
 	var err error
@@ -101,11 +104,7 @@ func (s *Stack) Close() error {
 		s.closing.Store(true)
 		var errs []error
 		for _, r := range s.readers {
-			if derr := r.f.SetReadDeadline(time.Unix(1, 0)); derr != nil {
-				if cerr := r.f.Close(); cerr != nil && !errors.Is(cerr, os.ErrClosed) {
-					errs = append(errs, fmt.Errorf("absorb: queue %d: %w", r.id, cerr))
-				}
-			}
+			r.stop()
 		}
 		s.wg.Wait()
 		s.ns.Close()

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,13 +239,10 @@ func TestEchoReplyRefuses(t *testing.T) {
 	}
 }
 
-func TestCloseUnblocks(t *testing.T) {
-	queue, _ := fakeTUN(t)
-	s, err := New(Config{Queues: []*os.File{queue}}, func(*wire.Record) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error)
+// closeWithin closes s and fails with msg if that takes 3 s.
+func closeWithin(t *testing.T, s *Stack, msg string) {
+	t.Helper()
+	done := make(chan error, 1)
 	go func() { done <- s.Close() }()
 	select {
 	case err := <-done:
@@ -252,8 +250,17 @@ func TestCloseUnblocks(t *testing.T) {
 			t.Fatal(err)
 		}
 	case <-time.After(3 * time.Second):
-		t.Fatal("Close did not return")
+		t.Fatal(msg)
 	}
+}
+
+func TestCloseUnblocks(t *testing.T) {
+	queue, _ := fakeTUN(t)
+	s, err := New(Config{Queues: []*os.File{queue}}, func(*wire.Record) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeWithin(t, s, "Close did not return")
 	if _, err := New(Config{}, func(*wire.Record) {}); err == nil {
 		t.Fatal("New without queues: want error")
 	}
@@ -269,9 +276,74 @@ func TestCloseUnblocks(t *testing.T) {
 	}
 	blocking := os.NewFile(uintptr(fd), "blocking")
 	defer blocking.Close()
-	if _, err := New(Config{Queues: []*os.File{blocking}}, func(*wire.Record) {}); err == nil {
-		t.Fatal("New with a blocking file: want error")
+	// An unwatched blocking descriptor (as a queue of the tunnel's, but
+	// blocking) is made non-blocking, read, and stopped by Close.
+	s, err = New(Config{Queues: []*os.File{blocking}}, func(*wire.Record) {})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
+		t.Errorf("queue flags after New: %#x (%v), want O_NONBLOCK", fl, err)
+	}
+	closeWithin(t, s, "Close of a stack on a blocking file did not return")
+}
+
+// TestReaderTicksThenWaits: while packets come a reader drains its queue
+// once per tick (one Flush per drain, not per packet); idle, it stops
+// ticking and waits, and the next packet wakes it.
+func TestReaderTicksThenWaits(t *testing.T) {
+	queue, peer := fakeTUN(t)
+	var rec recorder
+	var flushes atomic.Int64
+	s, err := New(Config{Queues: []*os.File{queue}, Flush: func() { flushes.Add(1) }}, rec.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := &s.readers[0].stats
+	pkt := tcpPacket(tcpSpec{src: tgt4, dst: cli4, flags: header.TCPFlagAck, payload: []byte("x")})
+	send := func(n int) {
+		for range n {
+			if _, err := peer.Write(pkt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seen := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for len(rec.snapshot()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d packets read", len(rec.snapshot()), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	send(1) // wakes the waiting reader
+	seen(1)
+	f0, start := flushes.Load(), time.Now()
+	const burst = 200
+	send(burst)
+	elapsed := time.Since(start)
+	seen(1 + burst)
+	if got, most := flushes.Load()-f0, int64(elapsed/pollTick)+3; got > most {
+		t.Errorf("%d flushes for %d packets sent in %v, want at most %d (one per tick)", got, burst, elapsed, most)
+	}
+	waits := st.Waits.Load()
+	deadline := time.Now().Add(3 * time.Second)
+	for st.Waits.Load() == waits {
+		if time.Now().After(deadline) {
+			t.Fatal("reader did not go idle")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ticks := st.Ticks.Load()
+	time.Sleep(50 * time.Millisecond)
+	if got := st.Ticks.Load(); got != ticks {
+		t.Errorf("idle reader ticked %d times in 50ms", got-ticks)
+	}
+	send(1)
+	seen(2 + burst)
 }
 
 // TestReaderTCPNoAllocs: the per-packet path of a reader (count, Extract,

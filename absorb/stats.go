@@ -21,6 +21,8 @@ type Stats struct {
 	WritesAllowed   atomic.Uint64 // echo replies written to the TUN (AnswerPing)
 	WriteErrors     atomic.Uint64 // echo replies the TUN refused
 	ReadErrors      atomic.Uint64 // failed reads
+	Ticks           atomic.Uint64 // drains on the tick while packets flow
+	Waits           atomic.Uint64 // times a reader went idle and waited for a packet
 }
 
 // Counters lists the counters with their metric names.
@@ -40,6 +42,8 @@ func (s *Stats) Counters() []counter.Metric {
 		counter.Of(&s.WritesAllowed, "tun_writes_allowed_total", "ICMP echo replies written to the TUN."),
 		counter.Of(&s.WriteErrors, "tun_write_errors_total", "ICMP echo replies the TUN refused."),
 		counter.Of(&s.ReadErrors, "tun_read_errors_total", "Failed TUN reads."),
+		counter.Of(&s.Ticks, "tun_reader_ticks_total", "Ticks of a TUN reader while packets flow (one drain each)."),
+		counter.Of(&s.Waits, "tun_reader_waits_total", "Times a TUN reader went idle and waited for the next packet."),
 	}
 }
 
@@ -68,6 +72,8 @@ func (s *Stats) add(o *Stats) {
 	s.WritesAllowed.Add(o.WritesAllowed.Load())
 	s.WriteErrors.Add(o.WriteErrors.Load())
 	s.ReadErrors.Add(o.ReadErrors.Load())
+	s.Ticks.Add(o.Ticks.Load())
+	s.Waits.Add(o.Waits.Load())
 }
 
 // inc adds one to a counter that has a single writer (the queue's reader):

@@ -171,6 +171,16 @@ func (p *peer) setShare(sh wire.Share) {
 	p.kick()
 }
 
+// flushNow wakes the writer if records are queued.
+func (p *peer) flushNow() {
+	p.mu.Lock()
+	n := p.queued
+	p.mu.Unlock()
+	if n > 0 {
+		p.kick()
+	}
+}
+
 func (p *peer) kick() {
 	select {
 	case p.wake <- struct{}{}:

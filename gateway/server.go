@@ -184,6 +184,18 @@ func (s *Server) Deliver(r *wire.Record) {
 	s.st.Unrouted.Add(1)
 }
 
+// Flush sends the records every copier has queued now instead of after
+// the flush delay. The absorber calls it after each drain of a TUN queue
+// (absorb.Config.Flush): a drain holds everything that arrived in the last
+// tick, so waiting longer would only cost the gateway a timer wake-up.
+func (s *Server) Flush() {
+	s.mu.Lock()
+	for p := range s.peers {
+		p.flushNow()
+	}
+	s.mu.Unlock()
+}
+
 // ListenAndServe listens on cfg.Listen and serves until Close.
 func (s *Server) ListenAndServe() error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)

@@ -132,6 +132,7 @@ func openGateway(cfg *configs.Gateway, log *slog.Logger, ln net.Listener, opts G
 		// protocol reading the target's responses); the others are
 		// cut to their connection's payload cap by the server.
 		PayloadCap: wire.MaxRecordPayload,
+		Flush:      g.srv.Flush,
 		Logger:     log.With("part", "stack"),
 	}, sink)
 	if err != nil {

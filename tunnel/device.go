@@ -7,13 +7,13 @@ import (
 
 	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // openQueues creates the TUN (IFF_TUN|IFF_NO_PI|IFF_MULTI_QUEUE) and attaches
-// n queues to it. water opens each fd O_NONBLOCK and wraps it in an
-// *os.File, so reads go through the Go netpoller and Close (or a read
-// deadline) unblocks them. The device is not persistent: it disappears with
-// its last queue.
+// n queues to it, each an O_NONBLOCK descriptor that is not registered with
+// the Go netpoller (see unpolled). The device is not persistent: it
+// disappears with its last queue.
 func openQueues(name string, n int) ([]*os.File, error) {
 	files := make([]*os.File, 0, n)
 	for i := range n {
@@ -34,9 +34,52 @@ func openQueues(name string, n int) ([]*os.File, error) {
 			closeFiles(files)
 			return nil, fmt.Errorf("tunnel: open %s queue %d: water returned %T, not *os.File", name, i, ifce.ReadWriteCloser)
 		}
-		files = append(files, f)
+		u, err := unpolled(f)
+		if err != nil {
+			closeFiles(files)
+			return nil, fmt.Errorf("tunnel: open %s queue %d: %w", name, i, err)
+		}
+		files = append(files, u)
 	}
 	return files, nil
+}
+
+// unpolled replaces f (water's file, which the Go netpoller watches) by a
+// file on the same queue that it does not watch, with O_NONBLOCK set. A
+// watched descriptor wakes the runtime's poller thread for every packet
+// the kernel queues, whether or not a goroutine waits for it; the absorber
+// reads an unwatched queue on its own schedule (a tick while traffic
+// flows) and asks the poller for a wake-up only when it goes idle
+// (absorb/reader.go). Reads return EAGAIN when the queue is empty; read
+// deadlines are not supported.
+func unpolled(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	nfd := -1
+	cerr := rc.Control(func(fd uintptr) { nfd, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
+	f.Close() // the queue stays attached: nfd still refers to it
+	if cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dup queue: %w", err)
+	}
+	// O_NONBLOCK is shared by both descriptors (one open file): clear it
+	// so that os.NewFile does not register nfd with the netpoller, then
+	// set it again.
+	if err := unix.SetNonblock(nfd, false); err != nil {
+		unix.Close(nfd)
+		return nil, fmt.Errorf("queue blocking: %w", err)
+	}
+	u := os.NewFile(uintptr(nfd), f.Name())
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		u.Close()
+		return nil, fmt.Errorf("queue non-blocking: %w", err)
+	}
+	return u, nil
 }
 
 func closeFiles(files []*os.File) error {

@@ -163,8 +163,9 @@ func (t *Tunnel) withMode(err error) error {
 }
 
 // Queues returns one *os.File per IFF_MULTI_QUEUE queue, each O_NONBLOCK
-// (reads go through the Go netpoller, so a read deadline or Close unblocks
-// them). The Tunnel owns the files and closes them in Close.
+// and not watched by the Go netpoller: a read of an empty queue returns
+// EAGAIN at once and deadlines are not supported (package absorb waits for
+// a queue itself). The Tunnel owns the files and closes them in Close.
 func (t *Tunnel) Queues() []*os.File { return t.queues }
 
 // Name is the TUN device name.

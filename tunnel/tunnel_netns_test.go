@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -11,7 +12,22 @@ import (
 	"time"
 
 	"github.com/replaygw/replaygw/lab/netns"
+	"golang.org/x/sys/unix"
 )
+
+// pollable returns a duplicate of an (unpolled) queue file that the Go
+// netpoller watches, so that a test can read it with a deadline.
+func pollable(f *os.File) *os.File {
+	var nfd int
+	rc, err := f.SyscallConn()
+	if err != nil {
+		panic(err)
+	}
+	if cerr := rc.Control(func(fd uintptr) { nfd, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
+		panic(fmt.Sprint("dup queue: ", cerr, err))
+	}
+	return os.NewFile(uintptr(nfd), f.Name()) // O_NONBLOCK: registered
+}
 
 // drain reads every queue until the deadline and returns the destination
 // addresses of the packets seen.
@@ -20,7 +36,9 @@ func drain(queues []*os.File, d time.Duration) map[netip.Addr]int {
 	seen := map[netip.Addr]int{}
 	var wg sync.WaitGroup
 	for _, q := range queues {
+		q := pollable(q)
 		wg.Go(func() {
+			defer q.Close()
 			q.SetReadDeadline(time.Now().Add(d))
 			buf := make([]byte, 65536)
 			for {
