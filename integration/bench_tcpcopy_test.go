@@ -77,7 +77,7 @@ func startTcpcopy(t *testing.T, r *copyRig, tcpcopy, intercept string) []string 
 		t.Fatal(err)
 	}
 	killGroupAtEnd(t, r.GW)
-	if err := waitListening(r.Lab, lab.Assistant, tcInterceptPort, r.GW, 10*time.Second); err != nil {
+	if err := waitListening(r.Lab, lab.Assistant, tcInterceptPort, r.GW, "intercept", 10*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, lab.LogTail(filepath.Join(r.Dir, "intercept.log"), 15))
 	}
 	if r.CP, err = r.Lab.Start(lab.Online, r.CPLog, tcArgs...); err != nil {
@@ -108,8 +108,8 @@ func killGroupAtEnd(t *testing.T, p *lab.Proc) {
 }
 
 // waitListening polls h's sockets until a TCP listener on port exists or
-// p exits.
-func waitListening(l *lab.Lab, h lab.Host, port int, p *lab.Proc, limit time.Duration) error {
+// p (named name) exits.
+func waitListening(l *lab.Lab, h lab.Host, port int, p *lab.Proc, name string, limit time.Duration) error {
 	end := time.Now().Add(limit)
 	for {
 		out, err := l.Exec(h, "ss", "-Hltn", fmt.Sprintf("sport = :%d", port)).Output()
@@ -118,7 +118,7 @@ func waitListening(l *lab.Lab, h lab.Host, port int, p *lab.Proc, limit time.Dur
 		}
 		select {
 		case <-p.Done():
-			return fmt.Errorf("%s exited before listening on %d: %v", filepath.Base(p.Cmd.Args[len(p.Cmd.Args)-1]), port, p.Err())
+			return fmt.Errorf("%s exited before listening on %d: %v", name, port, p.Err())
 		default:
 		}
 		if time.Now().After(end) {
