@@ -152,6 +152,14 @@ func TestBenchOpenLoopTcpcopy(t *testing.T) {
 	idleTC, idleIC := mustCPU(t, tc).sub(tc0), mustCPU(t, ic).sub(ic0)
 	tcIdle, icIdle := mem(tc), mem(ic)
 	t.Logf("idle %v: CPU tcpcopy %v, intercept %v; tcpcopy %v; intercept %v", openIdle, idleTC, idleIC, tcIdle, icIdle)
+	for _, p := range []struct {
+		name string
+		pid  int
+	}{{"tcpcopy", tc}, {"intercept", ic}} {
+		if top, err := smapsTop(p.pid, 6); err == nil {
+			t.Logf("%s's largest mappings at idle (RSS):\n%s", p.name, top)
+		}
+	}
 
 	var rows []openRow
 	for i, st := range steps {
