@@ -18,14 +18,9 @@ import (
 func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 	isSyn := p.flags&header.TCPFlagSyn != 0 && p.flags&header.TCPFlagAck == 0
 	g := w.groups[p.orig]
-	if g != nil && g.dead {
-		if !isSyn || (g.syn.seen && g.syn.seq == p.seq) {
-			g.deadUntil = now + tombLinger
-			w.e.stats.PacketsAfterEnd.Add(1)
-			return
-		}
-		delete(w.groups, p.orig)
-		g = nil
+	if g == nil && w.absorbed(p, isSyn, now) {
+		w.e.stats.PacketsAfterEnd.Add(1)
+		return
 	}
 	if g != nil && isSyn && (!g.syn.seen || g.syn.seq != p.seq) {
 		// The client reused the tuple for a new connection. A copy whose
@@ -88,7 +83,7 @@ func (w *worker) handlePacket(p *capPkt, buf *pbuf, now int64) {
 // to its protocol.
 func (w *worker) handleOnline(p *capPkt, buf *pbuf, now int64) {
 	g := w.groups[p.orig]
-	if g == nil || g.dead {
+	if g == nil {
 		w.e.stats.OnlineNoSession.Add(1)
 		return
 	}

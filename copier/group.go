@@ -10,17 +10,16 @@ import (
 // its copies is a session: one simulated client TCP against the target.
 
 type group struct {
-	id        uint64 // unique in the engine: ExchangeSource.Conn
-	orig      wire.Tuple
-	route     int
-	syn       capturedSYN
-	rtt       int64 // the client's round trip, SYN to its ACK
-	rttDone   bool
-	copies    []*session
-	online    onlineEstimate
-	alive     int // copies not ended
-	dead      bool
-	deadUntil int64
+	id      uint64 // unique in the engine: ExchangeSource.Conn
+	orig    wire.Tuple
+	route   int
+	syn     capturedSYN
+	rtt     int64 // the client's round trip, SYN to its ACK
+	rttDone bool
+	copies  []*session
+	online  onlineEstimate
+	alive   int  // copies not ended
+	dead    bool // tombstoned (tomb.go): no longer in the worker's table
 }
 
 // capturedSYN is the client's SYN as captured (seen false: joined

@@ -45,9 +45,10 @@ type worker struct {
 
 	wheel     *wheel
 	fire      func(*session, int64)
-	groups    map[wire.Tuple]*group   // by captured tuple
+	groups    map[wire.Tuple]*group   // live connections, by captured tuple
 	sessions  map[wire.Tuple]*session // by rewritten tuple
-	tombs     []*group
+	tombs     map[tombKey]tomb        // ended connections (tomb.go)
+	tombsPeak int                     // most tombs since the map was made
 	nextSweep int64
 	// live counts the sessions not ended; table bounds them at
 	// maxSessions (shed.go).
@@ -76,6 +77,7 @@ func newWorker(e *Engine, id int, now int64) *worker {
 		wheel:    newWheel(now),
 		groups:   make(map[wire.Tuple]*group),
 		sessions: make(map[wire.Tuple]*session),
+		tombs:    make(map[tombKey]tomb),
 		// The bound is shared evenly: connections are spread by hash.
 		maxSessions: max(e.cfg.MaxSessions/e.cfg.Workers, 1),
 	}
@@ -189,19 +191,7 @@ func (w *worker) advance(now int64) {
 		return
 	}
 	w.nextSweep = now + sweepEvery
-	k := 0
-	for _, g := range w.tombs {
-		if g.dead && g.deadUntil > now {
-			w.tombs[k] = g
-			k++
-			continue
-		}
-		if w.groups[g.orig] == g {
-			delete(w.groups, g.orig)
-		}
-	}
-	clear(w.tombs[k:])
-	w.tombs = w.tombs[:k]
+	w.sweepTombs(now)
 }
 
 // closeAll aborts every live session (engine shutdown).
@@ -227,17 +217,6 @@ func (w *worker) closeAll(now int64) {
 		w.pkts = w.pkts[:0]
 		w.recs = w.recs[:0]
 	}
-}
-
-// tombstone keeps an ended connection's entry so that its late packets
-// do not start a new mid-stream session.
-func (w *worker) tombstone(g *group, now int64) {
-	g.dead = true
-	g.deadUntil = now + tombLinger
-	clear(g.copies)
-	g.copies = g.copies[:0]
-	w.groups[g.orig] = g
-	w.tombs = append(w.tombs, g)
 }
 
 // recordFate counts a session that never started (or just ended) and
