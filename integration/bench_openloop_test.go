@@ -137,6 +137,7 @@ func TestBenchOpenLoop(t *testing.T) {
 		drops0, _ := metric(m0, "capture_kernel_drops")
 		row.ringDrops = int(drops - drops0)
 		t.Logf("step %d: copier counters that moved: %s", i, movedCounters(m0, m1))
+		t.Logf("step %d: copier Go memory at its end: %s", i, goMemory(m1))
 		t.Logf("step %d: %d req/s for %d s: sent %d, answered %d (failed %d, not sent %d), replayed %d (%.3f%%); capture ring drops %d; CPU copier %v, gateway %v; p99 %v; errors %v",
 			i, st.rate, st.seconds, row.sent, row.ok, res.Failed, res.NotSent, row.replayed,
 			lab.Percent(row.replayed, row.ok), row.ringDrops, row.copier, row.gw, row.lat, res.Errors)
@@ -195,6 +196,18 @@ func movedCounters(before, after map[string]float64) string {
 		}
 	}
 	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+// goMemory lists the copier's Go runtime memory gauges, in MB.
+func goMemory(m map[string]float64) string {
+	var out []string
+	for _, k := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes",
+		"go_memstats_stack_inuse_bytes", "go_memstats_next_gc_bytes", "go_memstats_sys_bytes"} {
+		if v, ok := m[k]; ok {
+			out = append(out, fmt.Sprintf("%s=%.1f", strings.TrimSuffix(strings.TrimPrefix(k, "go_memstats_"), "_bytes"), v/1e6))
+		}
+	}
 	return strings.Join(out, " ")
 }
 

@@ -66,6 +66,11 @@ func RunCopier(ctx context.Context, cfg *configs.Config, log *slog.Logger) error
 	}
 	stop := ServeMetrics(ctx, exp, cfg.Metrics.Listen, log)
 	defer stop()
+	if n, err := releaseStartupPages(); err != nil {
+		log.Warn("could not release start-up pages", "err", err)
+	} else {
+		log.Debug("released start-up pages", "mapped_bytes", n)
+	}
 	log.Info("copier running", "interface", p.Interface, "routes", len(p.Routes),
 		"gateways", p.Gateways, "copies", p.Copies, "workers", p.Workers,
 		"cpus", runtime.GOMAXPROCS(0), "capabilities", privdrop.Effective())
