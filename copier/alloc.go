@@ -48,7 +48,7 @@ type allocEntry struct {
 
 type allocShard struct {
 	mu    sync.RWMutex
-	m     map[wire.Tuple]allocEntry
+	m     map[tupleKey]allocEntry
 	calls int
 }
 
@@ -149,7 +149,7 @@ func newAllocator(pool netip.Prefix, timeWait int64) *allocator {
 		}
 	}
 	for i := range a.shards {
-		a.shards[i].m = make(map[wire.Tuple]allocEntry)
+		a.shards[i].m = make(map[tupleKey]allocEntry)
 	}
 	return a
 }
@@ -183,10 +183,11 @@ func (a *allocator) tryTake(t wire.Tuple, w int, now int64) bool {
 			}
 		}
 	}
-	if e, ok := sh.m[t]; ok && (e.worker >= 0 || e.until > now) {
+	k := keyOf(t)
+	if e, ok := sh.m[k]; ok && (e.worker >= 0 || e.until > now) {
 		return false
 	}
-	sh.m[t] = allocEntry{worker: int32(w)}
+	sh.m[k] = allocEntry{worker: int32(w)}
 	return true
 }
 
@@ -244,9 +245,9 @@ func (a *allocator) release(t wire.Tuple, now int64) {
 	sh := a.shard(t)
 	sh.mu.Lock()
 	if a.timeWait > 0 {
-		sh.m[t] = allocEntry{worker: -1, until: now + a.timeWait}
+		sh.m[keyOf(t)] = allocEntry{worker: -1, until: now + a.timeWait}
 	} else {
-		delete(sh.m, t)
+		delete(sh.m, keyOf(t))
 	}
 	sh.mu.Unlock()
 }
@@ -255,7 +256,7 @@ func (a *allocator) release(t wire.Tuple, now int64) {
 func (a *allocator) owner(t wire.Tuple) (int, bool) {
 	sh := a.shard(t)
 	sh.mu.RLock()
-	e, ok := sh.m[t]
+	e, ok := sh.m[keyOf(t)]
 	sh.mu.RUnlock()
 	if !ok || e.worker < 0 {
 		return 0, false

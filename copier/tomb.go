@@ -2,8 +2,6 @@ package copier
 
 import (
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
-
-	"github.com/replaygw/replaygw/wire"
 )
 
 // Tombstones. An ended connection's captured tuple is remembered for
@@ -14,17 +12,6 @@ import (
 // what it points to) is garbage as soon as its last copy ends, and the map
 // is not scanned by the garbage collector. This kept ~7 MB of live heap,
 // twice that at the heap's peak, off a copier at 5,000 requests/s.
-
-// tombKey is a captured tuple as a map key without pointers (netip.Addr
-// holds one): both addresses in their 16-byte form and both ports.
-type tombKey struct {
-	client, target [16]byte
-	cport, tport   uint16
-}
-
-func tombKeyOf(t wire.Tuple) tombKey {
-	return tombKey{client: t.Client.Addr().As16(), target: t.Target.Addr().As16(), cport: t.Client.Port(), tport: t.Target.Port()}
-}
 
 // tomb is what is left of an ended connection: until when it absorbs
 // packets and its SYN, so that a retransmission of that SYN is absorbed
@@ -44,7 +31,7 @@ func (w *worker) tombstone(g *group, now int64) {
 	if w.groups[g.orig] == g {
 		delete(w.groups, g.orig)
 	}
-	w.tombs[tombKeyOf(g.orig)] = tomb{until: now + tombLinger, synSeq: g.syn.seq, synSeen: g.syn.seen}
+	w.tombs[keyOf(g.orig)] = tomb{until: now + tombLinger, synSeq: g.syn.seq, synSeen: g.syn.seen}
 	w.tombsPeak = max(w.tombsPeak, len(w.tombs))
 }
 
@@ -55,7 +42,7 @@ func (w *worker) absorbed(p *capPkt, isSyn bool, now int64) bool {
 	if len(w.tombs) == 0 {
 		return false
 	}
-	k := tombKeyOf(p.orig)
+	k := keyOf(p.orig)
 	tb, ok := w.tombs[k]
 	if !ok {
 		return false
@@ -81,6 +68,6 @@ func (w *worker) sweepTombs(now int64) {
 		}
 	}
 	if len(w.tombs) == 0 && w.tombsPeak > tombsShrink {
-		w.tombs, w.tombsPeak = make(map[tombKey]tomb), 0
+		w.tombs, w.tombsPeak = make(map[tupleKey]tomb), 0
 	}
 }

@@ -30,7 +30,7 @@ func TestTombstones(t *testing.T) {
 		{"another tuple", other, false, 2000, sec, false, true},
 	}
 	for _, tt := range tests {
-		w := &worker{groups: map[wire.Tuple]*group{}, tombs: map[tombKey]tomb{}}
+		w := &worker{groups: map[wire.Tuple]*group{}, tombs: map[tupleKey]tomb{}}
 		g := &group{orig: tu, syn: capturedSYN{seen: true, seq: synSeq}}
 		w.groups[tu] = g
 		w.tombstone(g, 0)
@@ -41,17 +41,17 @@ func TestTombstones(t *testing.T) {
 		if got := w.absorbed(p, tt.syn, tt.at); got != tt.want {
 			t.Errorf("%s: absorbed = %v, want %v", tt.name, got, tt.want)
 		}
-		if _, ok := w.tombs[tombKeyOf(tu)]; ok != tt.kept {
+		if _, ok := w.tombs[keyOf(tu)]; ok != tt.kept {
 			t.Errorf("%s: tombstone kept = %v, want %v", tt.name, ok, tt.kept)
 		}
-		if tt.want && w.tombs[tombKeyOf(tu)].until != tt.at+tombLinger {
+		if tt.want && w.tombs[keyOf(tu)].until != tt.at+tombLinger {
 			t.Errorf("%s: a straggler did not extend the linger", tt.name)
 		}
 	}
 }
 
 func TestTombstonesExpire(t *testing.T) {
-	w := &worker{groups: map[wire.Tuple]*group{}, tombs: map[tombKey]tomb{}}
+	w := &worker{groups: map[wire.Tuple]*group{}, tombs: map[tupleKey]tomb{}}
 	n := tombsShrink + 1
 	for i := range n {
 		tu := wire.Tuple{Client: netip.AddrPortFrom(client4.Addr(), uint16(1024+i)), Target: online4}

@@ -47,7 +47,7 @@ type worker struct {
 	fire      func(*session, int64)
 	groups    map[wire.Tuple]*group   // live connections, by captured tuple
 	sessions  map[wire.Tuple]*session // by rewritten tuple
-	tombs     map[tombKey]tomb        // ended connections (tomb.go)
+	tombs     map[tupleKey]tomb       // ended connections (tomb.go)
 	tombsPeak int                     // most tombs since the map was made
 	nextSweep int64
 	// live counts the sessions not ended; table bounds them at
@@ -77,7 +77,7 @@ func newWorker(e *Engine, id int, now int64) *worker {
 		wheel:    newWheel(now),
 		groups:   make(map[wire.Tuple]*group),
 		sessions: make(map[wire.Tuple]*session),
-		tombs:    make(map[tombKey]tomb),
+		tombs:    make(map[tupleKey]tomb),
 		// The bound is shared evenly: connections are spread by hash.
 		maxSessions: max(e.cfg.MaxSessions/e.cfg.Workers, 1),
 	}
