@@ -26,13 +26,6 @@ const (
 	sweepEvery  = int64(time.Second)
 	maxIdleWake = time.Second // an idle worker still wakes this often
 	clockEvery  = 128         // items handled per clock read in a round
-	// timerSlack is how late a worker may run a due timer. Its own timer
-	// is armed that much after the earliest deadline, so that when
-	// traffic flows the deadline is met by the next round woken by
-	// captured packets or records (a capture block retires every 2 ms),
-	// and a timer costs no wake-up of its own: at 1,000 requests/s the
-	// delayed ACKs alone were ~450 extra wake-ups a second.
-	timerSlack = 2 * time.Millisecond
 )
 
 type worker struct {
@@ -126,7 +119,7 @@ func (w *worker) run() {
 			}
 		}
 		if at := w.wakeAt(now); at < armed {
-			t.Reset(time.Duration(max(at-now, 0)) + timerSlack)
+			t.Reset(time.Duration(max(at-now, 0)))
 			armed = at
 		}
 	}
