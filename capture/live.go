@@ -323,8 +323,8 @@ func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) e
 	}
 	l.setReader(i, r)
 	defer func() { r.close() }()
-	nextStats := time.Now().Add(statsEvery)
-	drops := l.stats.KernelDrops.Load() + l.stats.KernelFreezes.Load()
+	ps := pressure{next: time.Now().Add(statsEvery), drops: l.stats.KernelDrops.Load() + l.stats.KernelFreezes.Load()}
+	frames := 0
 	for {
 		data, ci, err := r.read()
 		if err != nil {
@@ -337,14 +337,7 @@ func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) e
 			if flush != nil {
 				flush()
 			}
-			pressed := false
-			if now := time.Now(); now.After(nextStats) {
-				l.updateKernelStats()
-				nextStats = now.Add(statsEvery)
-				d := l.stats.KernelDrops.Load() + l.stats.KernelFreezes.Load()
-				pressed, drops = d > drops, d
-			}
-			if l.mayGrow(i) && (pressed || r.pressed()) {
+			if l.growNow(i, r, &ps, true) {
 				if r, err = l.grow(i, r, h, flush); err != nil {
 					return err
 				}
@@ -362,7 +355,49 @@ func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) e
 		if flush != nil && r.w == nil {
 			flush() // blocking reads: no way to know whether more follow
 		}
+		// A reader that stays behind never finds the ring empty: look
+		// for pressure while reading too, at each block that starts with
+		// a backlog and every pressureFrames frames.
+		if frames++; (r.hot || frames%pressureFrames == 0) && l.growNow(i, r, &ps, false) {
+			if r, err = l.grow(i, r, h, flush); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// pressureFrames is how often, in frames, a busy reader refreshes the
+// kernel's counters (at most once per statsEvery) to see drops.
+const pressureFrames = 1024
+
+// pressure is a reader's view of the kernel's drop counters.
+type pressure struct {
+	next  time.Time // next refresh of the counters
+	drops uint64    // drops and freezes at the last refresh
+}
+
+// pressed reports whether r was found behind (behind) and whether, as
+// seen once per statsEvery when the counters are refreshed, the kernel
+// dropped or froze the ring since the last look (dropped).
+func (l *Live) pressed(r *ringReader, ps *pressure) (behind, dropped bool) {
+	if now := time.Now(); now.After(ps.next) {
+		l.updateKernelStats()
+		ps.next = now.Add(statsEvery)
+		d := l.stats.KernelDrops.Load() + l.stats.KernelFreezes.Load()
+		dropped, ps.drops = d > ps.drops, d
+	}
+	return r.pressed(), dropped
+}
+
+// growNow decides whether socket i grows now (and refreshes the kernel's
+// counters when they are due). An idle reader (its ring is empty) grows
+// under any pressure. A busy one grows when the kernel drops or the ring
+// is full (growing loses nothing more then), or when it is behind while
+// the ring still has room for what arrives during the growth; one far
+// behind grows once it has emptied the ring.
+func (l *Live) growNow(i int, r *ringReader, ps *pressure, idle bool) bool {
+	behind, dropped := l.pressed(r, ps) // refreshes the counters, grown or not
+	return l.mayGrow(i) && (dropped || r.full || behind && (idle || r.roomy))
 }
 
 // handle checks one captured frame and passes its IP packet to h.

@@ -58,8 +58,12 @@ type ringReader struct {
 	peek   *ringPeek   // nil: no peek, no growth
 	blocks int
 	hot    bool // a block started with the backlog of pressure behind it
-	skip   *overlap
-	ctx    context.Context // the capture's run; wait returns once it ends
+	// roomy: at the last block start at most half the ring was waiting,
+	// so it can take what arrives while a larger ring opens (grow).
+	roomy bool
+	full  bool // at the last block start every block was waiting: the kernel drops
+	skip  *overlap
+	ctx   context.Context // the capture's run; wait returns once it ends
 }
 
 // newReader makes a reader of the ring of tp.
@@ -92,7 +96,10 @@ func (r *ringReader) read() ([]byte, gopacket.CaptureInfo, error) {
 		}
 		// A block starts: how many more wait behind it?
 		need := max(growBacklogMin, r.blocks/4)
-		r.hot = r.hot || r.peek.backlog(need) >= need
+		b := r.peek.backlog(r.blocks)
+		r.hot = r.hot || b >= need
+		r.roomy = b <= r.blocks/2
+		r.full = b >= r.blocks-1
 	}
 	return r.tp.ZeroCopyReadPacketData()
 }

@@ -142,3 +142,35 @@ func TestLiveRingGrowth(t *testing.T) {
 		t.Fatalf("%d packets missing, %d handed out twice, %d kernel drops; want each exactly once", missing, twice, st.KernelDrops.Load())
 	}
 }
+
+// TestLiveRingGrowsWhileBehind: a reader that the traffic keeps behind
+// never finds its ring empty; the ring must grow while the traffic goes
+// on (at the kernel's drops or the backlog), not only once it stops.
+func TestLiveRingGrowsWhileBehind(t *testing.T) {
+	lab := newVethLab(t)
+	svc := netip.MustParseAddrPort("10.251.0.2:8080")
+	l := openLiveIn(t, lab.nsB, LiveConfig{Interface: lab.vB, Filter: Filter{Dst: []netip.AddrPort{svc}}, BlockMB: 16})
+	handled := 0
+	stop := runLiveHandler(t, l, func([]byte, time.Time) {
+		if handled++; handled%50 == 0 {
+			time.Sleep(time.Millisecond) // ~50,000 packets/s at most
+		}
+	})
+	defer stop()
+	inj := newInjector(t, lab.nsA, lab.vA)
+	fr := ethernet(tcpPacket(netip.MustParseAddrPort("10.251.0.1:1"), svc, string(make([]byte, 200)), 0), 0)
+	// Flood as fast as the injector goes, for at most 3 s, and stop as
+	// soon as the ring has grown.
+	deadline := time.Now().Add(3 * time.Second)
+	for sent := 0; l.Stats().RingGrowths.Load() == 0; sent++ {
+		if time.Now().After(deadline) {
+			st := l.Stats()
+			t.Fatalf("ring did not grow while %d packets flowed for 3 s (kernel drops %d, freezes %d)",
+				sent, st.KernelDrops.Load(), st.KernelFreezes.Load())
+		}
+		inj.send(t, fr)
+	}
+	if l.numBlocks[0] != l.maxBlocks {
+		t.Fatalf("ring of %d blocks after growing, want %d", l.numBlocks[0], l.maxBlocks)
+	}
+}

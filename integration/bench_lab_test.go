@@ -218,7 +218,7 @@ func TestBenchLab(t *testing.T) {
 			}
 		}
 		for k, v := range after {
-			if (strings.Contains(k, "drop") || strings.Contains(k, "error") || strings.Contains(k, "retransmit") || strings.Contains(k, "waits")) && v != before[k] {
+			if (strings.Contains(k, "drop") || strings.Contains(k, "error") || strings.Contains(k, "retransmit") || strings.Contains(k, "waits") || strings.Contains(k, "growths") || strings.Contains(k, "freezes")) && v != before[k] {
 				row.drops[strings.TrimPrefix(k, "replaygw_")] = v - before[k]
 			}
 		}
