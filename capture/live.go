@@ -77,6 +77,8 @@ type Live struct {
 	numBlocks  []int                // ring blocks of each socket now
 	maxBlocks  int                  // ring blocks a socket may grow to
 	growFailed bool                 // a growth failed: keep the rings as they are
+	settled    func()               // OnSettled's function, called once (settle)
+	settleOnce sync.Once
 	ns         vns.NsHandle         // the network namespace OpenLive ran in (for a growth)
 	runCtx     context.Context      // the context of Run, for the readers' waits
 	waiters    []*ringWaiter        // each socket's reader parked in the netpoller, if any

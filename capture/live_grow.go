@@ -95,7 +95,7 @@ func (r *ringReader) read() ([]byte, gopacket.CaptureInfo, error) {
 			return nil, gopacket.CaptureInfo{}, afpacket.ErrTimeout
 		}
 		// A block starts: how many more wait behind it?
-		need := max(growBacklogMin, r.blocks/4)
+		need := max(growBacklogMin, r.blocks/8)
 		b := r.peek.backlog(r.blocks)
 		r.hot = r.hot || b >= need
 		r.roomy = b <= r.blocks/2
@@ -212,7 +212,17 @@ func (l *Live) inNetns(fn func() error) error {
 	}
 	done := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread()
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		// Already there (the usual case: the process runs in the namespace
+		// it captures in) needs no setns, which takes CAP_SYS_ADMIN.
+		if cur, err := vns.Get(); err == nil {
+			same := cur.Equal(l.ns)
+			cur.Close()
+			if same {
+				done <- fn()
+				return
+			}
+		}
 		if err := vns.Set(l.ns); err != nil {
 			done <- fmt.Errorf("enter the capture's network namespace: %w", err)
 			return
@@ -220,6 +230,31 @@ func (l *Live) inNetns(fn func() error) error {
 		done <- fn()
 	}()
 	return <-done
+}
+
+// Growable reports whether the capture may still open a larger ring,
+// which needs CAP_NET_RAW (see OnSettled).
+func (l *Live) Growable() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range l.numBlocks {
+		if l.mayGrow(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// OnSettled sets a function called once, on a reader's goroutine, when the
+// capture will open no more sockets: after its ring grew, or when a growth
+// failed. A copier keeps CAP_NET_RAW until then (a growth opens a new
+// packet socket) and drops it in f. Set it before Run.
+func (l *Live) OnSettled(f func()) { l.settled = f }
+
+func (l *Live) settle() {
+	if l.settled != nil && !l.Growable() {
+		l.settleOnce.Do(l.settled)
+	}
 }
 
 // mayGrow reports whether socket i may still be replaced by a larger ring.
@@ -237,6 +272,7 @@ func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader,
 	}
 	keep := func(what string, err error) (*ringReader, error) {
 		l.growFailed = true
+		l.settle()
 		l.log.Warn("capture ring stays small: "+what, "err", err, "ring_mb", l.numBlocks[i]*blockSize>>20)
 		return r, nil
 	}
@@ -309,6 +345,7 @@ func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader,
 	old.Close()
 	nr.skip = ov
 	l.stats.RingGrowths.Add(1)
+	l.settle()
 	l.log.Info("capture ring grown", "reason", why, "ring_mb", l.maxBlocks*blockSize>>20)
 	return nr, nil
 }

@@ -187,6 +187,15 @@ func (c *Copier) export(exp *metrics.Exporter) {
 // Live reports whether the copier captures on an interface.
 func (c *Copier) Live() bool { return c.live != nil }
 
+// growableCapture returns the live capture while its ring may still grow
+// (a growth opens a packet socket: CAP_NET_RAW), else nil.
+func (c *Copier) growableCapture() *capture.Live {
+	if c.live != nil && c.live.Growable() {
+		return c.live
+	}
+	return nil
+}
+
 // Run captures until ctx ends (without a live capture it only waits).
 func (c *Copier) Run(ctx context.Context) error {
 	if c.live == nil {

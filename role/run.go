@@ -60,8 +60,23 @@ func RunCopier(ctx context.Context, cfg *configs.Config, log *slog.Logger) error
 	}
 	defer cp.Close()
 	// The capture ring and the raw socket are open: nothing needs a
-	// capability any more.
-	if err := privdrop.Keep(); err != nil {
+	// capability any more, but for CAP_NET_RAW while the capture ring may
+	// still grow (it opens a new packet socket), dropped once it did.
+	var keep []int
+	if live := cp.growableCapture(); live != nil {
+		keep = append(keep, privdrop.NetRaw)
+		live.OnSettled(func() {
+			if err := privdrop.Keep(); err != nil {
+				log.Warn("could not drop capabilities", "err", err)
+			}
+			log.Info("capture ring settled: capabilities dropped", "capabilities", privdrop.Effective())
+		})
+	}
+	drop := privdrop.Keep
+	if len(keep) > 0 {
+		drop = privdrop.KeepForNow
+	}
+	if err := drop(keep...); err != nil {
 		log.Warn("could not drop capabilities", "err", err)
 	}
 	stop := ServeMetrics(ctx, exp, cfg.Metrics.Listen, log)
