@@ -35,6 +35,10 @@ import (
 //
 // A fanout group (several sockets) keeps the ring it opened with.
 
+// drainMargin is how long past two block timeouts a growth waits for the
+// old ring's last block: more than two jiffies at HZ=100 (10 ms each).
+const drainMargin = 25 * time.Millisecond
+
 // growBacklogMin is the least backlog, in blocks, that counts as pressure.
 const growBacklogMin = 4
 
@@ -305,9 +309,13 @@ func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader,
 		return keep("could not close the small one", err)
 	}
 	// Read the old ring to its end: the kernel retires its last block
-	// after one block timeout.
+	// after one block timeout, on its timer wheel in jiffies (at HZ=250 a
+	// 2 ms timeout is one 4 ms jiffy and fires 4–8 ms later). A margin of
+	// only 2 ms closed the old ring with that block still unread: under
+	// load the last frames before the switch were lost, leaving holes in
+	// long-lived sessions (TestCopyMySQL failed whenever the ring grew).
 	ov := newOverlap()
-	deadline := time.Now().Add(2*l.cfg.BlockTimeout + 2*time.Millisecond)
+	deadline := time.Now().Add(2*l.cfg.BlockTimeout + drainMargin)
 	for {
 		data, ci, err := r.read()
 		if err == nil {
