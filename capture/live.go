@@ -79,9 +79,9 @@ type Live struct {
 	growFailed bool                 // a growth failed: keep the rings as they are
 	settled    func()               // OnSettled's function, called once (settle)
 	settleOnce sync.Once
-	ns         vns.NsHandle         // the network namespace OpenLive ran in (for a growth)
-	runCtx     context.Context      // the context of Run, for the readers' waits
-	waiters    []*ringWaiter        // each socket's reader parked in the netpoller, if any
+	ns         vns.NsHandle    // the network namespace OpenLive ran in (for a growth)
+	runCtx     context.Context // the context of Run, for the readers' waits
+	waiters    []*ringWaiter   // each socket's reader parked in the netpoller, if any
 
 	kernelSkipsOutgoing bool // the kernel skips frames this host sends (else only the filter drops them)
 }
