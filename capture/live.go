@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/replaygw/replaygw/pkt"
 	"github.com/vishvananda/netlink"
@@ -63,7 +61,7 @@ type Live struct {
 	log   *slog.Logger
 	lt    layers.LinkType
 	match matcher
-	socks []*afpacket.TPacket
+	socks []*ring
 	stats Stats
 
 	mu      sync.Mutex
@@ -81,12 +79,17 @@ type Live struct {
 	settleOnce sync.Once
 	ns         vns.NsHandle    // the network namespace OpenLive ran in (for a growth)
 	runCtx     context.Context // the context of Run, for the readers' waits
-	waiters    []*ringWaiter   // each socket's reader parked in the netpoller, if any
+	ifindex    int             // the interface's index in ns
 
 	kernelSkipsOutgoing bool // the kernel skips frames this host sends (else only the filter drops them)
 }
 
-type kernelStats struct{ packets, drops, freezes uint }
+type kernelStats struct {
+	kernelCounts
+	// retiring: a larger ring replacing this socket is open and captures
+	// every packet too, so what this one drops now is not lost.
+	retiring bool
+}
 
 const (
 	blockSize = 128 << 10 // holds a 64 KiB GRO packet; many small blocks keep the ring deep even when the block timeout retires them half empty
@@ -95,9 +98,8 @@ const (
 	minSocketRingMB     = 4
 	defaultBlockTimeout = 2 * time.Millisecond
 
-	pollTimeout = 100 * time.Millisecond // gopacket's blocking reads, when the netpoller cannot be used
-	idleWait    = time.Second            // a reader parked in the netpoller wakes at least this often
-	statsEvery  = time.Second            // how often a reader refreshes the kernel's counters while running
+	idleWait   = time.Second // a reader parked in the netpoller wakes at least this often
+	statsEvery = time.Second // how often a reader refreshes the kernel's counters while running
 )
 
 // OpenLive opens cfg.Fanout capture sockets on cfg.Interface, each with the
@@ -123,7 +125,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	lt, err := interfaceLinkType(cfg.Interface)
+	lt, ifindex, err := interfaceLinkType(cfg.Interface)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +136,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 	l := &Live{
 		cfg: cfg, log: log, lt: lt, match: newMatcher(cfg.Filter), prog: prog, ns: vns.None(),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		kstats: make([]kernelStats, cfg.Fanout), waiters: make([]*ringWaiter, cfg.Fanout),
+		kstats: make([]kernelStats, cfg.Fanout), ifindex: ifindex,
 		numBlocks: make([]int, cfg.Fanout), maxBlocks: perSocketMB << 20 / blockSize,
 	}
 	if l.cfg.Fanout == 1 && startMB < perSocketMB {
@@ -157,7 +159,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 				return nil, fmt.Errorf("capture: fanout on %s: %w", cfg.Interface, err)
 			}
 		} else if !l.filterOnlyOutgoing() {
-			l.kernelSkipsOutgoing = ignoreOutgoing(tp) == nil
+			l.kernelSkipsOutgoing = tp.ignoreOutgoing() == nil
 		}
 	}
 	log.Info("capture open", "interface", cfg.Interface, "link", lt.String(),
@@ -175,44 +177,28 @@ func (l *Live) filterOnlyOutgoing() bool {
 
 // openSocket opens one ring of blocks blocks on the interface with the
 // kernel filter attached (not yet in a fanout group).
-func (l *Live) openSocket(blocks int) (*afpacket.TPacket, error) {
-	tp, err := afpacket.NewTPacket(
-		afpacket.OptInterface(l.cfg.Interface),
-		afpacket.TPacketVersion3,
-		afpacket.OptFrameSize(afpacket.DefaultFrameSize),
-		afpacket.OptBlockSize(blockSize),
-		afpacket.OptNumBlocks(blocks),
-		afpacket.OptBlockTimeout(l.cfg.BlockTimeout),
-		afpacket.OptPollTimeout(readPollTimeout()),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("open: %w", err)
-	}
-	if err := tp.SetBPF(l.prog); err != nil {
-		tp.Close()
-		return nil, fmt.Errorf("attach filter: %w", err)
-	}
-	return tp, nil
+func (l *Live) openSocket(blocks int) (*ring, error) {
+	return openRing(l.ifindex, blocks, l.cfg.BlockTimeout, l.prog)
 }
 
 // joinFanout puts tp in the fanout group; the first socket picks a free
 // group id (ids are per network namespace and may be taken by others) and
 // whether the kernel can skip outgoing frames for the group (every member
 // must join with the same flags).
-func (l *Live) joinFanout(tp *afpacket.TPacket, group *uint16, i int) error {
+func (l *Live) joinFanout(tp *ring, group *uint16, i int) error {
 	if i == 0 {
 		l.kernelSkipsOutgoing = !l.filterOnlyOutgoing()
 	}
 	var err error
 	for try := 0; try < 8; try++ {
-		typ := afpacket.FanoutHash
+		typ := unix.PACKET_FANOUT_HASH
 		if l.kernelSkipsOutgoing {
 			// PACKET_FANOUT_FLAG_IGNORE_OUTGOING (Linux 6.9): the group's
 			// hook is skipped for frames this host sends, before the
 			// kernel clones them, hashes them and runs the filter.
 			typ |= unix.PACKET_FANOUT_FLAG_IGNORE_OUTGOING
 		}
-		err = tp.SetFanout(typ, *group)
+		err = tp.joinFanout(typ, *group)
 		if i == 0 && l.kernelSkipsOutgoing && errors.Is(err, unix.EINVAL) {
 			// An older kernel: the filter's first test drops them instead.
 			l.kernelSkipsOutgoing = false
@@ -231,19 +217,19 @@ func (l *Live) joinFanout(tp *afpacket.TPacket, group *uint16, i int) error {
 // AF_PACKET SOCK_RAW delivers: Ethernet (also loopback) or bare IP (TUN and
 // other devices without a link-layer header). It asks netlink, which answers
 // for the calling thread's network namespace (sysfs might not).
-func interfaceLinkType(name string) (layers.LinkType, error) {
+func interfaceLinkType(name string) (layers.LinkType, int, error) {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
-		return 0, fmt.Errorf("capture: interface %q: %w", name, err)
+		return 0, 0, fmt.Errorf("capture: interface %q: %w", name, err)
 	}
 	a := link.Attrs()
 	switch {
 	case a.EncapType == "ether" || a.EncapType == "loopback":
-		return layers.LinkTypeEthernet, nil
+		return layers.LinkTypeEthernet, a.Index, nil
 	case len(a.HardwareAddr) == 0:
-		return layers.LinkTypeRaw, nil
+		return layers.LinkTypeRaw, a.Index, nil
 	}
-	return 0, fmt.Errorf("capture: interface %q: hardware type %q not supported (want Ethernet, loopback or TUN)", name, a.EncapType)
+	return 0, 0, fmt.Errorf("capture: interface %q: hardware type %q not supported (want Ethernet, loopback or TUN)", name, a.EncapType)
 }
 
 // LinkType is the frame type read from the interface.
@@ -300,15 +286,6 @@ func (l *Live) RunFlush(ctx context.Context, h Handler, flush func()) error {
 	return <-errs
 }
 
-// readPollTimeout is gopacket's poll timeout: zero (never block) when the
-// reader waits in the netpoller (live_wait.go).
-func readPollTimeout() time.Duration {
-	if fdFound {
-		return 0
-	}
-	return pollTimeout
-}
-
 // readSocket reads socket i until ctx ends. When no ring block is ready it
 // calls flush (the handler's batch is complete) and waits for the next
 // block. About once a second it refreshes the kernel's packet and drop
@@ -317,29 +294,21 @@ func readPollTimeout() time.Duration {
 // sign of pressure (live_grow.go).
 func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) error {
 	l.mu.Lock()
-	tp := l.socks[i]
+	r := l.newReader(l.socks[i], l.numBlocks[i])
 	l.mu.Unlock()
-	r, err := l.newReader(tp, l.numBlocks[i])
-	if err != nil {
-		return err
-	}
-	l.setReader(i, r)
-	defer func() { r.close() }()
 	ps := pressure{next: time.Now().Add(statsEvery), drops: l.stats.KernelDrops.Load() + l.stats.KernelFreezes.Load()}
 	frames := 0
 	for {
-		data, ci, err := r.read()
-		if err != nil {
+		data, ts, wire, ok := r.read()
+		if !ok {
 			if ctx.Err() != nil {
 				return nil
-			}
-			if !errors.Is(err, afpacket.ErrTimeout) {
-				return err
 			}
 			if flush != nil {
 				flush()
 			}
 			if l.growNow(i, r, &ps, true) {
+				var err error
 				if r, err = l.grow(i, r, h, flush); err != nil {
 					return err
 				}
@@ -353,14 +322,12 @@ func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) e
 		if r.duplicate(data) {
 			continue
 		}
-		l.handle(data, &ci, h)
-		if flush != nil && r.w == nil {
-			flush() // blocking reads: no way to know whether more follow
-		}
+		l.handle(data, ts, wire, h)
 		// A reader that stays behind never finds the ring empty: look
 		// for pressure while reading too, at each block that starts with
 		// a backlog and every pressureFrames frames.
 		if frames++; (r.hot || frames%pressureFrames == 0) && l.growNow(i, r, &ps, false) {
+			var err error
 			if r, err = l.grow(i, r, h, flush); err != nil {
 				return err
 			}
@@ -403,8 +370,8 @@ func (l *Live) growNow(i int, r *ringReader, ps *pressure, idle bool) bool {
 }
 
 // handle checks one captured frame and passes its IP packet to h.
-func (l *Live) handle(data []byte, ci *gopacket.CaptureInfo, h Handler) {
-	if ci.CaptureLength < ci.Length { // larger than a ring block
+func (l *Live) handle(data []byte, ts time.Time, wire int, h Handler) {
+	if len(data) < wire { // larger than a ring block
 		l.stats.SnapCut.Add(1)
 		return
 	}
@@ -426,23 +393,38 @@ func (l *Live) handle(data []byte, ci *gopacket.CaptureInfo, h Handler) {
 	}
 	l.stats.Packets.Add(1)
 	l.stats.Bytes.Add(uint64(len(ip)))
-	h(ip, ci.Timestamp)
+	h(ip, ts)
 }
 
 // updateKernelStats adds the sockets' PACKET_STATISTICS to the counters.
 func (l *Live) updateKernelStats() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.updateKernelStatsLocked()
+}
+
+// setRetiring marks socket i as being replaced by a larger ring (on) or
+// as kept after all, counting its drops up to now either way.
+func (l *Live) setRetiring(i int, on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.updateKernelStatsLocked()
+	l.kstats[i].retiring = on
+}
+
+func (l *Live) updateKernelStatsLocked() {
 	for i, tp := range l.socks {
-		_, v3, err := tp.SocketStats()
+		c, err := tp.kernelCounts()
 		if err != nil {
 			continue
 		}
 		k := &l.kstats[i]
-		l.stats.KernelPackets.Add(uint64(v3.Packets() - k.packets))
-		l.stats.KernelDrops.Add(uint64(v3.Drops() - k.drops))
-		l.stats.KernelFreezes.Add(uint64(v3.QueueFreezes() - k.freezes))
-		*k = kernelStats{v3.Packets(), v3.Drops(), v3.QueueFreezes()}
+		l.stats.KernelPackets.Add(c.packets - k.packets)
+		if !k.retiring {
+			l.stats.KernelDrops.Add(c.drops - k.drops)
+		}
+		l.stats.KernelFreezes.Add(c.freezes - k.freezes)
+		k.kernelCounts = c
 	}
 }
 
@@ -476,7 +458,7 @@ func (l *Live) Close() error {
 
 func (l *Live) closeSockets() {
 	for _, tp := range l.socks {
-		tp.Close()
+		tp.close()
 	}
 	l.socks = nil
 	if l.ns.IsOpen() {

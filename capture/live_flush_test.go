@@ -8,18 +8,6 @@ import (
 	"time"
 )
 
-// The reader waits for the ring in the netpoller: gopacket's descriptor
-// must be found (a gopacket upgrade that moves it must fail here rather
-// than silently fall back to blocking reads).
-func TestRingWaiterAvailable(t *testing.T) {
-	if !fdFound {
-		t.Fatal("afpacket.TPacket descriptor field not found")
-	}
-	if readPollTimeout() != 0 {
-		t.Fatalf("poll timeout %v, want 0 with netpoller waits", readPollTimeout())
-	}
-}
-
 // RunFlush delivers every packet and calls flush after the last packet of
 // a burst, before the reader waits again: a handler that holds work until
 // flush never leaves a packet unflushed.

@@ -2,14 +2,11 @@ package capture
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"runtime"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/afpacket"
 	vns "github.com/vishvananda/netns"
 	"golang.org/x/net/bpf"
 )
@@ -54,12 +51,10 @@ var rejectAll = func() []bpf.RawInstruction {
 	return raw
 }()
 
-// ringReader reads one ring: gopacket's socket, the netpoller waiter, the
-// peek at the ring's blocks, and the overlap to skip after a growth.
+// ringReader reads one ring and keeps the reader's view of its pressure
+// and the overlap to skip after a growth.
 type ringReader struct {
-	tp     *afpacket.TPacket
-	w      *ringWaiter // nil: blocking reads
-	peek   *ringPeek   // nil: no peek, no growth
+	tp     *ring
 	blocks int
 	hot    bool // a block started with the backlog of pressure behind it
 	// roomy: at the last block start at most half the ring was waiting,
@@ -70,54 +65,34 @@ type ringReader struct {
 	ctx   context.Context // the capture's run; wait returns once it ends
 }
 
-// newReader makes a reader of the ring of tp.
-func (l *Live) newReader(tp *afpacket.TPacket, blocks int) (*ringReader, error) {
-	w, err := newRingWaiter(tp)
-	if err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	r := &ringReader{tp: tp, w: w, blocks: blocks, ctx: l.runCtx}
-	l.mu.Unlock()
+// newReader makes a reader of ring tp. Called with l.mu held.
+func (l *Live) newReader(tp *ring, blocks int) *ringReader {
+	r := &ringReader{tp: tp, blocks: blocks, ctx: l.runCtx}
 	if r.ctx == nil {
 		r.ctx = context.Background()
 	}
-	if w != nil {
-		r.peek = newRingPeek(tp, blocks)
-	}
-	return r, nil
+	return r
 }
 
-// read returns the next frame, or afpacket.ErrTimeout when none is ready.
-func (r *ringReader) read() ([]byte, gopacket.CaptureInfo, error) {
-	if r.peek == nil {
-		return r.tp.ZeroCopyReadPacketData()
-	}
-	off, more := r.peek.next()
-	if !more {
-		if !r.peek.user(off) {
-			return nil, gopacket.CaptureInfo{}, afpacket.ErrTimeout
-		}
+// read returns the next frame, its capture time and length on the wire;
+// ok is false when none is ready.
+func (r *ringReader) read() (frame []byte, ts time.Time, wire int, ok bool) {
+	if r.tp.startsBlock() && r.tp.ready() {
 		// A block starts: how many more wait behind it?
 		need := max(growBacklogMin, r.blocks/8)
-		b := r.peek.backlog(r.blocks)
+		b := r.tp.backlog(r.blocks)
 		r.hot = r.hot || b >= need
 		r.roomy = b <= r.blocks/2
 		r.full = b >= r.blocks-1
 	}
-	return r.tp.ZeroCopyReadPacketData()
+	return r.tp.next()
 }
 
 // wait parks until a block is ready, idleWait passed or the capture
 // stops (wakeReaders).
 func (r *ringReader) wait() error { return r.waitFor(idleWait) }
 
-func (r *ringReader) waitFor(d time.Duration) error {
-	if r.w == nil {
-		return nil // gopacket's own poll timeout blocked in read
-	}
-	return r.w.wait(r.ctx, d)
-}
+func (r *ringReader) waitFor(d time.Duration) error { return r.tp.wait(r.ctx, d) }
 
 // pressed reports whether the reader was found behind.
 func (r *ringReader) pressed() bool { return r.hot }
@@ -132,12 +107,6 @@ func (r *ringReader) duplicate(frame []byte) bool {
 		r.skip = nil
 	}
 	return dup
-}
-
-func (r *ringReader) close() {
-	if r.w != nil {
-		r.w.close()
-	}
 }
 
 // overlap is the tail of the frames the old ring handed out after the new
@@ -187,23 +156,14 @@ func (o *overlap) match(frame []byte) bool {
 	return dup
 }
 
-// setReader makes r the reader of socket i that wakeReaders wakes.
-func (l *Live) setReader(i int, r *ringReader) {
-	l.mu.Lock()
-	l.waiters[i] = r.w
-	l.mu.Unlock()
-}
-
 // wakeReaders wakes the readers parked in the netpoller, once the run's
 // context has ended: a waiter checks the context after setting its own
 // deadline, so either it sees the end or this deadline wakes it.
 func (l *Live) wakeReaders() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, w := range l.waiters {
-		if w != nil {
-			_ = w.f.SetReadDeadline(time.Now())
-		}
+	for _, tp := range l.socks {
+		tp.wake()
 	}
 }
 
@@ -280,10 +240,7 @@ func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader,
 		l.log.Warn("capture ring stays small: "+what, "err", err, "ring_mb", l.numBlocks[i]*blockSize>>20)
 		return r, nil
 	}
-	if r.peek == nil {
-		return keep("no peek at the ring", errors.New("gopacket's ring fields not found"))
-	}
-	var tp *afpacket.TPacket
+	var tp *ring
 	err := l.inNetns(func() (err error) {
 		tp, err = l.openSocket(l.maxBlocks)
 		return err
@@ -291,22 +248,16 @@ func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader,
 	if err != nil {
 		return keep("could not open a larger one", err)
 	}
-	if l.kernelSkipsOutgoing {
-		_ = ignoreOutgoing(tp)
-	}
-	nr, err := l.newReader(tp, l.maxBlocks)
-	if err == nil && nr.peek == nil {
-		nr.close()
-		err = errors.New("no peek at the new ring")
-	}
-	if err != nil {
-		tp.Close()
-		return keep("could not read a larger one", err)
-	}
-	if err := r.tp.SetBPF(rejectAll); err != nil {
-		nr.close()
-		tp.Close()
+	// From here on the new ring holds every packet too: what the old one
+	// drops now is not lost. Count its drops up to this point, not after.
+	l.setRetiring(i, true)
+	if err := r.tp.setFilter(rejectAll); err != nil {
+		l.setRetiring(i, false)
+		tp.close()
 		return keep("could not close the small one", err)
+	}
+	if l.kernelSkipsOutgoing {
+		_ = tp.ignoreOutgoing()
 	}
 	// Read the old ring to its end: the kernel retires its last block
 	// after one block timeout, on its timer wheel in jiffies (at HZ=250 a
@@ -317,26 +268,20 @@ func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader,
 	ov := newOverlap()
 	deadline := time.Now().Add(2*l.cfg.BlockTimeout + drainMargin)
 	for {
-		data, ci, err := r.read()
-		if err == nil {
+		data, ts, wire, ok := r.read()
+		if ok {
 			if !r.duplicate(data) {
 				ov.add(data)
-				l.handle(data, &ci, h)
+				l.handle(data, ts, wire, h)
 			}
 			continue
 		}
-		if !errors.Is(err, afpacket.ErrTimeout) {
-			nr.close()
-			tp.Close()
-			return nil, fmt.Errorf("draining the small ring: %w", err)
-		}
 		left := time.Until(deadline)
-		if left <= 0 {
+		if left <= 0 || r.ctx.Err() != nil {
 			break
 		}
 		if err := r.waitFor(left); err != nil {
-			nr.close()
-			tp.Close()
+			tp.close()
 			return nil, err
 		}
 	}
@@ -347,10 +292,12 @@ func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader,
 	l.mu.Lock()
 	old := l.socks[i]
 	l.socks[i], l.kstats[i], l.numBlocks[i] = tp, kernelStats{}, l.maxBlocks
-	l.waiters[i] = nr.w
+	nr := l.newReader(tp, l.maxBlocks)
 	l.mu.Unlock()
-	r.close()
-	old.Close()
+	if r.ctx.Err() != nil {
+		tp.wake() // the run ended during the drain: wakeReaders may have missed it
+	}
+	go old.close() // closing waits for a grace period; nobody reads it now
 	nr.skip = ov
 	l.stats.RingGrowths.Add(1)
 	l.settle()
