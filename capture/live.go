@@ -296,9 +296,16 @@ func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) e
 	l.mu.Lock()
 	r := l.newReader(l.socks[i], l.numBlocks[i])
 	l.mu.Unlock()
+	defer func() { r.abandonGrowth() }()
 	ps := pressure{next: time.Now().Add(statsEvery), drops: l.stats.KernelDrops.Load() + l.stats.KernelFreezes.Load()}
 	frames := 0
 	for {
+		if r.grown() {
+			var err error
+			if r, err = l.grow(i, r, h, flush); err != nil {
+				return err
+			}
+		}
 		data, ts, wire, ok := r.read()
 		if !ok {
 			if ctx.Err() != nil {
@@ -307,9 +314,13 @@ func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) e
 			if flush != nil {
 				flush()
 			}
-			if l.growNow(i, r, &ps, true) {
-				var err error
-				if r, err = l.grow(i, r, h, flush); err != nil {
+			if r.growing == nil && l.growNow(i, r, &ps, true) {
+				l.prepareGrowth(r)
+			}
+			if r.growing != nil {
+				// The larger ring is coming: look again soon rather
+				// than wait for the next block.
+				if err := r.waitFor(l.cfg.BlockTimeout); err != nil {
 					return err
 				}
 				continue
@@ -326,11 +337,8 @@ func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) e
 		// A reader that stays behind never finds the ring empty: look
 		// for pressure while reading too, at each block that starts with
 		// a backlog and every pressureFrames frames.
-		if frames++; (r.hot || frames%pressureFrames == 0) && l.growNow(i, r, &ps, false) {
-			var err error
-			if r, err = l.grow(i, r, h, flush); err != nil {
-				return err
-			}
+		if frames++; r.growing == nil && (r.hot || frames%pressureFrames == 0) && l.growNow(i, r, &ps, false) {
+			l.prepareGrowth(r)
 		}
 	}
 }

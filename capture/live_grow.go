@@ -20,8 +20,11 @@ import (
 // kernel drop or queue freeze. Nothing captured is lost or handed out twice on
 // the way:
 //
-//  1. the large ring is opened with the same filter: from now on it sees
-//     every packet;
+//  0. the large ring is set up with the same filter, not yet bound, on a
+//     goroutine of its own (prepareGrowth: the kernel waits for a grace
+//     period and allocates the ring, milliseconds the reader spends
+//     reading the small ring);
+//  1. the large ring is bound: from now on it sees every packet;
 //  2. the small ring gets a filter that accepts nothing, so it takes no
 //     more packets; the few that reached both rings between 1 and 2 are
 //     the overlap;
@@ -59,10 +62,11 @@ type ringReader struct {
 	hot    bool // a block started with the backlog of pressure behind it
 	// roomy: at the last block start at most half the ring was waiting,
 	// so it can take what arrives while a larger ring opens (grow).
-	roomy bool
-	full  bool // at the last block start every block was waiting: the kernel drops
-	skip  *overlap
-	ctx   context.Context // the capture's run; wait returns once it ends
+	roomy   bool
+	full    bool // at the last block start every block was waiting: the kernel drops
+	skip    *overlap
+	growing *growth         // a larger ring being prepared (prepareGrowth)
+	ctx     context.Context // the capture's run; wait returns once it ends
 }
 
 // newReader makes a reader of ring tp. Called with l.mu held.
@@ -226,6 +230,55 @@ func (l *Live) mayGrow(i int) bool {
 	return l.cfg.Fanout == 1 && l.numBlocks[i] < l.maxBlocks && !l.growFailed
 }
 
+// growth is a larger ring being prepared for a reader, off its path.
+type growth struct {
+	ready chan struct{} // closed once ring or err is set
+	ring  *ring         // set up but not bound: it captures nothing yet
+	err   error
+}
+
+// prepareGrowth starts preparing the larger ring for r: setting it up
+// takes milliseconds (prepareRing), which r goes on reading the old ring
+// through; grow binds it once it is there.
+func (l *Live) prepareGrowth(r *ringReader) {
+	g := &growth{ready: make(chan struct{})}
+	r.growing = g
+	go func() {
+		defer close(g.ready)
+		g.err = l.inNetns(func() (err error) {
+			g.ring, err = prepareRing(l.maxBlocks, l.cfg.BlockTimeout, l.prog)
+			return err
+		})
+	}()
+}
+
+// grown reports whether r's larger ring is ready to be switched to.
+func (r *ringReader) grown() bool {
+	if r.growing == nil {
+		return false
+	}
+	select {
+	case <-r.growing.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// abandonGrowth closes the ring being prepared for r, when the capture
+// ends before it was switched to.
+func (r *ringReader) abandonGrowth() {
+	if g := r.growing; g != nil {
+		r.growing = nil
+		go func() {
+			<-g.ready
+			if g.ring != nil {
+				g.ring.close()
+			}
+		}()
+	}
+}
+
 // grow replaces socket i, read by r, with a ring of maxBlocks blocks (the
 // steps above) and returns the reader of the new one. When the new ring
 // cannot be opened the old one is kept (and no growth tried again).
@@ -240,12 +293,15 @@ func (l *Live) grow(i int, r *ringReader, h Handler, flush func()) (*ringReader,
 		l.log.Warn("capture ring stays small: "+what, "err", err, "ring_mb", l.numBlocks[i]*blockSize>>20)
 		return r, nil
 	}
-	var tp *ring
-	err := l.inNetns(func() (err error) {
-		tp, err = l.openSocket(l.maxBlocks)
-		return err
-	})
-	if err != nil {
+	g := r.growing
+	r.growing = nil
+	<-g.ready
+	if g.err != nil {
+		return keep("could not open a larger one", g.err)
+	}
+	tp := g.ring
+	if err := tp.bind(l.ifindex); err != nil {
+		tp.close()
 		return keep("could not open a larger one", err)
 	}
 	// From here on the new ring holds every packet too: what the old one
