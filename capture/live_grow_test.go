@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/binary"
 	"net/netip"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -172,5 +173,40 @@ func TestLiveRingGrowsWhileBehind(t *testing.T) {
 	}
 	if l.numBlocks[0] != l.maxBlocks {
 		t.Fatalf("ring of %d blocks after growing, want %d", l.numBlocks[0], l.maxBlocks)
+	}
+}
+
+// TestAbandonedGrowthCloses: a capture that ends while its larger ring is
+// being prepared closes that ring (no socket or 16 MiB mapping left
+// behind).
+func TestAbandonedGrowthCloses(t *testing.T) {
+	lab := newVethLab(t)
+	svc := netip.MustParseAddrPort("10.251.0.2:8080")
+	l := openLiveIn(t, lab.nsB, LiveConfig{Interface: lab.vB, Filter: Filter{Dst: []netip.AddrPort{svc}}, BlockMB: 16})
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	l.mu.Lock()
+	r := l.newReader(l.socks[0], l.numBlocks[0])
+	l.mu.Unlock()
+	l.prepareGrowth(r)
+	g := r.growing
+	r.abandonGrowth()
+	<-g.ready
+	if g.err != nil {
+		t.Fatalf("prepare: %v", g.err)
+	}
+	for end := time.Now().Add(5 * time.Second); fds() > before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d descriptors open, %d before the growth: the abandoned ring was not closed", fds(), before)
+		}
+	}
+	if r.growing != nil {
+		t.Fatal("reader still growing after abandoning")
 	}
 }
