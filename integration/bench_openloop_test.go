@@ -57,6 +57,7 @@ type openRow struct {
 	cpHWM, gwHWM       int // KiB
 	lat                time.Duration
 	ringDrops          int // the capture's kernel drops (ring full)
+	cpSw, gwSw         int // context switches of the copier and the gateway
 }
 
 func openSteps(t *testing.T) []openStep {
@@ -117,9 +118,11 @@ func TestBenchOpenLoop(t *testing.T) {
 		perf := startPerf(t, i, st, cp, gw)
 		m0 := r.copierMetrics()
 		c0, g0 := cpu(cp), cpu(gw)
+		cs0, gs0 := mustSwitches(t, cp), mustSwitches(t, gw)
 		res := openLoad(t, r.Lab, r.Lab.Addr(lab.Online).String()+":80", prefix, st)
 		time.Sleep(openTail)
 		row.copier, row.gw = cpu(cp).sub(c0), cpu(gw).sub(g0)
+		row.cpSw, row.gwSw = mustSwitches(t, cp)-cs0, mustSwitches(t, gw)-gs0
 		for _, p := range perf {
 			_ = p.Wait()
 		}
@@ -294,14 +297,22 @@ func smapsTop(pid, n int) (string, error) {
 	return s.String(), nil
 }
 
+// perReq is n per request, to two decimals.
+func perReq(n, reqs int) string {
+	if reqs == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", float64(n)/float64(reqs))
+}
+
 // openTable renders the steps as a Markdown table.
 func openTable(rows []openRow, idleCP, idleGW cpuTime, cpIdle, gwIdle procMem) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "idle per 10 s: copier %.2f s CPU, RSS %.1f MB; gateway %.2f s CPU, RSS %.1f MB\n\n",
 		idleCP.total().Seconds()*float64(10*time.Second)/float64(openIdle), mb(cpIdle.rss),
 		idleGW.total().Seconds()*float64(10*time.Second)/float64(openIdle), mb(gwIdle.rss))
-	b.WriteString("| step | answered online | replayed | success | copier CPU (user+sys) | copier µs/req | gateway CPU | gateway µs/req | copier peak RSS | gateway peak RSS | ring drops | client p99 |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| step | answered online | replayed | success | copier CPU (user+sys) | copier µs/req | gateway CPU | gateway µs/req | copier peak RSS | gateway peak RSS | ring drops | client p99 | copier switches/req | gateway switches/req |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range rows {
 		per := func(c cpuTime) float64 {
 			if row.ok == 0 {
@@ -309,9 +320,10 @@ func openTable(rows []openRow, idleCP, idleGW cpuTime, cpIdle, gwIdle procMem) s
 			}
 			return float64(c.total().Microseconds()) / float64(row.ok)
 		}
-		fmt.Fprintf(&b, "| %d req/s × %d s | %d of %d | %d | %.3f%% | %v | %.0f | %v | %.0f | %.1f MB | %.1f MB | %d | %v |\n",
+		fmt.Fprintf(&b, "| %d req/s × %d s | %d of %d | %d | %.3f%% | %v | %.0f | %v | %.0f | %.1f MB | %.1f MB | %d | %v | %s | %s |\n",
 			row.step.rate, row.step.seconds, row.ok, row.sent, row.replayed, lab.Percent(row.replayed, row.ok),
-			row.copier, per(row.copier), row.gw, per(row.gw), mb(row.cpHWM), mb(row.gwHWM), row.ringDrops, row.lat.Round(10*time.Microsecond))
+			row.copier, per(row.copier), row.gw, per(row.gw), mb(row.cpHWM), mb(row.gwHWM), row.ringDrops, row.lat.Round(10*time.Microsecond),
+			perReq(row.cpSw, row.ok), perReq(row.gwSw, row.ok))
 	}
 	return b.String()
 }

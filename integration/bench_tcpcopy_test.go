@@ -165,9 +165,11 @@ func TestBenchOpenLoopTcpcopy(t *testing.T) {
 	for i, st := range steps {
 		out0 := r.Forwarded.Stats.Out.Load()
 		tc0, ic0 := mustCPU(t, tc), mustCPU(t, ic)
+		ts0, is0 := mustSwitches(t, tc), mustSwitches(t, ic)
 		res := openLoad(t, r.Lab, r.Lab.Addr(lab.Online).String()+":80", fmt.Sprintf("t%d", i), st)
 		time.Sleep(openTail)
-		row := openRow{step: st, sent: st.rate * st.seconds, copier: mustCPU(t, tc).sub(tc0), gw: mustCPU(t, ic).sub(ic0)}
+		row := openRow{step: st, sent: st.rate * st.seconds, copier: mustCPU(t, tc).sub(tc0), gw: mustCPU(t, ic).sub(ic0),
+			cpSw: mustSwitches(t, tc) - ts0, gwSw: mustSwitches(t, ic) - is0}
 		seen := make(map[string]bool, len(res.OK))
 		for _, id := range res.OK {
 			seen[id] = true
@@ -222,8 +224,8 @@ func tcTable(rows []openRow, idleTC, idleIC cpuTime, tcIdle, icIdle procMem) str
 	var b strings.Builder
 	fmt.Fprintf(&b, "idle per 10 s: tcpcopy %.2f s CPU, RSS %.1f MB; intercept %.2f s CPU, RSS %.1f MB\n\n",
 		per10(idleTC), mb(tcIdle.rss), per10(idleIC), mb(icIdle.rss))
-	b.WriteString("| step | answered online | replayed | success | tcpcopy CPU (user+sys) | tcpcopy µs/req | intercept CPU | intercept µs/req | tcpcopy peak RSS | intercept peak RSS | client p99 |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| step | answered online | replayed | success | tcpcopy CPU (user+sys) | tcpcopy µs/req | intercept CPU | intercept µs/req | tcpcopy peak RSS | intercept peak RSS | client p99 | tcpcopy switches/req | intercept switches/req |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range rows {
 		cells := []string{
 			fmt.Sprintf("%d req/s × %d s", row.step.rate, row.step.seconds),
@@ -234,6 +236,7 @@ func tcTable(rows []openRow, idleTC, idleIC cpuTime, tcIdle, icIdle procMem) str
 			row.gw.String(), usPerReq(row.gw, row.ok),
 			fmt.Sprintf("%.1f MB", mb(row.cpHWM)), fmt.Sprintf("%.1f MB", mb(row.gwHWM)),
 			row.lat.Round(10 * time.Microsecond).String(),
+			perReq(row.cpSw, row.ok), perReq(row.gwSw, row.ok),
 		}
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}
