@@ -4,4 +4,11 @@
 // recorder so that what was captured can be replayed later. Every source
 // hands out bare IP packets (IPv4 or IPv6): the link-layer header is
 // stripped here.
+//
+// A live capture reads its own TPACKET_V3 rings (ring.go): each socket is
+// set up with its ring and filter before it is bound, so it never sees an
+// unfiltered frame, and the reader walks the kernel's blocks in place and
+// parks in the Go netpoller between them (live.go). A single socket starts
+// small and grows under pressure without losing or repeating a frame
+// (live_grow.go).
 package capture
