@@ -98,8 +98,8 @@ const (
 	minSocketRingMB     = 4
 	defaultBlockTimeout = 2 * time.Millisecond
 
-	idleWait   = time.Second // a reader parked in the netpoller wakes at least this often
-	statsEvery = time.Second // how often a reader refreshes the kernel's counters while running
+	idleWait   = 10 * time.Second // a reader parked in the netpoller wakes at least this often (Close and the end of Run wake it at once)
+	statsEvery = time.Second      // how often a reader refreshes the kernel's counters while running
 )
 
 // OpenLive opens cfg.Fanout capture sockets on cfg.Interface, each with the
@@ -288,9 +288,9 @@ func (l *Live) RunFlush(ctx context.Context, h Handler, flush func()) error {
 
 // readSocket reads socket i until ctx ends. When no ring block is ready it
 // calls flush (the handler's batch is complete) and waits for the next
-// block. About once a second it refreshes the kernel's packet and drop
-// counters, so that ring overflows show while the capture runs, not only
-// at Close. A ring that may grow is replaced by a larger one at the first
+// block. It refreshes the kernel's packet and drop counters at most once
+// a second while it reads and once more when it goes idle, so that ring
+// overflows show while the capture runs, not only at Close. A ring that may grow is replaced by a larger one at the first
 // sign of pressure (live_grow.go).
 func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) error {
 	l.mu.Lock()
@@ -334,6 +334,7 @@ func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) e
 			continue
 		}
 		l.handle(data, ts, wire, h)
+		ps.unread = true
 		// A reader that stays behind never finds the ring empty: look
 		// for pressure while reading too, at each block that starts with
 		// a backlog and every pressureFrames frames.
@@ -349,15 +350,19 @@ const pressureFrames = 1024
 
 // pressure is a reader's view of the kernel's drop counters.
 type pressure struct {
-	next  time.Time // next refresh of the counters
-	drops uint64    // drops and freezes at the last refresh
+	next   time.Time // next refresh of the counters
+	drops  uint64    // drops and freezes at the last refresh
+	unread bool      // frames were read since the last refresh
 }
 
 // pressed reports whether r was found behind (behind) and whether, as
 // seen once per statsEvery when the counters are refreshed, the kernel
-// dropped or froze the ring since the last look (dropped).
-func (l *Live) pressed(r *ringReader, ps *pressure) (behind, dropped bool) {
-	if now := time.Now(); now.After(ps.next) {
+// dropped or froze the ring since the last look (dropped). A reader that
+// goes idle after reading refreshes them at once: it may sleep for
+// idleWait, and the counters must show what that traffic cost.
+func (l *Live) pressed(r *ringReader, ps *pressure, idle bool) (behind, dropped bool) {
+	if now := time.Now(); now.After(ps.next) || idle && ps.unread {
+		ps.unread = false
 		l.updateKernelStats()
 		ps.next = now.Add(statsEvery)
 		d := l.stats.KernelDrops.Load() + l.stats.KernelFreezes.Load()
@@ -373,7 +378,7 @@ func (l *Live) pressed(r *ringReader, ps *pressure) (behind, dropped bool) {
 // the ring still has room for what arrives during the growth; one far
 // behind grows once it has emptied the ring.
 func (l *Live) growNow(i int, r *ringReader, ps *pressure, idle bool) bool {
-	behind, dropped := l.pressed(r, ps) // refreshes the counters, grown or not
+	behind, dropped := l.pressed(r, ps, idle) // refreshes the counters, grown or not
 	return l.mayGrow(i) && (dropped || r.full || behind && (idle || r.roomy))
 }
 

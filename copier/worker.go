@@ -24,8 +24,8 @@ type pktMsg struct {
 const (
 	tombLinger  = 10 * int64(time.Second) // ended connections absorb stragglers this long
 	sweepEvery  = int64(time.Second)
-	maxIdleWake = time.Second // an idle worker still wakes this often
-	clockEvery  = 128         // items handled per clock read in a round
+	maxIdleWake = 10 * time.Second // an idle worker still wakes this often (its timers and sweeps wake it when due)
+	clockEvery  = 128              // items handled per clock read in a round
 )
 
 type worker struct {
