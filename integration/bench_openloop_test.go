@@ -103,10 +103,14 @@ func TestBenchOpenLoop(t *testing.T) {
 
 	time.Sleep(2 * time.Second) // let start-up settle
 	c0, g0 := cpu(cp), cpu(gw)
+	cs0, gs0 := mustSwitches(t, cp), mustSwitches(t, gw)
 	time.Sleep(openIdle)
 	idleCP, idleGW := cpu(cp).sub(c0), cpu(gw).sub(g0)
+	perSec := func(n int) float64 { return float64(n) / openIdle.Seconds() }
+	cpIdleSw, gwIdleSw := perSec(mustSwitches(t, cp)-cs0), perSec(mustSwitches(t, gw)-gs0)
 	cpIdle, gwIdle := mem(cp), mem(gw)
-	t.Logf("idle %v: CPU copier %v, gateway %v; copier %v; gateway %v", openIdle, idleCP, idleGW, cpIdle, gwIdle)
+	t.Logf("idle %v: CPU copier %v, gateway %v; context switches per second copier %.1f, gateway %.1f; copier %v; gateway %v",
+		openIdle, idleCP, idleGW, cpIdleSw, gwIdleSw, cpIdle, gwIdle)
 	if top, err := smapsTop(cp, 6); err == nil {
 		t.Logf("copier's largest mappings at idle (RSS):\n%s", top)
 	}
