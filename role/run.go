@@ -73,12 +73,18 @@ func RunCopier(ctx context.Context, cfg *configs.Config, log *slog.Logger) error
 	defer cp.Close()
 	// The capture ring and the raw socket are open: nothing needs a
 	// capability any more, but for CAP_NET_RAW while the capture ring may
-	// still grow (it opens a new packet socket), dropped once it did.
-	var keep []int
+	// still grow (it opens a new packet socket), dropped once it did, and
+	// CAP_NET_ADMIN for an l2 sender that looks next hops up: one missing
+	// from the neighbour table is resolved by an RTM_NEWNEIGH (NTF_USE).
+	var always []int
+	if p.Sender == "l2" && p.NextHopMAC == "" {
+		always = append(always, privdrop.NetAdmin)
+	}
+	keep := append([]int(nil), always...)
 	if live := cp.growableCapture(); live != nil {
 		keep = append(keep, privdrop.NetRaw)
 		live.OnSettled(func() {
-			if err := privdrop.Keep(); err != nil {
+			if err := privdrop.Keep(always...); err != nil {
 				log.Warn("could not drop capabilities", "err", err)
 			}
 			log.Info("capture ring settled: capabilities dropped", "capabilities", privdrop.Effective())
