@@ -17,7 +17,8 @@ import (
 // one interface: source MAC = the interface's, destination MAC = the next
 // hop's (given, or looked up per destination in the kernel's neighbour
 // table). It bypasses the host's routing and firewall on the way out. Safe
-// for concurrent use: one socket, one writev(2) per packet.
+// for concurrent use: one socket, one sendmmsg(2) per batch (SendBatch) or
+// one writev(2) per packet (Send).
 type L2Sender struct {
 	log   *slog.Logger
 	iface string
@@ -94,6 +95,28 @@ func NewL2Sender(iface string, nextHopMAC net.HardwareAddr, opts SenderOptions) 
 // go out with one writev, without copying the packet.
 func (s *L2Sender) Send(pkt []byte) error {
 	var hdr [14]byte
+	if err := s.header(pkt, &hdr); err != nil {
+		return err
+	}
+	iov := [2]unix.Iovec{{Base: &hdr[0]}, {Base: &pkt[0]}}
+	iov[0].SetLen(len(hdr))
+	iov[1].SetLen(len(pkt))
+	for {
+		_, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(s.fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return s.stats.fail(s.log, "l2", e)
+		}
+		break
+	}
+	s.stats.ok(len(pkt))
+	return nil
+}
+
+// header fills hdr with pkt's Ethernet header (the failure is counted).
+func (s *L2Sender) header(pkt []byte, hdr *[14]byte) error {
 	var dst netip.Addr
 	switch ipVersion(pkt) {
 	case 4:
@@ -115,21 +138,80 @@ func (s *L2Sender) Send(pkt []byte) error {
 		copy(hdr[0:6], mac[:])
 	}
 	copy(hdr[6:12], s.src)
-	iov := [2]unix.Iovec{{Base: &hdr[0]}, {Base: &pkt[0]}}
-	iov[0].SetLen(len(hdr))
-	iov[1].SetLen(len(pkt))
-	for {
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(s.fd), uintptr(unsafe.Pointer(&iov[0])), 2)
-		if e == unix.EINTR {
+	return nil
+}
+
+// SendBatch sends several packets with one sendmmsg(2) per 64, each frame
+// its own header and the packet in two iovecs (no copy), quietly as the raw
+// sender does (sendmmsgQuiet). It returns how many were sent and the first
+// error; the packets after a failed one are retried one by one so that
+// each failure is counted.
+func (s *L2Sender) SendBatch(pkts [][]byte) (int, error) {
+	b := l2BatchPool.Get().(*l2Batch)
+	defer l2BatchPool.Put(b)
+	sent := 0
+	var first error
+	flush := func() {
+		n := sendmmsgQuiet(s.fd, b.msgs[:b.n])
+		for i := 0; i < n; i++ {
+			s.stats.ok(len(b.pkt[i]))
+		}
+		sent += n
+		for i := n; i < b.n; i++ {
+			if err := s.Send(b.pkt[i]); err != nil {
+				if first == nil {
+					first = err
+				}
+			} else {
+				sent++
+			}
+		}
+		clear(b.pkt[:b.n])
+		b.n = 0
+	}
+	for _, p := range pkts {
+		if err := s.header(p, &b.hdr[b.n]); err != nil {
+			if first == nil {
+				first = err
+			}
 			continue
 		}
-		if e != 0 {
-			return s.stats.fail(s.log, "l2", e)
+		b.add(p)
+		if b.n == len(b.msgs) {
+			flush()
 		}
-		break
 	}
-	s.stats.ok(len(pkt))
-	return nil
+	if b.n > 0 {
+		flush()
+	}
+	return sent, first
+}
+
+// l2Batch holds the sendmmsg arguments for up to 64 frames of a bound
+// packet socket (no address per message).
+type l2Batch struct {
+	n    int
+	msgs [64]unix.Mmsghdr
+	iov  [64][2]unix.Iovec
+	hdr  [64][14]byte
+	pkt  [64][]byte
+}
+
+var l2BatchPool = sync.Pool{New: func() any { return new(l2Batch) }}
+
+// add queues p behind the header already written at b.hdr[b.n].
+func (b *l2Batch) add(p []byte) {
+	i := b.n
+	b.pkt[i] = p
+	b.iov[i][0].Base = &b.hdr[i][0]
+	b.iov[i][0].SetLen(len(b.hdr[i]))
+	b.iov[i][1].Base = &p[0]
+	b.iov[i][1].SetLen(len(p))
+	m := &b.msgs[i]
+	*m = unix.Mmsghdr{}
+	m.Hdr.Iov = &b.iov[i][0]
+	m.Hdr.SetIovlen(2)
+	b.n++
 }
 
 // nextHop returns the MAC address of dst's next hop, from the cache or the

@@ -245,19 +245,24 @@ func (b *mmsgBatch) add(p []byte) {
 
 // send runs sendmmsg until all are sent or one fails; it returns how many
 // were sent (the caller retries the rest one by one to learn the error).
-func (b *mmsgBatch) send(fd int) int {
+func (b *mmsgBatch) send(fd int) int { return sendmmsgQuiet(fd, b.msgs[:b.n]) }
+
+// sendmmsgQuiet runs sendmmsg(2) on msgs until all are sent or one fails
+// and returns how many were sent: quietly (see sendto) with MSG_DONTWAIT,
+// and as an ordinary, blocking call only while the socket's buffer is full.
+func sendmmsgQuiet(fd int, msgs []unix.Mmsghdr) int {
 	if fd < 0 {
 		return 0
 	}
 	done := 0
-	quiet := true // see sendto
-	for done < b.n {
+	quiet := true
+	for done < len(msgs) {
 		var r uintptr
 		var e unix.Errno
 		if quiet {
-			r, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.msgs[done])), uintptr(b.n-done), unix.MSG_DONTWAIT, 0, 0)
+			r, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[done])), uintptr(len(msgs)-done), unix.MSG_DONTWAIT, 0, 0)
 		} else {
-			r, _, e = unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.msgs[done])), uintptr(b.n-done), 0, 0, 0)
+			r, _, e = unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[done])), uintptr(len(msgs)-done), 0, 0, 0)
 		}
 		switch {
 		case e == unix.EINTR:

@@ -16,6 +16,7 @@ package integration
 //	RGW_BENCH_RATES   steps as rate:seconds [1000:20,5000:10]
 //	RGW_BENCH_NAPI=1  threaded NAPI on the veth links (default: plain veth)
 //	RGW_BENCH_PERF=DIR record each step's copier and gateway profiles (perf record -g) in DIR
+//	RGW_BENCH_SENDER=l2 the copier sends with AF_PACKET on the online host's interface (default: raw)
 //
 // The result goes to the test log as a Markdown table (docs/benchmarks.md).
 
@@ -90,7 +91,13 @@ func TestBenchOpenLoop(t *testing.T) {
 	if err := r.Lab.Sysctl(lab.Client, "net.ipv4.ip_local_port_range", "1024 65535"); err != nil {
 		t.Fatal(err)
 	}
-	r.startCopier(copierConf{}, true)
+	var conf copierConf
+	if s := os.Getenv("RGW_BENCH_SENDER"); s == "l2" {
+		conf.Extra = []string{`sender = "l2"`, fmt.Sprintf("send_interface = %q", lab.NewDemoConfig(r.Lab).Interface)}
+	} else if s != "" {
+		t.Fatalf("RGW_BENCH_SENDER=%q: want l2 (raw is the default)", s)
+	}
+	r.startCopier(conf, true)
 	cp, gw := r.CP.Pid(), r.GW.Pid()
 	cpu := func(pid int) cpuTime { return mustCPU(t, pid) }
 	mem := func(pid int) procMem {
