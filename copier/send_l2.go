@@ -157,14 +157,8 @@ func (s *L2Sender) SendBatch(pkts [][]byte) (int, error) {
 			s.stats.ok(len(b.pkt[i]))
 		}
 		sent += n
-		for i := n; i < b.n; i++ {
-			if err := s.Send(b.pkt[i]); err != nil {
-				if first == nil {
-					first = err
-				}
-			} else {
-				sent++
-			}
+		if n < b.n {
+			sendEach(b.pkt[n:b.n], s.Send, &sent, &first)
 		}
 		clear(b.pkt[:b.n])
 		b.n = 0

@@ -167,14 +167,8 @@ func (s *RawSender) SendBatch(pkts [][]byte) (int, error) {
 			sent += n
 			// The one sendmmsg stopped at (or could not start at) gets its
 			// error counted; the rest go one by one.
-			for i := n; i < b.n; i++ {
-				if err := s.Send(b.pkt[i]); err != nil {
-					if first == nil {
-						first = err
-					}
-				} else {
-					sent++
-				}
+			if n < b.n {
+				sendEach(b.pkt[n:b.n], s.Send, &sent, &first)
 			}
 			b.reset()
 		}
@@ -199,6 +193,20 @@ func (s *RawSender) SendBatch(pkts [][]byte) (int, error) {
 		}
 	}
 	return sent, first
+}
+
+// sendEach sends pkts one by one with send (after a batch stopped at the
+// first of them), counting the sent ones and keeping the first error.
+func sendEach(pkts [][]byte, send func([]byte) error, sent *int, first *error) {
+	for _, p := range pkts {
+		if err := send(p); err != nil {
+			if *first == nil {
+				*first = err
+			}
+		} else {
+			*sent++
+		}
+	}
 }
 
 func (s *RawSender) fdFor(fam int) int {
