@@ -298,5 +298,14 @@ func (w *worker) reschedule(s *session, now int64) {
 	if s.state == stSynSent && s.timers.synDeadline < at {
 		at = s.timers.synDeadline
 	}
-	w.wheel.schedule(s, max(at, now))
+	at = max(at, now)
+	if s.wAt != 0 && s.wAt < at && s.wAt-now < refileWithin {
+		w.wheel.remove(s) // armed for a deadline that went away
+	}
+	w.wheel.schedule(s, at)
 }
+
+// refileWithin: an entry armed earlier than its session's next deadline is
+// moved when it would fire within this long (a wake saved); a farther one
+// fires early and re-arms, which costs less than re-filing at every packet.
+const refileWithin = int64(time.Second)

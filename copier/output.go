@@ -69,8 +69,7 @@ func (w *worker) tsOpts(s *session, now int64) []byte {
 // sendAck sends a pure ACK for everything the target sent so far.
 func (w *worker) sendAck(s *session, now int64) {
 	w.emit(s, header.TCPFlagAck, s.snd.nxt, s.rcv.nxt, s.snd.advWin, w.tsOpts(s, now), nil)
-	s.timers.ackAt = 0
-	s.rcv.ackPend = 0
+	s.acked()
 	w.e.stats.ACKsSent.Add(1)
 }
 

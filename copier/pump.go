@@ -89,7 +89,7 @@ func (w *worker) pump(s *session, now int64) {
 		s.snd.nxt.UpdateForward(n)
 		s.sum.bytes += uint64(n)
 		w.e.stats.PayloadBytesNew.Add(uint64(n))
-		s.timers.ackAt, s.rcv.ackPend = 0, 0
+		s.acked()
 		if s.timers.rtoAt == 0 {
 			s.timers.rtoAt = now + s.rtt.rto
 		}
@@ -103,7 +103,7 @@ func (w *worker) pump(s *session, now int64) {
 		w.emit(s, header.TCPFlagFin|header.TCPFlagAck, s.snd.nxt, s.rcv.nxt, s.snd.advWin, w.tsOpts(s, now), nil)
 		s.snd.finSent = true
 		s.snd.nxt++
-		s.timers.ackAt, s.rcv.ackPend = 0, 0
+		s.acked()
 		s.timers.rtoAt = now + s.rtt.rto
 	}
 }

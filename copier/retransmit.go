@@ -115,6 +115,6 @@ func (w *worker) resend(s *session, now int64) {
 			fl |= header.TCPFlagPsh
 		}
 		w.emit(s, fl, s.snd.una, s.rcv.nxt, s.snd.advWin, w.tsOpts(s, now), g.data[off:off+n])
-		s.timers.ackAt, s.rcv.ackPend = 0, 0
+		s.acked()
 	}
 }

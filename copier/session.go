@@ -71,6 +71,7 @@ type sendState struct {
 type recvState struct {
 	nxt      seqnum.Value
 	ackPend  seqnum.Size // bytes received and not acked yet
+	ackSegs  int         // segments received and not acked yet
 	fin      bool        // the target's FIN arrived
 	tsOn     bool
 	tsRecent uint32
@@ -144,6 +145,11 @@ type reopening struct {
 
 func (s *session) tsVal(now int64) uint32 {
 	return s.grp.syn.tsVal + uint32((now-s.rcv.tsStart)/int64(time.Millisecond))
+}
+
+// acked notes that an ACK of everything received just went out.
+func (s *session) acked() {
+	s.timers.ackAt, s.rcv.ackPend, s.rcv.ackSegs = 0, 0, 0
 }
 
 func (s *session) clientRTT() int64 {

@@ -94,7 +94,6 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 	}
 	plen := t.plen
 	fin := t.flags&header.TCPFlagFin != 0
-	finAck := false // the ACK of a new target FIN waits for our FIN
 	switch {
 	case plen > 0 || fin:
 		end := t.seq.Add(plen)
@@ -126,6 +125,7 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 		}
 		payload := t.newPayload(s.rcv.nxt)
 		s.rcv.ackPend += s.rcv.nxt.Size(end)
+		s.rcv.ackSegs++
 		s.rcv.nxt = end
 		if s.ps != nil {
 			if w.protoTarget(s, payload, newBytes, fin, now); s.ended {
@@ -135,34 +135,50 @@ func (w *worker) handleRecord(r *wire.Record, now int64) {
 		if fin && s.snd.finSent {
 			s.rcv.fin = true
 			w.sendAck(s, now) // the last packet of the session
-		} else if fin {
+		} else if !fin && s.rcv.ackPend >= seqnum.Size(2*s.snd.mss) {
+			w.sendAck(s, now)
+		} else {
 			// The client usually closes right after the server: our FIN
 			// (sent by the pump below if its gate opened, else when
-			// captured) carries this ACK, one packet instead of two.
-			// Otherwise the ACK goes out after a delayed-ACK interval.
-			s.rcv.fin = true
-			finAck = true
-		} else if s.rcv.ackPend >= seqnum.Size(2*s.snd.mss) {
-			w.sendAck(s, now)
-		} else if s.timers.ackAt == 0 {
-			s.timers.ackAt = now + min(s.clientRTT()/2+minRTT, maxDelAck)
+			// captured) carries the ACK of the target's, one packet
+			// instead of two, like its next request for a response.
+			s.rcv.fin = s.rcv.fin || fin
+			if at := now + s.ackDelay(t.flags); s.timers.ackAt == 0 || at < s.timers.ackAt {
+				s.timers.ackAt = at
+			}
 		}
 	case t.seq == s.rcv.nxt-1:
 		// Zero-length keepalive probe.
 		w.sendAck(s, now)
 		w.e.stats.ProbeACKs.Add(1)
 	}
-	sent := w.emitted
 	w.pump(s, now)
-	if finAck && !s.ended && w.emitted == sent && (s.timers.ackAt == 0 || s.timers.ackAt > now+maxDelAck) {
-		s.timers.ackAt = now + maxDelAck
-	}
 	if !s.ended {
 		w.checkDone(s, now)
 	}
 	if !s.ended {
 		w.reschedule(s, now)
 	}
+}
+
+// ackDelay is how long the ACK of data just received may wait for a
+// segment of ours to carry it.
+//
+// One pushed segment is typically a whole response, and the client's next
+// request (or its FIN, for a FIN) usually follows: it waits up to
+// maxDelAck, the least a Linux client in interactive mode delays, so that
+// the request carries it (one packet and one delivery at the target less
+// per request). A sender with a single segment outstanding holds its
+// tail-loss probe at least 200 ms beyond two round trips, so the wait
+// provokes no probe. Anything else (a segment without PSH, more data
+// coming; two or more segments, which the sender probes after about two
+// round trips, a response and a FIN of its own included) is acked after
+// half the client's round trip, at least minRTT.
+func (s *session) ackDelay(f header.TCPFlags) int64 {
+	if s.rcv.ackSegs == 1 && f&(header.TCPFlagPsh|header.TCPFlagFin) != 0 {
+		return maxDelAck
+	}
+	return min(s.clientRTT()/2+minRTT, maxDelAck)
 }
 
 // onAck applies the target's acknowledgement and window.

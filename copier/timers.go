@@ -4,8 +4,11 @@ package copier
 // locks and no Go timer per session. Each session has a single wheel entry
 // at the earliest of its deadlines (RTO, delayed ACK, pacing, gap, idle,
 // persist, linger); when it fires the session checks every deadline and
-// re-arms itself at the next one. Deadlines that move later (idle) are not
-// re-filed: the entry fires early and the session re-arms.
+// re-arms itself at the next one. An entry whose near deadline went away
+// (the ACK went out with data, the target acked everything) is re-filed
+// at the next one, so that the worker does not wake for nothing; far
+// deadlines that move later (idle) are not: the entry fires early and the
+// session re-arms.
 
 const (
 	wheelTick  = int64(1e6) // 1 ms in nanoseconds
@@ -31,6 +34,9 @@ type wheel struct {
 	// when empty): the worker sleeps until then instead of ticking every
 	// millisecond. Early is harmless: advance finds nothing due.
 	next int64
+	// stale: an entry at next's tick was removed, so next may be earlier
+	// than it need be; refresh recomputes it (a wake saved).
+	stale bool
 }
 
 func newWheel(now int64) *wheel { return &wheel{tick: now / wheelTick, next: noWake} }
@@ -77,8 +83,18 @@ func (w *wheel) remove(s *session) {
 	if s.wNext != nil {
 		s.wNext.wPrev = s.wPrev
 	}
+	if s.wAt/wheelTick <= w.next/wheelTick {
+		w.stale = true
+	}
 	s.wNext, s.wPrev, s.wAt = nil, nil, 0
 	w.n--
+}
+
+// refresh recomputes next after removals made it stale.
+func (w *wheel) refresh() {
+	if w.stale {
+		w.findNext()
+	}
 }
 
 // advance fires every entry due at or before now, in tick order. fire may
@@ -118,6 +134,7 @@ func (w *wheel) advance(now int64, fire func(*session, int64)) {
 // wheelLook ticks (an entry there may belong to a later revolution: then
 // the wake is early, not late), or to wheelLook ticks ahead.
 func (w *wheel) findNext() {
+	w.stale = false
 	if w.n == 0 {
 		w.next = noWake
 		return

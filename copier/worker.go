@@ -118,7 +118,10 @@ func (w *worker) run() {
 				return
 			}
 		}
-		if at := w.wakeAt(now); at < armed {
+		// Re-arm for an earlier deadline, or for a later one when the
+		// deadline the timer was armed for went away.
+		w.wheel.refresh()
+		if at := w.wakeAt(now); at < armed || at > armed+wheelTick {
 			t.Reset(time.Duration(max(at-now, 0)))
 			armed = at
 		}

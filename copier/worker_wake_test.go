@@ -59,14 +59,18 @@ func TestWheelNext(t *testing.T) {
 		name    string
 		at      []int64 // deadlines, relative to t0
 		advance int64   // advance to t0+advance first (0: no advance)
+		remove  []int   // entries removed (then refresh) before reading next
 		want    int64   // relative to t0; noWake for none
 	}{
-		{"empty", nil, 0, noWake},
-		{"one", []int64{5 * ms}, 0, 5 * ms},
-		{"earliest of two", []int64{50 * ms, 7 * ms}, 0, 7 * ms},
-		{"after advance: next armed slot", []int64{3 * ms, 40 * ms}, 10 * ms, 40 * ms},
-		{"beyond the window: wake at its end", []int64{3 * ms, 2 * int64(time.Second)}, 10 * ms, (11 + wheelLook) * ms},
-		{"all fired", []int64{3 * ms}, 10 * ms, noWake},
+		{"empty", nil, 0, nil, noWake},
+		{"one", []int64{5 * ms}, 0, nil, 5 * ms},
+		{"earliest of two", []int64{50 * ms, 7 * ms}, 0, nil, 7 * ms},
+		{"after advance: next armed slot", []int64{3 * ms, 40 * ms}, 10 * ms, nil, 40 * ms},
+		{"beyond the window: wake at its end", []int64{3 * ms, 2 * int64(time.Second)}, 10 * ms, nil, (11 + wheelLook) * ms},
+		{"all fired", []int64{3 * ms}, 10 * ms, nil, noWake},
+		{"earliest removed", []int64{7 * ms, 50 * ms}, 0, []int{0}, 50 * ms},
+		{"later removed", []int64{7 * ms, 50 * ms}, 0, []int{1}, 7 * ms},
+		{"all removed", []int64{7 * ms}, 0, []int{0}, noWake},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWheel(t0)
@@ -77,6 +81,10 @@ func TestWheelNext(t *testing.T) {
 			if tc.advance > 0 {
 				w.advance(t0+tc.advance, func(*session, int64) {})
 			}
+			for _, i := range tc.remove {
+				w.remove(&ss[i])
+			}
+			w.refresh()
 			got := w.next
 			if got != noWake {
 				got -= t0
