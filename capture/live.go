@@ -325,7 +325,14 @@ func (l *Live) readSocket(ctx context.Context, i int, h Handler, flush func()) e
 				}
 				continue
 			}
-			if err := r.wait(); err != nil {
+			// Frames read since the counters' last refresh: wake for the
+			// next refresh at the latest, so that they show what that
+			// traffic cost within statsEvery even if none follows.
+			wait := idleWait
+			if ps.unread {
+				wait = max(time.Until(ps.next), time.Millisecond)
+			}
+			if err := r.waitFor(wait); err != nil {
 				return err
 			}
 			continue
@@ -358,10 +365,11 @@ type pressure struct {
 // pressed reports whether r was found behind (behind) and whether, as
 // seen once per statsEvery when the counters are refreshed, the kernel
 // dropped or froze the ring since the last look (dropped). A reader that
-// goes idle after reading refreshes them at once: it may sleep for
-// idleWait, and the counters must show what that traffic cost.
-func (l *Live) pressed(r *ringReader, ps *pressure, idle bool) (behind, dropped bool) {
-	if now := time.Now(); now.After(ps.next) || idle && ps.unread {
+// goes idle after reading wakes for the next refresh (readSocket) before
+// it sleeps for idleWait: at a thousand blocks a second, refreshing at
+// every idle turn cost a system call per block.
+func (l *Live) pressed(r *ringReader, ps *pressure) (behind, dropped bool) {
+	if now := time.Now(); now.After(ps.next) {
 		ps.unread = false
 		l.updateKernelStats()
 		ps.next = now.Add(statsEvery)
@@ -378,7 +386,7 @@ func (l *Live) pressed(r *ringReader, ps *pressure, idle bool) (behind, dropped 
 // the ring still has room for what arrives during the growth; one far
 // behind grows once it has emptied the ring.
 func (l *Live) growNow(i int, r *ringReader, ps *pressure, idle bool) bool {
-	behind, dropped := l.pressed(r, ps, idle) // refreshes the counters, grown or not
+	behind, dropped := l.pressed(r, ps) // refreshes the counters when due, grown or not
 	return l.mayGrow(i) && (dropped || r.full || behind && (idle || r.roomy))
 }
 
