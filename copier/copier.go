@@ -105,6 +105,12 @@ func New(cfg CopierConfig, opts Options) (c *Copier, err error) {
 		}
 		ecfg.NewLeases = func(e *Engine) Leases {
 			gcfg.OnRecords, gcfg.OnLeaseRefused, gcfg.OnShare = e.HandleRecords, e.HandleLeaseRefused, e.SetShare
+			if e.flaggedLeases() {
+				// A record that beats its session's lease would reach
+				// us cut to the connection's payload cap, which the
+				// route's protocol cannot read: lease everything.
+				gcfg.ImplicitLeases = false
+			}
 			c.gw = NewGatewayClient(gcfg)
 			c.closers = append(c.closers, c.gw.Close)
 			return c.gw

@@ -20,7 +20,10 @@ import (
 // exact 4-tuple before the session's SYN leaves (lease-add, renewed while
 // the session lives, lease-release at its end), follows the pool share each
 // gateway gives this copier instance, and hands the response records the
-// gateways stream back to the engine.
+// gateways stream back to the engine. With implicit leases
+// (GatewayConfig.ImplicitLeases) a session without lease flags is only
+// remembered while this copier has its single gateway's whole pool, and
+// leased when the pool is split.
 
 // GatewayConfig configures the copier's gateway client.
 type GatewayConfig struct {
@@ -60,6 +63,15 @@ type GatewayConfig struct {
 	// NoiseRoutes[i]: route i also replays to a noise target, so its
 	// exchanges are marked for the gateway to wait for their noise twin.
 	NoiseRoutes []bool
+
+	// ImplicitLeases: with a single gateway that announces
+	// wire.CapImplicitLeases and while this copier has the whole pool,
+	// sessions that need no lease flags are not leased: the gateway hands
+	// this copier every record nobody leased (no lease frame per session
+	// on either host). The live ones are leased at once when the pool is
+	// split. New turns it off when a route's sessions take flagged
+	// leases: their records must never come before their lease.
+	ImplicitLeases bool
 
 	// ReconnectGrace: after the last gateway was lost, leases are still
 	// accepted this long and taken on the gateway when it is back, so the
@@ -117,6 +129,7 @@ type GatewayStats struct {
 	RoutesOverflow  atomic.Uint64 // a gateway fell so far behind that it was redialed
 	LeasesDeferred  atomic.Uint64 // leases taken while no gateway was connected, sent on reconnect
 	LeasesRefused   atomic.Uint64 // lease adds a gateway refused: another copier holds the tuple
+	LeasesImplicit  atomic.Uint64 // leases not sent: the gateway hands us unleased records while we have the whole pool
 	ShareChanges    atomic.Uint64 // pool share changes handed to OnShare
 	RecordsReceived atomic.Uint64
 	FramesMalformed atomic.Uint64 // bad frames from a gateway (the connection is redialed)
@@ -150,7 +163,10 @@ type liveLease struct {
 	ttl   time.Duration
 	flags wire.LeaseFlags
 	until int64 // Unix nanoseconds; 0: until ReleaseLease
+	sent  bool  // pushed to the gateways (false: implicit, or taken while none was connected)
 }
+
+func (r liveLease) live(now int64) bool { return r.until == 0 || r.until > now }
 
 // wireLeaseFlags translates the engine's lease flags.
 func wireLeaseFlags(f LeaseFlags) wire.LeaseFlags {
@@ -218,6 +234,15 @@ func (g *GatewayClient) AddLease(t wire.Tuple, ttl time.Duration, f LeaseFlags) 
 		return false
 	}
 	wf := wireLeaseFlags(f)
+	var until int64
+	if ttl > 0 {
+		until = time.Now().Add(ttl).UnixNano()
+	}
+	if prev, ok := g.leases[t]; wf == 0 && !(ok && prev.sent) && g.implicitLink() != nil {
+		g.st.LeasesImplicit.Add(1)
+		g.leases[t] = liveLease{ttl: ttl, flags: wf, until: until}
+		return true
+	}
 	n := 0
 	for _, l := range g.links {
 		if l.push(leaseOp{t: t, ttl: ttl, flags: wf}) {
@@ -233,22 +258,31 @@ func (g *GatewayClient) AddLease(t wire.Tuple, ttl time.Duration, f LeaseFlags) 
 		}
 		g.st.LeasesDeferred.Add(1)
 	}
-	var until int64
-	if ttl > 0 {
-		until = time.Now().Add(ttl).UnixNano()
-	}
-	g.leases[t] = liveLease{ttl: ttl, flags: wf, until: until}
+	g.leases[t] = liveLease{ttl: ttl, flags: wf, until: until, sent: n > 0}
 	return true
+}
+
+// implicitLink returns the link that takes leases implicitly now, if any
+// (GatewayConfig.ImplicitLeases). Called with g.mu held.
+func (g *GatewayClient) implicitLink() *gwLink {
+	if len(g.links) != 1 || !g.links[0].implicit.Load() || !g.links[0].up.Load() {
+		return nil
+	}
+	return g.links[0]
 }
 
 // ReleaseLease ends the lease on t on every connected gateway and forgets it.
 func (g *GatewayClient) ReleaseLease(t wire.Tuple) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.leases[t]; !ok || g.closed {
+	r, ok := g.leases[t]
+	if !ok || g.closed {
 		return
 	}
 	delete(g.leases, t)
+	if !r.sent {
+		return // never leased on a gateway
+	}
 	for _, l := range g.links {
 		l.push(leaseOp{t: t, del: true})
 	}
@@ -373,8 +407,11 @@ type gwLink struct {
 	conn  *wire.Conn
 	caps  uint32     // the gateway's capabilities on this connection
 	share wire.Share // the gateway's share for us on this connection
-	ops   []leaseOp  // pending lease updates, in order
-	spare []leaseOp
+	// implicit: sessions without lease flags are not leased on this
+	// connection (GatewayConfig.ImplicitLeases; written under g.mu and mu).
+	implicit atomic.Bool
+	ops      []leaseOp // pending lease updates, in order
+	spare    []leaseOp
 	// leasePending: ops holds a new lease (the writer was woken for it).
 	leasePending bool
 
@@ -427,10 +464,52 @@ func (l *gwLink) loadShare() wire.Share {
 }
 
 func (l *gwLink) setShare(sh wire.Share) {
+	g := l.g
+	g.mu.Lock()
 	l.mu.Lock()
 	l.share = sh
+	was := l.implicit.Load()
+	now := l.implicitFor(l.caps, sh)
+	l.implicit.Store(now)
+	n := 0
+	if was && !now {
+		// The pool was split: lease the live sessions that were implicit,
+		// before any newer update (the gateway still hands us their
+		// records for wire.ImplicitGrace meanwhile).
+		n = l.leaseUnsent(time.Now().UnixNano())
+		l.leasePending = l.leasePending || n > 0
+		g.log.Info("client pool split: leasing the live sessions", "gateway", l.addr, "leases", n)
+	}
 	l.mu.Unlock()
-	l.g.updateShare()
+	g.mu.Unlock()
+	if n > 0 {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	g.updateShare()
+}
+
+// implicitFor reports whether a connection with the gateway's caps and
+// share takes leases implicitly.
+func (l *gwLink) implicitFor(caps uint32, sh wire.Share) bool {
+	return l.g.cfg.ImplicitLeases && len(l.g.links) == 1 && caps&wire.CapImplicitLeases != 0 && sh.Whole()
+}
+
+// leaseUnsent queues lease adds for the live leases never sent and marks
+// them sent; it returns how many. Called with g.mu and mu held.
+func (l *gwLink) leaseUnsent(now int64) int {
+	g, n := l.g, 0
+	for tu, r := range g.leases {
+		if !r.sent && r.live(now) {
+			l.ops = append(l.ops, leaseOp{t: tu, ttl: r.ttl, flags: r.flags})
+			r.sent = true
+			g.leases[tu] = r
+			n++
+		}
+	}
+	return n
 }
 
 func (l *gwLink) takeOps() []leaseOp {
@@ -521,23 +600,31 @@ func (l *gwLink) session() (refused, wasUp bool) {
 		return false, false
 	}
 	hello, share, err := wire.HandshakeShare(c, wire.Hello{
-		Role: wire.RoleCopier, Caps: wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare | wire.CapLeaseFlags | wire.CapExchange,
+		Role: wire.RoleCopier, Caps: g.caps(),
 		PayloadCap: uint16(g.cfg.PayloadCap), Instance: g.instance, Name: g.cfg.Name,
 	}, []byte(g.cfg.Token), g.cfg.HandshakeTimeout, nil)
 	if err != nil {
 		return l.handshakeFailed(err), false
 	}
 
-	// Up: take every live lease again before any newer update.
+	// Up: take every live lease again before any newer update (those
+	// without flags only if leases are explicit on this connection).
 	now := time.Now().UnixNano()
+	implicit := l.implicitFor(hello.Caps, share)
 	g.mu.Lock()
 	l.mu.Lock()
 	l.ops, l.leasePending = l.ops[:0], false
 	for tu, r := range g.leases {
-		if r.until == 0 || r.until > now {
+		if !r.live(now) {
+			continue
+		}
+		r.sent = !implicit || r.flags != 0
+		g.leases[tu] = r
+		if r.sent {
 			l.ops = append(l.ops, leaseOp{t: tu, ttl: r.ttl, flags: r.flags})
 		}
 	}
+	l.implicit.Store(implicit)
 	restored := len(l.ops)
 	l.share = share
 	l.caps = hello.Caps
@@ -565,10 +652,13 @@ func (l *gwLink) session() (refused, wasUp bool) {
 	}()
 	err = l.readLoop(c)
 
+	g.mu.Lock()
 	l.mu.Lock()
 	l.up.Store(false)
+	l.implicit.Store(false)
 	l.ops, l.leasePending = l.ops[:0], false
 	l.mu.Unlock()
+	g.mu.Unlock()
 	g.st.ExchangesNoGateway.Add(uint64(l.exch.close()))
 	if g.Connected() == 0 {
 		g.lostAt.Store(time.Now().UnixNano())
@@ -582,6 +672,15 @@ func (l *gwLink) session() (refused, wasUp bool) {
 		g.log.Warn("lost gateway; redialing", "gateway", l.addr, "err", err)
 	}
 	return false, true
+}
+
+// caps are the capabilities this copier announces.
+func (g *GatewayClient) caps() uint32 {
+	c := wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare | wire.CapLeaseFlags | wire.CapExchange
+	if g.cfg.ImplicitLeases {
+		c |= wire.CapImplicitLeases
+	}
+	return c
 }
 
 // handshakeFailed counts and logs a failed handshake; it reports whether

@@ -98,6 +98,17 @@ func routeNeeds(routes []Route) []protocol.Needs {
 	return n
 }
 
+// flaggedLeases reports whether some route's sessions take their leases
+// with flags (whole payloads).
+func (e *Engine) flaggedLeases() bool {
+	for i := range e.needs {
+		if e.leaseFlags(i) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // leaseFlags are the lease options of route's sessions.
 func (e *Engine) leaseFlags(route int) LeaseFlags {
 	if e.needs[route]&protocol.NeedsTarget != 0 {

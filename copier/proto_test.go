@@ -156,3 +156,17 @@ func TestProtocolPipelines(t *testing.T) {
 		t.Fatalf("after one answer sent %+v, want the next request only", sent)
 	}
 }
+
+// A route whose protocol reads the target's responses takes flagged
+// leases, which turns implicit leases off (New); plain routes do not.
+func TestFlaggedLeases(t *testing.T) {
+	if r := newEngRig(t, nil); r.e.flaggedLeases() {
+		t.Error("a plain route reported flagged leases")
+	}
+	r := newEngRig(t, func(c *Config) {
+		c.Routes[0].Protocol = func(protocol.Start) (protocol.Protocol, error) { return &fakeProto{}, nil }
+	})
+	if !r.e.flaggedLeases() || r.e.leaseFlags(0) != LeasePayload {
+		t.Error("a route reading the target's responses did not report flagged leases")
+	}
+}

@@ -153,6 +153,7 @@ func (s *GatewayStats) Counters() []counter.Metric {
 		counter.Of(&s.RoutesOverflow, "gateway_client_backlog_redials_total", "gateway connections redialed because lease updates piled up"),
 		counter.Of(&s.LeasesDeferred, "gateway_client_leases_deferred_total", "leases taken while the gateway was briefly gone (within the reconnect grace), sent when it is back"),
 		counter.Of(&s.LeasesRefused, "gateway_client_leases_refused_total", "leases a gateway refused because another copier holds the tuple (the session ends: lease_taken)"),
+		counter.Of(&s.LeasesImplicit, "gateway_client_leases_implicit_total", "leases not sent: the only gateway hands this copier the records nobody leased while it has the whole pool"),
 		counter.Of(&s.ShareChanges, "gateway_client_share_changes_total", "changes of the client pool share this copier picks tuples from"),
 		counter.Of(&s.RecordsReceived, "gateway_client_records_received_total", "response records received from gateways"),
 		counter.Of(&s.FramesMalformed, "gateway_client_frames_malformed_total", "malformed frames received from gateways (the connection is redialed)"),

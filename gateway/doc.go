@@ -8,8 +8,11 @@
 // tuple up and appends the record to the owning copier's bounded queue
 // without ever blocking; a writer goroutine per copier sends the queue in
 // batched record frames, after at most ServerConfig.RecordFlush (1 ms) or
-// as soon as 32 KiB are queued, over a wire.QuietConn. A SYN-ACK or RST whose lease has not arrived yet is
-// held for a short while and delivered when the lease is taken.
+// as soon as 32 KiB are queued, over a wire.QuietConn. A record nobody
+// leased goes to the copier that has the whole pool when it asked for
+// implicit leases (implicit.go); otherwise a SYN-ACK or RST whose lease has
+// not arrived yet is held for a short while and delivered when the lease
+// is taken.
 //
 // Several copiers may share one gateway and one client pool: each copier
 // instance gets a disjoint share of the pool (shares.go) and a live lease

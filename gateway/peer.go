@@ -34,7 +34,9 @@ type peer struct {
 	log        *slog.Logger
 	instance   [16]byte // the copier process (its connections share leases)
 	payloadCap int
-	leaseFlags bool // lease-add entries carry a flags byte (both announced CapLeaseFlags)
+	leaseFlags bool   // lease-add entries carry a flags byte (both announced CapLeaseFlags)
+	implicit   bool   // the copier leases only what needs flags while it has the whole pool (both announced CapImplicitLeases)
+	seq        uint64 // order of authentication: the newest connection of an instance gets its implicit records
 	maxQueued  int
 	flushDelay time.Duration // most a record waits for a fuller frame; 0: none
 

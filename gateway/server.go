@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/replaygw/replaygw/wire"
@@ -102,10 +103,14 @@ type Server struct {
 	st     Stats
 	leases *leaseTable
 
+	// implicit: where records nobody leased go (implicit.go); nil: nowhere.
+	implicit atomic.Pointer[implicitRoute]
+
 	mu      sync.Mutex
 	shares  shareSlots
 	lns     map[net.Listener]struct{}
 	peers   map[*peer]struct{}
+	peerSeq uint64       // connections authenticated so far (peer.seq)
 	pending pendingConns // connections still in the handshake
 	closed  bool
 	wg      sync.WaitGroup
@@ -175,6 +180,9 @@ func (s *Server) Deliver(r *wire.Record) {
 	now := s.cfg.clock()
 	if p, f := s.leases.route(r.Tuple, now); p != nil {
 		p.enqueue(r, f)
+		return
+	}
+	if s.routeImplicit(r, now) {
 		return
 	}
 	if isEarly(r) {
@@ -322,7 +330,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	remote := nc.RemoteAddr().String()
 	c := wire.NewConn(wire.QuietConn(nc))
 	joined := false
-	caps := wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare | wire.CapLeaseFlags
+	caps := wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare | wire.CapLeaseFlags | wire.CapImplicitLeases
 	if s.cfg.OnExchange != nil {
 		caps |= wire.CapExchange
 	}
@@ -362,6 +370,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	p := newPeer(s, c, hello.Instance, payloadCap, log)
 	p.share = share
 	p.leaseFlags = hello.Caps&wire.CapLeaseFlags != 0
+	p.implicit = hello.Caps&wire.CapImplicitLeases != 0 && joined
 
 	s.mu.Lock()
 	if s.closed {
@@ -374,8 +383,11 @@ func (s *Server) serveConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	s.peerSeq++
+	p.seq = s.peerSeq
 	s.peers[p] = struct{}{}
 	p.setShare(s.shares.share(p.instance)) // the count may have changed since auth-ok
+	s.updateImplicit()
 	s.mu.Unlock()
 	s.st.CopiersConn.Add(1)
 	s.st.CopiersTotal.Add(1)
@@ -402,6 +414,7 @@ func (s *Server) serveConn(nc net.Conn) {
 
 	s.mu.Lock()
 	delete(s.peers, p)
+	s.updateImplicit()
 	s.mu.Unlock()
 	if joined {
 		s.leaveShare(p.instance)
@@ -567,6 +580,7 @@ func (s *Server) announceShares() {
 	for p := range s.peers {
 		p.setShare(s.shares.share(p.instance))
 	}
+	s.updateImplicit()
 	s.log.Info("client pool shares changed", "copiers", len(s.shares.byInstance), "shares", s.shares.count())
 }
 

@@ -14,6 +14,7 @@ type Stats struct {
 	RecordsSent       atomic.Uint64 // records written to copiers
 	FramesSent        atomic.Uint64 // record frames written to copiers
 	Unrouted          atomic.Uint64 // no route and not held
+	RecordsImplicit   atomic.Uint64 // records of unleased tuples handed to the copier that has the whole pool
 	HeldEarly         atomic.Uint64 // SYN-ACK/RST held waiting for its route
 	HeldDelivered     atomic.Uint64 // held records delivered after the route arrived
 	HeldExpired       atomic.Uint64 // held records whose route never came
@@ -53,6 +54,7 @@ func (s *Stats) Counters() []counter.Metric {
 	return []counter.Metric{
 		counter.Of(&s.RecordsIn, "gateway_records_in_total", "response records handed to the gateway by the netstack"),
 		counter.Of(&s.RecordsRouted, "gateway_records_routed_total", "records queued for the copier holding their session's lease"),
+		counter.Of(&s.RecordsImplicit, "gateway_records_implicit_total", "records of tuples nobody leased, handed to the only copier (it has the whole pool and leases only sessions that need flags; also in gateway_records_routed_total)"),
 		counter.Of(&s.RecordsSent, "gateway_records_sent_total", "records written to copiers"),
 		counter.Of(&s.FramesSent, "gateway_record_frames_sent_total", "record batch frames written to copiers"),
 		dropped.At(&s.Unrouted).With("reason", "unrouted"),

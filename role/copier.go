@@ -74,6 +74,9 @@ func CopierConfig(cfg *configs.Copy) copier.CopierConfig {
 			Token:       cfg.Secret,
 			PayloadCap:  cfg.PayloadBytes,
 			NoiseRoutes: noise,
+			// One copier alone on its gateway leases nothing for plain
+			// sessions: no lease frame per session on either host.
+			ImplicitLeases: true,
 		},
 	}
 }

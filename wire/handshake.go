@@ -29,7 +29,19 @@ const (
 	// CapExchange: the gateway takes exchange frames (it compares them).
 	// A copier sends none to a gateway that did not announce it.
 	CapExchange
+	// CapImplicitLeases: while one copier instance has the whole pool, the
+	// gateway hands it the records of every tuple nobody leased, so that
+	// the copier need not lease sessions that ask for no flags. When the
+	// pool is split, the copier leases its live sessions at the share
+	// frame, and the gateway keeps handing it unleased records for
+	// ImplicitGrace meanwhile. Both sides must announce it.
+	CapImplicitLeases
 )
+
+// ImplicitGrace is how long a copier that had the whole pool still gets
+// the unleased records after the pool was split (CapImplicitLeases): time
+// for the share frame to reach it and its leases to come back.
+const ImplicitGrace = time.Second
 
 // Share is the part of the client pool's (address, port) space a gateway
 // gives one copier: the copier only takes leases on tuples of share Index
