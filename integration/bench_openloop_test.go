@@ -127,7 +127,7 @@ func TestBenchOpenLoop(t *testing.T) {
 		prefix := fmt.Sprintf("o%d", i)
 		row := openRow{step: st}
 		perf := startPerf(t, i, st, cp, gw)
-		m0 := r.copierMetrics()
+		m0, gm0 := r.copierMetrics(), r.gatewayMetrics()
 		c0, g0 := cpu(cp), cpu(gw)
 		cs0, gs0 := mustSwitches(t, cp), mustSwitches(t, gw)
 		res := openLoad(t, r.Lab, r.Lab.Addr(lab.Online).String()+":80", prefix, st)
@@ -151,6 +151,7 @@ func TestBenchOpenLoop(t *testing.T) {
 		drops0, _ := metric(m0, "capture_kernel_drops")
 		row.ringDrops = int(drops - drops0)
 		t.Logf("step %d: copier counters that moved: %s", i, movedCounters(m0, m1))
+		t.Logf("step %d: gateway counters that moved: %s", i, movedCounters(gm0, r.gatewayMetrics()))
 		t.Logf("step %d: copier Go memory at its end: %s", i, goMemory(m1))
 		t.Logf("step %d: %d req/s for %d s: sent %d, answered %d (failed %d, not sent %d), replayed %d (%.3f%%); capture ring drops %d; CPU copier %v, gateway %v; p99 %v; errors %v",
 			i, st.rate, st.seconds, row.sent, row.ok, res.Failed, res.NotSent, row.replayed,
