@@ -226,7 +226,8 @@ func NewGatewayClient(cfg GatewayConfig) *GatewayClient {
 // it is taken again after a reconnect. ttl 0 lets the gateway choose;
 // calling it again renews the lease. It never blocks on the network and
 // reports false when no gateway is connected. A gateway that finds t held
-// by another copier refuses it: OnLeaseRefused.
+// by another copier refuses it: OnLeaseRefused. With implicit leases on
+// (implicitLink) a lease without flags is only remembered.
 func (g *GatewayClient) AddLease(t wire.Tuple, ttl time.Duration, f LeaseFlags) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -677,8 +678,8 @@ func (l *gwLink) session() (refused, wasUp bool) {
 // caps are the capabilities this copier announces.
 func (g *GatewayClient) caps() uint32 {
 	c := wire.CapPayload | wire.CapLeaseTTL | wire.CapIPv6 | wire.CapLeaseShare | wire.CapLeaseFlags | wire.CapExchange
-	if g.cfg.ImplicitLeases {
-		c |= wire.CapImplicitLeases
+	if g.cfg.ImplicitLeases && len(g.links) == 1 {
+		c |= wire.CapImplicitLeases // with several gateways every lease is explicit
 	}
 	return c
 }
